@@ -1,0 +1,112 @@
+/*
+ * config: tend.yaml, loaded with libyaml into typed structs.
+ *
+ * Every problem in the file is reported with file:line:column and what was expected; unknown
+ * keys are errors; all problems are collected, not only the first. Relative paths in the file
+ * are made absolute against the file's directory at load time.
+ */
+#ifndef TEND_CONFIG_H
+#define TEND_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tend/util.h"
+
+enum config_tls {
+	CONFIG_TLS_IMPLICIT,
+	CONFIG_TLS_STARTTLS,
+	CONFIG_TLS_NONE, /* accepted only for a loopback host */
+};
+
+struct config_imap {
+	char *host;
+	int port; /* default 993 for implicit TLS, 143 otherwise */
+	enum config_tls tls;
+	char *ca_file; /* NULL: the system store */
+	char *user;
+	char *password_file;		/* absolute path, or NULL */
+	struct strvec password_command; /* argv, empty when unset */
+	struct strvec folders;		/* default: INBOX */
+	char *sent_folder;		/* default: Sent */
+	bool idle;			/* default: true */
+	int64_t poll_interval;		/* seconds; default 60 */
+	int64_t max_message_size;	/* bytes; default 50 MiB */
+};
+
+struct config_smtp {
+	char *url;
+	char *ca_file;
+	char *user;
+	char *password_file;
+	struct strvec password_command;
+};
+
+struct config_account {
+	char *name;
+	char *address; /* our own address: never answered, never a customer */
+	char *from_name;
+	bool has_imap;
+	struct config_imap imap;
+	bool has_smtp;
+	struct config_smtp smtp;
+};
+
+struct config_agent {
+	char *login;
+	char *name;
+};
+
+struct config_threading {
+	bool subject_fallback; /* default true */
+	int64_t subject_window; /* seconds; default 14 days */
+	char *token;		/* default "[#{id}]"; contains "{id}" exactly once */
+};
+
+/* Limits that keep a hostile message from exhausting memory or stack. */
+struct config_limits {
+	int64_t message_size; /* bytes; default 50 MiB */
+	int64_t header_count; /* default 1000 */
+	int64_t mime_depth;   /* default 32 */
+	int64_t mime_parts;   /* default 1000 */
+};
+
+struct config {
+	char *path; /* the file loaded, as given */
+	char *dir;  /* its directory, absolute */
+	char *store;
+	char *rules; /* default: rules.yaml beside the config */
+	char *group; /* NULL: the store is private to its owner */
+	struct config_threading threading;
+	struct config_limits limits;
+	struct config_account *accounts;
+	size_t naccounts;
+	struct config_agent *agents;
+	size_t nagents;
+	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
+	char *escalation_to;
+	int escalation_at; /* percent of the target; 0 when unset */
+};
+
+/*
+ * Loads and validates the file at path. On success returns 0 and *out (free with
+ * config_free). On failure returns -1 and appends every problem found to diags.
+ */
+int config_load(const char *path, struct config **out, struct diags *diags);
+
+/* Fills a config with defaults only (no file): used for tests and for `tend import` helpers. */
+struct config *config_defaults(void);
+
+/* The config path to use: the argument, else $TEND_CONFIG, else /etc/tend/tend.yaml. */
+const char *config_default_path(const char *arg);
+
+/* Looks up an account by name; NULL when there is none. */
+const struct config_account *config_account(const struct config *c, const char *name);
+
+/* True when addr (case-insensitively) is one of the configured accounts' own addresses. */
+bool config_is_own_address(const struct config *c, const char *addr);
+
+void config_free(struct config *c);
+
+#endif

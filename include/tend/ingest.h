@@ -1,0 +1,66 @@
+/*
+ * ingest: the pipeline every message takes, from IMAP or from `tend import`:
+ * parse -> thread -> store (one write transaction for the raw message, its record, the
+ * indexes and, for IMAP, the folder cursor). A message that cannot be parsed is stored raw and
+ * quarantined with the reason; nothing is ever dropped.
+ */
+#ifndef TEND_INGEST_H
+#define TEND_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tend/config.h"
+#include "tend/store.h"
+
+struct ingest;
+
+/* Where a message came from. */
+struct ingest_source {
+	const char *label;  /* stored as the message's source (file path, imap:...) */
+	int64_t received;   /* arrival time; 0: use the Date header, else now */
+	int64_t file_time;  /* for imported files: the file's mtime, used when there is no Date */
+};
+
+enum ingest_outcome {
+	INGEST_STORED,
+	INGEST_DUPLICATE,
+	INGEST_QUARANTINED,
+};
+
+struct ingest_stats {
+	uint64_t stored;
+	uint64_t duplicates;
+	uint64_t quarantined;
+	uint64_t threads_touched;
+	uint64_t threads_created;
+	uint64_t bytes;
+};
+
+/* Creates a pipeline writing to s with the settings of c (both outlive it). */
+struct ingest *ingest_new(struct store *s, const struct config *c);
+void ingest_free(struct ingest *in);
+
+/* Opens the write transaction that the following ingest_add calls share. */
+int ingest_begin(struct ingest *in);
+
+/*
+ * Ingests one raw message into the open transaction. Returns 0 with *outcome set, or a
+ * negative store code (the transaction must then be aborted with ingest_abort).
+ * *msg_id, when not NULL, receives the stored message's id (or the existing one for a duplicate).
+ */
+int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
+	       enum ingest_outcome *outcome, uint64_t *msg_id);
+
+/* The open transaction, for callers that store more in it (an IMAP folder cursor). */
+struct store_txn *ingest_txn(struct ingest *in);
+
+/* Commits the open transaction; returns 0 or a store code. */
+int ingest_commit(struct ingest *in);
+void ingest_abort(struct ingest *in);
+
+/* Running totals since ingest_new (only committed work counts). */
+const struct ingest_stats *ingest_stats(const struct ingest *in);
+
+#endif

@@ -1,0 +1,200 @@
+/*
+ * store: the LMDB environment and everything kept in it. Nothing else includes lmdb.h.
+ *
+ * One environment (a directory created mode 0700, or 2770 for a team group), named databases
+ * inside it, records encoded as MessagePack maps with integer keys behind a version byte, so a
+ * field can be added without breaking older records. Raw messages are kept byte for byte.
+ *
+ * Every read and write happens inside a transaction: one writer at a time (across processes),
+ * any number of lock-free readers. Pointers into the store handed out by store_get_raw live
+ * only until the transaction ends; records returned by store_get_* are copies the caller frees.
+ */
+#ifndef TEND_STORE_H
+#define TEND_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tend/message.h"
+#include "tend/util.h"
+
+/* The schema this build reads and writes; kept in meta and checked at open. */
+#define STORE_SCHEMA_VERSION 1
+
+/* Result codes. */
+enum {
+	STORE_OK = 0,
+	STORE_NOTFOUND = -1, /* no such key: not an error for lookups */
+	STORE_FULL = -2,     /* the disk or the map is full: retry after space is freed */
+	STORE_CORRUPT = -3,  /* a record could not be decoded */
+	STORE_ERROR = -4,    /* anything else; the detail has been logged */
+};
+
+/* Returns a short description of a result code. */
+const char *store_strerror(int code);
+
+struct store;
+struct store_txn;
+
+struct store_options {
+	bool readonly;	   /* open an existing store for reading only */
+	const char *group; /* share the store with this Unix group (mode 2770) */
+};
+
+/*
+ * Opens (creating when needed, unless readonly) the store in directory dir. On failure returns
+ * a negative code and sets *err to a one-line reason naming the problem (caller frees), for
+ * instance a schema version this build does not understand.
+ */
+int store_open(const char *dir, const struct store_options *opt, struct store **out, char **err);
+void store_close(struct store *s);
+
+/* Begins a transaction. Only one write transaction exists at a time: this call waits for it. */
+int store_begin(struct store *s, bool write, struct store_txn **out);
+/* Commits and frees the transaction (durable when it returns 0). */
+int store_commit(struct store_txn *t);
+/* Abandons and frees the transaction; store_abort(NULL) does nothing. */
+void store_abort(struct store_txn *t);
+
+/* Counters kept in meta; the next id is returned and the counter advanced (write txn). */
+enum store_counter {
+	STORE_COUNTER_MESSAGE,
+	STORE_COUNTER_THREAD,
+};
+int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id);
+
+/* Raw messages, byte for byte. store_get_raw's pointer lives until the transaction ends. */
+int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len);
+int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *len);
+
+/* Message flags. */
+enum {
+	STORE_MSG_QUARANTINED = 1 << 0, /* could not be parsed: stored raw with a reason */
+	STORE_MSG_OURS = 1 << 1,	/* a reply tend sent */
+	STORE_MSG_AUTOMATED = 1 << 2,	/* automatic mail (RFC 3834, bounces, lists) */
+};
+
+/* A parsed message as stored. All strings are UTF-8 and owned by the record. */
+struct store_message {
+	uint64_t id;
+	uint64_t thread; /* 0 for a quarantined message */
+	uint32_t flags;
+	char *message_id; /* without angle brackets */
+	bool message_id_synthetic;
+	struct strvec references;
+	struct strvec in_reply_to;
+	char *subject;
+	struct message_addr from;
+	struct message_addrs to;
+	struct message_addrs cc;
+	struct message_addrs reply_to;
+	int64_t date;	  /* Date header, 0 when absent */
+	int date_offset;  /* minutes east of UTC */
+	int64_t received; /* arrival: IMAP INTERNALDATE, else Date, else the file's time */
+	char *text;
+	char *new_text;
+	bool text_from_html;
+	struct message_attachment *attachments;
+	size_t nattachments;
+	char *source;		  /* where it came from: "imap:ACCOUNT/FOLDER:UIDVALIDITY:UID", a file path */
+	int join_reason;	  /* enum thread_reason */
+	char *join_detail;	  /* which header and Message-ID, which token, ... */
+	char *quarantine_reason;  /* for STORE_MSG_QUARANTINED */
+	struct strvec warnings;	  /* tolerated standards violations */
+	uint64_t raw_size;
+};
+
+void store_message_free(struct store_message *m);
+int store_put_message(struct store_txn *t, const struct store_message *m);
+/* *out is a copy the caller frees with store_message_free. */
+int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out);
+
+/* Thread states. */
+enum store_thread_state {
+	STORE_THREAD_OPEN,     /* waiting for an answer */
+	STORE_THREAD_ANSWERED, /* our reply is the latest word */
+	STORE_THREAD_CLOSED,
+	STORE_THREAD_IGNORED, /* automated, or a rule said ignore */
+};
+
+/* A list of ids. */
+struct idvec {
+	uint64_t *v;
+	size_t n;
+	size_t cap;
+};
+
+void idvec_push(struct idvec *iv, uint64_t id);
+bool idvec_contains(const struct idvec *iv, uint64_t id);
+void idvec_free(struct idvec *iv);
+
+/* A conversation. */
+struct store_thread {
+	uint64_t id;
+	uint64_t merged_into; /* nonzero: this thread was merged away; follow it */
+	int state;	      /* enum store_thread_state */
+	char *subject;	      /* of the first message */
+	struct message_addr customer;
+	int64_t created; /* arrival of the first message */
+	int64_t updated; /* arrival of the latest message */
+	struct idvec messages;
+	struct strvec participants; /* lowercase addresses that wrote or were addressed */
+	struct strvec tags;
+	int priority;
+	int64_t deadline;
+	int64_t first_response;
+};
+
+void store_thread_free(struct store_thread *th);
+int store_put_thread(struct store_txn *t, const struct store_thread *th);
+/* *out is a copy the caller frees with store_thread_free; merged threads are returned as is. */
+int store_get_thread(struct store_txn *t, uint64_t id, struct store_thread **out);
+/* Follows merged_into links from id to the live thread. */
+int store_resolve_thread(struct store_txn *t, uint64_t id, uint64_t *live);
+
+/*
+ * Calls fn for every live (not merged) thread in id order; fn returns nonzero to stop, which
+ * becomes the return value. The record is valid only during the call.
+ */
+int store_foreach_thread(struct store_txn *t, int (*fn)(const struct store_thread *, void *),
+			 void *arg);
+
+/* What a Message-ID maps to: a stored message, or a placeholder for one referenced but unseen. */
+struct store_msgid {
+	uint64_t message; /* 0 for a placeholder */
+	uint64_t thread;  /* may have been merged: resolve it */
+};
+
+int store_get_msgid(struct store_txn *t, const char *msgid, struct store_msgid *out);
+int store_put_msgid(struct store_txn *t, const char *msgid, const struct store_msgid *e);
+
+/* Quarantined messages, in id order. */
+int store_put_quarantine(struct store_txn *t, uint64_t msg);
+int store_foreach_quarantined(struct store_txn *t, int (*fn)(uint64_t msg, void *), void *arg);
+
+/* Subject-fallback index: (customer address, normalised subject) -> thread and last arrival. */
+int store_get_subject(struct store_txn *t, const char *addr, const char *subject,
+		      uint64_t *thread, int64_t *when);
+int store_put_subject(struct store_txn *t, const char *addr, const char *subject,
+		      uint64_t thread, int64_t when);
+
+/* Per-folder IMAP cursors. */
+struct store_cursor {
+	uint32_t uidvalidity;
+	uint32_t last_uid;
+};
+int store_get_cursor(struct store_txn *t, const char *account, const char *folder,
+		     struct store_cursor *out);
+int store_put_cursor(struct store_txn *t, const char *account, const char *folder,
+		     const struct store_cursor *c);
+
+/* Entry counts, for status and summaries. */
+struct store_counts {
+	uint64_t messages;
+	uint64_t threads; /* including merged-away records */
+	uint64_t quarantined;
+};
+int store_count(struct store_txn *t, struct store_counts *out);
+
+#endif

@@ -1,0 +1,66 @@
+/*
+ * thread: deciding which conversation a message belongs to, in the order of DESIGN.md:
+ * (1) a Message-ID in References or In-Reply-To that the store knows (a stored message, one of
+ * our replies, or a placeholder left by an earlier reply); (2) the tracking token in the
+ * subject, honoured only when the sender already takes part in that thread; (3) optionally the
+ * same normalised subject from the same customer within a window; (4) a new thread.
+ *
+ * A message that links two threads merges them (the younger into the older). References to
+ * messages not seen yet leave placeholders, so a parent that arrives later joins its replies.
+ * With the subject fallback off the grouping equals notmuch's: the connected components of the
+ * References / In-Reply-To graph.
+ */
+#ifndef TEND_THREAD_H
+#define TEND_THREAD_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tend/message.h"
+#include "tend/store.h"
+
+/* Why a message joined its thread; stored with the message. */
+enum thread_reason {
+	THREAD_REASON_NEW,	 /* nothing linked it: a new conversation */
+	THREAD_REASON_REFERENCE, /* References/In-Reply-To named a message of the thread */
+	THREAD_REASON_REPLIED,	 /* a reply stored earlier had named this message */
+	THREAD_REASON_TOKEN,	 /* the tracking token, from a participant */
+	THREAD_REASON_SUBJECT,	 /* same subject, same customer, within the window */
+};
+
+/* A short name for a reason ("new", "references", ...). */
+const char *thread_reason_name(int reason);
+
+struct thread_options {
+	bool subject_fallback;
+	int64_t subject_window; /* seconds */
+	const char *token;	/* e.g. "[#{id}]" */
+};
+
+struct thread_result {
+	uint64_t thread;      /* the live thread the message joined */
+	int reason;	      /* enum thread_reason */
+	char *detail;	      /* human explanation, e.g. "In-Reply-To <x@y>"; caller frees */
+	struct idvec merged;  /* threads merged into this one by the message */
+	bool created;	      /* the thread is new */
+};
+
+/*
+ * Threads the parsed message m, already given store id msg and arrival time, inside the write
+ * transaction t: picks or creates the thread, merges threads the message links, writes the
+ * placeholders and the Message-ID entry, and updates the thread record (message list,
+ * participants, times). The caller stores the message record with res->thread afterwards.
+ * Returns 0 or a store error code. Free res with thread_result_finish.
+ */
+int thread_assign(struct store_txn *t, const struct message *m, uint64_t msg, int64_t arrival,
+		  const struct thread_options *opt, struct thread_result *res);
+
+void thread_result_finish(struct thread_result *res);
+
+/* Formats the tracking token for thread id with fmt ("[#{id}]" -> "[#12]"); caller frees. */
+char *thread_token_format(const char *fmt, uint64_t id);
+
+/* Finds a tracking token of format fmt in subject; returns true and the id when there is one. */
+bool thread_token_find(const char *fmt, const char *subject, uint64_t *id);
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * util: memory, growable buffers, string vectors, logging and diagnostics
+ * shared by every module.
+ */
+#ifndef TEND_UTIL_H
+#define TEND_UTIL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#define ATTR_NORETURN	  __attribute__((noreturn))
+#define NELEM(a)	  (sizeof(a) / sizeof((a)[0]))
+
+/* Allocation wrappers: they never return NULL; on exhaustion they abort with a message. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t nmemb, size_t size);
+/* Returns a pointer to n bytes holding the old contents; `p` is invalid afterwards. */
+void *xrealloc(void *p, size_t n);
+/* Like xrealloc for an array of nmemb elements of size bytes, checking the multiplication. */
+void *xreallocarray(void *p, size_t nmemb, size_t size);
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);
+/* Returns a newly allocated formatted string. */
+char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
+char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
+
+/* A growable byte buffer, always NUL-terminated when data != NULL. */
+struct buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+
+#define BUF_INIT {NULL, 0, 0}
+
+void buf_reserve(struct buf *b, size_t extra);
+void buf_append(struct buf *b, const void *p, size_t n);
+void buf_puts(struct buf *b, const char *s);
+void buf_putc(struct buf *b, char c);
+void buf_printf(struct buf *b, const char *fmt, ...) ATTR_PRINTF(2, 3);
+void buf_reset(struct buf *b);
+/* Hands the contents to the caller (who frees them) and empties the buffer; never NULL. */
+char *buf_steal(struct buf *b);
+void buf_free(struct buf *b);
+
+/* A vector of owned strings. */
+struct strvec {
+	char **v;
+	size_t n;
+	size_t cap;
+};
+
+#define STRVEC_INIT {NULL, 0, 0}
+
+/* Appends a copy of s. */
+void strvec_push(struct strvec *sv, const char *s);
+/* Appends s itself; the vector takes ownership. */
+void strvec_push_owned(struct strvec *sv, char *s);
+bool strvec_contains(const struct strvec *sv, const char *s);
+void strvec_free(struct strvec *sv);
+
+/* ASCII case-insensitive helpers that ignore the locale. */
+bool str_ieq(const char *a, const char *b);
+bool str_ieqn(const char *a, const char *b, size_t n);
+bool str_istarts(const char *s, const char *prefix);
+/* Lowercases ASCII letters in place; returns s. */
+char *str_lower(char *s);
+/* Returns a copy of s[0..n) with leading and trailing whitespace removed. */
+char *str_trim_dup(const char *s, size_t n);
+
+/* True when the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s, size_t n);
+/* Appends s[0..n) to b, replacing each invalid UTF-8 sequence with U+FFFD. */
+void utf8_sanitize(struct buf *b, const char *s, size_t n);
+
+/*
+ * Logging. Lines go to stderr as "prog: message", one line per event, which is what journald
+ * wants. log_warn appends ": strerror(errno)"; log_warnx does not.
+ */
+void log_init(const char *progname, int verbosity);
+void log_warn(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_warnx(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_info(const char *fmt, ...) ATTR_PRINTF(1, 2);
+void log_debug(const char *fmt, ...) ATTR_PRINTF(1, 2);
+/* For start-up errors and broken invariants only. */
+ATTR_NORETURN void fatal(const char *fmt, ...) ATTR_PRINTF(1, 2);
+ATTR_NORETURN void fatalx(const char *fmt, ...) ATTR_PRINTF(1, 2);
+
+/*
+ * Diagnostics for files operators write (tend.yaml, rules.yaml): every problem is collected, each
+ * as "file:line:column: message", so a check reports all of them at once.
+ */
+struct diag {
+	char *file; /* as given to diag_add */
+	int line;   /* 1-based; 0 when the problem concerns the whole file */
+	int column; /* 1-based; 0 when unknown */
+	char *msg;
+};
+
+struct diags {
+	struct diag *v;
+	size_t n;
+	size_t cap;
+};
+
+#define DIAGS_INIT {NULL, 0, 0}
+
+void diag_add(struct diags *d, const char *file, int line, int column, const char *fmt, ...)
+	ATTR_PRINTF(5, 6);
+/* Returns "file:line:column: msg" (or "file: msg" without a position); caller frees. */
+char *diag_format(const struct diag *d);
+/* Writes every diagnostic to stderr, one line each. */
+void diags_print(const struct diags *d);
+void diags_free(struct diags *d);
+
+/* Reads a whole file into memory (NUL-terminated); returns 0, or -1 with errno set. */
+int read_file(const char *path, char **data, size_t *len);
+
+/*
+ * Parses a duration such as "30s", "15m", "4h", "2d" (a bare number is seconds) into seconds.
+ * Returns 0, or -1 when the text is not a duration.
+ */
+int parse_duration(const char *s, int64_t *seconds);
+
+/* Lowercase hex SHA-256 of data; out must hold 65 bytes. */
+void sha256_hex(const void *data, size_t len, char out[65]);
+
+#endif

@@ -1,0 +1,2 @@
+/* config: being written */
+#include "tend/config.h"

@@ -1,0 +1,2 @@
+/* ingest: being written */
+#include "tend/ingest.h"

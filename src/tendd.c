@@ -1,0 +1,5 @@
+#include "tend/util.h"
+int main(void)
+{
+	return 0;
+}

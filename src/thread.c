@@ -1,0 +1,2 @@
+/* thread: being written */
+#include "tend/thread.h"

@@ -1,0 +1,97 @@
+/*
+ * t.h: the unit-test harness. Each test is a function; a failed check prints the file, line
+ * and both values and marks the test failed; main prints TAP, one line per test.
+ */
+#ifndef TEND_T_H
+#define TEND_T_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int t_failed_checks;
+
+#define T_FAIL(...)                                                                                \
+	do {                                                                                       \
+		fprintf(stderr, "# %s:%d: ", __FILE__, __LINE__);                                 \
+		fprintf(stderr, __VA_ARGS__);                                                      \
+		fprintf(stderr, "\n");                                                             \
+		t_failed_checks++;                                                                 \
+	} while (0)
+
+#define T_OK(cond)                                                                                 \
+	do {                                                                                       \
+		if (!(cond))                                                                       \
+			T_FAIL("expected: %s", #cond);                                             \
+	} while (0)
+
+#define T_EQ_INT(a, b)                                                                             \
+	do {                                                                                       \
+		long long t_a_ = (long long)(a), t_b_ = (long long)(b);                            \
+		if (t_a_ != t_b_)                                                                  \
+			T_FAIL("%s == %s: %lld != %lld", #a, #b, t_a_, t_b_);                      \
+	} while (0)
+
+#define T_EQ_STR(a, b)                                                                             \
+	do {                                                                                       \
+		const char *t_a_ = (a), *t_b_ = (b);                                               \
+		if (t_a_ == NULL || t_b_ == NULL ? t_a_ != t_b_ : strcmp(t_a_, t_b_) != 0)         \
+			T_FAIL("%s == %s:\n#   got      \"%s\"\n#   expected \"%s\"", #a, #b,           \
+			       t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)");                    \
+	} while (0)
+
+#define T_CONTAINS(hay, needle)                                                                    \
+	do {                                                                                       \
+		const char *t_h_ = (hay), *t_n_ = (needle);                                        \
+		if (t_h_ == NULL || strstr(t_h_, t_n_) == NULL)                                    \
+			T_FAIL("%s does not contain \"%s\":\n#   \"%s\"", #hay, t_n_,                \
+			       t_h_ ? t_h_ : "(null)");                                            \
+	} while (0)
+
+struct t_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+#define T_CASE(fn) {#fn, fn}
+
+/* Runs the cases (or only those named on the command line) and prints TAP. */
+static inline int t_run(const struct t_case *cases, size_t n, int argc, char **argv)
+{
+	int failed = 0;
+	size_t ran = 0;
+	for (size_t i = 0; i < n; i++) {
+		int want = argc <= 1;
+		for (int a = 1; a < argc; a++)
+			if (strcmp(argv[a], cases[i].name) == 0)
+				want = 1;
+		ran += (size_t)want;
+	}
+	printf("1..%zu\n", ran);
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		int want = argc <= 1;
+		for (int a = 1; a < argc; a++)
+			if (strcmp(argv[a], cases[i].name) == 0)
+				want = 1;
+		if (!want)
+			continue;
+		int before = t_failed_checks;
+		cases[i].fn();
+		int ok = t_failed_checks == before;
+		printf("%s %zu - %s\n", ok ? "ok" : "not ok", ++k, cases[i].name);
+		fflush(stdout);
+		failed += !ok;
+	}
+	return failed ? 1 : 0;
+}
+
+#define T_MAIN(...)                                                                                \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		static const struct t_case t_cases_[] = {__VA_ARGS__};                            \
+		return t_run(t_cases_, sizeof(t_cases_) / sizeof(t_cases_[0]), argc, argv);        \
+	}
+
+#endif
