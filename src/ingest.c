@@ -1,2 +1,270 @@
-/* ingest: being written */
+/*
+ * ingest: parse -> thread -> store, shared by tendd and `tend import`.
+ *
+ * The caller owns the transaction boundaries (ingest_begin / ingest_commit) so that an IMAP
+ * batch and its folder cursor, or a thousand imported messages, commit together. Statistics
+ * count only committed work: a crash or an abort never reports mail that was not kept.
+ */
 #include "tend/ingest.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tend/message.h"
+#include "tend/thread.h"
+
+struct ingest {
+	struct store *store;
+	const struct config *config;
+	struct store_txn *txn;
+	struct message_limits limits;
+	struct thread_options topt;
+	struct strvec own;
+	struct ingest_stats stats;   /* committed */
+	struct ingest_stats pending; /* in the open transaction */
+	struct idvec touched;        /* live threads touched by committed work */
+	struct idvec touched_pending;
+};
+
+struct ingest *ingest_new(struct store *s, const struct config *c)
+{
+	struct ingest *in = xcalloc(1, sizeof(*in));
+	in->store = s;
+	in->config = c;
+	in->limits.max_size = (size_t)c->limits.message_size;
+	in->limits.max_headers = (size_t)c->limits.header_count;
+	in->limits.max_depth = (size_t)c->limits.mime_depth;
+	in->limits.max_parts = (size_t)c->limits.mime_parts;
+	for (size_t i = 0; i < c->naccounts; i++)
+		if (c->accounts[i].address)
+			strvec_push(&in->own, c->accounts[i].address);
+	in->topt.subject_fallback = c->threading.subject_fallback;
+	in->topt.subject_window = c->threading.subject_window;
+	in->topt.token = c->threading.token;
+	in->topt.own = &in->own;
+	return in;
+}
+
+void ingest_free(struct ingest *in)
+{
+	if (!in)
+		return;
+	ingest_abort(in);
+	strvec_free(&in->own);
+	idvec_free(&in->touched);
+	idvec_free(&in->touched_pending);
+	free(in);
+}
+
+int ingest_begin(struct ingest *in)
+{
+	if (in->txn)
+		return 0;
+	memset(&in->pending, 0, sizeof(in->pending));
+	in->touched_pending.n = 0;
+	return store_begin(in->store, true, &in->txn);
+}
+
+struct store_txn *ingest_txn(struct ingest *in)
+{
+	return in->txn;
+}
+
+/* Folds the transaction's work into the totals, counting threads that survived merges. */
+static int fold_pending(struct ingest *in)
+{
+	for (size_t i = 0; i < in->touched_pending.n; i++) {
+		uint64_t live;
+		int rc = store_resolve_thread(in->txn, in->touched_pending.v[i], &live);
+		if (rc < 0)
+			return rc;
+		if (!idvec_contains(&in->touched, live))
+			idvec_push(&in->touched, live);
+	}
+	return 0;
+}
+
+int ingest_commit(struct ingest *in)
+{
+	if (!in->txn)
+		return 0;
+	int rc = fold_pending(in);
+	if (rc < 0) {
+		ingest_abort(in);
+		return rc;
+	}
+	rc = store_commit(in->txn);
+	in->txn = NULL;
+	if (rc < 0)
+		return rc;
+	in->stats.stored += in->pending.stored;
+	in->stats.duplicates += in->pending.duplicates;
+	in->stats.quarantined += in->pending.quarantined;
+	in->stats.threads_created += in->pending.threads_created;
+	in->stats.bytes += in->pending.bytes;
+	in->stats.threads_touched = in->touched.n;
+	memset(&in->pending, 0, sizeof(in->pending));
+	return 0;
+}
+
+void ingest_abort(struct ingest *in)
+{
+	store_abort(in->txn);
+	in->txn = NULL;
+	memset(&in->pending, 0, sizeof(in->pending));
+	in->touched_pending.n = 0;
+}
+
+const struct ingest_stats *ingest_stats(const struct ingest *in)
+{
+	return &in->stats;
+}
+
+static int64_t arrival_time(const struct ingest_source *src, int64_t date)
+{
+	if (src->received)
+		return src->received;
+	if (date)
+		return date;
+	if (src->file_time)
+		return src->file_time;
+	return (int64_t)time(NULL);
+}
+
+/* Is there already a stored message with this Message-ID? */
+static int find_duplicate(struct store_txn *t, const char *msgid, uint64_t *existing)
+{
+	struct store_msgid e;
+	int rc = store_get_msgid(t, msgid, &e);
+	if (rc == STORE_NOTFOUND || (rc == 0 && e.message == 0))
+		return 0;
+	if (rc < 0)
+		return rc;
+	*existing = e.message;
+	return 1;
+}
+
+/* Stores the raw bytes and a record holding the reason, outside any thread. */
+static int quarantine(struct ingest *in, const char *raw, size_t len,
+                      const struct ingest_source *src, char *reason, enum ingest_outcome *outcome,
+                      uint64_t *id)
+{
+	struct store_txn *t = in->txn;
+	char *synthetic = message_synthetic_id(raw, len);
+	struct store_message rec = {0};
+	int rc = find_duplicate(t, synthetic, id);
+	if (rc != 0) {
+		*outcome = INGEST_DUPLICATE;
+		in->pending.duplicates += rc > 0;
+		goto out;
+	}
+	if ((rc = store_next_id(t, STORE_COUNTER_MESSAGE, id)) < 0)
+		goto out;
+	rec.id = *id;
+	rec.flags = STORE_MSG_QUARANTINED;
+	rec.message_id = synthetic;
+	rec.message_id_synthetic = true;
+	rec.subject = "";
+	rec.from.addr = "";
+	rec.text = rec.new_text = "";
+	rec.received = arrival_time(src, 0);
+	rec.source = (char *)(src->label ? src->label : "");
+	rec.quarantine_reason = reason;
+	rec.raw_size = len;
+	struct store_msgid e = {.message = *id, .thread = 0};
+	if ((rc = store_put_raw(t, *id, raw, len)) < 0 || (rc = store_put_message(t, &rec)) < 0 ||
+	    (rc = store_put_quarantine(t, *id)) < 0 || (rc = store_put_msgid(t, synthetic, &e)) < 0)
+		goto out;
+	*outcome = INGEST_QUARANTINED;
+	in->pending.quarantined++;
+	in->pending.bytes += len;
+out:
+	free(synthetic);
+	free(reason);
+	return rc < 0 ? rc : 0;
+}
+
+/* The stored record of a parsed message: borrows m's strings, owns nothing. */
+static void record_from_message(struct store_message *rec, const struct message *m, uint64_t id,
+                                const struct ingest_source *src, int64_t arrival, size_t len)
+{
+	memset(rec, 0, sizeof(*rec));
+	rec->id = id;
+	rec->message_id = m->message_id;
+	rec->message_id_synthetic = m->message_id_synthetic;
+	rec->references = m->references;
+	rec->in_reply_to = m->in_reply_to;
+	rec->subject = m->subject;
+	rec->from = m->from;
+	rec->to = m->to;
+	rec->cc = m->cc;
+	rec->reply_to = m->reply_to;
+	rec->date = m->date;
+	rec->date_offset = m->date_offset;
+	rec->received = arrival;
+	rec->text = m->text;
+	rec->new_text = m->new_text;
+	rec->text_from_html = m->text_from_html;
+	rec->attachments = m->attachments;
+	rec->nattachments = m->nattachments;
+	rec->source = (char *)(src->label ? src->label : "");
+	rec->warnings = m->warnings;
+	rec->raw_size = len;
+}
+
+static int store_parsed(struct ingest *in, const char *raw, size_t len, const struct message *m,
+                        const struct ingest_source *src, uint64_t *id)
+{
+	struct store_txn *t = in->txn;
+	struct thread_result res;
+	int64_t arrival = arrival_time(src, m->date);
+	int rc = store_next_id(t, STORE_COUNTER_MESSAGE, id);
+	if (rc < 0)
+		return rc;
+	if ((rc = thread_assign(t, m, *id, arrival, &in->topt, &res)) < 0)
+		goto out;
+	struct store_message rec;
+	record_from_message(&rec, m, *id, src, arrival, len);
+	rec.thread = res.thread;
+	rec.join_reason = res.reason;
+	rec.join_detail = res.detail;
+	if ((rc = store_put_message(t, &rec)) < 0 || (rc = store_put_raw(t, *id, raw, len)) < 0)
+		goto out;
+	idvec_push(&in->touched_pending, res.thread);
+	in->pending.stored++;
+	in->pending.threads_created += res.created;
+	in->pending.bytes += len;
+out:
+	thread_result_finish(&res);
+	return rc;
+}
+
+int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
+               enum ingest_outcome *outcome, uint64_t *msg_id)
+{
+	struct message *m = NULL;
+	char *reason = NULL;
+	uint64_t id = 0;
+	int rc;
+	if (!in->txn)
+		return STORE_ERROR;
+	if (message_parse(raw, len, &in->limits, &m, &reason) < 0) {
+		rc = quarantine(in, raw, len, src, reason, outcome, &id);
+		goto out;
+	}
+	rc = find_duplicate(in->txn, m->message_id, &id);
+	if (rc > 0) {
+		*outcome = INGEST_DUPLICATE;
+		in->pending.duplicates++;
+		rc = 0;
+		goto out;
+	}
+	if (rc == 0 && (rc = store_parsed(in, raw, len, m, src, &id)) == 0)
+		*outcome = INGEST_STORED;
+out:
+	message_free(m);
+	if (msg_id)
+		*msg_id = id;
+	return rc;
+}

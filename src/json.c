@@ -147,6 +147,12 @@ void json_int(struct json *j, int64_t v)
 	buf_printf(&j->out, "%lld", (long long)v);
 }
 
+void json_double(struct json *j, double v)
+{
+	value_prefix(j);
+	buf_printf(&j->out, "%.3f", v);
+}
+
 void json_bool(struct json *j, bool v)
 {
 	value_prefix(j);

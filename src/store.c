@@ -1,2 +1,1258 @@
-/* store: being written */
+/*
+ * store: the LMDB environment, its named databases, and the records kept in them.
+ *
+ * Choices that are not obvious from the code:
+ * - No MDB_WRITEMAP. Dirty pages are written with write(2) at commit, so a full disk shows up
+ *   as an error there (STORE_FULL), with the previous commit intact, rather than as SIGBUS on a
+ *   page fault; and a stray pointer cannot scribble on the database.
+ * - MDB_NOTLS. Read transactions are not tied to the thread that began them, and one thread may
+ *   hold several at once.
+ * - A 256 GiB map. It is address space, not disk: the data file grows only as pages are
+ *   written. Where mmap refuses that much (ulimit -v, valgrind), the map is twice the data file
+ *   and at least 1 GiB: valgrind's bookkeeping costs time in proportion to the map.
+ * - Keys that grow with time (ids) are written with MDB_APPEND when they are the largest yet,
+ *   which makes LMDB fill pages instead of splitting them in half.
+ */
 #include "tend/store.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <lmdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "store_codec.h"
+
+enum db {
+	DB_META,
+	DB_RAW,
+	DB_MESSAGES,
+	DB_MSGIDS,
+	DB_THREADS,
+	DB_QUARANTINE,
+	DB_SUBJECTS,
+	DB_CURSORS,
+	DB_DRAFTS,
+	DB_QUEUE,
+	DB_OUTBOX,
+	DB_AUDIT,
+	DB_COUNT
+};
+
+static const char *const db_names[DB_COUNT] = {
+    "meta",     "raw",     "messages", "msgids", "threads", "quarantine",
+    "subjects", "cursors", "drafts",   "queue",  "outbox",  "audit",
+};
+
+/* meta keys; values are 8-byte big-endian integers. */
+#define META_SCHEMA       "schema_version"
+#define META_LAST_MESSAGE "last_message_id"
+#define META_LAST_THREAD  "last_thread_id"
+
+#define DEFAULT_MAPSIZE ((size_t)256 << 30)
+/* The least map asked for where address space is short. */
+#define SHORT_MAPSIZE ((size_t)1 << 30)
+/* Longest Message-ID used as a key as it is; LMDB's limit is 511 bytes. */
+#define MAX_PLAIN_KEY 400
+/* Merged threads point to the thread they joined; a longer chain than this is a loop. */
+#define MAX_MERGE_HOPS 64
+/* Less free space than this after a short write means the disk is full. */
+#define ROOM_MIN ((uint64_t)1 << 20)
+/* Encode buffers larger than this are let go at the end of a transaction. */
+#define ENC_KEEP (4u << 20)
+
+/* Returned inside store_open when databases must be created in a write transaction. */
+#define NEED_CREATE 1
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	char *dir;
+	bool readonly;
+	/* Scratch for encoding records; only the write transaction uses it, and there is one. */
+	struct buf enc;
+};
+
+struct store_txn {
+	struct store *s;
+	MDB_txn *txn;
+	bool write;
+	int failed; /* the first write failure: LMDB refuses further work, so do we */
+	bool zone_ready;
+	msgpack_zone zone; /* decoding scratch, reused for every record read in the txn */
+};
+
+const char *store_strerror(int code)
+{
+	switch (code) {
+	case STORE_OK:
+		return "success";
+	case STORE_NOTFOUND:
+		return "not found";
+	case STORE_FULL:
+		return "the store is full (disk or map)";
+	case STORE_CORRUPT:
+		return "a record in the store is corrupt";
+	default:
+		return "store error";
+	}
+}
+
+static void set_err(char **err, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+/* store_open's errors go to *err; a caller that passes no err gets them logged. */
+static void set_err(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *msg = xvasprintf(fmt, ap);
+	va_end(ap);
+	if (err) {
+		free(*err);
+		*err = msg;
+	} else {
+		log_warnx("%s", msg);
+		free(msg);
+	}
+}
+
+/* Translates an LMDB or errno code into a STORE_ code, logging what happened. */
+static int map_err(const struct store *s, int rc, const char *what)
+{
+	switch (rc) {
+	case 0:
+		return STORE_OK;
+	case MDB_NOTFOUND:
+		return STORE_NOTFOUND;
+	case MDB_MAP_FULL:
+		log_warnx("store %s: %s: the store's map is full", s->dir, what);
+		return STORE_FULL;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		log_warnx("store %s: %s: %s", s->dir, what, strerror(rc));
+		return STORE_FULL;
+	case MDB_CORRUPTED:
+	case MDB_PAGE_NOTFOUND:
+		log_warnx("store %s: %s: %s", s->dir, what, mdb_strerror(rc));
+		return STORE_CORRUPT;
+	default:
+		log_warnx("store %s: %s: %s", s->dir, what, mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+}
+
+/* Is rc LMDB's or the system's way of saying there is no room? */
+static bool lmdb_full(int rc)
+{
+	return rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT || rc == EFBIG;
+}
+
+static void be64_put(unsigned char b[8], uint64_t v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		b[i] = (unsigned char)v;
+}
+
+static uint64_t be64_get(const unsigned char b[8])
+{
+	uint64_t v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | b[i];
+	return v;
+}
+
+/* Opening: the directory */
+
+static char *parent_of(const char *dir)
+{
+	const char *slash = strrchr(dir, '/');
+	if (slash == NULL)
+		return xstrdup(".");
+	if (slash == dir)
+		return xstrdup("/");
+	return xstrndup(dir, (size_t)(slash - dir));
+}
+
+static int lookup_group(const char *dir, const char *name, gid_t *gid, char **err)
+{
+	struct group *gr = getgrnam(name);
+	if (gr == NULL) {
+		set_err(err, "store %s: no such group: %s", dir, name);
+		return STORE_ERROR;
+	}
+	*gid = gr->gr_gid;
+	return 0;
+}
+
+/*
+ * A directory that others can write lets them replace the database under us. Sharing with a
+ * group is fine when the configuration says so; sharing with everyone never is.
+ */
+static int check_dir_safe(const char *dir, const struct stat *st, const char *group, char **err)
+{
+	if (!S_ISDIR(st->st_mode)) {
+		set_err(err, "store %s: not a directory", dir);
+		return STORE_ERROR;
+	}
+	if (st->st_mode & S_IWOTH) {
+		set_err(err, "store %s: the directory is writable by everyone; chmod o-w it", dir);
+		return STORE_ERROR;
+	}
+	if (group == NULL && (st->st_mode & S_IWGRP)) {
+		set_err(err,
+		        "store %s: the directory is group-writable but no group is configured; "
+		        "chmod g-w it or name the group in tend.yaml",
+		        dir);
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+/*
+ * Gives the directory the mode the configuration asks for: always when we just created it (the
+ * umask had its say), and when we own it and a group is configured (group: was added later).
+ */
+static int set_dir_mode(const char *dir, const struct stat *st, const char *group, gid_t gid,
+                        char **err)
+{
+	mode_t want = group ? 02770 : 0700;
+	bool created = st == NULL;
+	if (!created && st->st_uid != geteuid())
+		return 0;
+	if (group && (created || st->st_gid != gid) && chown(dir, (uid_t)-1, gid) < 0) {
+		set_err(err, "store %s: cannot give the directory to group %s: %s", dir, group,
+		        strerror(errno));
+		return STORE_ERROR;
+	}
+	if ((created || (group && (st->st_mode & 07777) != want)) && chmod(dir, want) < 0) {
+		set_err(err, "store %s: chmod: %s", dir, strerror(errno));
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+static bool is_socket(DIR *d, const struct dirent *de)
+{
+	struct stat st;
+	if (de->d_type != DT_UNKNOWN)
+		return de->d_type == DT_SOCK;
+	return fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISSOCK(st.st_mode);
+}
+
+/*
+ * Ignoring dot files, the LMDB lock file and sockets (the daemon's lives here), does dir hold
+ * anything? Then it is somebody's directory, not a store that lost its data file.
+ */
+static bool dir_has_files(const char *dir)
+{
+	DIR *d = opendir(dir);
+	bool found = false;
+	if (d == NULL)
+		return false;
+	for (struct dirent *de; !found && (de = readdir(d)) != NULL;) {
+		if (de->d_name[0] == '.' || strcmp(de->d_name, "lock.mdb") == 0)
+			continue;
+		found = !is_socket(d, de);
+	}
+	closedir(d);
+	return found;
+}
+
+static bool has_data_file(const char *dir)
+{
+	char *path = xasprintf("%s/data.mdb", dir);
+	bool yes = access(path, F_OK) == 0;
+	free(path);
+	return yes;
+}
+
+static int prepare_readonly_dir(const char *dir, const struct store_options *opt, char **err)
+{
+	struct stat st;
+	bool missing = stat(dir, &st) < 0;
+	if (missing && errno != ENOENT) {
+		set_err(err, "store %s: %s", dir, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (missing || !has_data_file(dir)) {
+		set_err(err, "no store at %s (import some mail first)", dir);
+		return STORE_NOTFOUND;
+	}
+	return check_dir_safe(dir, &st, opt->group, err);
+}
+
+/*
+ * Creates the missing parents of dir with the usual mode (0777 less the umask), as `mkdir -p`
+ * does: "store: var/tend" in a fresh checkout should just work. Only the store itself is private.
+ */
+static int make_parents(const char *dir, char **err)
+{
+	char *parent = parent_of(dir);
+	struct stat st;
+	int rc = 0;
+	if (strcmp(parent, dir) != 0 && stat(parent, &st) < 0 && errno == ENOENT) {
+		rc = make_parents(parent, err);
+		if (rc == 0 && mkdir(parent, 0777) < 0 && errno != EEXIST) {
+			set_err(err, "store %s: cannot create %s: %s", dir, parent,
+			        strerror(errno));
+			rc = STORE_ERROR;
+		}
+	}
+	free(parent);
+	return rc;
+}
+
+/* Creates the directory (and its missing parents) or checks the one that is there. */
+static int prepare_dir(const char *dir, const struct store_options *opt, gid_t gid, char **err)
+{
+	struct stat st;
+	if (opt->readonly)
+		return prepare_readonly_dir(dir, opt, err);
+	if (make_parents(dir, err) < 0)
+		return STORE_ERROR;
+	if (mkdir(dir, 0700) == 0)
+		return set_dir_mode(dir, NULL, opt->group, gid, err);
+	if (errno != EEXIST || stat(dir, &st) < 0) {
+		set_err(err, "store %s: %s", dir, strerror(errno));
+		return STORE_ERROR;
+	}
+	int rc = check_dir_safe(dir, &st, opt->group, err);
+	if (rc == 0)
+		rc = set_dir_mode(dir, &st, opt->group, gid, err);
+	if (rc == 0 && !has_data_file(dir) && dir_has_files(dir)) {
+		set_err(err,
+		        "store %s: the directory holds other files and no store; refusing to "
+		        "create one there",
+		        dir);
+		rc = STORE_ERROR;
+	}
+	return rc;
+}
+
+/* Makes the LMDB files we own private, or shared with the group only. */
+static void set_file_modes(const struct store *s, const char *group, gid_t gid)
+{
+	static const char *const names[] = {"data.mdb", "lock.mdb"};
+	mode_t want = group ? 0660 : 0600;
+	for (size_t i = 0; i < NELEM(names); i++) {
+		char *path = xasprintf("%s/%s", s->dir, names[i]);
+		struct stat st;
+		if (stat(path, &st) == 0 && st.st_uid == geteuid()) {
+			if (group && st.st_gid != gid && chown(path, (uid_t)-1, gid) < 0)
+				log_warn("store %s: chown %s", s->dir, names[i]);
+			if ((st.st_mode & 07777) != want && chmod(path, want) < 0)
+				log_warn("store %s: chmod %s", s->dir, names[i]);
+		}
+		free(path);
+	}
+}
+
+/* Opening: the environment */
+
+/* TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) overrides the map size, for tests. */
+static int mapsize_from_env(size_t *size, bool *explicit, char **err)
+{
+	const char *v = getenv("TEND_STORE_MAPSIZE");
+	*size = DEFAULT_MAPSIZE;
+	*explicit = false;
+	if (v == NULL || *v == '\0')
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long n = strtoull(v, &end, 10);
+	int shift = 0;
+	const char *suffixes = "KkMmGg";
+	const char *suf = *end ? strchr(suffixes, *end) : NULL;
+	if (suf) {
+		shift = 10 * (1 + (int)(suf - suffixes) / 2);
+		end++;
+	}
+	if (errno || *end != '\0' || n == 0 || n > (SIZE_MAX >> shift)) {
+		set_err(err, "TEND_STORE_MAPSIZE: not a size: %s", v);
+		return STORE_ERROR;
+	}
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	*size = ((size_t)n << shift) + page - 1;
+	*size -= *size % page;
+	*explicit = true;
+	return 0;
+}
+
+static void describe_open_error(const struct store *s, int rc, char **err)
+{
+	switch (rc) {
+	case MDB_INVALID:
+		set_err(err, "store %s: data.mdb is not an LMDB file; this is not a tend store",
+		        s->dir);
+		break;
+	case MDB_VERSION_MISMATCH:
+		set_err(err, "store %s: written by an incompatible version of LMDB", s->dir);
+		break;
+	case EACCES:
+	case EPERM:
+		set_err(err,
+		        "store %s: permission denied (is it shared with a group you are not in?)",
+		        s->dir);
+		break;
+	default:
+		set_err(err, "store %s: %s", s->dir, mdb_strerror(rc));
+		break;
+	}
+}
+
+/* A map size for when address space is short: room for the store to double, at least 1 GiB. */
+static size_t short_mapsize(const char *dir)
+{
+	char *path = xasprintf("%s/data.mdb", dir);
+	struct stat st;
+	size_t size = SHORT_MAPSIZE;
+	if (stat(path, &st) == 0 && (size_t)st.st_size > size / 2)
+		size = 2 * (size_t)st.st_size;
+	free(path);
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	return (size + page - 1) / page * page;
+}
+
+static int env_open(struct store *s, const struct store_options *opt, char **err)
+{
+	unsigned int flags = MDB_NOTLS | (opt->readonly ? MDB_RDONLY : 0);
+	mdb_mode_t mode = opt->group ? 0660 : 0600;
+	size_t mapsize, fallback = 0;
+	bool explicit;
+	int rc = mapsize_from_env(&mapsize, &explicit, err);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		if ((rc = mdb_env_create(&s->env)) != 0)
+			break;
+		mdb_env_set_maxdbs(s->env, DB_COUNT + 4);
+		mdb_env_set_mapsize(s->env, mapsize);
+		rc = mdb_env_open(s->env, s->dir, flags, mode);
+		/* mmap says ENOMEM under ulimit -v, EINVAL under valgrind. */
+		if ((rc != ENOMEM && rc != EINVAL) || explicit || fallback)
+			break;
+		mdb_env_close(s->env);
+		s->env = NULL;
+		mapsize = fallback = short_mapsize(s->dir);
+		log_debug("store %s: address space is short; mapping %zu MiB", s->dir,
+		          mapsize >> 20);
+	}
+	if (rc != 0) {
+		describe_open_error(s, rc, err);
+		return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+	}
+	/* Reader slots of processes that died would pin old pages and grow the file. */
+	int dead;
+	mdb_reader_check(s->env, &dead);
+	return 0;
+}
+
+/* Opening: the databases and the schema */
+
+static int meta_get(struct store *s, MDB_txn *txn, const char *name, uint64_t *v)
+{
+	MDB_val k = {strlen(name), (void *)name}, d;
+	int rc = mdb_get(txn, s->dbi[DB_META], &k, &d);
+	if (rc != 0)
+		return rc;
+	if (d.mv_size != 8) {
+		log_warnx("store %s: meta record %s is malformed (%zu bytes)", s->dir, name,
+		          d.mv_size);
+		return MDB_CORRUPTED;
+	}
+	*v = be64_get(d.mv_data);
+	return 0;
+}
+
+static int meta_put(struct store *s, MDB_txn *txn, const char *name, uint64_t v)
+{
+	unsigned char b[8];
+	be64_put(b, v);
+	MDB_val k = {strlen(name), (void *)name}, d = {8, b};
+	return mdb_put(txn, s->dbi[DB_META], &k, &d, 0);
+}
+
+/* Opens meta; *fresh says it was created just now. */
+static int open_meta(struct store *s, MDB_txn *txn, bool create, bool *fresh, char **err)
+{
+	MDB_dbi main;
+	MDB_stat st;
+	*fresh = false;
+	int rc = mdb_dbi_open(txn, "meta", 0, &s->dbi[DB_META]);
+	if (rc == MDB_NOTFOUND) {
+		/* An environment that holds something other than our databases is not ours. */
+		if ((rc = mdb_dbi_open(txn, NULL, 0, &main)) == 0 &&
+		    (rc = mdb_stat(txn, main, &st)) == 0 && st.ms_entries > 0) {
+			set_err(err, "store %s: not a tend store (no meta database)", s->dir);
+			return STORE_ERROR;
+		}
+		if (rc == 0 && !create && s->readonly) {
+			set_err(err, "no store at %s (import some mail first)", s->dir);
+			return STORE_NOTFOUND;
+		}
+		if (rc == 0 && !create)
+			return NEED_CREATE;
+		if (rc == 0 && (rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &s->dbi[DB_META])) == 0)
+			*fresh = true;
+	}
+	if (rc == MDB_INCOMPATIBLE) {
+		set_err(err, "store %s: not a tend store (meta is not a database)", s->dir);
+		return STORE_ERROR;
+	}
+	if (rc != 0) {
+		set_err(err, "store %s: opening meta: %s", s->dir, mdb_strerror(rc));
+		return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+	}
+	return 0;
+}
+
+static int check_schema(struct store *s, MDB_txn *txn, bool fresh, char **err)
+{
+	uint64_t v = 0;
+	int rc = meta_get(s, txn, META_SCHEMA, &v);
+	if (rc == MDB_NOTFOUND && fresh)
+		rc = meta_put(s, txn, META_SCHEMA, v = STORE_SCHEMA_VERSION);
+	if (rc == 0 && v == STORE_SCHEMA_VERSION)
+		return 0;
+	if (rc == 0 && v > STORE_SCHEMA_VERSION)
+		set_err(err,
+		        "store %s: schema version %llu is newer than this tend understands (%d); "
+		        "upgrade tend",
+		        s->dir, (unsigned long long)v, STORE_SCHEMA_VERSION);
+	else if (rc == 0)
+		set_err(err,
+		        "store %s: schema version %llu is older than this tend understands (%d); "
+		        "it needs migrating",
+		        s->dir, (unsigned long long)v, STORE_SCHEMA_VERSION);
+	else if (rc == MDB_NOTFOUND)
+		set_err(err, "store %s: not a tend store (no schema version)", s->dir);
+	else
+		set_err(err, "store %s: schema version: %s", s->dir, mdb_strerror(rc));
+	return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+}
+
+static int open_db(struct store *s, MDB_txn *txn, enum db i, bool create, char **err)
+{
+	int rc = mdb_dbi_open(txn, db_names[i], create ? MDB_CREATE : 0, &s->dbi[i]);
+	if (rc == 0)
+		return 0;
+	if (rc == MDB_NOTFOUND && !s->readonly)
+		return NEED_CREATE;
+	if (rc == MDB_NOTFOUND)
+		set_err(err, "store %s: database %s is missing; open the store read-write once",
+		        s->dir, db_names[i]);
+	else
+		set_err(err, "store %s: opening database %s: %s", s->dir, db_names[i],
+		        mdb_strerror(rc));
+	return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+}
+
+/*
+ * Opens every database handle in one transaction: a read transaction first, so that opening an
+ * existing store never waits for another process's writer, then a write transaction only when
+ * something must be created.
+ */
+static int open_dbs_in(struct store *s, bool create, char **err)
+{
+	MDB_txn *txn = NULL;
+	bool fresh;
+	int rc = mdb_txn_begin(s->env, NULL, create ? 0 : MDB_RDONLY, &txn);
+	if (rc != 0) {
+		set_err(err, "store %s: %s", s->dir, mdb_strerror(rc));
+		return STORE_ERROR;
+	}
+	rc = open_meta(s, txn, create, &fresh, err);
+	if (rc == 0)
+		rc = check_schema(s, txn, fresh, err);
+	for (int i = DB_META + 1; rc == 0 && i < DB_COUNT; i++)
+		rc = open_db(s, txn, (enum db)i, create, err);
+	if (rc == 0) {
+		rc = mdb_txn_commit(txn);
+		txn = NULL;
+		if (rc != 0) {
+			set_err(err, "store %s: creating the databases: %s", s->dir,
+			        mdb_strerror(rc));
+			rc = lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+		}
+	}
+	if (txn)
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+int store_open(const char *dir, const struct store_options *opt, struct store **out, char **err)
+{
+	static const struct store_options defaults = {0};
+	struct store *s = NULL;
+	gid_t gid = (gid_t)-1;
+	int rc = 0;
+
+	*out = NULL;
+	if (err)
+		*err = NULL;
+	if (opt == NULL)
+		opt = &defaults;
+	if (opt->group && (rc = lookup_group(dir, opt->group, &gid, err)) < 0)
+		goto out;
+	if ((rc = prepare_dir(dir, opt, gid, err)) < 0)
+		goto out;
+	s = xcalloc(1, sizeof(*s));
+	s->dir = xstrdup(dir);
+	s->readonly = opt->readonly;
+	if ((rc = env_open(s, opt, err)) < 0)
+		goto out;
+	if (!opt->readonly)
+		set_file_modes(s, opt->group, gid);
+	rc = open_dbs_in(s, false, err);
+	if (rc == NEED_CREATE)
+		rc = open_dbs_in(s, true, err);
+	if (rc < 0)
+		goto out;
+	*out = s;
+	s = NULL;
+out:
+	store_close(s);
+	return rc;
+}
+
+void store_close(struct store *s)
+{
+	if (s == NULL)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	buf_free(&s->enc);
+	free(s->dir);
+	free(s);
+}
+
+const char *store_dir(const struct store *s)
+{
+	return s->dir;
+}
+
+/* Transactions */
+
+int store_begin(struct store *s, bool write, struct store_txn **out)
+{
+	MDB_txn *txn = NULL;
+	*out = NULL;
+	if (write && s->readonly) {
+		log_warnx("store %s: opened read-only; cannot write", s->dir);
+		return STORE_ERROR;
+	}
+	int rc = mdb_txn_begin(s->env, NULL, write ? 0 : MDB_RDONLY, &txn);
+	if (rc != 0)
+		return map_err(s, rc, "beginning a transaction");
+	struct store_txn *t = xcalloc(1, sizeof(*t));
+	t->s = s;
+	t->txn = txn;
+	t->write = write;
+	*out = t;
+	return 0;
+}
+
+static void txn_free(struct store_txn *t)
+{
+	if (t->zone_ready)
+		msgpack_zone_destroy(&t->zone);
+	/* One huge message should not pin its encoding's memory for the life of the daemon. */
+	if (t->write && t->s->enc.cap > ENC_KEEP)
+		buf_free(&t->s->enc);
+	free(t);
+}
+
+/*
+ * LMDB reports a short write at commit as EIO ("filesystem full?"), which is what a full disk or
+ * a file size limit produces: look, so that they are told apart from a failing disk.
+ */
+static bool out_of_room(const struct store *s)
+{
+	mdb_filehandle_t fd;
+	struct statvfs vfs;
+	struct stat st;
+	struct rlimit rl;
+	if (mdb_env_get_fd(s->env, &fd) != 0 || fstat(fd, &st) < 0)
+		return false;
+	if (fstatvfs(fd, &vfs) == 0 && (uint64_t)vfs.f_bavail * vfs.f_frsize < ROOM_MIN)
+		return true;
+	return getrlimit(RLIMIT_FSIZE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+	       (uint64_t)st.st_size + ROOM_MIN > (uint64_t)rl.rlim_cur;
+}
+
+int store_commit(struct store_txn *t)
+{
+	int rc = t->failed;
+	if (rc < 0) {
+		/* LMDB refuses to commit after a failed write; committing half the work is worse. */
+		mdb_txn_abort(t->txn);
+	} else {
+		rc = mdb_txn_commit(t->txn);
+		if (rc == EIO && out_of_room(t->s))
+			rc = ENOSPC;
+		if (rc != 0)
+			rc = map_err(t->s, rc, "committing");
+	}
+	txn_free(t);
+	return rc;
+}
+
+void store_abort(struct store_txn *t)
+{
+	if (t == NULL)
+		return;
+	mdb_txn_abort(t->txn);
+	txn_free(t);
+}
+
+/* Reading and writing one entry */
+
+static msgpack_zone *txn_zone(struct store_txn *t)
+{
+	if (!t->zone_ready) {
+		if (!msgpack_zone_init(&t->zone, 4096))
+			fatalx("out of memory");
+		t->zone_ready = true;
+	}
+	return &t->zone;
+}
+
+static int check_write(struct store_txn *t, const char *db)
+{
+	if (t->failed)
+		return t->failed;
+	if (!t->write) {
+		log_warnx("store %s: writing %s in a read transaction", t->s->dir, db);
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+/*
+ * Puts k -> v. With append, the key is expected to be the largest in the database (a new id):
+ * MDB_APPEND then packs pages full; when it is not (an update), LMDB says so without side
+ * effects and the put is done the ordinary way.
+ */
+static int db_put(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v, bool append)
+{
+	int rc = check_write(t, db_names[db]);
+	if (rc < 0)
+		return rc;
+	rc = append ? mdb_put(t->txn, t->s->dbi[db], k, v, MDB_APPEND) : MDB_KEYEXIST;
+	if (rc == MDB_KEYEXIST)
+		rc = mdb_put(t->txn, t->s->dbi[db], k, v, 0);
+	if (rc == 0)
+		return 0;
+	char what[64];
+	snprintf(what, sizeof(what), "writing %s", db_names[db]);
+	t->failed = map_err(t->s, rc, what);
+	return t->failed;
+}
+
+static int db_get(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v)
+{
+	int rc = mdb_get(t->txn, t->s->dbi[db], k, v);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return rc == 0 ? 0 : STORE_NOTFOUND;
+	char what[64];
+	snprintf(what, sizeof(what), "reading %s", db_names[db]);
+	return map_err(t->s, rc, what);
+}
+
+/* A printable form of a key for messages about bad records. */
+static void describe_key(enum db db, const MDB_val *k, char *out, size_t size)
+{
+	const unsigned char *p = k->mv_data;
+	size_t o = 0;
+	if (k->mv_size == 8 && db != DB_MSGIDS && db != DB_SUBJECTS && db != DB_CURSORS) {
+		snprintf(out, size, "%llu", (unsigned long long)be64_get(p));
+		return;
+	}
+	for (size_t i = 0; i < k->mv_size && o + 5 < size; i++) {
+		if (p[i] >= 0x20 && p[i] < 0x7f)
+			out[o++] = (char)p[i];
+		else
+			o += (size_t)snprintf(out + o, size - o, "\\x%02x", p[i]);
+	}
+	out[o] = '\0';
+}
+
+static int decode_record(struct store_txn *t, enum db db, const MDB_val *k, const MDB_val *v,
+                         const struct codec_table *table, void *rec)
+{
+	struct codec_error e;
+	if (codec_decode(txn_zone(t), table, v->mv_data, v->mv_size, rec, &e) == 0)
+		return 0;
+	char key[100];
+	describe_key(db, k, key, sizeof(key));
+	if (e.field)
+		log_warnx("store %s: %s record %s is malformed: key %d: %s", t->s->dir,
+		          db_names[db], key, e.field, e.what);
+	else
+		log_warnx("store %s: %s record %s is malformed: %s", t->s->dir, db_names[db], key,
+		          e.what);
+	return STORE_CORRUPT;
+}
+
+static int put_record(struct store_txn *t, enum db db, MDB_val *k, const struct codec_table *table,
+                      const void *rec, bool append)
+{
+	int rc = check_write(t, db_names[db]);
+	if (rc < 0)
+		return rc;
+	buf_reset(&t->s->enc);
+	codec_encode(&t->s->enc, table, rec);
+	MDB_val v = {t->s->enc.len, t->s->enc.data};
+	return db_put(t, db, k, &v, append);
+}
+
+static int get_record(struct store_txn *t, enum db db, MDB_val *k, const struct codec_table *table,
+                      void *rec)
+{
+	MDB_val v;
+	int rc = db_get(t, db, k, &v);
+	if (rc < 0)
+		return rc;
+	return decode_record(t, db, k, &v, table, rec);
+}
+
+/* Ids are keyed big-endian so that LMDB's byte order is id order. */
+static MDB_val id_key(unsigned char b[8], uint64_t id)
+{
+	be64_put(b, id);
+	return (MDB_val){8, b};
+}
+
+/* Counters */
+
+int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id)
+{
+	const char *name = c == STORE_COUNTER_THREAD ? META_LAST_THREAD : META_LAST_MESSAGE;
+	uint64_t last = 0;
+	int rc = check_write(t, "meta");
+	if (rc < 0)
+		return rc;
+	rc = meta_get(t->s, t->txn, name, &last);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return map_err(t->s, rc, "reading a counter");
+	unsigned char b[8];
+	be64_put(b, last + 1);
+	MDB_val k = {strlen(name), (void *)name}, v = {8, b};
+	if ((rc = db_put(t, DB_META, &k, &v, false)) < 0)
+		return rc;
+	*id = last + 1;
+	return 0;
+}
+
+/* Raw messages */
+
+int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, msg);
+	MDB_val v = {len, (void *)raw};
+	return db_put(t, DB_RAW, &k, &v, true);
+}
+
+int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *len)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, msg);
+	MDB_val v;
+	int rc = db_get(t, DB_RAW, &k, &v);
+	if (rc < 0)
+		return rc;
+	*raw = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+/* Messages */
+
+void store_message_free(struct store_message *m)
+{
+	if (m == NULL)
+		return;
+	codec_clear(&codec_message, m);
+	free(m);
+}
+
+int store_put_message(struct store_txn *t, const struct store_message *m)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, m->id);
+	return put_record(t, DB_MESSAGES, &k, &codec_message, m, true);
+}
+
+int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, id);
+	struct store_message *m = xcalloc(1, sizeof(*m));
+	int rc = get_record(t, DB_MESSAGES, &k, &codec_message, m);
+	if (rc < 0) {
+		free(m);
+		m = NULL;
+	}
+	*out = m;
+	return rc;
+}
+
+/* Calls visit for every entry of db in key order; a nonzero return stops and is returned. */
+static int walk(struct store_txn *t, enum db db,
+                int (*visit)(struct store_txn *, MDB_val *, MDB_val *, void *), void *ctx)
+{
+	MDB_cursor *c = NULL;
+	MDB_val k, v;
+	int stop = 0;
+	int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
+	for (MDB_cursor_op op = MDB_FIRST; rc == 0 && stop == 0; op = MDB_NEXT)
+		if ((rc = mdb_cursor_get(c, &k, &v, op)) == 0)
+			stop = visit(t, &k, &v, ctx);
+	if (c)
+		mdb_cursor_close(c);
+	if (stop)
+		return stop;
+	if (rc == MDB_NOTFOUND)
+		return 0;
+	char what[64];
+	snprintf(what, sizeof(what), "reading %s", db_names[db]);
+	return map_err(t->s, rc, what);
+}
+
+struct message_walk {
+	int (*fn)(const struct store_message *, void *);
+	void *arg;
+};
+
+static int visit_message(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct message_walk *w = ctx;
+	struct store_message m = {0};
+	int rc = decode_record(t, DB_MESSAGES, k, v, &codec_message, &m);
+	if (rc < 0)
+		return rc;
+	rc = w->fn(&m, w->arg);
+	codec_clear(&codec_message, &m);
+	return rc;
+}
+
+int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_message *, void *),
+                          void *arg)
+{
+	struct message_walk w = {fn, arg};
+	return walk(t, DB_MESSAGES, visit_message, &w);
+}
+
+/* Threads */
+
+void idvec_push(struct idvec *iv, uint64_t id)
+{
+	if (iv->n == iv->cap) {
+		iv->cap = iv->cap ? iv->cap * 2 : 8;
+		iv->v = xreallocarray(iv->v, iv->cap, sizeof(*iv->v));
+	}
+	iv->v[iv->n++] = id;
+}
+
+bool idvec_contains(const struct idvec *iv, uint64_t id)
+{
+	for (size_t i = 0; i < iv->n; i++)
+		if (iv->v[i] == id)
+			return true;
+	return false;
+}
+
+void idvec_free(struct idvec *iv)
+{
+	free(iv->v);
+	iv->v = NULL;
+	iv->n = iv->cap = 0;
+}
+
+void store_thread_free(struct store_thread *th)
+{
+	if (th == NULL)
+		return;
+	codec_clear(&codec_thread, th);
+	free(th);
+}
+
+int store_put_thread(struct store_txn *t, const struct store_thread *th)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, th->id);
+	return put_record(t, DB_THREADS, &k, &codec_thread, th, true);
+}
+
+int store_get_thread(struct store_txn *t, uint64_t id, struct store_thread **out)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, id);
+	struct store_thread *th = xcalloc(1, sizeof(*th));
+	int rc = get_record(t, DB_THREADS, &k, &codec_thread, th);
+	if (rc < 0) {
+		free(th);
+		th = NULL;
+	}
+	*out = th;
+	return rc;
+}
+
+int store_resolve_thread(struct store_txn *t, uint64_t id, uint64_t *live)
+{
+	uint64_t cur = id;
+	for (int hops = 0; hops <= MAX_MERGE_HOPS; hops++) {
+		unsigned char kb[8];
+		MDB_val k = id_key(kb, cur);
+		struct store_thread th = {0};
+		int rc = get_record(t, DB_THREADS, &k, &codec_thread_link, &th);
+		if (rc == STORE_NOTFOUND && hops > 0) {
+			log_warnx("store %s: threads: thread %llu was merged into %llu, which "
+			          "does not exist",
+			          t->s->dir, (unsigned long long)id, (unsigned long long)cur);
+			return STORE_CORRUPT;
+		}
+		if (rc < 0)
+			return rc;
+		if (th.merged_into == 0) {
+			*live = cur;
+			return 0;
+		}
+		cur = th.merged_into;
+	}
+	log_warnx("store %s: threads: the merges from thread %llu do not end after %d links "
+	          "(a loop)",
+	          t->s->dir, (unsigned long long)id, MAX_MERGE_HOPS);
+	return STORE_CORRUPT;
+}
+
+struct thread_walk {
+	int (*fn)(const struct store_thread *, void *);
+	void *arg;
+};
+
+static int visit_thread(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct thread_walk *w = ctx;
+	struct store_thread th = {0};
+	int rc = decode_record(t, DB_THREADS, k, v, &codec_thread, &th);
+	if (rc < 0)
+		return rc;
+	rc = th.merged_into ? 0 : w->fn(&th, w->arg);
+	codec_clear(&codec_thread, &th);
+	return rc;
+}
+
+int store_foreach_thread(struct store_txn *t, int (*fn)(const struct store_thread *, void *),
+                         void *arg)
+{
+	struct thread_walk w = {fn, arg};
+	return walk(t, DB_THREADS, visit_thread, &w);
+}
+
+/* Message-IDs */
+
+/* The key for a Message-ID: itself, or "sha256:" and its hash when too long for LMDB. */
+static void msgid_key(const char *msgid, char hashed[72], MDB_val *k)
+{
+	size_t n = strlen(msgid);
+	if (n <= MAX_PLAIN_KEY) {
+		k->mv_size = n;
+		k->mv_data = (void *)msgid;
+		return;
+	}
+	memcpy(hashed, "sha256:", 7);
+	sha256_hex(msgid, n, hashed + 7);
+	k->mv_size = 7 + 64;
+	k->mv_data = hashed;
+}
+
+int store_get_msgid(struct store_txn *t, const char *msgid, struct store_msgid *out)
+{
+	char hashed[72];
+	MDB_val k;
+	memset(out, 0, sizeof(*out));
+	if (msgid == NULL || *msgid == '\0')
+		return STORE_NOTFOUND;
+	msgid_key(msgid, hashed, &k);
+	return get_record(t, DB_MSGIDS, &k, &codec_msgid, out);
+}
+
+int store_put_msgid(struct store_txn *t, const char *msgid, const struct store_msgid *e)
+{
+	char hashed[72];
+	MDB_val k;
+	if (msgid == NULL || *msgid == '\0') {
+		log_warnx("store %s: msgids: refusing an empty Message-ID", t->s->dir);
+		return STORE_ERROR;
+	}
+	msgid_key(msgid, hashed, &k);
+	return put_record(t, DB_MSGIDS, &k, &codec_msgid, e, false);
+}
+
+/* Quarantine */
+
+int store_put_quarantine(struct store_txn *t, uint64_t msg)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, msg);
+	MDB_val v = {0, NULL};
+	return db_put(t, DB_QUARANTINE, &k, &v, true);
+}
+
+struct id_walk {
+	int (*fn)(uint64_t, void *);
+	void *arg;
+};
+
+static int visit_quarantined(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct id_walk *w = ctx;
+	if (k->mv_size != 8) {
+		log_warnx("store %s: quarantine key of %zu bytes", t->s->dir, k->mv_size);
+		return STORE_CORRUPT;
+	}
+	return w->fn(be64_get(k->mv_data), w->arg);
+}
+
+int store_foreach_quarantined(struct store_txn *t, int (*fn)(uint64_t msg, void *), void *arg)
+{
+	struct id_walk w = {fn, arg};
+	return walk(t, DB_QUARANTINE, visit_quarantined, &w);
+}
+
+/* Subjects and cursors: keys made of two strings */
+
+/* One part of a pair key: the string, or "sha256:" and its hash when it would not fit. */
+static size_t key_part(char *out, const char *s, size_t room)
+{
+	size_t n = strlen(s);
+	if (n <= room) {
+		memcpy(out, s, n);
+		return n;
+	}
+	memcpy(out, "sha256:", 7);
+	sha256_hex(s, n, out + 7);
+	return 7 + 64;
+}
+
+/* a + '\0' + b, hashing a part that would make the key longer than LMDB allows. */
+static void pair_key(const char *a, const char *b, char out[MAX_PLAIN_KEY + 1], MDB_val *k)
+{
+	size_t n = key_part(out, a, MAX_PLAIN_KEY / 2);
+	out[n++] = '\0';
+	n += key_part(out + n, b, MAX_PLAIN_KEY - n);
+	k->mv_size = n;
+	k->mv_data = out;
+}
+
+int store_get_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t *thread,
+                      int64_t *when)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	struct codec_subject e = {0};
+	pair_key(addr, subject, kb, &k);
+	int rc = get_record(t, DB_SUBJECTS, &k, &codec_subject, &e);
+	if (rc < 0)
+		return rc;
+	*thread = e.thread;
+	*when = e.when;
+	return 0;
+}
+
+int store_put_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t thread,
+                      int64_t when)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	struct codec_subject e = {thread, when};
+	pair_key(addr, subject, kb, &k);
+	return put_record(t, DB_SUBJECTS, &k, &codec_subject, &e, false);
+}
+
+int store_get_cursor(struct store_txn *t, const char *account, const char *folder,
+                     struct store_cursor *out)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	memset(out, 0, sizeof(*out));
+	pair_key(account, folder, kb, &k);
+	return get_record(t, DB_CURSORS, &k, &codec_cursor, out);
+}
+
+int store_put_cursor(struct store_txn *t, const char *account, const char *folder,
+                     const struct store_cursor *c)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	pair_key(account, folder, kb, &k);
+	return put_record(t, DB_CURSORS, &k, &codec_cursor, c, false);
+}
+
+struct cursor_walk {
+	int (*fn)(const char *, const char *, const struct store_cursor *, void *);
+	void *arg;
+};
+
+static int visit_cursor(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct cursor_walk *w = ctx;
+	struct store_cursor c = {0};
+	const char *p = k->mv_data;
+	const char *nul = memchr(p, '\0', k->mv_size);
+	int rc = decode_record(t, DB_CURSORS, k, v, &codec_cursor, &c);
+	if (rc == 0 && nul == NULL) {
+		log_warnx("store %s: cursors: a key without a folder", t->s->dir);
+		rc = STORE_CORRUPT;
+	}
+	if (rc < 0)
+		return rc;
+	char *account = xstrndup(p, (size_t)(nul - p));
+	char *folder = xstrndup(nul + 1, k->mv_size - (size_t)(nul + 1 - p));
+	rc = w->fn(account, folder, &c, w->arg);
+	free(account);
+	free(folder);
+	return rc;
+}
+
+int store_foreach_cursor(struct store_txn *t,
+                         int (*fn)(const char *account, const char *folder,
+                                   const struct store_cursor *c, void *arg),
+                         void *arg)
+{
+	struct cursor_walk w = {fn, arg};
+	return walk(t, DB_CURSORS, visit_cursor, &w);
+}
+
+/* Summaries */
+
+static int entries(struct store_txn *t, enum db db, uint64_t *n)
+{
+	MDB_stat st;
+	int rc = mdb_stat(t->txn, t->s->dbi[db], &st);
+	if (rc != 0)
+		return map_err(t->s, rc, "counting entries");
+	*n = st.ms_entries;
+	return 0;
+}
+
+int store_count(struct store_txn *t, struct store_counts *out)
+{
+	int rc;
+	memset(out, 0, sizeof(*out));
+	if ((rc = entries(t, DB_MESSAGES, &out->messages)) < 0 ||
+	    (rc = entries(t, DB_THREADS, &out->threads)) < 0 ||
+	    (rc = entries(t, DB_QUARANTINE, &out->quarantined)) < 0)
+		return rc;
+	return 0;
+}

@@ -1,5 +1,80 @@
-#include "tend/util.h"
-int main(void)
+/*
+ * tendd: the daemon. Argument parsing and wiring only.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tend/config.h"
+
+#define EXIT_USAGE 2
+
+static void usage(FILE *f)
 {
+	fprintf(f, "usage: tendd [-c CONFIG] [--once] [--check-config]\n"
+	           "CONFIG defaults to $TEND_CONFIG, else /etc/tend/tend.yaml.\n");
+}
+
+/* Validates the configuration, reporting every problem with file:line:column. */
+static int check_config(const char *path)
+{
+	struct config *c = NULL;
+	struct diags d = DIAGS_INIT;
+	if (config_load(path, &c, &d) < 0) {
+		diags_print(&d);
+		fprintf(stderr, "%s: %zu error%s\n", path, d.n, d.n == 1 ? "" : "s");
+		diags_free(&d);
+		return 1;
+	}
+	printf("%s: OK (store %s, %zu account%s)\n", path, c->store, c->naccounts,
+	       c->naccounts == 1 ? "" : "s");
+	diags_free(&d);
+	config_free(c);
 	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
+	    {"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	};
+	const char *config_arg = NULL;
+	bool check = false;
+	int ch;
+	log_init("tendd", 0);
+	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config_arg = optarg;
+			break;
+		case 'o':
+			break;
+		case 'C':
+			check = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("tendd %s\n", TEND_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "tendd: unexpected argument \"%s\"\n", argv[optind]);
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *path = config_default_path(config_arg);
+	if (check)
+		return check_config(path);
+	fprintf(stderr, "tendd: watching IMAP accounts is not part of this build yet; "
+	                "use `tend import` to ingest mail\n");
+	return 1;
 }

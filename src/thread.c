@@ -1,2 +1,404 @@
-/* thread: being written */
+/*
+ * thread: which conversation a message belongs to.
+ *
+ * The store keeps, per Message-ID, either the stored message or a placeholder left by a reply
+ * that named it; both point at a thread. A message collects every thread its own Message-ID
+ * and its References / In-Reply-To point at, joins the oldest and merges the others into it.
+ * Unknown references become placeholders of that thread. This is union-find over the
+ * reference graph, so the grouping is the graph's connected components, as notmuch computes.
+ */
 #include "tend/thread.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const reason_names[] = {
+    [THREAD_REASON_NEW] = "new",
+    [THREAD_REASON_REFERENCE] = "references",
+    [THREAD_REASON_REPLIED] = "replied-to",
+    [THREAD_REASON_TOKEN] = "token",
+    [THREAD_REASON_SUBJECT] = "subject",
+};
+
+const char *thread_reason_name(int reason)
+{
+	if (reason < 0 || (size_t)reason >= NELEM(reason_names) || !reason_names[reason])
+		return "unknown";
+	return reason_names[reason];
+}
+
+void thread_result_finish(struct thread_result *res)
+{
+	free(res->detail);
+	idvec_free(&res->merged);
+	memset(res, 0, sizeof(*res));
+}
+
+/* Threads the message links, the first with the reason it was found. */
+struct links {
+	struct idvec threads;
+	int reason;
+	char *detail;
+	struct strvec unknown; /* referenced Message-IDs the store has never seen */
+};
+
+static void links_add(struct links *l, uint64_t thread, int reason, char *detail)
+{
+	if (l->threads.n == 0) {
+		l->reason = reason;
+		l->detail = detail;
+	} else {
+		free(detail);
+	}
+	if (!idvec_contains(&l->threads, thread))
+		idvec_push(&l->threads, thread);
+}
+
+static void links_finish(struct links *l)
+{
+	idvec_free(&l->threads);
+	free(l->detail);
+	strvec_free(&l->unknown);
+}
+
+/* Looks up one referenced Message-ID; records its thread or remembers it as unknown. */
+static int link_reference(struct store_txn *t, struct links *l, const char *id, const char *header)
+{
+	struct store_msgid e;
+	int rc = store_get_msgid(t, id, &e);
+	if (rc == STORE_NOTFOUND) {
+		if (!strvec_contains(&l->unknown, id))
+			strvec_push(&l->unknown, id);
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	uint64_t live;
+	if ((rc = store_resolve_thread(t, e.thread, &live)) < 0)
+		return rc;
+	links_add(l, live, THREAD_REASON_REFERENCE, xasprintf("%s <%s>", header, id));
+	return 0;
+}
+
+/* Step 1: the message's own Message-ID (a placeholder) and every Message-ID it references. */
+static int link_by_references(struct store_txn *t, const struct message *m, struct links *l)
+{
+	struct store_msgid e;
+	int rc = store_get_msgid(t, m->message_id, &e);
+	if (rc == 0) {
+		uint64_t live;
+		if ((rc = store_resolve_thread(t, e.thread, &live)) < 0)
+			return rc;
+		links_add(l, live, THREAD_REASON_REPLIED,
+		          xasprintf("a reply stored earlier named <%s>", m->message_id));
+	} else if (rc != STORE_NOTFOUND) {
+		return rc;
+	}
+	for (size_t i = 0; i < m->in_reply_to.n; i++)
+		if ((rc = link_reference(t, l, m->in_reply_to.v[i], "In-Reply-To")) < 0)
+			return rc;
+	/* The nearest ancestor (the last References entry) explains the join best. */
+	for (size_t i = m->references.n; i-- > 0;)
+		if ((rc = link_reference(t, l, m->references.v[i], "References")) < 0)
+			return rc;
+	return 0;
+}
+
+static char *lower_dup(const char *s)
+{
+	return str_lower(xstrdup(s ? s : ""));
+}
+
+static bool is_participant(const struct store_thread *th, const char *addr)
+{
+	char *a = lower_dup(addr);
+	bool yes = a[0] != '\0' && strvec_contains(&th->participants, a);
+	free(a);
+	return yes;
+}
+
+/* Step 2: the tracking token, from someone who already takes part in that thread. */
+static int link_by_token(struct store_txn *t, const struct message *m,
+                         const struct thread_options *opt, struct links *l)
+{
+	uint64_t id, live;
+	if (!opt->token || !thread_token_find(opt->token, m->subject, &id))
+		return 0;
+	int rc = store_resolve_thread(t, id, &live);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
+	struct store_thread *th = NULL;
+	if ((rc = store_get_thread(t, live, &th)) < 0)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	if (is_participant(th, m->from.addr)) {
+		char *tok = thread_token_format(opt->token, id);
+		links_add(l, live, THREAD_REASON_TOKEN,
+		          xasprintf("token %s from participant %s", tok, m->from.addr));
+		free(tok);
+	}
+	store_thread_free(th);
+	return 0;
+}
+
+/* Step 3: the same normalised subject from the same sender within the window. */
+static int link_by_subject(struct store_txn *t, const struct message *m, int64_t arrival,
+                           const struct thread_options *opt, struct links *l)
+{
+	if (!opt->subject_fallback || m->from.addr[0] == '\0')
+		return 0;
+	char *subj = message_normalize_subject(m->subject);
+	char *addr = lower_dup(m->from.addr);
+	uint64_t thread, live;
+	int64_t when;
+	int rc = 0;
+	if (subj[0] == '\0')
+		goto out;
+	rc = store_get_subject(t, addr, subj, &thread, &when);
+	if (rc == STORE_NOTFOUND) {
+		rc = 0;
+		goto out;
+	}
+	if (rc < 0 || arrival - when > opt->subject_window || when - arrival > opt->subject_window)
+		goto out;
+	if ((rc = store_resolve_thread(t, thread, &live)) < 0)
+		goto out;
+	links_add(l, live, THREAD_REASON_SUBJECT,
+	          xasprintf("subject \"%s\" from %s", m->subject, m->from.addr));
+out:
+	free(subj);
+	free(addr);
+	return rc;
+}
+
+static bool is_own(const struct thread_options *opt, const char *addr)
+{
+	if (!opt->own || !addr)
+		return false;
+	for (size_t i = 0; i < opt->own->n; i++)
+		if (str_ieq(opt->own->v[i], addr))
+			return true;
+	return false;
+}
+
+/* The customer of a conversation a message starts: its sender, unless that is us. */
+static void pick_customer(const struct message *m, const struct thread_options *opt,
+                          struct message_addr *out)
+{
+	const struct message_addr *a = &m->from;
+	if (is_own(opt, a->addr) && m->to.n > 0)
+		a = &m->to.v[0];
+	out->name = a->name ? xstrdup(a->name) : NULL;
+	out->addr = xstrdup(a->addr ? a->addr : "");
+}
+
+/* Step 4: a new conversation. */
+static int create_thread(struct store_txn *t, const struct message *m, int64_t arrival,
+                         const struct thread_options *opt, uint64_t *id)
+{
+	int rc = store_next_id(t, STORE_COUNTER_THREAD, id);
+	if (rc < 0)
+		return rc;
+	struct store_thread th = {0};
+	th.id = *id;
+	th.state = STORE_THREAD_OPEN;
+	th.subject = m->subject;
+	pick_customer(m, opt, &th.customer);
+	th.created = th.updated = arrival;
+	rc = store_put_thread(t, &th);
+	free(th.customer.name);
+	free(th.customer.addr);
+	return rc;
+}
+
+static void add_participant(struct store_thread *th, const char *addr)
+{
+	if (!addr || !*addr)
+		return;
+	char *a = lower_dup(addr);
+	if (strvec_contains(&th->participants, a))
+		free(a);
+	else
+		strvec_push_owned(&th->participants, a);
+}
+
+static void add_participants(struct store_thread *th, const struct message_addrs *as)
+{
+	for (size_t i = 0; i < as->n; i++)
+		add_participant(th, as->v[i].addr);
+}
+
+/* Moves every message of thread `from` into `into` and leaves a forwarding record behind. */
+static int merge_thread(struct store_txn *t, struct store_thread *into, uint64_t from_id)
+{
+	struct store_thread *from = NULL;
+	int rc = store_get_thread(t, from_id, &from);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < from->messages.n && rc == 0; i++) {
+		struct store_message *msg = NULL;
+		if ((rc = store_get_message(t, from->messages.v[i], &msg)) < 0)
+			break;
+		msg->thread = into->id;
+		rc = store_put_message(t, msg);
+		store_message_free(msg);
+		idvec_push(&into->messages, from->messages.v[i]);
+	}
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < from->participants.n; i++)
+		add_participant(into, from->participants.v[i]);
+	for (size_t i = 0; i < from->tags.n; i++)
+		if (!strvec_contains(&into->tags, from->tags.v[i]))
+			strvec_push(&into->tags, from->tags.v[i]);
+	if (from->created < into->created) {
+		/* The conversation began with the other thread's first message. */
+		into->created = from->created;
+		free(into->subject);
+		into->subject = from->subject;
+		from->subject = NULL;
+		free(into->customer.name);
+		free(into->customer.addr);
+		into->customer = from->customer;
+		from->customer.name = from->customer.addr = NULL;
+	}
+	if (from->updated > into->updated)
+		into->updated = from->updated;
+	idvec_free(&from->messages);
+	from->merged_into = into->id;
+	rc = store_put_thread(t, from);
+out:
+	store_thread_free(from);
+	return rc;
+}
+
+static uint64_t lowest(const struct idvec *iv)
+{
+	uint64_t min = iv->v[0];
+	for (size_t i = 1; i < iv->n; i++)
+		if (iv->v[i] < min)
+			min = iv->v[i];
+	return min;
+}
+
+/* Adds the message to the thread record, merging the other linked threads into it. */
+static int update_thread(struct store_txn *t, const struct message *m, uint64_t msg,
+                         int64_t arrival, const struct links *l, struct thread_result *res)
+{
+	struct store_thread *th = NULL;
+	int rc = store_get_thread(t, res->thread, &th);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < l->threads.n && rc == 0; i++) {
+		if (l->threads.v[i] == res->thread)
+			continue;
+		rc = merge_thread(t, th, l->threads.v[i]);
+		idvec_push(&res->merged, l->threads.v[i]);
+	}
+	if (rc < 0)
+		goto out;
+	idvec_push(&th->messages, msg);
+	add_participant(th, m->from.addr);
+	add_participants(th, &m->to);
+	add_participants(th, &m->cc);
+	add_participants(th, &m->reply_to);
+	if (arrival > th->updated)
+		th->updated = arrival;
+	if (arrival < th->created)
+		th->created = arrival;
+	rc = store_put_thread(t, th);
+out:
+	store_thread_free(th);
+	return rc;
+}
+
+/* Records the message's own Message-ID, the placeholders and the subject index entry. */
+static int record_ids(struct store_txn *t, const struct message *m, uint64_t msg, int64_t arrival,
+                      const struct links *l, const struct thread_options *opt, uint64_t thread)
+{
+	struct store_msgid e = {.message = 0, .thread = thread};
+	int rc = 0;
+	for (size_t i = 0; i < l->unknown.n && rc == 0; i++)
+		rc = store_put_msgid(t, l->unknown.v[i], &e);
+	if (rc < 0)
+		return rc;
+	e.message = msg;
+	if ((rc = store_put_msgid(t, m->message_id, &e)) < 0)
+		return rc;
+	if (!opt->subject_fallback || m->from.addr[0] == '\0' || is_own(opt, m->from.addr))
+		return 0;
+	char *subj = message_normalize_subject(m->subject);
+	char *addr = lower_dup(m->from.addr);
+	if (subj[0] != '\0')
+		rc = store_put_subject(t, addr, subj, thread, arrival);
+	free(subj);
+	free(addr);
+	return rc;
+}
+
+int thread_assign(struct store_txn *t, const struct message *m, uint64_t msg, int64_t arrival,
+                  const struct thread_options *opt, struct thread_result *res)
+{
+	struct links l = {0};
+	int rc;
+	memset(res, 0, sizeof(*res));
+	if ((rc = link_by_references(t, m, &l)) < 0)
+		goto out;
+	if (l.threads.n == 0 && (rc = link_by_token(t, m, opt, &l)) < 0)
+		goto out;
+	if (l.threads.n == 0 && (rc = link_by_subject(t, m, arrival, opt, &l)) < 0)
+		goto out;
+	if (l.threads.n == 0) {
+		if ((rc = create_thread(t, m, arrival, opt, &res->thread)) < 0)
+			goto out;
+		res->created = true;
+		res->reason = THREAD_REASON_NEW;
+		res->detail = xstrdup("the first message of a new conversation");
+		idvec_push(&l.threads, res->thread);
+	} else {
+		res->thread = lowest(&l.threads);
+		res->reason = l.reason;
+		res->detail = l.detail;
+		l.detail = NULL;
+	}
+	if ((rc = update_thread(t, m, msg, arrival, &l, res)) < 0)
+		goto out;
+	rc = record_ids(t, m, msg, arrival, &l, opt, res->thread);
+out:
+	links_finish(&l);
+	return rc;
+}
+
+char *thread_token_format(const char *fmt, uint64_t id)
+{
+	const char *p = strstr(fmt, "{id}");
+	if (!p)
+		return xstrdup(fmt);
+	return xasprintf("%.*s%llu%s", (int)(p - fmt), fmt, (unsigned long long)id, p + 4);
+}
+
+bool thread_token_find(const char *fmt, const char *subject, uint64_t *id)
+{
+	const char *hole = strstr(fmt, "{id}");
+	if (!hole || !subject)
+		return false;
+	size_t pre = (size_t)(hole - fmt);
+	const char *post = hole + 4;
+	size_t postlen = strlen(post);
+	for (const char *s = subject; *s; s++) {
+		if (pre > 0 && strncmp(s, fmt, pre) != 0)
+			continue;
+		const char *d = s + pre;
+		if (!isdigit((unsigned char)*d))
+			continue;
+		char *end;
+		unsigned long long v = strtoull(d, &end, 10);
+		if (end - d > 18 || strncmp(end, post, postlen) != 0 || v == 0)
+			continue;
+		*id = v;
+		return true;
+	}
+	return false;
+}

@@ -120,19 +120,12 @@ void buf_putc(struct buf *b, char c)
 
 void buf_printf(struct buf *b, const char *fmt, ...)
 {
-	va_list ap, ap2;
+	va_list ap;
 	va_start(ap, fmt);
-	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap);
+	char *s = xvasprintf(fmt, ap);
 	va_end(ap);
-	if (n < 0) {
-		va_end(ap2);
-		return;
-	}
-	buf_reserve(b, (size_t)n);
-	vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
-	va_end(ap2);
-	b->len += (size_t)n;
+	buf_puts(b, s);
+	free(s);
 }
 
 void buf_reset(struct buf *b)
@@ -317,23 +310,16 @@ void log_init(const char *progname, int verbosity)
 
 static void log_vemit(const char *fmt, va_list ap, const char *err)
 {
+	char *msg = xvasprintf(fmt, ap);
 	struct buf b = BUF_INIT;
-	va_list ap2;
-	va_copy(ap2, ap);
-	int n = vsnprintf(NULL, 0, fmt, ap2);
-	va_end(ap2);
-	buf_printf(&b, "%s: ", log_prog);
-	if (n > 0) {
-		buf_reserve(&b, (size_t)n);
-		vsnprintf(b.data + b.len, (size_t)n + 1, fmt, ap);
-		b.len += (size_t)n;
-	}
+	buf_printf(&b, "%s: %s", log_prog, msg);
 	if (err)
 		buf_printf(&b, ": %s", err);
 	buf_putc(&b, '\n');
 	fwrite(b.data, 1, b.len, stderr);
 	fflush(stderr);
 	buf_free(&b);
+	free(msg);
 }
 
 void log_warn(const char *fmt, ...)

@@ -14,7 +14,7 @@ static int t_failed_checks;
 
 #define T_FAIL(...)                                                                                \
 	do {                                                                                       \
-		fprintf(stderr, "# %s:%d: ", __FILE__, __LINE__);                                 \
+		fprintf(stderr, "# %s:%d: ", __FILE__, __LINE__);                                  \
 		fprintf(stderr, __VA_ARGS__);                                                      \
 		fprintf(stderr, "\n");                                                             \
 		t_failed_checks++;                                                                 \
@@ -37,7 +37,7 @@ static int t_failed_checks;
 	do {                                                                                       \
 		const char *t_a_ = (a), *t_b_ = (b);                                               \
 		if (t_a_ == NULL || t_b_ == NULL ? t_a_ != t_b_ : strcmp(t_a_, t_b_) != 0)         \
-			T_FAIL("%s == %s:\n#   got      \"%s\"\n#   expected \"%s\"", #a, #b,           \
+			T_FAIL("%s == %s:\n#   got      \"%s\"\n#   expected \"%s\"", #a, #b,      \
 			       t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)");                    \
 	} while (0)
 
@@ -45,7 +45,7 @@ static int t_failed_checks;
 	do {                                                                                       \
 		const char *t_h_ = (hay), *t_n_ = (needle);                                        \
 		if (t_h_ == NULL || strstr(t_h_, t_n_) == NULL)                                    \
-			T_FAIL("%s does not contain \"%s\":\n#   \"%s\"", #hay, t_n_,                \
+			T_FAIL("%s does not contain \"%s\":\n#   \"%s\"", #hay, t_n_,              \
 			       t_h_ ? t_h_ : "(null)");                                            \
 	} while (0)
 
@@ -54,7 +54,10 @@ struct t_case {
 	void (*fn)(void);
 };
 
-#define T_CASE(fn) {#fn, fn}
+#define T_CASE(fn)                                                                                 \
+	{                                                                                          \
+#fn, fn                                                                            \
+	}
 
 /* Runs the cases (or only those named on the command line) and prints TAP. */
 static inline int t_run(const struct t_case *cases, size_t n, int argc, char **argv)
@@ -90,7 +93,7 @@ static inline int t_run(const struct t_case *cases, size_t n, int argc, char **a
 #define T_MAIN(...)                                                                                \
 	int main(int argc, char **argv)                                                            \
 	{                                                                                          \
-		static const struct t_case t_cases_[] = {__VA_ARGS__};                            \
+		static const struct t_case t_cases_[] = {__VA_ARGS__};                             \
 		return t_run(t_cases_, sizeof(t_cases_) / sizeof(t_cases_[0]), argc, argv);        \
 	}
 

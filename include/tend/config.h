@@ -26,21 +26,21 @@ struct config_imap {
 	enum config_tls tls;
 	char *ca_file; /* NULL: the system store */
 	char *user;
-	char *password_file;		/* absolute path, or NULL */
+	char *password_file;            /* absolute path, or NULL */
 	struct strvec password_command; /* argv, empty when unset */
-	struct strvec folders;		/* default: INBOX */
-	char *sent_folder;		/* default: Sent */
-	bool idle;			/* default: true */
-	int64_t poll_interval;		/* seconds; default 60 */
-	int64_t max_message_size;	/* bytes; default 50 MiB */
+	struct strvec folders;          /* default: INBOX */
+	char *sent_folder;              /* default: Sent */
+	bool idle;                      /* default: true */
+	int64_t poll_interval;          /* seconds; default 60 */
+	int64_t max_message_size;       /* bytes; default 50 MiB */
 };
 
 struct config_smtp {
-	char *url;
-	char *ca_file;
-	char *user;
-	char *password_file;
-	struct strvec password_command;
+	char *url;     /* smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT] (implicit TLS) */
+	char *ca_file; /* NULL: the system store */
+	char *user;    /* NULL: no AUTH (a loopback relay); then no password source either */
+	char *password_file;            /* absolute path, or NULL */
+	struct strvec password_command; /* argv, empty when unset */
 };
 
 struct config_account {
@@ -55,13 +55,13 @@ struct config_account {
 
 struct config_agent {
 	char *login;
-	char *name;
+	char *name; /* default: the login */
 };
 
 struct config_threading {
-	bool subject_fallback; /* default true */
+	bool subject_fallback;  /* default true */
 	int64_t subject_window; /* seconds; default 14 days */
-	char *token;		/* default "[#{id}]"; contains "{id}" exactly once */
+	char *token;            /* default "[#{id}]"; contains "{id}" exactly once */
 };
 
 /* Limits that keep a hostile message from exhausting memory or stack. */
@@ -91,22 +91,34 @@ struct config {
 
 /*
  * Loads and validates the file at path. On success returns 0 and *out (free with
- * config_free). On failure returns -1 and appends every problem found to diags.
+ * config_free). On failure returns -1, sets *out to NULL and appends every problem found to
+ * diags, each as "FILE:LINE:COLUMN: message" with FILE the path as given.
  */
 int config_load(const char *path, struct config **out, struct diags *diags);
 
-/* Fills a config with defaults only (no file): used for tests and for `tend import` helpers. */
+/*
+ * Fills a config with defaults only (no file): used for tests and for `tend import` helpers.
+ * path, store and rules are NULL and dir is the current directory; the caller sets what it
+ * needs and frees the result with config_free.
+ */
 struct config *config_defaults(void);
 
-/* The config path to use: the argument, else $TEND_CONFIG, else /etc/tend/tend.yaml. */
+/*
+ * The config path to use: the argument, else $TEND_CONFIG, else /etc/tend/tend.yaml. Returns
+ * arg, the environment's string or a constant: never free it.
+ */
 const char *config_default_path(const char *arg);
 
-/* Looks up an account by name; NULL when there is none. */
+/* Looks up an account by name; NULL when there is none. The result lives as long as c. */
 const struct config_account *config_account(const struct config *c, const char *name);
 
 /* True when addr (case-insensitively) is one of the configured accounts' own addresses. */
 bool config_is_own_address(const struct config *c, const char *addr);
 
+/* True for a loopback host (localhost, 127.0.0.0/8, ::1): where TLS may be skipped. */
+bool config_host_is_loopback(const char *host);
+
+/* Frees c and everything it holds; NULL is fine. */
 void config_free(struct config *c);
 
 #endif

@@ -18,9 +18,9 @@ struct ingest;
 
 /* Where a message came from. */
 struct ingest_source {
-	const char *label;  /* stored as the message's source (file path, imap:...) */
-	int64_t received;   /* arrival time; 0: use the Date header, else now */
-	int64_t file_time;  /* for imported files: the file's mtime, used when there is no Date */
+	const char *label; /* stored as the message's source (file path, imap:...) */
+	int64_t received;  /* arrival time; 0: use the Date header, else now */
+	int64_t file_time; /* for imported files: the file's mtime, used when there is no Date */
 };
 
 enum ingest_outcome {
@@ -51,7 +51,7 @@ int ingest_begin(struct ingest *in);
  * *msg_id, when not NULL, receives the stored message's id (or the existing one for a duplicate).
  */
 int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
-	       enum ingest_outcome *outcome, uint64_t *msg_id);
+               enum ingest_outcome *outcome, uint64_t *msg_id);
 
 /* The open transaction, for callers that store more in it (an IMAP folder cursor). */
 struct store_txn *ingest_txn(struct ingest *in);

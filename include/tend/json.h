@@ -33,6 +33,8 @@ void json_key(struct json *j, const char *key);
 void json_string(struct json *j, const char *s);
 void json_stringn(struct json *j, const char *s, size_t n);
 void json_int(struct json *j, int64_t v);
+/* Writes v with three decimals (durations in seconds). */
+void json_double(struct json *j, double v);
 void json_bool(struct json *j, bool v);
 void json_null(struct json *j);
 /* Writes the time as an RFC 3339 UTC timestamp, or null when t is 0. */

@@ -28,14 +28,16 @@ struct message_addrs {
 };
 
 struct message_header {
-	char *name;  /* as written, e.g. "Subject" */
-	char *value; /* unfolded, undecoded, without leading whitespace */
+	char *name; /* as written, e.g. "Subject" */
+	/* Unfolded, as UTF-8 (8-bit bytes that are not UTF-8 read as windows-1252); RFC 2047
+	 * encoded words are left as they are. */
+	char *value;
 };
 
 struct message_attachment {
-	char *filename;	    /* decoded (RFC 2047 / RFC 2231), or NULL */
+	char *filename;     /* decoded (RFC 2047 / RFC 2231), or NULL */
 	char *content_type; /* lowercase type/subtype */
-	size_t size;	    /* decoded size in bytes */
+	size_t size;        /* decoded size in bytes */
 };
 
 struct message_limits {
@@ -49,21 +51,21 @@ struct message_limits {
 extern const struct message_limits message_default_limits;
 
 struct message {
-	char *message_id;	   /* without angle brackets */
+	char *message_id;          /* without angle brackets */
 	bool message_id_synthetic; /* no usable Message-ID: one made from a content hash */
 	struct strvec references;  /* Message-IDs from References, in order, without brackets */
 	struct strvec in_reply_to; /* Message-IDs from In-Reply-To, without brackets */
-	char *subject;		   /* decoded to UTF-8; "" when absent */
+	char *subject;             /* decoded to UTF-8; "" when absent */
 	struct message_addr from;  /* from.addr is "" when there is no usable From */
 	struct message_addrs to;
 	struct message_addrs cc;
 	struct message_addrs reply_to;
-	int64_t date;	  /* seconds since the epoch (UTC); 0 when absent or unreadable */
-	int date_offset;  /* the Date header's zone, in minutes east of UTC */
-	char *text;	  /* the body as UTF-8 text; "" when there is none */
-	char *new_text;	  /* text without quoted replies and signature */
+	int64_t date;        /* seconds since the epoch (UTC); 0 when absent or unreadable */
+	int date_offset;     /* the Date header's zone, in minutes east of UTC */
+	char *text;          /* the body as UTF-8 text; "" when there is none */
+	char *new_text;      /* text without quoted replies and signature */
 	bool text_from_html; /* text was made from an HTML part */
-	bool is_report;	     /* multipart/report or message/delivery-status inside */
+	bool is_report;      /* multipart/report or message/delivery-status inside */
 	struct message_header *headers; /* the top-level header fields, in order */
 	size_t nheaders;
 	struct message_attachment *attachments;
@@ -77,11 +79,14 @@ struct message {
  * returns -1 and sets *reason to a one-line explanation (caller frees); *out is NULL then.
  */
 int message_parse(const char *raw, size_t len, const struct message_limits *limits,
-		  struct message **out, char **reason);
+                  struct message **out, char **reason);
 
 void message_free(struct message *m);
 
-/* The first header field called name (case-insensitive), unfolded and undecoded; NULL if none. */
+/*
+ * The first header field called name (case-insensitive), unfolded, encoded words not decoded;
+ * NULL if none.
+ */
 const char *message_header(const struct message *m, const char *name);
 
 /* A header value with RFC 2047 encoded words decoded to UTF-8; caller frees. */

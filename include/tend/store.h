@@ -8,6 +8,21 @@
  * Every read and write happens inside a transaction: one writer at a time (across processes),
  * any number of lock-free readers. Pointers into the store handed out by store_get_raw live
  * only until the transaction ends; records returned by store_get_* are copies the caller frees.
+ * store_put_* copy what they are given; the caller keeps ownership of its records.
+ *
+ * Databases and keys (ids are 8-byte big-endian, so key order is id order):
+ *   meta        "schema_version", "last_message_id", "last_thread_id" -> 8-byte big-endian
+ *   raw         message id -> the message, byte for byte (no version byte)
+ *   messages    message id -> struct store_message
+ *   msgids      Message-ID (or "sha256:" + hex of it when longer than 400 bytes) -> store_msgid
+ *   threads     thread id -> struct store_thread
+ *   quarantine  message id -> (empty)
+ *   subjects    address '\0' normalised subject (a part too long is hashed) -> thread, when
+ *   cursors     account '\0' folder -> struct store_cursor
+ *   drafts, queue, outbox, audit: created empty for the modules that will fill them.
+ *
+ * The environment variable TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) replaces the
+ * default 256 GiB map size at store_open; tests use it to fill a store quickly.
  */
 #ifndef TEND_STORE_H
 #define TEND_STORE_H
@@ -38,21 +53,35 @@ struct store;
 struct store_txn;
 
 struct store_options {
-	bool readonly;	   /* open an existing store for reading only */
+	bool readonly;     /* open an existing store for reading only */
 	const char *group; /* share the store with this Unix group (mode 2770) */
 };
 
 /*
  * Opens (creating when needed, unless readonly) the store in directory dir. On failure returns
  * a negative code and sets *err to a one-line reason naming the problem (caller frees), for
- * instance a schema version this build does not understand.
+ * instance a schema version this build does not understand. A readonly open of a store that
+ * does not exist yet returns STORE_NOTFOUND ("no store at DIR (import some mail first)").
+ * Only the last component of dir is created. A directory that others may write (the world, or
+ * a group when opt->group is not set) is refused. opt may be NULL for the defaults.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out, char **err);
+/* Closes the store; every transaction must have ended. store_close(NULL) does nothing. */
 void store_close(struct store *s);
+/* The directory the store was opened in; owned by the store. */
+const char *store_dir(const struct store *s);
 
-/* Begins a transaction. Only one write transaction exists at a time: this call waits for it. */
+/*
+ * Begins a transaction. Only one write transaction exists at a time: this call waits for it
+ * (so a thread that holds one must not ask for a second). Read transactions never wait.
+ * A transaction belongs to one thread at a time.
+ */
 int store_begin(struct store *s, bool write, struct store_txn **out);
-/* Commits and frees the transaction (durable when it returns 0). */
+/*
+ * Commits and frees the transaction, also when it fails (durable when it returns 0). After any
+ * write in the transaction failed, commit discards the transaction and returns that failure:
+ * STORE_FULL when the map or the disk is full. The store stays as of the last commit.
+ */
 int store_commit(struct store_txn *t);
 /* Abandons and frees the transaction; store_abort(NULL) does nothing. */
 void store_abort(struct store_txn *t);
@@ -64,15 +93,18 @@ enum store_counter {
 };
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id);
 
-/* Raw messages, byte for byte. store_get_raw's pointer lives until the transaction ends. */
+/*
+ * Raw messages, byte for byte. store_get_raw's pointer lives until the transaction ends (in a
+ * write transaction, until the next write).
+ */
 int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len);
 int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *len);
 
 /* Message flags. */
 enum {
 	STORE_MSG_QUARANTINED = 1 << 0, /* could not be parsed: stored raw with a reason */
-	STORE_MSG_OURS = 1 << 1,	/* a reply tend sent */
-	STORE_MSG_AUTOMATED = 1 << 2,	/* automatic mail (RFC 3834, bounces, lists) */
+	STORE_MSG_OURS = 1 << 1,        /* a reply tend sent */
+	STORE_MSG_AUTOMATED = 1 << 2,   /* automatic mail (RFC 3834, bounces, lists) */
 };
 
 /* A parsed message as stored. All strings are UTF-8 and owned by the record. */
@@ -89,7 +121,7 @@ struct store_message {
 	struct message_addrs to;
 	struct message_addrs cc;
 	struct message_addrs reply_to;
-	int64_t date;	  /* Date header, 0 when absent */
+	int64_t date;     /* Date header, 0 when absent */
 	int date_offset;  /* minutes east of UTC */
 	int64_t received; /* arrival: IMAP INTERNALDATE, else Date, else the file's time */
 	char *text;
@@ -97,18 +129,24 @@ struct store_message {
 	bool text_from_html;
 	struct message_attachment *attachments;
 	size_t nattachments;
-	char *source;		  /* where it came from: "imap:ACCOUNT/FOLDER:UIDVALIDITY:UID", a file path */
-	int join_reason;	  /* enum thread_reason */
-	char *join_detail;	  /* which header and Message-ID, which token, ... */
-	char *quarantine_reason;  /* for STORE_MSG_QUARANTINED */
-	struct strvec warnings;	  /* tolerated standards violations */
+	char *source; /* where it came from: "imap:ACCOUNT/FOLDER:UIDVALIDITY:UID", a file path */
+	int join_reason;         /* enum thread_reason */
+	char *join_detail;       /* which header and Message-ID, which token, ... */
+	char *quarantine_reason; /* for STORE_MSG_QUARANTINED */
+	struct strvec warnings;  /* tolerated standards violations */
 	uint64_t raw_size;
 };
 
 void store_message_free(struct store_message *m);
 int store_put_message(struct store_txn *t, const struct store_message *m);
-/* *out is a copy the caller frees with store_message_free. */
+/* *out is a copy the caller frees with store_message_free; NULL on failure. */
 int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out);
+/*
+ * Calls fn for every message in id order; fn returns nonzero to stop, which becomes the return
+ * value. The record is valid only during the call.
+ */
+int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_message *, void *),
+                          void *arg);
 
 /* Thread states. */
 enum store_thread_state {
@@ -118,7 +156,7 @@ enum store_thread_state {
 	STORE_THREAD_IGNORED, /* automated, or a rule said ignore */
 };
 
-/* A list of ids. */
+/* A list of ids; zero-initialise, then push. */
 struct idvec {
 	uint64_t *v;
 	size_t n;
@@ -133,8 +171,8 @@ void idvec_free(struct idvec *iv);
 struct store_thread {
 	uint64_t id;
 	uint64_t merged_into; /* nonzero: this thread was merged away; follow it */
-	int state;	      /* enum store_thread_state */
-	char *subject;	      /* of the first message */
+	int state;            /* enum store_thread_state */
+	char *subject;        /* of the first message */
 	struct message_addr customer;
 	int64_t created; /* arrival of the first message */
 	int64_t updated; /* arrival of the latest message */
@@ -150,7 +188,10 @@ void store_thread_free(struct store_thread *th);
 int store_put_thread(struct store_txn *t, const struct store_thread *th);
 /* *out is a copy the caller frees with store_thread_free; merged threads are returned as is. */
 int store_get_thread(struct store_txn *t, uint64_t id, struct store_thread **out);
-/* Follows merged_into links from id to the live thread. */
+/*
+ * Follows merged_into links from id to the live thread. STORE_NOTFOUND when id is unknown;
+ * STORE_CORRUPT when a link points nowhere or the chain loops.
+ */
 int store_resolve_thread(struct store_txn *t, uint64_t id, uint64_t *live);
 
 /*
@@ -158,7 +199,7 @@ int store_resolve_thread(struct store_txn *t, uint64_t id, uint64_t *live);
  * becomes the return value. The record is valid only during the call.
  */
 int store_foreach_thread(struct store_txn *t, int (*fn)(const struct store_thread *, void *),
-			 void *arg);
+                         void *arg);
 
 /* What a Message-ID maps to: a stored message, or a placeholder for one referenced but unseen. */
 struct store_msgid {
@@ -166,6 +207,7 @@ struct store_msgid {
 	uint64_t thread;  /* may have been merged: resolve it */
 };
 
+/* Looks up a Message-ID (without brackets); an empty one is never found. */
 int store_get_msgid(struct store_txn *t, const char *msgid, struct store_msgid *out);
 int store_put_msgid(struct store_txn *t, const char *msgid, const struct store_msgid *e);
 
@@ -173,11 +215,14 @@ int store_put_msgid(struct store_txn *t, const char *msgid, const struct store_m
 int store_put_quarantine(struct store_txn *t, uint64_t msg);
 int store_foreach_quarantined(struct store_txn *t, int (*fn)(uint64_t msg, void *), void *arg);
 
-/* Subject-fallback index: (customer address, normalised subject) -> thread and last arrival. */
-int store_get_subject(struct store_txn *t, const char *addr, const char *subject,
-		      uint64_t *thread, int64_t *when);
-int store_put_subject(struct store_txn *t, const char *addr, const char *subject,
-		      uint64_t thread, int64_t when);
+/*
+ * Subject-fallback index: (customer address, normalised subject) -> thread and last arrival.
+ * The caller normalises both (lowercase address, message_normalize_subject).
+ */
+int store_get_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t *thread,
+                      int64_t *when);
+int store_put_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t thread,
+                      int64_t when);
 
 /* Per-folder IMAP cursors. */
 struct store_cursor {
@@ -185,9 +230,14 @@ struct store_cursor {
 	uint32_t last_uid;
 };
 int store_get_cursor(struct store_txn *t, const char *account, const char *folder,
-		     struct store_cursor *out);
+                     struct store_cursor *out);
 int store_put_cursor(struct store_txn *t, const char *account, const char *folder,
-		     const struct store_cursor *c);
+                     const struct store_cursor *c);
+/* Calls fn for every cursor (ordered by account, then folder); nonzero stops, as above. */
+int store_foreach_cursor(struct store_txn *t,
+                         int (*fn)(const char *account, const char *folder,
+                                   const struct store_cursor *c, void *arg),
+                         void *arg);
 
 /* Entry counts, for status and summaries. */
 struct store_counts {

@@ -21,11 +21,11 @@
 
 /* Why a message joined its thread; stored with the message. */
 enum thread_reason {
-	THREAD_REASON_NEW,	 /* nothing linked it: a new conversation */
+	THREAD_REASON_NEW,       /* nothing linked it: a new conversation */
 	THREAD_REASON_REFERENCE, /* References/In-Reply-To named a message of the thread */
-	THREAD_REASON_REPLIED,	 /* a reply stored earlier had named this message */
-	THREAD_REASON_TOKEN,	 /* the tracking token, from a participant */
-	THREAD_REASON_SUBJECT,	 /* same subject, same customer, within the window */
+	THREAD_REASON_REPLIED,   /* a reply stored earlier had named this message */
+	THREAD_REASON_TOKEN,     /* the tracking token, from a participant */
+	THREAD_REASON_SUBJECT,   /* same subject, same customer, within the window */
 };
 
 /* A short name for a reason ("new", "references", ...). */
@@ -33,16 +33,17 @@ const char *thread_reason_name(int reason);
 
 struct thread_options {
 	bool subject_fallback;
-	int64_t subject_window; /* seconds */
-	const char *token;	/* e.g. "[#{id}]" */
+	int64_t subject_window;   /* seconds */
+	const char *token;        /* e.g. "[#{id}]" */
+	const struct strvec *own; /* our own addresses: never a thread's customer; may be NULL */
 };
 
 struct thread_result {
-	uint64_t thread;      /* the live thread the message joined */
-	int reason;	      /* enum thread_reason */
-	char *detail;	      /* human explanation, e.g. "In-Reply-To <x@y>"; caller frees */
-	struct idvec merged;  /* threads merged into this one by the message */
-	bool created;	      /* the thread is new */
+	uint64_t thread;     /* the live thread the message joined */
+	int reason;          /* enum thread_reason */
+	char *detail;        /* human explanation, e.g. "In-Reply-To <x@y>"; caller frees */
+	struct idvec merged; /* threads merged into this one by the message */
+	bool created;        /* the thread is new */
 };
 
 /*
@@ -53,7 +54,7 @@ struct thread_result {
  * Returns 0 or a store error code. Free res with thread_result_finish.
  */
 int thread_assign(struct store_txn *t, const struct message *m, uint64_t msg, int64_t arrival,
-		  const struct thread_options *opt, struct thread_result *res);
+                  const struct thread_options *opt, struct thread_result *res);
 
 void thread_result_finish(struct thread_result *res);
 

@@ -11,8 +11,8 @@
 #include <stdint.h>
 
 #define ATTR_PRINTF(f, a) __attribute__((format(printf, f, a)))
-#define ATTR_NORETURN	  __attribute__((noreturn))
-#define NELEM(a)	  (sizeof(a) / sizeof((a)[0]))
+#define ATTR_NORETURN     __attribute__((noreturn))
+#define NELEM(a)          (sizeof(a) / sizeof((a)[0]))
 
 /* Allocation wrappers: they never return NULL; on exhaustion they abort with a message. */
 void *xmalloc(size_t n);
@@ -34,7 +34,10 @@ struct buf {
 	size_t cap;
 };
 
-#define BUF_INIT {NULL, 0, 0}
+#define BUF_INIT                                                                                   \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void buf_reserve(struct buf *b, size_t extra);
 void buf_append(struct buf *b, const void *p, size_t n);
@@ -53,7 +56,10 @@ struct strvec {
 	size_t cap;
 };
 
-#define STRVEC_INIT {NULL, 0, 0}
+#define STRVEC_INIT                                                                                \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 /* Appends a copy of s. */
 void strvec_push(struct strvec *sv, const char *s);
@@ -106,10 +112,13 @@ struct diags {
 	size_t cap;
 };
 
-#define DIAGS_INIT {NULL, 0, 0}
+#define DIAGS_INIT                                                                                 \
+	{                                                                                          \
+		NULL, 0, 0                                                                         \
+	}
 
 void diag_add(struct diags *d, const char *file, int line, int column, const char *fmt, ...)
-	ATTR_PRINTF(5, 6);
+    ATTR_PRINTF(5, 6);
 /* Returns "file:line:column: msg" (or "file: msg" without a position); caller frees. */
 char *diag_format(const struct diag *d);
 /* Writes every diagnostic to stderr, one line each. */

@@ -1,0 +1,603 @@
+/*
+ * view: listings for people and for scripts.
+ */
+#include "tend/view.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tend/json.h"
+#include "tend/thread.h"
+
+#define CUSTOMER_COLS 34
+
+static const char *const state_names[] = {
+    [STORE_THREAD_OPEN] = "open",
+    [STORE_THREAD_ANSWERED] = "answered",
+    [STORE_THREAD_CLOSED] = "closed",
+    [STORE_THREAD_IGNORED] = "ignored",
+};
+
+static const char *state_name(int s)
+{
+	if (s < 0 || (size_t)s >= NELEM(state_names))
+		return "unknown";
+	return state_names[s];
+}
+
+void view_options_detect(struct view_options *o, bool json)
+{
+	memset(o, 0, sizeof(*o));
+	o->json = json;
+	o->now = (int64_t)time(NULL);
+	if (json || !isatty(STDOUT_FILENO))
+		return;
+	const char *nc = getenv("NO_COLOR");
+	o->color = !(nc && *nc) && !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
+	struct winsize ws;
+	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+		o->width = ws.ws_col;
+}
+
+void view_relative_time(int64_t t, int64_t now, char *buf, size_t size)
+{
+	if (t == 0) {
+		snprintf(buf, size, "-");
+		return;
+	}
+	int64_t d = now - t;
+	time_t tt = (time_t)t, tn = (time_t)now;
+	struct tm tm, tmn;
+	localtime_r(&tt, &tm);
+	localtime_r(&tn, &tmn);
+	if (d >= 0 && d < 60)
+		snprintf(buf, size, "just now");
+	else if (d >= 0 && d < 3600)
+		snprintf(buf, size, "%d min ago", (int)(d / 60));
+	else if (d >= 0 && d < 6 * 3600)
+		snprintf(buf, size, "%d h ago", (int)(d / 3600));
+	else if (d >= 0 && d < 6 * 86400)
+		strftime(buf, size, tm.tm_yday == tmn.tm_yday ? "today %H:%M" : "%a %H:%M", &tm);
+	else if (tm.tm_year == tmn.tm_year && d >= 0)
+		strftime(buf, size, "%e %b", &tm);
+	else
+		strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+/* Columns a UTF-8 string takes in a terminal (wide CJK counted twice, combining marks not). */
+static int cp_width(uint32_t cp)
+{
+	if (cp >= 0x300 && cp <= 0x36f)
+		return 0;
+	if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
+	    (cp >= 0xac00 && cp <= 0xd7a3) || (cp >= 0xf900 && cp <= 0xfaff) ||
+	    (cp >= 0xfe30 && cp <= 0xfe4f) || (cp >= 0xff00 && cp <= 0xff60) ||
+	    (cp >= 0xffe0 && cp <= 0xffe6) || (cp >= 0x1f300 && cp <= 0x1faff) ||
+	    (cp >= 0x20000 && cp <= 0x3fffd))
+		return 2;
+	return 1;
+}
+
+/* Decodes one code point of valid UTF-8 at s; returns its length. */
+static size_t utf8_next(const char *s, uint32_t *cp)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	if (p[0] < 0x80) {
+		*cp = p[0];
+		return 1;
+	}
+	size_t n = p[0] >= 0xf0 ? 4 : p[0] >= 0xe0 ? 3 : 2;
+	uint32_t v = p[0] & (0x3f >> (n - 1));
+	for (size_t i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80) {
+			*cp = 0xfffd;
+			return i;
+		}
+		v = (v << 6) | (p[i] & 0x3f);
+	}
+	*cp = v;
+	return n;
+}
+
+static int str_width(const char *s)
+{
+	int w = 0;
+	for (const char *p = s; *p;) {
+		uint32_t cp;
+		p += utf8_next(p, &cp);
+		w += cp_width(cp);
+	}
+	return w;
+}
+
+/*
+ * Appends s to b padded or cut (with an ellipsis) to exactly cols columns; cols < 0: as is.
+ * Control characters become spaces so a subject cannot move the cursor.
+ */
+static void put_cell(struct buf *b, const char *s, int cols)
+{
+	s = s ? s : "";
+	bool cut = cols >= 0 && str_width(s) > cols;
+	int limit = cut ? cols - 1 : cols, used = 0;
+	for (const char *p = s; *p;) {
+		uint32_t cp;
+		size_t n = utf8_next(p, &cp);
+		int w = cp_width(cp);
+		if (limit >= 0 && used + w > limit)
+			break;
+		if (cp < 0x20 || cp == 0x7f)
+			buf_putc(b, ' ');
+		else
+			buf_append(b, p, n);
+		used += w;
+		p += n;
+	}
+	if (cut) {
+		buf_puts(b, "\u2026");
+		used++;
+	}
+	while (cols >= 0 && used < cols) {
+		buf_putc(b, ' ');
+		used++;
+	}
+}
+
+static char *addr_display(const struct message_addr *a)
+{
+	if (a->name && *a->name && a->addr && *a->addr)
+		return xasprintf("%s <%s>", a->name, a->addr);
+	if (a->addr && *a->addr)
+		return xstrdup(a->addr);
+	return xstrdup(a->name ? a->name : "(unknown)");
+}
+
+static void json_addr(struct json *j, const struct message_addr *a)
+{
+	json_object_begin(j);
+	json_key(j, "name");
+	json_string(j, a->name);
+	json_key(j, "email");
+	json_string(j, a->addr);
+	json_object_end(j);
+}
+
+static void json_strvec(struct json *j, const struct strvec *sv)
+{
+	json_array_begin(j);
+	for (size_t i = 0; i < sv->n; i++)
+		json_string(j, sv->v[i]);
+	json_array_end(j);
+}
+
+/* Collected live threads, to be sorted by last activity. */
+struct thread_list {
+	struct store_thread **v;
+	size_t n, cap;
+};
+
+static struct store_thread *thread_copy(const struct store_thread *th);
+
+static int collect(const struct store_thread *th, void *arg)
+{
+	struct thread_list *l = arg;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 64;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n++] = thread_copy(th);
+	return 0;
+}
+
+static int by_activity(const void *a, const void *b)
+{
+	const struct store_thread *x = *(struct store_thread *const *)a;
+	const struct store_thread *y = *(struct store_thread *const *)b;
+	if (x->updated != y->updated)
+		return x->updated < y->updated ? 1 : -1;
+	return x->id < y->id ? 1 : -1;
+}
+
+static void thread_list_free(struct thread_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		store_thread_free(l->v[i]);
+	free(l->v);
+}
+
+static struct store_thread *thread_copy(const struct store_thread *th)
+{
+	struct store_thread *c = xcalloc(1, sizeof(*c));
+	c->id = th->id;
+	c->state = th->state;
+	c->subject = xstrdup(th->subject ? th->subject : "");
+	c->customer.name = th->customer.name ? xstrdup(th->customer.name) : NULL;
+	c->customer.addr = xstrdup(th->customer.addr ? th->customer.addr : "");
+	c->created = th->created;
+	c->updated = th->updated;
+	for (size_t i = 0; i < th->messages.n; i++)
+		idvec_push(&c->messages, th->messages.v[i]);
+	for (size_t i = 0; i < th->tags.n; i++)
+		strvec_push(&c->tags, th->tags.v[i]);
+	c->priority = th->priority;
+	c->deadline = th->deadline;
+	c->first_response = th->first_response;
+	return c;
+}
+
+static int json_thread(struct store_txn *t, struct json *j, const struct store_thread *th)
+{
+	json_object_begin(j);
+	json_key(j, "id");
+	json_int(j, (int64_t)th->id);
+	json_key(j, "subject");
+	json_string(j, th->subject);
+	json_key(j, "customer");
+	json_addr(j, &th->customer);
+	json_key(j, "state");
+	json_string(j, state_name(th->state));
+	json_key(j, "tags");
+	json_strvec(j, &th->tags);
+	json_key(j, "created");
+	json_time(j, th->created);
+	json_key(j, "updated");
+	json_time(j, th->updated);
+	json_key(j, "message_ids");
+	json_array_begin(j);
+	for (size_t i = 0; i < th->messages.n; i++) {
+		struct store_message *m = NULL;
+		int rc = store_get_message(t, th->messages.v[i], &m);
+		if (rc < 0)
+			return rc;
+		json_string(j, m->message_id);
+		store_message_free(m);
+	}
+	json_array_end(j);
+	json_object_end(j);
+	return 0;
+}
+
+static void human_thread(struct buf *b, const struct store_thread *th, const struct view_options *o,
+                         int idw)
+{
+	char when[32];
+	view_relative_time(th->updated, o->now, when, sizeof(when));
+	char *cust = addr_display(&th->customer);
+	buf_printf(b, "%s%*llu%s  ", o->color ? "\033[1m" : "", idw, (unsigned long long)th->id,
+	           o->color ? "\033[0m" : "");
+	put_cell(b, when, 14);
+	buf_printf(b, " %4zu  ", th->messages.n);
+	put_cell(b, state_name(th->state), 9);
+	put_cell(b, cust, CUSTOMER_COLS);
+	buf_puts(b, "  ");
+	int rest = o->width > 0 ? o->width - (idw + 2 + 14 + 7 + 9 + CUSTOMER_COLS + 2) : -1;
+	put_cell(b, th->subject && *th->subject ? th->subject : "(no subject)",
+	         rest > 8 ? rest : (o->width > 0 ? 8 : -1));
+	while (b->len > 0 && b->data[b->len - 1] == ' ')
+		b->data[--b->len] = '\0';
+	buf_putc(b, '\n');
+	free(cust);
+}
+
+static int print_threads(struct store_txn *t, const struct thread_list *l,
+                         const struct view_options *o, FILE *out)
+{
+	struct buf b = BUF_INIT;
+	int rc = 0;
+	if (o->json) {
+		struct json j;
+		json_init(&j, false);
+		json_array_begin(&j);
+		for (size_t i = 0; i < l->n && rc == 0; i++)
+			rc = json_thread(t, &j, l->v[i]);
+		json_array_end(&j);
+		buf_append(&b, j.out.data, j.out.len);
+		buf_putc(&b, '\n');
+		json_finish(&j);
+	} else {
+		int idw = 2;
+		for (size_t i = 0; i < l->n; i++) {
+			int w = snprintf(NULL, 0, "%llu", (unsigned long long)l->v[i]->id);
+			idw = w > idw ? w : idw;
+		}
+		buf_printf(&b, "%*s  %-14s %4s  %-9s%-*s  %s\n", idw, "ID", "LAST", "MSGS", "STATE",
+		           CUSTOMER_COLS, "CUSTOMER", "SUBJECT");
+		for (size_t i = 0; i < l->n; i++)
+			human_thread(&b, l->v[i], o, idw);
+		if (l->n == 0)
+			buf_puts(&b,
+			         "No conversations yet: import mail with `tend import PATH`.\n");
+	}
+	if (rc == 0 && fwrite(b.data, 1, b.len, out) != b.len)
+		rc = STORE_ERROR;
+	buf_free(&b);
+	return rc;
+}
+
+int view_threads(struct store_txn *t, const struct view_options *o, FILE *out)
+{
+	struct thread_list l = {0};
+	int rc = store_foreach_thread(t, collect, &l);
+	if (rc >= 0) {
+		if (l.n)
+			qsort(l.v, l.n, sizeof(*l.v), by_activity);
+		rc = print_threads(t, &l, o, out);
+	}
+	thread_list_free(&l);
+	return rc;
+}
+
+struct qlist {
+	struct idvec ids;
+};
+
+static int collect_q(uint64_t id, void *arg)
+{
+	idvec_push(&((struct qlist *)arg)->ids, id);
+	return 0;
+}
+
+static void quarantined_one(struct buf *b, struct json *j, const struct store_message *m,
+                            const struct view_options *o)
+{
+	if (o->json) {
+		json_object_begin(j);
+		json_key(j, "id");
+		json_int(j, (int64_t)m->id);
+		json_key(j, "message_id");
+		json_string(j, m->message_id);
+		json_key(j, "source");
+		json_string(j, m->source);
+		json_key(j, "received");
+		json_time(j, m->received);
+		json_key(j, "size");
+		json_int(j, (int64_t)m->raw_size);
+		json_key(j, "reason");
+		json_string(j, m->quarantine_reason);
+		json_object_end(j);
+		return;
+	}
+	char when[32];
+	view_relative_time(m->received, o->now, when, sizeof(when));
+	buf_printf(b, "%6llu  ", (unsigned long long)m->id);
+	put_cell(b, when, 14);
+	buf_printf(b, " %9llu  %s\n        %s\n", (unsigned long long)m->raw_size,
+	           m->source && *m->source ? m->source : "-",
+	           m->quarantine_reason ? m->quarantine_reason : "");
+}
+
+int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *out)
+{
+	struct qlist q = {0};
+	struct buf b = BUF_INIT;
+	struct json j;
+	json_init(&j, false);
+	int rc = store_foreach_quarantined(t, collect_q, &q);
+	if (o->json)
+		json_array_begin(&j);
+	else if (q.ids.n)
+		buf_printf(&b, "%6s  %-14s %9s  %s\n", "MSG", "RECEIVED", "BYTES",
+		           "SOURCE / REASON");
+	else
+		buf_puts(&b, "No quarantined messages.\n");
+	for (size_t i = 0; rc >= 0 && i < q.ids.n; i++) {
+		struct store_message *m = NULL;
+		if ((rc = store_get_message(t, q.ids.v[i], &m)) < 0)
+			break;
+		quarantined_one(&b, &j, m, o);
+		store_message_free(m);
+	}
+	if (o->json) {
+		json_array_end(&j);
+		buf_append(&b, j.out.data, j.out.len);
+		buf_putc(&b, '\n');
+	}
+	if (rc >= 0 && fwrite(b.data, 1, b.len, out) != b.len)
+		rc = STORE_ERROR;
+	json_finish(&j);
+	buf_free(&b);
+	idvec_free(&q.ids);
+	return rc < 0 ? rc : 0;
+}
+
+static int by_arrival(const void *a, const void *b)
+{
+	const struct store_message *x = *(struct store_message *const *)a;
+	const struct store_message *y = *(struct store_message *const *)b;
+	if (x->received != y->received)
+		return x->received < y->received ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+/* The thread's messages, oldest first; the caller frees each and the array. */
+static int load_messages(struct store_txn *t, const struct store_thread *th,
+                         struct store_message ***out)
+{
+	struct store_message **v = xcalloc(th->messages.n + 1, sizeof(*v));
+	int rc = 0;
+	for (size_t i = 0; i < th->messages.n && rc == 0; i++)
+		rc = store_get_message(t, th->messages.v[i], &v[i]);
+	if (rc < 0) {
+		for (size_t i = 0; i < th->messages.n; i++)
+			store_message_free(v[i]);
+		free(v);
+		return rc;
+	}
+	if (th->messages.n)
+		qsort(v, th->messages.n, sizeof(*v), by_arrival);
+	*out = v;
+	return 0;
+}
+
+static void json_addrs(struct json *j, const struct message_addrs *as)
+{
+	json_array_begin(j);
+	for (size_t i = 0; i < as->n; i++)
+		json_addr(j, &as->v[i]);
+	json_array_end(j);
+}
+
+static void json_message(struct json *j, const struct store_message *m)
+{
+	json_object_begin(j);
+	json_key(j, "id");
+	json_int(j, (int64_t)m->id);
+	json_key(j, "message_id");
+	json_string(j, m->message_id);
+	json_key(j, "from");
+	json_addr(j, &m->from);
+	json_key(j, "to");
+	json_addrs(j, &m->to);
+	json_key(j, "cc");
+	json_addrs(j, &m->cc);
+	json_key(j, "date");
+	json_time(j, m->date ? m->date : m->received);
+	json_key(j, "received");
+	json_time(j, m->received);
+	json_key(j, "subject");
+	json_string(j, m->subject);
+	json_key(j, "text");
+	json_string(j, m->text);
+	json_key(j, "new_text");
+	json_string(j, m->new_text);
+	json_key(j, "source");
+	json_string(j, m->source);
+	json_key(j, "attachments");
+	json_array_begin(j);
+	for (size_t i = 0; i < m->nattachments; i++) {
+		json_object_begin(j);
+		json_key(j, "filename");
+		json_string(j, m->attachments[i].filename);
+		json_key(j, "content_type");
+		json_string(j, m->attachments[i].content_type);
+		json_key(j, "size");
+		json_int(j, (int64_t)m->attachments[i].size);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_key(j, "joined");
+	json_object_begin(j);
+	json_key(j, "reason");
+	json_string(j, thread_reason_name(m->join_reason));
+	json_key(j, "detail");
+	json_string(j, m->join_detail);
+	json_object_end(j);
+	json_key(j, "warnings");
+	json_strvec(j, &m->warnings);
+	json_object_end(j);
+}
+
+static void show_json(struct buf *b, const struct store_thread *th, struct store_message **msgs)
+{
+	struct json j;
+	json_init(&j, true);
+	json_object_begin(&j);
+	json_key(&j, "id");
+	json_int(&j, (int64_t)th->id);
+	json_key(&j, "subject");
+	json_string(&j, th->subject);
+	json_key(&j, "customer");
+	json_addr(&j, &th->customer);
+	json_key(&j, "state");
+	json_string(&j, state_name(th->state));
+	json_key(&j, "tags");
+	json_strvec(&j, &th->tags);
+	json_key(&j, "messages");
+	json_array_begin(&j);
+	for (size_t i = 0; i < th->messages.n; i++)
+		json_message(&j, msgs[i]);
+	json_array_end(&j);
+	/* Drafts are written by the rules and draft modules; until then a thread has none. */
+	json_key(&j, "draft");
+	json_null(&j);
+	json_object_end(&j);
+	buf_append(b, j.out.data, j.out.len);
+	buf_putc(b, '\n');
+	json_finish(&j);
+}
+
+static const char *paint(const struct view_options *o, const char *code)
+{
+	return o->color ? code : "";
+}
+
+static void show_message(struct buf *b, size_t n, const struct store_message *m,
+                         const struct view_options *o)
+{
+	char when[64];
+	time_t tt = (time_t)(m->date ? m->date : m->received);
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
+	char *from = addr_display(&m->from);
+	buf_printf(b, "\n%s── %zu ── %s · %s%s\n", paint(o, "\033[1m"), n, from, when,
+	           paint(o, "\033[0m"));
+	buf_printf(b, "%sMessage-ID: <%s>%s\n", paint(o, "\033[2m"), m->message_id,
+	           m->message_id_synthetic ? " (none in the message; made from its content)" : "");
+	buf_printf(b, "Joined: %s: %s%s\n", thread_reason_name(m->join_reason),
+	           m->join_detail ? m->join_detail : "", paint(o, "\033[0m"));
+	if (m->subject && *m->subject)
+		buf_printf(b, "Subject: %s\n", m->subject);
+	for (size_t i = 0; i < m->nattachments; i++)
+		buf_printf(b, "Attachment: %s (%s, %zu bytes)\n",
+		           m->attachments[i].filename ? m->attachments[i].filename : "(unnamed)",
+		           m->attachments[i].content_type, m->attachments[i].size);
+	buf_printf(b, "\n%s\n", m->text && *m->text ? m->text : "(no text)");
+	free(from);
+}
+
+static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
+                       const struct view_options *o)
+{
+	char *cust = addr_display(&th->customer);
+	char first[32], last[32];
+	view_relative_time(th->created, o->now, first, sizeof(first));
+	view_relative_time(th->updated, o->now, last, sizeof(last));
+	buf_printf(b, "%sThread %llu: %s%s\n", paint(o, "\033[1m"), (unsigned long long)th->id,
+	           th->subject && *th->subject ? th->subject : "(no subject)", paint(o, "\033[0m"));
+	buf_printf(b, "Customer: %s\n", cust);
+	buf_printf(b, "State: %s · %zu message%s · started %s · last %s\n", state_name(th->state),
+	           th->messages.n, th->messages.n == 1 ? "" : "s", first, last);
+	if (th->tags.n) {
+		buf_puts(b, "Tags:");
+		for (size_t i = 0; i < th->tags.n; i++)
+			buf_printf(b, " %s", th->tags.v[i]);
+		buf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < th->messages.n; i++)
+		show_message(b, i + 1, msgs[i], o);
+	free(cust);
+}
+
+int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FILE *out)
+{
+	struct store_thread *th = NULL;
+	struct store_message **msgs = NULL;
+	struct buf b = BUF_INIT;
+	uint64_t live;
+	int rc = store_resolve_thread(t, id, &live);
+	if (rc < 0)
+		return rc;
+	if ((rc = store_get_thread(t, live, &th)) < 0)
+		return rc;
+	if ((rc = load_messages(t, th, &msgs)) < 0)
+		goto out;
+	if (o->json)
+		show_json(&b, th, msgs);
+	else
+		show_human(&b, th, msgs, o);
+	if (!o->json && live != id)
+		buf_printf(&b, "\n(Thread %llu was merged into thread %llu.)\n",
+		           (unsigned long long)id, (unsigned long long)live);
+	if (fwrite(b.data, 1, b.len, out) != b.len)
+		rc = STORE_ERROR;
+	for (size_t i = 0; i < th->messages.n; i++)
+		store_message_free(msgs[i]);
+	free(msgs);
+out:
+	buf_free(&b);
+	store_thread_free(th);
+	return rc;
+}

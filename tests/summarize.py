@@ -1,0 +1,232 @@
+#!/usr/bin/python3
+"""Plan meson test runs and sum up their results, for contrib/check.
+
+    summarize.py plan BUILDDIR PLANFILE [--suite SUITE]
+        Sorts the tests of BUILDDIR (only SUITE's, if given) into those that
+        can run and those whose programs did not build, or are older than
+        their sources after a failed build. Writes that to PLANFILE (JSON) and
+        prints the names of the runnable tests, one a line. Exits 0 when all
+        can run, 3 when some cannot (meson test refuses to run anything while
+        one program is missing, so then run the printed ones by name).
+
+    summarize.py report [--build LABEL RC]... [--run LABEL PLANFILE LOG RC]...
+                        [--check LABEL RC]...
+        Prints what passed and failed. The last line is exactly
+        "N passed, N failed"; exits 1 if anything failed.
+
+Counting. A --run contributes one result per test in meson's JSON log
+(LOG, one object a line): OK and EXPECTEDFAIL pass; SKIP is listed but counts
+neither way; FAIL, UNEXPECTEDPASS, TIMEOUT, ERROR, INTERRUPT and anything
+unknown fail. Each test that did not build, and each planned test missing
+from the log, fails. If meson test exited non-zero (RC) and nothing above
+accounts for it, that is one more failure; RC "-" means meson test was not
+run (nothing to run). A --check is one test, passed when RC is 0. A --build
+counts only when it fails (one failure): the tests it broke fail on their own
+account, but a program that no test covers must not break unnoticed.
+"""
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+PASS = {"OK", "EXPECTEDFAIL"}
+SKIP = {"SKIP"}
+
+
+def in_suite(test, suite):
+    if not suite:
+        return True
+    # Meson names suites "project:suite"; --suite matches either part.
+    for s in test.get("suite", []):
+        if suite in (s, s.split(":", 1)[-1], s.split(":", 1)[0]):
+            return True
+    return False
+
+
+def load_json(path):
+    with open(path, encoding="utf-8") as f:
+        return json.load(f)
+
+
+class Freshness:
+    """Whether a file in the build tree is built and up to date."""
+
+    def __init__(self, builddir):
+        self.builddir = os.path.realpath(builddir)
+        self.cache = {}
+
+    def inside(self, path):
+        return os.path.realpath(path).startswith(self.builddir + os.sep)
+
+    def problem(self, path):
+        """None if PATH is fine, else why it is not."""
+        if path in self.cache:
+            return self.cache[path]
+        why = None
+        if not os.path.exists(path):
+            why = "not built"
+        elif self.inside(path):
+            rel = os.path.relpath(os.path.realpath(path), self.builddir)
+            try:
+                out = subprocess.run(
+                    ["ninja", "-C", self.builddir, "-n", rel],
+                    capture_output=True, text=True, check=False,
+                )
+                if out.returncode != 0 or "no work to do" not in out.stdout:
+                    why = "not rebuilt: older than its sources"
+            except OSError:
+                pass  # no ninja: trust that the file exists
+        self.cache[path] = why
+        return why
+
+
+def cmd_plan(args):
+    intro = os.path.join(args.builddir, "meson-info")
+    try:
+        tests = load_json(os.path.join(intro, "intro-tests.json"))
+    except (OSError, ValueError) as e:
+        print(f"summarize.py: cannot list the tests of {args.builddir}: {e}", file=sys.stderr)
+        return 1
+    try:
+        targets = load_json(os.path.join(intro, "intro-targets.json"))
+    except (OSError, ValueError):
+        targets = []
+    files_of = {t["id"]: t.get("filename", []) for t in targets}
+    fresh = Freshness(args.builddir)
+
+    runnable, not_built, planned = [], [], 0
+    for t in tests:
+        if not in_suite(t, args.suite):
+            continue
+        paths = [t["cmd"][0]] if t.get("cmd") and fresh.inside(t["cmd"][0]) else []
+        for dep in t.get("depends", []):
+            paths += files_of.get(dep, [])
+        why = next((w for w in map(fresh.problem, paths) if w), None)
+        if why:
+            suites = "+".join(t.get("suite", []))
+            name = f"{suites} / {t['name']}" if suites else t["name"]
+            not_built.append({"name": name, "why": why})
+        else:
+            planned += 1
+            if t["name"] not in runnable:
+                runnable.append(t["name"])
+
+    plan = {"builddir": args.builddir, "suite": args.suite, "planned": planned,
+            "runnable": runnable, "not_built": not_built}
+    with open(args.planfile, "w", encoding="utf-8") as f:
+        json.dump(plan, f)
+    for name in runnable:
+        print(name)
+    return 3 if not_built else 0
+
+
+def read_log(path):
+    """Returns (results, problems): results as (name, result) pairs."""
+    results, problems = [], []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    obj = json.loads(line)
+                    results.append((obj.get("name", "?"), str(obj.get("result"))))
+                except ValueError:
+                    problems.append(f"{path}:{n}: unreadable log line")
+    except FileNotFoundError:
+        pass
+    return results, problems
+
+
+class Tally:
+    def __init__(self):
+        self.passed = 0
+        self.failed = 0
+        self.skipped = []
+
+    def fail(self, what):
+        self.failed += 1
+        print(f"    FAIL  {what}")
+
+
+def report_run(tally, label, planfile, logfile, rc):
+    try:
+        plan = load_json(planfile)
+    except (OSError, ValueError) as e:
+        print(f"{label}: no test plan ({e})")
+        tally.fail(f"{label}: tests could not be listed (build directory not configured?)")
+        return
+
+    results, problems = read_log(logfile)
+    counts = {}
+    for _, res in results:
+        counts[res] = counts.get(res, 0) + 1
+    passed = sum(v for k, v in counts.items() if k in PASS)
+    skipped = [name for name, res in results if res in SKIP]
+    meson = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no results"
+    print(f"{label}: {len(results)} ran ({meson}); "
+          f"{len(plan['not_built'])} not built")
+
+    before = tally.failed
+    tally.passed += passed
+    tally.skipped += [f"{label}: {name}" for name in skipped]
+    for name, res in results:
+        if res not in PASS and res not in SKIP:
+            tally.fail(f"{name}  ({res})")
+    for t in plan["not_built"]:
+        tally.fail(f"{t['name']}  ({t['why']})")
+    for p in problems:
+        tally.fail(p)
+    if rc != "-":
+        for _ in range(plan["planned"] - len(results)):
+            tally.fail(f"{label}: a planned test left no result in {logfile}")
+    if rc not in ("-", "0") and tally.failed == before:
+        tally.fail(f"{label}: meson test exited with status {rc}")
+
+
+def cmd_report(args):
+    tally = Tally()
+    print()
+    print("==== Summary")
+    for label, rc in args.build or []:
+        if rc == "0":
+            print(f"{label}: built")
+        else:
+            print(f"{label}: build failed (status {rc}), see its output above")
+            tally.fail(f"{label}: build")
+    for label, planfile, logfile, rc in args.run or []:
+        report_run(tally, label, planfile, logfile, rc)
+    for label, rc in args.check or []:
+        if rc == "0":
+            print(f"{label}: ok")
+            tally.passed += 1
+        else:
+            print(f"{label}: failed (status {rc})")
+            tally.fail(label)
+    if tally.skipped:
+        print(f"{len(tally.skipped)} skipped (not counted as passed): "
+              + "; ".join(tally.skipped))
+    print(f"{tally.passed} passed, {tally.failed} failed")
+    return 1 if tally.failed else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("plan")
+    p.add_argument("builddir")
+    p.add_argument("planfile")
+    p.add_argument("--suite", default="")
+    r = sub.add_parser("report")
+    r.add_argument("--build", nargs=2, action="append", metavar=("LABEL", "RC"))
+    r.add_argument("--run", nargs=4, action="append",
+                   metavar=("LABEL", "PLANFILE", "LOG", "RC"))
+    r.add_argument("--check", nargs=2, action="append", metavar=("LABEL", "RC"))
+    args = ap.parse_args()
+    return cmd_plan(args) if args.cmd == "plan" else cmd_report(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

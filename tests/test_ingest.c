@@ -1,0 +1,152 @@
+/*
+ * Unit tests for ingest: outcomes, quarantine, duplicates, and that statistics count only
+ * committed work.
+ */
+#include <ftw.h>
+
+#include "t.h"
+#include "tend/config.h"
+#include "tend/ingest.h"
+#include "tend/store.h"
+
+static char tmp_root[64];
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	return remove(path);
+}
+
+struct fixture {
+	struct config *config;
+	struct store *store;
+	struct ingest *in;
+};
+
+static bool setup(struct fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	snprintf(tmp_root, sizeof(tmp_root), "/tmp/tend-ingest-XXXXXX");
+	if (!mkdtemp(tmp_root))
+		return false;
+	f->config = config_defaults();
+	char *dir = xasprintf("%s/store", tmp_root);
+	char *err = NULL;
+	struct store_options o = {0};
+	int rc = store_open(dir, &o, &f->store, &err);
+	if (rc < 0)
+		T_FAIL("store_open: %s", err);
+	free(err);
+	free(dir);
+	if (rc < 0)
+		return false;
+	f->in = ingest_new(f->store, f->config);
+	return true;
+}
+
+static void teardown(struct fixture *f)
+{
+	ingest_free(f->in);
+	store_close(f->store);
+	config_free(f->config);
+	nftw(tmp_root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+static enum ingest_outcome add(struct fixture *f, const char *raw, uint64_t *id)
+{
+	struct ingest_source src = {.label = "test", .received = 1795000000};
+	enum ingest_outcome o = INGEST_STORED;
+	T_EQ_INT(ingest_begin(f->in), 0);
+	T_EQ_INT(ingest_add(f->in, raw, strlen(raw), &src, &o, id), 0);
+	return o;
+}
+
+static const char *hello = "From: Anna <anna@example.com>\nTo: support@shop.example\n"
+                           "Message-ID: <hello@example.com>\nSubject: Hello\n\nHi there\n";
+
+static void test_outcomes(void)
+{
+	struct fixture f;
+	if (!setup(&f))
+		return;
+	uint64_t a = 0, b = 0, q = 0;
+	T_EQ_INT(add(&f, hello, &a), INGEST_STORED);
+	T_EQ_INT(add(&f, hello, &b), INGEST_DUPLICATE);
+	T_EQ_INT(b, a);
+	T_EQ_INT(add(&f, "\x01\x02 binary junk, no header\n", &q), INGEST_QUARANTINED);
+	/* Nothing counts before the commit. */
+	T_EQ_INT(ingest_stats(f.in)->stored, 0);
+	T_EQ_INT(ingest_commit(f.in), 0);
+	const struct ingest_stats *s = ingest_stats(f.in);
+	T_EQ_INT(s->stored, 1);
+	T_EQ_INT(s->duplicates, 1);
+	T_EQ_INT(s->quarantined, 1);
+	T_EQ_INT(s->threads_touched, 1);
+	T_EQ_INT(s->threads_created, 1);
+
+	struct store_txn *t = NULL;
+	T_EQ_INT(store_begin(f.store, false, &t), 0);
+	struct store_message *m = NULL;
+	T_EQ_INT(store_get_message(t, q, &m), 0);
+	if (m) {
+		T_OK(m->flags & STORE_MSG_QUARANTINED);
+		T_CONTAINS(m->quarantine_reason, "header");
+		T_EQ_INT(m->thread, 0);
+		T_EQ_INT(m->received, 1795000000);
+	}
+	store_message_free(m);
+	const char *raw;
+	size_t len;
+	T_EQ_INT(store_get_raw(t, q, &raw, &len), 0);
+	T_EQ_INT(len, strlen("\x01\x02 binary junk, no header\n"));
+	store_abort(t);
+	teardown(&f);
+}
+
+static void test_abort_keeps_nothing(void)
+{
+	struct fixture f;
+	if (!setup(&f))
+		return;
+	uint64_t id;
+	T_EQ_INT(add(&f, hello, &id), INGEST_STORED);
+	ingest_abort(f.in);
+	T_EQ_INT(ingest_stats(f.in)->stored, 0);
+	/* The message was never kept, so it is new again. */
+	T_EQ_INT(add(&f, hello, &id), INGEST_STORED);
+	T_EQ_INT(ingest_commit(f.in), 0);
+	T_EQ_INT(ingest_stats(f.in)->stored, 1);
+	teardown(&f);
+}
+
+static void test_arrival_from_date(void)
+{
+	struct fixture f;
+	if (!setup(&f))
+		return;
+	struct ingest_source src = {.label = "x", .file_time = 1000};
+	enum ingest_outcome o;
+	uint64_t with_date, without;
+	const char *dated = "From: a@example.com\nDate: Wed, 18 Nov 2026 11:06:40 +0000\n"
+	                    "Message-ID: <d@x>\n\nhi\n";
+	const char *undated = "From: a@example.com\nMessage-ID: <u@x>\n\nhi\n";
+	T_EQ_INT(ingest_begin(f.in), 0);
+	T_EQ_INT(ingest_add(f.in, dated, strlen(dated), &src, &o, &with_date), 0);
+	T_EQ_INT(ingest_add(f.in, undated, strlen(undated), &src, &o, &without), 0);
+	T_EQ_INT(ingest_commit(f.in), 0);
+	struct store_txn *t = NULL;
+	T_EQ_INT(store_begin(f.store, false, &t), 0);
+	struct store_message *m = NULL;
+	T_EQ_INT(store_get_message(t, with_date, &m), 0);
+	if (m)
+		T_EQ_INT(m->received, 1795000000);
+	store_message_free(m);
+	m = NULL;
+	T_EQ_INT(store_get_message(t, without, &m), 0);
+	if (m)
+		T_EQ_INT(m->received, 1000);
+	store_message_free(m);
+	store_abort(t);
+	teardown(&f);
+}
+
+T_MAIN(T_CASE(test_outcomes), T_CASE(test_abort_keeps_nothing), T_CASE(test_arrival_from_date))
