@@ -227,9 +227,9 @@ static struct store_thread *thread_copy(const struct store_thread *th)
 	return c;
 }
 
-static int json_thread(struct store_txn *t, struct json *j, const struct store_thread *th)
+/* The fields a thread has in both `threads --json` and `show --json`. */
+static void json_thread_fields(struct json *j, const struct store_thread *th)
 {
-	json_object_begin(j);
 	json_key(j, "id");
 	json_int(j, (int64_t)th->id);
 	json_key(j, "subject");
@@ -240,6 +240,12 @@ static int json_thread(struct store_txn *t, struct json *j, const struct store_t
 	json_string(j, state_name(th->state));
 	json_key(j, "tags");
 	json_strvec(j, &th->tags);
+}
+
+static int json_thread(struct store_txn *t, struct json *j, const struct store_thread *th)
+{
+	json_object_begin(j);
+	json_thread_fields(j, th);
 	json_key(j, "created");
 	json_time(j, th->created);
 	json_key(j, "updated");
@@ -494,16 +500,7 @@ static void show_json(struct buf *b, const struct store_thread *th, struct store
 	struct json j;
 	json_init(&j, true);
 	json_object_begin(&j);
-	json_key(&j, "id");
-	json_int(&j, (int64_t)th->id);
-	json_key(&j, "subject");
-	json_string(&j, th->subject);
-	json_key(&j, "customer");
-	json_addr(&j, &th->customer);
-	json_key(&j, "state");
-	json_string(&j, state_name(th->state));
-	json_key(&j, "tags");
-	json_strvec(&j, &th->tags);
+	json_thread_fields(&j, th);
 	json_key(&j, "messages");
 	json_array_begin(&j);
 	for (size_t i = 0; i < th->messages.n; i++)
