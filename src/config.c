@@ -235,6 +235,12 @@ static const struct yamlutil_key escalation_keys[] = {
     {.name = "at", .fn = set_percent, .flags = YAMLUTIL_REQUIRED},
 };
 
+static const struct yamlutil_key review_keys[] = {
+    {.name = "require_second_person",
+     .fn = yamlutil_set_bool,
+     .offset = offsetof(struct config, review.require_second_person)},
+};
+
 static int walk_threading(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                           yaml_node_t *val, void *obj)
 {
@@ -253,6 +259,13 @@ static int walk_escalation(struct yamlutil_doc *y, const struct yamlutil_key *k,
                            yaml_node_t *val, void *obj)
 {
 	yamlutil_walk(y, val, escalation_keys, NELEM(escalation_keys), obj, "\"escalation\"", NULL);
+	return 0;
+}
+
+static int walk_review(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                       yaml_node_t *val, void *obj)
+{
+	yamlutil_walk(y, val, review_keys, NELEM(review_keys), obj, "\"review\"", NULL);
 	return 0;
 }
 
@@ -590,6 +603,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "accounts", .fn = walk_accounts},
     {.name = "agents", .fn = walk_agents},
     {.name = "escalation", .fn = walk_escalation},
+    {.name = "review", .fn = walk_review},
 };
 
 int config_load(const char *path, struct config **out, struct diags *diags)

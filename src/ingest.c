@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tend/classify.h"
 #include "tend/message.h"
 #include "tend/thread.h"
 
@@ -25,9 +26,13 @@ struct ingest {
 	struct ingest_stats pending; /* in the open transaction */
 	struct idvec touched;        /* live threads touched by committed work */
 	struct idvec touched_pending;
+	struct idvec redraft;    /* threads whose draft is brought up to date at commit */
+	struct rules *own_rules; /* the built-in rules, when the caller gave none */
+	struct classify *classify;
 };
 
-struct ingest *ingest_new(struct store *s, const struct config *c)
+struct ingest *ingest_new(struct store *s, const struct config *c, const struct rules *rules,
+                          const char *actor)
 {
 	struct ingest *in = xcalloc(1, sizeof(*in));
 	in->store = s;
@@ -43,7 +48,14 @@ struct ingest *ingest_new(struct store *s, const struct config *c)
 	in->topt.subject_window = c->threading.subject_window;
 	in->topt.token = c->threading.token;
 	in->topt.own = &in->own;
+	in->own_rules = rules_builtin();
+	in->classify = classify_new(c, rules ? rules : in->own_rules, actor);
 	return in;
+}
+
+void ingest_set_rules(struct ingest *in, const struct rules *rules)
+{
+	classify_set_rules(in->classify, rules ? rules : in->own_rules);
 }
 
 void ingest_free(struct ingest *in)
@@ -54,6 +66,9 @@ void ingest_free(struct ingest *in)
 	strvec_free(&in->own);
 	idvec_free(&in->touched);
 	idvec_free(&in->touched_pending);
+	idvec_free(&in->redraft);
+	classify_free(in->classify);
+	rules_free(in->own_rules);
 	free(in);
 }
 
@@ -63,6 +78,7 @@ int ingest_begin(struct ingest *in)
 		return 0;
 	memset(&in->pending, 0, sizeof(in->pending));
 	in->touched_pending.n = 0;
+	in->redraft.n = 0;
 	return store_begin(in->store, true, &in->txn);
 }
 
@@ -85,11 +101,26 @@ static int fold_pending(struct ingest *in)
 	return 0;
 }
 
+/* Each conversation that got customer mail in this transaction is drafted once. */
+static int draft_touched(struct ingest *in)
+{
+	int64_t now = (int64_t)time(NULL);
+	for (size_t i = 0; i < in->redraft.n; i++) {
+		int rc = classify_draft(in->classify, in->txn, in->redraft.v[i], now);
+		if (rc < 0)
+			return rc;
+	}
+	in->redraft.n = 0;
+	return 0;
+}
+
 int ingest_commit(struct ingest *in)
 {
 	if (!in->txn)
 		return 0;
-	int rc = fold_pending(in);
+	int rc = draft_touched(in);
+	if (rc == 0)
+		rc = fold_pending(in);
 	if (rc < 0) {
 		ingest_abort(in);
 		return rc;
@@ -114,6 +145,7 @@ void ingest_abort(struct ingest *in)
 	in->txn = NULL;
 	memset(&in->pending, 0, sizeof(in->pending));
 	in->touched_pending.n = 0;
+	in->redraft.n = 0;
 }
 
 const struct ingest_stats *ingest_stats(const struct ingest *in)
@@ -213,23 +245,44 @@ static void record_from_message(struct store_message *rec, const struct message 
 	rec->raw_size = len;
 }
 
+/* Classifies the new message and notes the conversations whose drafts must follow. */
+static int classify_stored(struct ingest *in, struct store_message *rec, const struct message *m,
+                           const struct thread_result *res)
+{
+	bool redraft = false;
+	int rc = 0;
+	for (size_t i = 0; i < res->merged.n && rc == 0; i++)
+		rc = classify_merged(in->classify, in->txn, res->merged.v[i]);
+	if (rc == 0)
+		rc = classify_message(in->classify, in->txn, rec, m, res->created, &redraft);
+	if (rc == 0 && redraft && !idvec_contains(&in->redraft, res->thread))
+		idvec_push(&in->redraft, res->thread);
+	return rc;
+}
+
 static int store_parsed(struct ingest *in, const char *raw, size_t len, const struct message *m,
                         const struct ingest_source *src, uint64_t *id)
 {
 	struct store_txn *t = in->txn;
 	struct thread_result res;
+	struct store_message rec;
 	int64_t arrival = arrival_time(src, m->date);
 	int rc = store_next_id(t, STORE_COUNTER_MESSAGE, id);
 	if (rc < 0)
 		return rc;
 	if ((rc = thread_assign(t, m, *id, arrival, &in->topt, &res)) < 0)
 		goto out;
-	struct store_message rec;
 	record_from_message(&rec, m, *id, src, arrival, len);
 	rec.thread = res.thread;
 	rec.join_reason = res.reason;
 	rec.join_detail = res.detail;
-	if ((rc = store_put_message(t, &rec)) < 0 || (rc = store_put_raw(t, *id, raw, len)) < 0)
+	rc = classify_stored(in, &rec, m, &res);
+	if (rc == 0)
+		rc = store_put_message(t, &rec);
+	strvec_free(&rec.tags);
+	strvec_free(&rec.rules);
+	free(rec.ignore_reason);
+	if (rc < 0 || (rc = store_put_raw(t, *id, raw, len)) < 0)
 		goto out;
 	idvec_push(&in->touched_pending, res.thread);
 	in->pending.stored++;

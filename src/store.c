@@ -55,6 +55,8 @@ static const char *const db_names[DB_COUNT] = {
 #define META_SCHEMA       "schema_version"
 #define META_LAST_MESSAGE "last_message_id"
 #define META_LAST_THREAD  "last_thread_id"
+#define META_LAST_DRAFT   "last_draft_id"
+#define META_LAST_AUDIT   "last_audit_seq"
 
 #define DEFAULT_MAPSIZE ((size_t)256 << 30)
 /* The least map asked for where address space is short. */
@@ -835,7 +837,13 @@ static MDB_val id_key(unsigned char b[8], uint64_t id)
 
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id)
 {
-	const char *name = c == STORE_COUNTER_THREAD ? META_LAST_THREAD : META_LAST_MESSAGE;
+	static const char *const names[] = {
+	    [STORE_COUNTER_MESSAGE] = META_LAST_MESSAGE,
+	    [STORE_COUNTER_THREAD] = META_LAST_THREAD,
+	    [STORE_COUNTER_DRAFT] = META_LAST_DRAFT,
+	    [STORE_COUNTER_AUDIT] = META_LAST_AUDIT,
+	};
+	const char *name = names[c];
 	uint64_t last = 0;
 	int rc = check_write(t, "meta");
 	if (rc < 0)
@@ -1232,6 +1240,142 @@ int store_foreach_cursor(struct store_txn *t,
 {
 	struct cursor_walk w = {fn, arg};
 	return walk(t, DB_CURSORS, visit_cursor, &w);
+}
+
+/* Drafts */
+
+void store_draft_free(struct store_draft *d)
+{
+	if (d == NULL)
+		return;
+	codec_clear(&codec_draft, d);
+	free(d);
+}
+
+int store_put_draft(struct store_txn *t, const struct store_draft *d)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, d->id);
+	return put_record(t, DB_DRAFTS, &k, &codec_draft, d, true);
+}
+
+int store_get_draft(struct store_txn *t, uint64_t id, struct store_draft **out)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, id);
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	int rc = get_record(t, DB_DRAFTS, &k, &codec_draft, d);
+	if (rc < 0) {
+		free(d);
+		d = NULL;
+	}
+	*out = d;
+	return rc;
+}
+
+/* Queue and outbox: keys of a big-endian time (offset so that order holds) and a draft id */
+
+static MDB_val time_key(unsigned char b[16], int64_t when, uint64_t draft)
+{
+	be64_put(b, (uint64_t)when ^ ((uint64_t)1 << 63));
+	be64_put(b + 8, draft);
+	return (MDB_val){16, b};
+}
+
+static enum db index_db(enum store_index ix)
+{
+	return ix == STORE_INDEX_QUEUE ? DB_QUEUE : DB_OUTBOX;
+}
+
+int store_index_put(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft)
+{
+	unsigned char kb[16];
+	MDB_val k = time_key(kb, when, draft);
+	MDB_val v = {0, NULL};
+	return db_put(t, index_db(ix), &k, &v, false);
+}
+
+int store_index_del(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft)
+{
+	enum db db = index_db(ix);
+	int rc = check_write(t, db_names[db]);
+	if (rc < 0)
+		return rc;
+	unsigned char kb[16];
+	MDB_val k = time_key(kb, when, draft);
+	rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return 0;
+	t->failed = map_err(t->s, rc, "deleting from an index");
+	return t->failed;
+}
+
+struct index_walk {
+	int (*fn)(int64_t, uint64_t, void *);
+	void *arg;
+};
+
+static int visit_index(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct index_walk *w = ctx;
+	if (k->mv_size != 16) {
+		log_warnx("store %s: index key of %zu bytes", t->s->dir, k->mv_size);
+		return STORE_CORRUPT;
+	}
+	const unsigned char *b = k->mv_data;
+	int64_t when = (int64_t)(be64_get(b) ^ ((uint64_t)1 << 63));
+	return w->fn(when, be64_get(b + 8), w->arg);
+}
+
+int store_foreach_index(struct store_txn *t, enum store_index ix,
+                        int (*fn)(int64_t when, uint64_t draft, void *arg), void *arg)
+{
+	struct index_walk w = {fn, arg};
+	return walk(t, index_db(ix), visit_index, &w);
+}
+
+/* The audit trail: keyed by time and sequence number, so it reads in order */
+
+void store_audit_free(struct store_audit *a)
+{
+	if (a == NULL)
+		return;
+	codec_clear(&codec_audit, a);
+	free(a);
+}
+
+int store_audit_append(struct store_txn *t, struct store_audit *a)
+{
+	int rc = store_next_id(t, STORE_COUNTER_AUDIT, &a->seq);
+	if (rc < 0)
+		return rc;
+	unsigned char kb[16];
+	MDB_val k = time_key(kb, a->time, a->seq);
+	return put_record(t, DB_AUDIT, &k, &codec_audit, a, true);
+}
+
+struct audit_walk {
+	int (*fn)(const struct store_audit *, void *);
+	void *arg;
+};
+
+static int visit_audit(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct audit_walk *w = ctx;
+	struct store_audit a = {0};
+	int rc = decode_record(t, DB_AUDIT, k, v, &codec_audit, &a);
+	if (rc < 0)
+		return rc;
+	rc = w->fn(&a, w->arg);
+	codec_clear(&codec_audit, &a);
+	return rc;
+}
+
+int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit *, void *),
+                        void *arg)
+{
+	struct audit_walk w = {fn, arg};
+	return walk(t, DB_AUDIT, visit_audit, &w);
 }
 
 /* Summaries */

@@ -62,6 +62,10 @@ static const struct codec_field message_fields[] = {
     FIELD(23, CODEC_STR, M, quarantine_reason),
     FIELD(24, CODEC_STRVEC, M, warnings),
     FIELD(25, CODEC_U64, M, raw_size),
+    FIELD(26, CODEC_STRVEC, M, tags),
+    FIELD(27, CODEC_STRVEC, M, rules),
+    FIELD(28, CODEC_INT, M, priority),
+    FIELD(29, CODEC_STR, M, ignore_reason),
 };
 #undef M
 const struct codec_table codec_message = TABLE("message", struct store_message, message_fields);
@@ -81,6 +85,11 @@ static const struct codec_field thread_fields[] = {
     FIELD(11, CODEC_INT, T, priority),
     FIELD(12, CODEC_I64, T, deadline),
     FIELD(13, CODEC_I64, T, first_response),
+    FIELD(14, CODEC_U64, T, draft),
+    FIELD(15, CODEC_STR, T, assignee),
+    FIELD(16, CODEC_I64, T, clock_start),
+    FIELD(17, CODEC_I64, T, answered),
+    FIELD(18, CODEC_STR, T, account),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -89,6 +98,49 @@ static const struct codec_field thread_link_fields[] = {
 const struct codec_table codec_thread = TABLE("thread", struct store_thread, thread_fields);
 const struct codec_table codec_thread_link =
     TABLE("thread", struct store_thread, thread_link_fields);
+
+#define D struct store_draft
+static const struct codec_field draft_fields[] = {
+    FIELD(1, CODEC_U64, D, id),
+    FIELD(2, CODEC_U64, D, thread),
+    FIELD(3, CODEC_INT, D, state),
+    FIELD(4, CODEC_BOOL, D, stale),
+    FIELD(5, CODEC_BOOL, D, edited),
+    FIELD(6, CODEC_STR, D, body),
+    FIELD(7, CODEC_STR, D, previous_body),
+    FIELD(8, CODEC_STR, D, subject),
+    ARRAY(9, D, to.v, to.n, codec_addr),
+    ARRAY(10, D, cc.v, cc.n, codec_addr),
+    FIELD(11, CODEC_STR, D, in_reply_to),
+    FIELD(12, CODEC_STRVEC, D, references),
+    FIELD(13, CODEC_STR, D, message_id),
+    FIELD(14, CODEC_STRVEC, D, parts),
+    FIELD(15, CODEC_U64, D, answers),
+    FIELD(16, CODEC_STR, D, last_editor),
+    FIELD(17, CODEC_STR, D, approved_by),
+    FIELD(18, CODEC_STR, D, reject_reason),
+    FIELD(19, CODEC_I64, D, created),
+    FIELD(20, CODEC_I64, D, updated),
+    FIELD(21, CODEC_I64, D, shown),
+    FIELD(22, CODEC_I64, D, snoozed_until),
+    FIELD(23, CODEC_I64, D, approved),
+    FIELD(24, CODEC_I64, D, sent),
+    FIELD(25, CODEC_STR, D, error),
+    FIELD(26, CODEC_I64, D, next_attempt),
+    FIELD(27, CODEC_STR, D, account),
+    FIELD(28, CODEC_I64, D, queued),
+};
+#undef D
+const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);
+
+#define A struct store_audit
+static const struct codec_field audit_fields[] = {
+    FIELD(1, CODEC_U64, A, seq),     FIELD(2, CODEC_I64, A, time),   FIELD(3, CODEC_STR, A, agent),
+    FIELD(4, CODEC_STR, A, os_user), FIELD(5, CODEC_STR, A, action), FIELD(6, CODEC_U64, A, thread),
+    FIELD(7, CODEC_U64, A, draft),   FIELD(8, CODEC_STR, A, detail),
+};
+#undef A
+const struct codec_table codec_audit = TABLE("audit", struct store_audit, audit_fields);
 
 static const struct codec_field msgid_fields[] = {
     FIELD(1, CODEC_U64, struct store_msgid, message),

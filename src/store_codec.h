@@ -56,6 +56,8 @@ extern const struct codec_table codec_message;
 extern const struct codec_table codec_thread;
 extern const struct codec_table codec_msgid;
 extern const struct codec_table codec_cursor;
+extern const struct codec_table codec_draft;
+extern const struct codec_table codec_audit;
 /* Only merged_into of a struct store_thread: following merges need nothing else. */
 extern const struct codec_table codec_thread_link;
 

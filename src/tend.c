@@ -8,12 +8,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "tend/config.h"
 #include "tend/import.h"
 #include "tend/ingest.h"
 #include "tend/json.h"
+#include "tend/review.h"
+#include "tend/rules.h"
+#include "tend/rulestool.h"
 #include "tend/store.h"
 #include "tend/view.h"
 
@@ -21,6 +25,7 @@
 
 struct ctx {
 	const char *config_path;
+	const char *as; /* --as before the command */
 	struct config *config;
 	struct store *store;
 };
@@ -36,7 +41,7 @@ static const struct command commands[];
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tend [-c CONFIG] COMMAND [ARGS]\n\ncommands:\n");
+	fprintf(f, "usage: tend [-c CONFIG] [--as AGENT] COMMAND [ARGS]\n\ncommands:\n");
 	for (const struct command *c = commands; c->name; c++)
 		fprintf(f, "  %-8s %-32s %s\n", c->name, c->args, c->help);
 	fprintf(f, "\nCONFIG defaults to $TEND_CONFIG, else /etc/tend/tend.yaml.\n");
@@ -80,6 +85,25 @@ static int load_config(struct ctx *c)
 	}
 	diags_free(&d);
 	return 0;
+}
+
+/*
+ * The operators' rules. Without a rules file tend still works: automatic mail is recognised
+ * and drafts use the built-in templates (*out is NULL then). A file with errors is refused.
+ */
+static int load_rules(struct ctx *c, struct rules **out)
+{
+	struct diags d = DIAGS_INIT;
+	*out = NULL;
+	if (access(c->config->rules, F_OK) != 0 && errno == ENOENT)
+		return 0;
+	int rc = rules_load(c->config->rules, out, &d);
+	if (rc < 0) {
+		diags_print(&d);
+		log_warnx("%s has errors: nothing was changed", c->config->rules);
+	}
+	diags_free(&d);
+	return rc;
 }
 
 static int open_store(struct ctx *c, bool readonly)
@@ -174,7 +198,10 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
 		return usage_error("import", "%s", "no PATH given");
 	if (open_store(c, false) < 0)
 		return 1;
-	struct ingest *in = ingest_new(c->store, c->config);
+	struct rules *rules = NULL;
+	if (load_rules(c, &rules) < 0)
+		return 1;
+	struct ingest *in = ingest_new(c->store, c->config, rules, "import");
 	struct import_options opt = {.progress = !json && isatty(STDERR_FILENO)};
 	struct import_report rep;
 	rc = import_paths(in, argv + first, (size_t)(argc - first), &opt, &rep);
@@ -183,6 +210,7 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
 		          store_strerror(rc));
 	print_import_summary(&rep, ingest_stats(in), json);
 	ingest_free(in);
+	rules_free(rules);
 	return rc == 0 ? 0 : 1;
 }
 
@@ -246,30 +274,355 @@ static int parse_thread_id(const char *s, uint64_t *id)
 	return 0;
 }
 
-static int cmd_show(struct ctx *c, int argc, char **argv)
+/* Review: queue, show, edit, approve, reject, snooze, assign, log */
+
+/* The options of the review commands; each command says which it takes. */
+enum {
+	OPT_JSON = 1 << 0,
+	OPT_ALL = 1 << 1,
+	OPT_AS = 1 << 2,
+	OPT_REASON = 1 << 3,
+};
+
+struct opts {
+	bool json, all;
+	const char *as;
+	const char *reason;
+	int first; /* the first operand */
+};
+
+static unsigned opt_bit(int ch)
 {
-	bool json = false;
-	int first;
-	int rc = parse_json_flag("show", argc, argv, &json, &first);
+	switch (ch) {
+	case 'j':
+		return OPT_JSON;
+	case 'A':
+		return OPT_ALL;
+	case 'a':
+		return OPT_AS;
+	case 'r':
+		return OPT_REASON;
+	default:
+		return 0;
+	}
+}
+
+static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, struct opts *o)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},     {"all", no_argument, NULL, 'A'},
+	    {"as", required_argument, NULL, 'a'}, {"reason", required_argument, NULL, 'r'},
+	    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+	};
+	int ch;
+	memset(o, 0, sizeof(*o));
+	optind = 0; /* 0: GNU getopt starts afresh, permuting options after operands */
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return command_help(cmd);
+		if (ch == ':' && (allowed & opt_bit(optopt)))
+			return usage_error(cmd, "%s needs a value", argv[optind - 1]);
+		if (!(allowed & opt_bit(ch)))
+			return usage_error(cmd, "unknown option \"%s\"", argv[optind - 1]);
+		o->json |= ch == 'j';
+		o->all |= ch == 'A';
+		if (ch == 'a')
+			o->as = optarg;
+		if (ch == 'r')
+			o->reason = optarg;
+	}
+	o->first = optind;
+	return 0;
+}
+
+/* Checks the number of operands (want, described by expected) and parses the thread ID. */
+static int parse_id_operands(const char *cmd, int argc, char **argv, const struct opts *o, int want,
+                             const char *expected, uint64_t *id)
+{
+	if (argc - o->first != want)
+		return usage_error(cmd, "expected %s", expected);
+	if (parse_thread_id(argv[o->first], id) < 0)
+		return usage_error(cmd, "\"%s\" is not a thread ID", argv[o->first]);
+	return 0;
+}
+
+/* The agent acting: --as (of the command, else tend's), else $TEND_AGENT, else $USER. */
+static int resolve_agent(struct ctx *c, const struct opts *o, struct review_agent *a, bool quiet)
+{
+	char *err = NULL;
+	const char *as = o->as ? o->as : c->as;
+	if (review_agent_resolve(c->config, as, a, &err) == 0)
+		return 0;
+	if (!quiet)
+		log_warnx("%s", err);
+	free(err);
+	return -1;
+}
+
+/*
+ * Opens the store, which must exist (a review command never creates one), for reading or
+ * writing; the config must be loaded. A store open already is closed first.
+ */
+static int open_existing_store(struct ctx *c, bool write)
+{
+	struct store_options so = {.readonly = true, .group = c->config->group};
+	char *err = NULL;
+	store_close(c->store);
+	c->store = NULL;
+	int rc = store_open(c->config->store, &so, &c->store, &err);
+	if (rc == 0 && write) {
+		store_close(c->store);
+		c->store = NULL;
+		so.readonly = false;
+		rc = store_open(c->config->store, &so, &c->store, &err);
+	}
+	if (rc < 0) {
+		log_warnx("%s", err ? err : "cannot open the store");
+		free(err);
+		return -1;
+	}
+	return 0;
+}
+
+/* Reports a review function's failure; returns the exit status. */
+static int review_status(int rc, char *err, const char *what, uint64_t id)
+{
+	if (rc >= 0) {
+		free(err);
+		return 0;
+	}
+	if (err)
+		log_warnx("%s", err);
+	else
+		log_warnx("cannot %s thread %llu: %s", what, (unsigned long long)id,
+		          store_strerror(rc));
+	free(err);
+	return 1;
+}
+
+static int cmd_queue(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts("queue", OPT_JSON | OPT_ALL, argc, argv, &o);
 	if (rc)
 		return rc;
-	if (argc - first != 1)
-		return usage_error("show", "%s", "expected one thread ID");
-	uint64_t id;
-	if (parse_thread_id(argv[first], &id) < 0)
-		return usage_error("show", "\"%s\" is not a thread ID", argv[first]);
-	struct store_txn *t;
-	if (with_read_txn(c, &t) < 0)
+	if (o.first < argc)
+		return usage_error("queue", "unexpected argument \"%s\"", argv[o.first]);
+	if (open_store(c, true) < 0)
 		return 1;
-	struct view_options o;
-	view_options_detect(&o, json);
-	rc = view_show(t, id, &o, stdout);
-	store_abort(t);
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	rc = review_queue(c->store, &vo, o.all, stdout);
+	if (rc < 0)
+		log_warnx("cannot list the queue: %s", store_strerror(rc));
+	return rc < 0 ? 1 : 0;
+}
+
+/* Showing a stale draft clears its mark: only then is the store opened for writing. */
+static bool show_writes(struct ctx *c, uint64_t id)
+{
+	struct store_draft *d = NULL;
+	char *err = NULL;
+	bool yes = review_current_draft(c->store, id, &d, &err) == 0 && d->stale &&
+	           d->state == STORE_DRAFT_PROPOSED;
+	store_draft_free(d);
+	free(err);
+	return yes;
+}
+
+static int cmd_show(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("show", OPT_JSON | OPT_AS, argc, argv, &o);
+	if (rc || (rc = parse_id_operands("show", argc, argv, &o, 1, "one thread ID", &id)))
+		return rc;
+	if (open_store(c, true) < 0)
+		return 1;
+	bool explicit = o.as || c->as, agent = resolve_agent(c, &o, &a, !explicit) == 0;
+	if (!agent && explicit)
+		return 1;
+	if (agent && show_writes(c, id) && open_existing_store(c, true) < 0) {
+		/* Someone who may only read the store still sees the thread; the mark stays. */
+		review_agent_finish(&a);
+		agent = false;
+		if (open_existing_store(c, false) < 0)
+			return 1;
+	}
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	char *err = NULL;
+	rc = review_show(c->store, id, agent ? &a : NULL, &vo, stdout, &err);
+	if (agent)
+		review_agent_finish(&a);
+	return review_status(rc, err, "show", id);
+}
+
+/*
+ * The first steps of every review command that acts: options, operands (nargs, described by
+ * expected), the agent, a writable store. Returns 0, or the exit status.
+ */
+static int begin_action(struct ctx *c, const char *cmd, unsigned allowed, int nargs,
+                        const char *expected, int argc, char **argv, struct opts *o, uint64_t *id,
+                        struct review_agent *a)
+{
+	int rc = parse_opts(cmd, allowed | OPT_AS, argc, argv, o);
+	if (rc || (rc = parse_id_operands(cmd, argc, argv, o, nargs, expected, id)))
+		return rc;
+	if (load_config(c) < 0 || resolve_agent(c, o, a, false) < 0)
+		return 1;
+	if (open_existing_store(c, true) < 0) {
+		review_agent_finish(a);
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_edit(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "edit", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	rc = review_edit(c->store, c->config, id, &a, &err);
+	review_agent_finish(&a);
+	if (rc == REVIEW_UNCHANGED)
+		printf("No changes.\n");
+	else if (rc == 0)
+		printf("Saved the draft of thread %llu.\n", (unsigned long long)id);
+	return review_status(rc, err, "edit", id);
+}
+
+/* "Anna <anna@example.com>, bob@example.com" */
+static char *recipients(const struct store_draft *d)
+{
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < d->to.n; i++) {
+		char *one = view_addr_display(&d->to.v[i]);
+		buf_printf(&b, "%s%s", i ? ", " : "", one);
+		free(one);
+	}
+	return b.len ? buf_steal(&b) : xstrdup("(no recipient)");
+}
+
+static int cmd_approve(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "approve", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	struct store_draft *d = NULL;
+	rc = review_approve(c->store, c->config, id, &a, &err);
+	review_agent_finish(&a);
+	if (rc == 0 && review_current_draft(c->store, id, &d, &err) == 0) {
+		char *to = recipients(d);
+		printf("Approved thread %llu: the reply to %s is queued for sending.\n",
+		       (unsigned long long)id, to);
+		free(to);
+	}
+	store_draft_free(d);
+	return review_status(rc, err, "approve", id);
+}
+
+static int cmd_reject(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("reject", OPT_AS | OPT_REASON, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.reason == NULL || strspn(o.reason, " \t\r\n") == strlen(o.reason))
+		return usage_error("reject", "%s", "--reason TEXT is required: say why");
+	if ((rc = begin_action(c, "reject", OPT_REASON, 1, "one thread ID", argc, argv, &o, &id,
+	                       &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_reject(c->store, id, &a, o.reason, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Rejected the draft of thread %llu.\n", (unsigned long long)id);
+	return review_status(rc, err, "reject", id);
+}
+
+static int cmd_snooze(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int64_t secs = 0;
+	int rc = parse_opts("snooze", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (argc - o.first == 2 && parse_duration(argv[o.first + 1], &secs) < 0)
+		return usage_error("snooze", "\"%s\" is not a duration (like 30m, 4h or 2d)",
+		                   argv[o.first + 1]);
+	if ((rc = begin_action(c, "snooze", 0, 2, "a thread ID and a duration", argc, argv, &o, &id,
+	                       &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_snooze(c->store, id, &a, secs, &err);
+	review_agent_finish(&a);
+	if (rc == 0 && secs == 0)
+		printf("Thread %llu is back in the queue.\n", (unsigned long long)id);
+	else if (rc == 0) {
+		char when[64];
+		time_t tt = time(NULL) + (time_t)secs;
+		struct tm tm;
+		localtime_r(&tt, &tm);
+		strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
+		printf("Snoozed thread %llu until %s.\n", (unsigned long long)id, when);
+	}
+	return review_status(rc, err, "snooze", id);
+}
+
+static int cmd_assign(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "assign", 0, 2, "a thread ID and an agent's login (or -)", argc,
+	                      argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	const char *who = argv[o.first + 1];
+	char *err = NULL;
+	rc = review_assign(c->store, c->config, id, &a, who, &err);
+	review_agent_finish(&a);
+	if (rc == 0 && strcmp(who, "-") == 0)
+		printf("Thread %llu is no longer assigned.\n", (unsigned long long)id);
+	else if (rc == 0)
+		printf("Assigned thread %llu to %s.\n", (unsigned long long)id, who);
+	return review_status(rc, err, "assign", id);
+}
+
+static int cmd_log(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id = 0;
+	int rc = parse_opts("log", OPT_JSON, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (argc - o.first > 1)
+		return usage_error("log", "unexpected argument \"%s\"", argv[o.first + 1]);
+	if (argc - o.first == 1 && parse_thread_id(argv[o.first], &id) < 0)
+		return usage_error("log", "\"%s\" is not a thread ID", argv[o.first]);
+	if (open_store(c, true) < 0)
+		return 1;
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	rc = review_log(c->store, id, &vo, stdout);
 	if (rc == STORE_NOTFOUND)
 		log_warnx("no thread %llu", (unsigned long long)id);
 	else if (rc < 0)
-		log_warnx("cannot show thread %llu: %s", (unsigned long long)id,
-		          store_strerror(rc));
+		log_warnx("cannot read the audit trail: %s", store_strerror(rc));
 	return rc < 0 ? 1 : 0;
 }
 
@@ -301,11 +654,93 @@ static int cmd_raw(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* The rules in path, or (path NULL) the configured ones, built-in when there is no file. */
+static int rules_from(struct ctx *c, const char *path, struct rules **out)
+{
+	if (!path)
+		return load_rules(c, out);
+	struct diags d = DIAGS_INIT;
+	int rc = rules_load(path, out, &d);
+	if (rc < 0)
+		diags_print(&d);
+	diags_free(&d);
+	return rc;
+}
+
+static int rules_check(struct ctx *c, int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("rules", "%s", "check takes at most one FILE");
+	if (argc == 2)
+		return rulestool_check(argv[1], stdout);
+	if (load_config(c) < 0)
+		return 1;
+	return rulestool_check(c->config->rules, stdout);
+}
+
+static int rules_test(struct ctx *c, bool json, int argc, char **argv)
+{
+	if (argc != 2)
+		return usage_error("rules", "%s", "test takes one FILE.eml");
+	struct rules *r = NULL;
+	if (load_config(c) < 0 || rules_from(c, NULL, &r) < 0)
+		return 1;
+	struct rules *builtin = r ? NULL : rules_builtin();
+	int rc = rulestool_test(r ? r : builtin, c->config, argv[1], json, stdout);
+	rules_free(r);
+	rules_free(builtin);
+	return rc;
+}
+
+static int rules_replay(struct ctx *c, bool json, int argc, char **argv)
+{
+	if (argc > 2)
+		return usage_error("rules", "%s", "replay takes at most one FILE");
+	struct rules *r = NULL;
+	if (open_store(c, true) < 0 || rules_from(c, argc == 2 ? argv[1] : NULL, &r) < 0)
+		return 1;
+	struct rules *builtin = r ? NULL : rules_builtin();
+	int rc = rulestool_replay(c->store, r ? r : builtin, json, stdout);
+	if (rc < 0)
+		log_warnx("cannot replay the rules: %s", store_strerror(rc));
+	rules_free(r);
+	rules_free(builtin);
+	return rc < 0 ? 1 : 0;
+}
+
+static int cmd_rules(struct ctx *c, int argc, char **argv)
+{
+	bool json = false;
+	int first;
+	int rc = parse_json_flag("rules", argc, argv, &json, &first);
+	if (rc)
+		return rc;
+	if (first >= argc)
+		return usage_error("rules", "%s", "expected check, test or replay");
+	const char *sub = argv[first];
+	if (strcmp(sub, "check") == 0)
+		return rules_check(c, argc - first, argv + first);
+	if (strcmp(sub, "test") == 0)
+		return rules_test(c, json, argc - first, argv + first);
+	if (strcmp(sub, "replay") == 0)
+		return rules_replay(c, json, argc - first, argv + first);
+	return usage_error("rules", "unknown subcommand \"%s\"", sub);
+}
+
 static const struct command commands[] = {
     {"import", cmd_import, "[--json] PATH...", "ingest mbox files, maildirs and .eml files"},
     {"threads", cmd_threads, "[--json] [--quarantined]",
      "list conversations (or quarantined messages)"},
-    {"show", cmd_show, "[--json] ID", "a thread's messages"},
+    {"queue", cmd_queue, "[--json] [--all]", "drafts awaiting review, most urgent first"},
+    {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},
+    {"edit", cmd_edit, "[--as AGENT] ID", "edit the draft in $VISUAL or $EDITOR"},
+    {"approve", cmd_approve, "[--as AGENT] ID", "approve the draft: it is queued for sending"},
+    {"reject", cmd_reject, "[--as AGENT] --reason TEXT ID", "reject the draft"},
+    {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
+    {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
+    {"log", cmd_log, "[--json] [ID]", "the audit trail, of everything or of one thread"},
+    {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
+     "validate rules, try them on a message, or on all stored mail"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},
     {NULL, NULL, NULL, NULL},
 };
@@ -314,6 +749,7 @@ int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
+	    {"as", required_argument, NULL, 'a'},
 	    {"help", no_argument, NULL, 'h'},
 	    {"version", no_argument, NULL, 'V'},
 	    {NULL, 0, NULL, 0},
@@ -327,6 +763,9 @@ int main(int argc, char **argv)
 		switch (ch) {
 		case 'c':
 			config_arg = optarg;
+			break;
+		case 'a':
+			c.as = optarg;
 			break;
 		case 'h':
 			usage(stdout);

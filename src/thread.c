@@ -230,6 +230,28 @@ static void add_participants(struct store_thread *th, const struct message_addrs
 		add_participant(th, as->v[i].addr);
 }
 
+/* The earlier clock, the higher priority and the later answer carry over; so does an assignee. */
+static void merge_review_state(struct store_thread *into, struct store_thread *from)
+{
+	if (from->clock_start && (!into->clock_start || from->clock_start < into->clock_start))
+		into->clock_start = from->clock_start;
+	if (from->priority > into->priority)
+		into->priority = from->priority;
+	if (from->answered > into->answered)
+		into->answered = from->answered;
+	if (!into->first_response ||
+	    (from->first_response && from->first_response < into->first_response))
+		into->first_response = from->first_response;
+	if (!into->assignee && from->assignee) {
+		into->assignee = from->assignee;
+		from->assignee = NULL;
+	}
+	if (!into->account && from->account) {
+		into->account = from->account;
+		from->account = NULL;
+	}
+}
+
 /* Moves every message of thread `from` into `into` and leaves a forwarding record behind. */
 static int merge_thread(struct store_txn *t, struct store_thread *into, uint64_t from_id)
 {
@@ -266,6 +288,7 @@ static int merge_thread(struct store_txn *t, struct store_thread *into, uint64_t
 	}
 	if (from->updated > into->updated)
 		into->updated = from->updated;
+	merge_review_state(into, from);
 	idvec_free(&from->messages);
 	from->merged_into = into->id;
 	rc = store_put_thread(t, from);

@@ -8,10 +8,12 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <nettle/sha2.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static const char *log_prog = "tend";
@@ -96,6 +98,7 @@ void buf_reserve(struct buf *b, size_t extra)
 		cap *= 2;
 	}
 	b->data = xrealloc(b->data, cap);
+	b->data[b->len] = '\0';
 	b->cap = cap;
 }
 
@@ -515,4 +518,31 @@ void sha256_hex(const void *data, size_t len, char out[65])
 		out[2 * i + 1] = hex[digest[i] & 15];
 	}
 	out[64] = '\0';
+}
+
+/*
+ * glibc converts to a named zone only through $TZ; switching it is made safe by one lock (the
+ * zone is restored before unlocking).
+ */
+void local_time_in(const char *zone, int64_t t, struct tm *out)
+{
+	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+	time_t tt = (time_t)t;
+	if (!zone || !*zone) {
+		localtime_r(&tt, out);
+		return;
+	}
+	pthread_mutex_lock(&lock);
+	const char *old = getenv("TZ");
+	char *saved = old ? xstrdup(old) : NULL;
+	setenv("TZ", zone, 1);
+	tzset();
+	localtime_r(&tt, out);
+	if (saved)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved);
+	pthread_mutex_unlock(&lock);
 }

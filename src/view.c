@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tend/json.h"
+#include "tend/rules.h"
 #include "tend/thread.h"
 
 #define CUSTOMER_COLS 34
@@ -26,6 +27,19 @@ static const char *state_name(int s)
 	if (s < 0 || (size_t)s >= NELEM(state_names))
 		return "unknown";
 	return state_names[s];
+}
+
+static const char *const draft_state_names[] = {
+    [STORE_DRAFT_PROPOSED] = "proposed", [STORE_DRAFT_APPROVED] = "approved",
+    [STORE_DRAFT_SENT] = "sent",         [STORE_DRAFT_REJECTED] = "rejected",
+    [STORE_DRAFT_FAILED] = "failed",     [STORE_DRAFT_SUPERSEDED] = "superseded",
+};
+
+const char *view_draft_state_name(int state)
+{
+	if (state < 0 || (size_t)state >= NELEM(draft_state_names))
+		return "unknown";
+	return draft_state_names[state];
 }
 
 void view_options_detect(struct view_options *o, bool json)
@@ -59,12 +73,33 @@ void view_relative_time(int64_t t, int64_t now, char *buf, size_t size)
 		snprintf(buf, size, "%d min ago", (int)(d / 60));
 	else if (d >= 0 && d < 6 * 3600)
 		snprintf(buf, size, "%d h ago", (int)(d / 3600));
-	else if (d >= 0 && d < 6 * 86400)
+	else if (d > -6 * 86400 && d < 6 * 86400)
 		strftime(buf, size, tm.tm_yday == tmn.tm_yday ? "today %H:%M" : "%a %H:%M", &tm);
 	else if (tm.tm_year == tmn.tm_year && d >= 0)
 		strftime(buf, size, "%e %b", &tm);
 	else
 		strftime(buf, size, "%Y-%m-%d", &tm);
+}
+
+/* "in 25 min", "overdue 3 h": minutes under an hour, hours under two days, then days. */
+static void put_span(char *buf, size_t size, const char *before, int64_t d)
+{
+	if (d < 3600)
+		snprintf(buf, size, "%s%d min", before, (int)(d < 60 ? 1 : d / 60));
+	else if (d < 48 * 3600)
+		snprintf(buf, size, "%s%d h", before, (int)(d / 3600));
+	else
+		snprintf(buf, size, "%s%lld d", before, (long long)(d / 86400));
+}
+
+void view_due(int64_t deadline, int64_t now, char *buf, size_t size)
+{
+	if (deadline == 0)
+		snprintf(buf, size, "-");
+	else if (deadline >= now)
+		put_span(buf, size, "in ", deadline - now);
+	else
+		put_span(buf, size, "overdue ", now - deadline);
 }
 
 /* Columns a UTF-8 string takes in a terminal (wide CJK counted twice, combining marks not). */
@@ -154,6 +189,21 @@ static char *addr_display(const struct message_addr *a)
 	return xstrdup(a->name ? a->name : "(unknown)");
 }
 
+void view_put_cell(struct buf *b, const char *s, int cols)
+{
+	put_cell(b, s, cols);
+}
+
+int view_str_width(const char *s)
+{
+	return str_width(s ? s : "");
+}
+
+char *view_addr_display(const struct message_addr *a)
+{
+	return addr_display(a);
+}
+
 static void json_addr(struct json *j, const struct message_addr *a)
 {
 	json_object_begin(j);
@@ -170,6 +220,29 @@ static void json_strvec(struct json *j, const struct strvec *sv)
 	for (size_t i = 0; i < sv->n; i++)
 		json_string(j, sv->v[i]);
 	json_array_end(j);
+}
+
+static void json_addrs(struct json *j, const struct message_addrs *as)
+{
+	json_array_begin(j);
+	for (size_t i = 0; i < as->n; i++)
+		json_addr(j, &as->v[i]);
+	json_array_end(j);
+}
+
+void view_json_addr(struct json *j, const struct message_addr *a)
+{
+	json_addr(j, a);
+}
+
+void view_json_addrs(struct json *j, const struct message_addrs *as)
+{
+	json_addrs(j, as);
+}
+
+void view_json_strvec(struct json *j, const struct strvec *sv)
+{
+	json_strvec(j, sv);
 }
 
 /* Collected live threads, to be sorted by last activity. */
@@ -437,14 +510,6 @@ static int load_messages(struct store_txn *t, const struct store_thread *th,
 	return 0;
 }
 
-static void json_addrs(struct json *j, const struct message_addrs *as)
-{
-	json_array_begin(j);
-	for (size_t i = 0; i < as->n; i++)
-		json_addr(j, &as->v[i]);
-	json_array_end(j);
-}
-
 static void json_message(struct json *j, const struct store_message *m)
 {
 	json_object_begin(j);
@@ -495,20 +560,82 @@ static void json_message(struct json *j, const struct store_message *m)
 	json_object_end(j);
 }
 
-static void show_json(struct buf *b, const struct store_thread *th, struct store_message **msgs)
+static void json_draft_times(struct json *j, const struct store_draft *d)
+{
+	json_key(j, "created");
+	json_time(j, d->created);
+	json_key(j, "updated");
+	json_time(j, d->updated);
+	json_key(j, "snoozed_until");
+	json_time(j, d->snoozed_until);
+	json_key(j, "approved");
+	json_time(j, d->approved);
+	json_key(j, "sent");
+	json_time(j, d->sent);
+}
+
+static void json_draft(struct json *j, const struct store_draft *d)
+{
+	json_object_begin(j);
+	json_key(j, "id");
+	json_int(j, (int64_t)d->id);
+	json_key(j, "state");
+	json_string(j, view_draft_state_name(d->state));
+	json_key(j, "stale");
+	json_bool(j, d->stale);
+	json_key(j, "edited");
+	json_bool(j, d->edited);
+	json_key(j, "to");
+	json_addrs(j, &d->to);
+	json_key(j, "cc");
+	json_addrs(j, &d->cc);
+	json_key(j, "subject");
+	json_string(j, d->subject);
+	json_key(j, "in_reply_to");
+	json_string(j, d->in_reply_to);
+	json_key(j, "parts");
+	json_strvec(j, &d->parts);
+	json_key(j, "body");
+	json_string(j, d->body);
+	json_key(j, "previous_body");
+	json_string(j, d->previous_body);
+	json_key(j, "message_id");
+	json_string(j, d->message_id);
+	json_key(j, "last_editor");
+	json_string(j, d->last_editor);
+	json_key(j, "approved_by");
+	json_string(j, d->approved_by);
+	json_key(j, "reject_reason");
+	json_string(j, d->reject_reason);
+	json_key(j, "error");
+	json_string(j, d->error);
+	json_draft_times(j, d);
+	json_object_end(j);
+}
+
+static void show_json(struct buf *b, const struct store_thread *th, struct store_message **msgs,
+                      const struct store_draft *d)
 {
 	struct json j;
 	json_init(&j, true);
 	json_object_begin(&j);
 	json_thread_fields(&j, th);
+	json_key(&j, "priority");
+	json_string(&j, rules_priority_name(th->priority));
+	json_key(&j, "deadline");
+	json_time(&j, th->deadline);
+	json_key(&j, "assignee");
+	json_string(&j, th->assignee);
 	json_key(&j, "messages");
 	json_array_begin(&j);
 	for (size_t i = 0; i < th->messages.n; i++)
 		json_message(&j, msgs[i]);
 	json_array_end(&j);
-	/* Drafts are written by the rules and draft modules; until then a thread has none. */
 	json_key(&j, "draft");
-	json_null(&j);
+	if (d)
+		json_draft(&j, d);
+	else
+		json_null(&j);
 	json_object_end(&j);
 	buf_append(b, j.out.data, j.out.len);
 	buf_putc(b, '\n');
@@ -545,6 +672,122 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	free(from);
 }
 
+/* An absolute local time for things ahead of now or exact: "Tue 24 Nov 2026 14:02". */
+static void local_stamp(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(buf, size, "%a %e %b %Y %H:%M", &tm);
+}
+
+static void show_due(struct buf *b, const struct store_thread *th, const struct view_options *o)
+{
+	if (th->deadline == 0 || th->state != STORE_THREAD_OPEN)
+		return;
+	char due[32], when[64];
+	view_due(th->deadline, o->now, due, sizeof(due));
+	local_stamp(th->deadline, when, sizeof(when));
+	buf_printf(b, "Due: %s%s%s (%s) · priority %s\n",
+	           paint(o, th->deadline < o->now ? "\033[31m" : ""), due, paint(o, "\033[0m"),
+	           when, rules_priority_name(th->priority));
+}
+
+static void show_addrs(struct buf *b, const char *label, const struct message_addrs *as)
+{
+	if (as->n == 0)
+		return;
+	buf_printf(b, "%s: ", label);
+	for (size_t i = 0; i < as->n; i++) {
+		char *a = addr_display(&as->v[i]);
+		buf_printf(b, "%s%s", i ? ", " : "", a);
+		free(a);
+	}
+	buf_putc(b, '\n');
+}
+
+/* "proposed, edited by alice", "approved by bob 5 min ago", "sent 2 h ago", ... */
+static void draft_status(struct buf *b, const struct store_draft *d, const struct view_options *o)
+{
+	char when[32];
+	buf_puts(b, view_draft_state_name(d->state));
+	if (d->state == STORE_DRAFT_APPROVED || d->state == STORE_DRAFT_SENT) {
+		view_relative_time(d->state == STORE_DRAFT_SENT ? d->sent : d->approved, o->now,
+		                   when, sizeof(when));
+		if (d->approved_by)
+			buf_printf(b, " by %s", d->approved_by);
+		buf_printf(b, " %s", when);
+		return;
+	}
+	if (d->edited && d->last_editor)
+		buf_printf(b, ", edited by %s", d->last_editor);
+	view_relative_time(d->updated, o->now, when, sizeof(when));
+	buf_printf(b, ", updated %s", when);
+}
+
+/* Each line of text indented, for text shown beside the draft rather than as part of it. */
+static void put_indented(struct buf *b, const char *text, const char *indent)
+{
+	for (const char *p = text; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		if (n > 0)
+			buf_puts(b, indent);
+		buf_append(b, p, n);
+		buf_putc(b, '\n');
+		p += n + (nl != NULL);
+	}
+}
+
+static void draft_headers(struct buf *b, const struct store_draft *d)
+{
+	show_addrs(b, "To", &d->to);
+	show_addrs(b, "Cc", &d->cc);
+	buf_printf(b, "Subject: %s\n", d->subject ? d->subject : "");
+	if (d->parts.n) {
+		buf_puts(b, "Answers:");
+		for (size_t i = 0; i < d->parts.n; i++)
+			buf_printf(b, "%s %s", i ? "," : "", d->parts.v[i]);
+		buf_putc(b, '\n');
+	}
+	if (d->message_id)
+		buf_printf(b, "Message-ID: <%s>\n", d->message_id);
+	if (d->error)
+		buf_printf(b, "Sending failed: %s\n", d->error);
+	if (d->reject_reason)
+		buf_printf(b, "Rejected: %s\n", d->reject_reason);
+}
+
+static void show_draft(struct buf *b, const struct store_draft *d, const struct view_options *o)
+{
+	if (d == NULL) {
+		buf_puts(b, "\nNo draft.\n");
+		return;
+	}
+	buf_printf(b, "\n%s══ Draft: ", paint(o, "\033[1m"));
+	draft_status(b, d, o);
+	buf_printf(b, "%s\n", paint(o, "\033[0m"));
+	draft_headers(b, d);
+	if (d->snoozed_until > o->now) {
+		char when[64];
+		local_stamp(d->snoozed_until, when, sizeof(when));
+		buf_printf(b, "Snoozed until: %s\n", when);
+	}
+	if (d->stale)
+		buf_printf(b,
+		           "\n%sThe customer wrote again after this draft was made: read the new "
+		           "message above; the draft was rewritten.%s\n",
+		           paint(o, "\033[33m"), paint(o, "\033[0m"));
+	if (d->previous_body && *d->previous_body) {
+		buf_puts(b, "\nYour earlier edit, from before the customer wrote again:\n");
+		put_indented(b, d->previous_body, "    ");
+		buf_puts(b, "\nThe draft now:\n");
+	}
+	buf_printf(b, "\n%s", d->body ? d->body : "");
+	if (b->len && b->data[b->len - 1] != '\n')
+		buf_putc(b, '\n');
+}
+
 static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
                        const struct view_options *o)
 {
@@ -563,14 +806,33 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 			buf_printf(b, " %s", th->tags.v[i]);
 		buf_putc(b, '\n');
 	}
+	show_due(b, th, o);
+	if (th->assignee && *th->assignee)
+		buf_printf(b, "Assigned to: %s\n", th->assignee);
 	for (size_t i = 0; i < th->messages.n; i++)
 		show_message(b, i + 1, msgs[i], o);
 	free(cust);
 }
 
+/* The thread's open draft, or NULL when it has none (or the record is missing: logged). */
+static int load_draft(struct store_txn *t, const struct store_thread *th, struct store_draft **d)
+{
+	*d = NULL;
+	if (th->draft == 0)
+		return 0;
+	int rc = store_get_draft(t, th->draft, d);
+	if (rc == STORE_NOTFOUND) {
+		log_warnx("thread %llu names draft %llu, which is not in the store",
+		          (unsigned long long)th->id, (unsigned long long)th->draft);
+		return 0;
+	}
+	return rc;
+}
+
 int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FILE *out)
 {
 	struct store_thread *th = NULL;
+	struct store_draft *d = NULL;
 	struct store_message **msgs = NULL;
 	struct buf b = BUF_INIT;
 	uint64_t live;
@@ -579,12 +841,14 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 		return rc;
 	if ((rc = store_get_thread(t, live, &th)) < 0)
 		return rc;
-	if ((rc = load_messages(t, th, &msgs)) < 0)
+	if ((rc = load_draft(t, th, &d)) < 0 || (rc = load_messages(t, th, &msgs)) < 0)
 		goto out;
-	if (o->json)
-		show_json(&b, th, msgs);
-	else
+	if (o->json) {
+		show_json(&b, th, msgs, d);
+	} else {
 		show_human(&b, th, msgs, o);
+		show_draft(&b, d, o);
+	}
 	if (!o->json && live != id)
 		buf_printf(&b, "\n(Thread %llu was merged into thread %llu.)\n",
 		           (unsigned long long)id, (unsigned long long)live);
@@ -595,6 +859,7 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 	free(msgs);
 out:
 	buf_free(&b);
+	store_draft_free(d);
 	store_thread_free(th);
 	return rc;
 }

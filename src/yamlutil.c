@@ -118,7 +118,8 @@ int yamlutil_load(struct yamlutil_doc *y, const char *path, struct diags *diags)
 	}
 	y->dir = file_dir(path);
 	int rc = parse(y, data, len);
-	free(data);
+	y->text = data;
+	y->len = len;
 	return rc;
 }
 
@@ -128,6 +129,7 @@ void yamlutil_finish(struct yamlutil_doc *y)
 		yaml_document_delete(&y->doc);
 	free(y->file);
 	free(y->dir);
+	free(y->text);
 	memset(y, 0, sizeof(*y));
 }
 
@@ -154,6 +156,138 @@ void yamlutil_error(struct yamlutil_doc *y, const yaml_node_t *n, const char *fm
 static size_t utf8_len(unsigned char c)
 {
 	return c < 0xc0 ? 1 : c < 0xe0 ? 2 : c < 0xf0 ? 3 : 4;
+}
+
+/* A walk through the file's text beside a scalar's value, keeping line and column. */
+struct walk {
+	const char *p, *end;
+	int line, column;
+};
+
+/* Where a mark points in the text: libyaml counts lines and characters, not bytes. */
+static const char *mark_ptr(const struct yamlutil_doc *y, const yaml_mark_t *m)
+{
+	const char *p = y->text, *end = y->text + y->len;
+	for (size_t l = 0; l < m->line && p < end;)
+		l += *p++ == '\n';
+	for (size_t c = 0; c < m->column && p < end && *p != '\n'; c++)
+		p += utf8_len((unsigned char)*p);
+	return p < end ? p : end;
+}
+
+static void walk_char(struct walk *w)
+{
+	size_t n = utf8_len((unsigned char)*w->p);
+	w->p += n < (size_t)(w->end - w->p) ? n : (size_t)(w->end - w->p);
+	w->column++;
+}
+
+/* A line break, then the next line's indentation (up to indent spaces; -1: all blanks). */
+static void walk_newline(struct walk *w, int indent)
+{
+	w->p++;
+	w->line++;
+	w->column = 1;
+	for (int i = 0; w->p < w->end && (indent < 0 || i < indent); i++) {
+		if (*w->p != ' ' && (indent >= 0 || *w->p != '\t'))
+			break;
+		w->p++;
+		w->column++;
+	}
+}
+
+/* A block scalar's text starts on the line after its | or >, at the first line's indent. */
+static int walk_block_start(struct walk *w)
+{
+	const char *nl = memchr(w->p, '\n', (size_t)(w->end - w->p));
+	if (nl == NULL) {
+		w->p = w->end;
+		return 0;
+	}
+	w->p = nl;
+	const char *q = nl + 1;
+	int indent = 0;
+	while (q < w->end) {
+		int i = 0;
+		while (q < w->end && *q == ' ')
+			q++, i++;
+		if (q < w->end && *q == '\n') {
+			q++;
+			continue;
+		}
+		indent = i;
+		break;
+	}
+	walk_newline(w, indent);
+	return indent;
+}
+
+/* Bytes a "\\" escape of a double-quoted scalar decodes to; *src is its length in the file. */
+static size_t escape_len(const char *p, const char *end, size_t *src)
+{
+	int digits = p[1] == 'x' ? 2 : p[1] == 'u' ? 4 : p[1] == 'U' ? 8 : 0;
+	*src = 2 + (size_t)digits;
+	if (*src > (size_t)(end - p))
+		*src = (size_t)(end - p);
+	if (digits > 0) {
+		char hex[9] = {0};
+		memcpy(hex, p + 2, *src - 2);
+		unsigned long cp = strtoul(hex, NULL, 16);
+		return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+	}
+	return p[1] == 'N' || p[1] == '_' ? 2 : p[1] == 'L' || p[1] == 'P' ? 3 : 1;
+}
+
+/* Steps over one piece of the source; returns how many value bytes it stands for. */
+static size_t walk_step(struct walk *w, yaml_scalar_style_t style, int indent)
+{
+	if (*w->p == '\n') {
+		walk_newline(w, indent);
+		return 1;
+	}
+	bool more = w->end - w->p > 1;
+	if (style == YAML_SINGLE_QUOTED_SCALAR_STYLE && *w->p == '\'' && more && w->p[1] == '\'') {
+		w->p += 2;
+		w->column += 2;
+		return 1;
+	}
+	if (style == YAML_DOUBLE_QUOTED_SCALAR_STYLE && *w->p == '\\' && more) {
+		if (w->p[1] == '\n') {
+			w->p++;
+			w->column++;
+			walk_newline(w, -1);
+			return 0;
+		}
+		size_t src, n = escape_len(w->p, w->end, &src);
+		w->p += src;
+		w->column += (int)src;
+		return n;
+	}
+	size_t n = utf8_len((unsigned char)*w->p);
+	walk_char(w);
+	return n;
+}
+
+void yamlutil_scalar_pos(const struct yamlutil_doc *y, const yaml_node_t *n, size_t offset,
+                         int *line, int *column)
+{
+	*line = (int)n->start_mark.line + 1;
+	*column = (int)n->start_mark.column + 1;
+	if (y->text == NULL || n->type != YAML_SCALAR_NODE)
+		return;
+	struct walk w = {mark_ptr(y, &n->start_mark), y->text + y->len, *line, *column};
+	yaml_scalar_style_t style = n->data.scalar.style;
+	int indent = -1;
+	if (style == YAML_SINGLE_QUOTED_SCALAR_STYLE || style == YAML_DOUBLE_QUOTED_SCALAR_STYLE) {
+		w.p++;
+		w.column++;
+	} else if (style == YAML_LITERAL_SCALAR_STYLE || style == YAML_FOLDED_SCALAR_STYLE) {
+		indent = walk_block_start(&w);
+	}
+	for (size_t done = 0; done < offset && w.p < w.end;)
+		done += walk_step(&w, style, indent);
+	*line = w.line;
+	*column = w.column;
 }
 
 void yamlutil_quote(struct buf *b, const char *s)

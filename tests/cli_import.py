@@ -85,7 +85,8 @@ def test_follow_up_joins_its_thread_with_reason():
         check(msgs[0]["date"] <= msgs[1]["date"], "messages oldest first")
         for key in ("message_id", "from", "date", "subject", "text"):
             check(key in msgs[0], "show --json message lacks %r" % key)
-        check(th["draft"] is None, "no draft yet")
+        eq(th["draft"]["state"], "proposed", "draft state")
+        eq(th["draft"]["stale"], False, "draft is stale")
         r = env.tend("show", str(th["id"]))
         check("Joined: references" in r.out, "human show says why:\n%s" % r.out)
     finally:

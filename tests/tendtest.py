@@ -116,6 +116,11 @@ class Env:
     def show(self, tid):
         return self.json("show", "--json", tid)
 
+    def use_sample_rules(self):
+        """Copies config/rules.yaml and config/templates beside this tend.yaml."""
+        shutil.copy(os.path.join(SRC, "config", "rules.yaml"), self.path("rules.yaml"))
+        shutil.copytree(os.path.join(SRC, "config", "templates"), self.path("templates"))
+
     def raw(self, msg):
         """The bytes `tend raw` prints for a stored message."""
         argv = wrap([TEND, "-c", self.config, "raw", str(msg)])

@@ -263,7 +263,28 @@ static void test_minimal_defaults(void)
 	T_OK(!c->agents_listed);
 	T_OK(c->escalation_to == NULL);
 	T_EQ_INT(c->escalation_at, 0);
+	T_OK(!c->review.require_second_person);
 	config_free(c);
+}
+
+/* review: whether the approver of a draft may be the agent who last edited it. */
+static void test_review(void)
+{
+	struct config *c = load_ok("store: .\nreview:\n  require_second_person: true\n");
+	T_OK(c != NULL && c->review.require_second_person);
+	config_free(c);
+	c = load_ok("store: .\nreview: {require_second_person: no}\n");
+	T_OK(c != NULL && !c->review.require_second_person);
+	config_free(c);
+	c = load_ok("store: .\nreview:\n");
+	T_OK(c != NULL && !c->review.require_second_person);
+	config_free(c);
+	expect_error("store: .\nreview: {require_second_person: often}\n",
+	             "tend.yaml:2:33: \"require_second_person\" must be true or false, not "
+	             "\"often\"");
+	expect_error("store: .\nreview: {four_eyes: true}\n",
+	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
+	             "require_second_person)");
 }
 
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
@@ -436,7 +457,8 @@ static void test_err_unknown_key(void)
 	expect_errors("stor: /srv\n",
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
-	                  "store, rules, group, threading, limits, accounts, agents, escalation; "
+	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
+	                  "review; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	              },
@@ -792,7 +814,8 @@ static void test_err_all_reported(void)
 	              "escalation: {to: lead@shop.example, at: 75}\n",
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
-	                  "store, rules, group, threading, limits, accounts, agents, escalation; "
+	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
+	                  "review; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	                  "tend.yaml:3:19: \"subject_window\" must be a duration like 30s, 15m, "
@@ -830,14 +853,15 @@ static void test_diags_appended(void)
 	diags_free(&d);
 }
 
-T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_empty_lists),
-       T_CASE(test_shipped_example), T_CASE(test_api), T_CASE(test_default_path),
-       T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions), T_CASE(test_err_unreadable),
-       T_CASE(test_err_empty), T_CASE(test_err_syntax), T_CASE(test_err_second_document),
-       T_CASE(test_err_unknown_key), T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port),
-       T_CASE(test_err_password), T_CASE(test_err_password_sources), T_CASE(test_err_tls),
-       T_CASE(test_err_duplicate_key), T_CASE(test_err_duplicate_names),
-       T_CASE(test_err_missing_required), T_CASE(test_err_types), T_CASE(test_err_duration),
-       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_err_address),
-       T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
-       T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended))
+T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
+       T_CASE(test_empty_lists), T_CASE(test_shipped_example), T_CASE(test_api),
+       T_CASE(test_default_path), T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions),
+       T_CASE(test_err_unreadable), T_CASE(test_err_empty), T_CASE(test_err_syntax),
+       T_CASE(test_err_second_document), T_CASE(test_err_unknown_key),
+       T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port), T_CASE(test_err_password),
+       T_CASE(test_err_password_sources), T_CASE(test_err_tls), T_CASE(test_err_duplicate_key),
+       T_CASE(test_err_duplicate_names), T_CASE(test_err_missing_required), T_CASE(test_err_types),
+       T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
+       T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
+       T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
+       T_CASE(test_diags_appended))

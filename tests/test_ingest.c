@@ -39,7 +39,7 @@ static bool setup(struct fixture *f)
 	free(dir);
 	if (rc < 0)
 		return false;
-	f->in = ingest_new(f->store, f->config);
+	f->in = ingest_new(f->store, f->config, NULL, "test");
 	return true;
 }
 

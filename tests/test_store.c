@@ -589,6 +589,107 @@ static void test_thread_roundtrip(void)
 	done();
 }
 
+static void test_draft_roundtrip(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	d->id = 3;
+	d->thread = 12;
+	d->state = STORE_DRAFT_APPROVED;
+	d->stale = true;
+	d->body = xstrdup("Hello Anna,\n\nYour refund \xe2\x82\xac 20 is on its way.\n");
+	d->subject = xstrdup("Re: Refund [#12]");
+	d->to.v = xcalloc(1, sizeof(*d->to.v));
+	d->to.v[0].name = xstrdup("Anna");
+	d->to.v[0].addr = xstrdup("anna@example.com");
+	d->to.n = 1;
+	strvec_push(&d->references, "a@x");
+	strvec_push(&d->parts, "refund");
+	d->message_id = xstrdup("tend.12.3.00@shop.example");
+	d->next_attempt = -5;
+	struct store_txn *t = begin(s, true);
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	struct store_draft *got = NULL;
+	T_EQ_INT(store_get_draft(t, 3, &got), 0);
+	if (got) {
+		T_EQ_STR(got->body, d->body);
+		T_EQ_STR(got->to.v[0].addr, "anna@example.com");
+		T_EQ_STR(got->parts.v[0], "refund");
+		T_EQ_INT(got->state, STORE_DRAFT_APPROVED);
+		T_OK(got->stale && !got->edited && got->previous_body == NULL);
+		T_EQ_INT(got->next_attempt, -5);
+	}
+	store_draft_free(got);
+	T_EQ_INT(store_get_draft(t, 4, &got), STORE_NOTFOUND);
+	store_abort(t);
+	store_draft_free(d);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+struct seen {
+	int64_t when[8];
+	uint64_t id[8];
+	size_t n;
+};
+
+static int collect_index(int64_t when, uint64_t draft, void *arg)
+{
+	struct seen *v = arg;
+	if (v->n < 8) {
+		v->when[v->n] = when;
+		v->id[v->n++] = draft;
+	}
+	return 0;
+}
+
+static int collect_audit(const struct store_audit *a, void *arg)
+{
+	strvec_push(arg, a->action);
+	return 0;
+}
+
+static void test_queue_and_audit_order(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	/* Time order, negative times included; deleting what is absent is fine. */
+	T_EQ_INT(store_index_put(t, STORE_INDEX_QUEUE, 2000, 7), 0);
+	T_EQ_INT(store_index_put(t, STORE_INDEX_QUEUE, -10, 9), 0);
+	T_EQ_INT(store_index_put(t, STORE_INDEX_QUEUE, 1000, 8), 0);
+	T_EQ_INT(store_index_put(t, STORE_INDEX_OUTBOX, 1, 1), 0);
+	T_EQ_INT(store_index_del(t, STORE_INDEX_QUEUE, 1000, 8), 0);
+	T_EQ_INT(store_index_del(t, STORE_INDEX_QUEUE, 1000, 8), 0);
+	struct store_audit b = {.time = 50, .action = "approve", .thread = 1};
+	struct store_audit a = {.time = 40, .action = "edit", .thread = 1, .detail = "-x\n+y\n"};
+	T_EQ_INT(store_audit_append(t, &b), 0);
+	T_EQ_INT(store_audit_append(t, &a), 0);
+	T_OK(a.seq > b.seq);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	struct seen q = {0};
+	T_EQ_INT(store_foreach_index(t, STORE_INDEX_QUEUE, collect_index, &q), 0);
+	T_EQ_INT(q.n, 2);
+	T_EQ_INT(q.when[0], -10);
+	T_EQ_INT(q.id[0], 9);
+	T_EQ_INT(q.id[1], 7);
+	struct strvec actions = STRVEC_INIT;
+	T_EQ_INT(store_foreach_audit(t, collect_audit, &actions), 0);
+	T_EQ_INT(actions.n, 2);
+	if (actions.n == 2)
+		T_EQ_STR(actions.v[0], "edit"); /* by time, not by order of writing */
+	strvec_free(&actions);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
 static void test_raw_bytes(void)
 {
 	char *dir = store_path();
@@ -1315,6 +1416,8 @@ int main(int argc, char **argv)
 	    T_CASE(test_open_group_store),
 	    T_CASE(test_open_refuses_world_writable),
 	    T_CASE(test_open_missing_parents),
+	    T_CASE(test_draft_roundtrip),
+	    T_CASE(test_queue_and_audit_order),
 	    T_CASE(test_open_readonly_missing),
 	    T_CASE(test_open_not_a_store),
 	    T_CASE(test_schema_version_mismatch),

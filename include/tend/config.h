@@ -72,6 +72,11 @@ struct config_limits {
 	int64_t mime_parts;   /* default 1000 */
 };
 
+/* How drafts are reviewed. */
+struct config_review {
+	bool require_second_person; /* the approver may not be the draft's last editor; false */
+};
+
 struct config {
 	char *path; /* the file loaded, as given */
 	char *dir;  /* its directory, absolute */
@@ -87,6 +92,7 @@ struct config {
 	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
 	char *escalation_to;
 	int escalation_at; /* percent of the target; 0 when unset */
+	struct config_review review;
 };
 
 /*

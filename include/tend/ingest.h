@@ -1,7 +1,7 @@
 /*
  * ingest: the pipeline every message takes, from IMAP or from `tend import`:
- * parse -> thread -> store (one write transaction for the raw message, its record, the
- * indexes and, for IMAP, the folder cursor). A message that cannot be parsed is stored raw and
+ * parse -> thread -> store -> classify -> draft (one write transaction for the raw message,
+ * its record, the indexes, the conversation's draft and, for IMAP, the folder cursor). A message that cannot be parsed is stored raw and
  * quarantined with the reason; nothing is ever dropped.
  */
 #ifndef TEND_INGEST_H
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tend/config.h"
+#include "tend/rules.h"
 #include "tend/store.h"
 
 struct ingest;
@@ -38,8 +39,15 @@ struct ingest_stats {
 	uint64_t bytes;
 };
 
-/* Creates a pipeline writing to s with the settings of c (both outlive it). */
-struct ingest *ingest_new(struct store *s, const struct config *c);
+/*
+ * Creates a pipeline writing to s with the settings of c and the operators' rules (NULL: the
+ * built-in ones); all three outlive it. actor names it in the audit trail ("import", "tendd").
+ */
+struct ingest *ingest_new(struct store *s, const struct config *c, const struct rules *rules,
+                          const char *actor);
+
+/* Replaces the rules (after a reload); NULL: the built-in ones. */
+void ingest_set_rules(struct ingest *in, const struct rules *rules);
 void ingest_free(struct ingest *in);
 
 /* Opens the write transaction that the following ingest_add calls share. */

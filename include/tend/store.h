@@ -90,6 +90,8 @@ void store_abort(struct store_txn *t);
 enum store_counter {
 	STORE_COUNTER_MESSAGE,
 	STORE_COUNTER_THREAD,
+	STORE_COUNTER_DRAFT,
+	STORE_COUNTER_AUDIT,
 };
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id);
 
@@ -135,6 +137,10 @@ struct store_message {
 	char *quarantine_reason; /* for STORE_MSG_QUARANTINED */
 	struct strvec warnings;  /* tolerated standards violations */
 	uint64_t raw_size;
+	struct strvec tags;  /* what the rules tagged it with */
+	struct strvec rules; /* the rules that matched it, in order */
+	int priority;        /* enum rules_priority the rules gave it */
+	char *ignore_reason; /* why it gets no draft (a rule, automatic mail), or NULL */
 };
 
 void store_message_free(struct store_message *m);
@@ -182,6 +188,11 @@ struct store_thread {
 	int priority;
 	int64_t deadline;
 	int64_t first_response;
+	uint64_t draft;      /* the open draft (proposed or approved), 0 when there is none */
+	char *assignee;      /* the agent the conversation is assigned to, or NULL */
+	int64_t clock_start; /* arrival of the first customer message not yet answered; 0: none */
+	int64_t answered;    /* when our latest reply was accepted for delivery; 0: never */
+	char *account;       /* the account the conversation belongs to, or NULL */
 };
 
 void store_thread_free(struct store_thread *th);
@@ -200,6 +211,87 @@ int store_resolve_thread(struct store_txn *t, uint64_t id, uint64_t *live);
  */
 int store_foreach_thread(struct store_txn *t, int (*fn)(const struct store_thread *, void *),
                          void *arg);
+
+/* Draft states. */
+enum store_draft_state {
+	STORE_DRAFT_PROPOSED, /* waiting for review */
+	STORE_DRAFT_APPROVED, /* in the outbox */
+	STORE_DRAFT_SENT,
+	STORE_DRAFT_REJECTED,
+	STORE_DRAFT_FAILED,     /* the server refused it for good */
+	STORE_DRAFT_SUPERSEDED, /* replaced by a newer draft of the same thread */
+};
+
+/* A reply being prepared, reviewed and sent. */
+struct store_draft {
+	uint64_t id;
+	uint64_t thread;
+	int state;           /* enum store_draft_state */
+	bool stale;          /* the customer wrote after it was made: must be shown again */
+	bool edited;         /* an agent changed the body */
+	char *body;          /* the reply text as it will be sent */
+	char *previous_body; /* an agent's edit replaced when the customer wrote again */
+	char *subject;
+	struct message_addrs to;
+	struct message_addrs cc;
+	char *in_reply_to; /* Message-ID answered, without brackets */
+	struct strvec references;
+	char *message_id;    /* the reply's own Message-ID, fixed at approval */
+	struct strvec parts; /* the rules whose templates make up the body, in order */
+	uint64_t answers;    /* the latest customer message it answers */
+	char *last_editor;
+	char *approved_by;
+	char *reject_reason;
+	int64_t created;
+	int64_t updated;
+	int64_t shown;         /* last time an agent was shown it */
+	int64_t snoozed_until; /* hidden from the queue until then; the deadline stays */
+	int64_t approved;
+	int64_t sent;
+	char *error;          /* the last sending problem, in the server's words */
+	int64_t next_attempt; /* its outbox index time while approved */
+	int64_t queued;       /* its queue index time (the deadline) while proposed; 0: none */
+	char *account;        /* the account that sends it */
+};
+
+void store_draft_free(struct store_draft *d);
+int store_put_draft(struct store_txn *t, const struct store_draft *d);
+/* *out is a copy the caller frees with store_draft_free. */
+int store_get_draft(struct store_txn *t, uint64_t id, struct store_draft **out);
+
+/*
+ * Time-ordered indexes: the review queue (by deadline) and the outbox (by next attempt). A
+ * key is the time and the draft id; callers delete the old entry when the time changes.
+ */
+enum store_index {
+	STORE_INDEX_QUEUE,
+	STORE_INDEX_OUTBOX,
+};
+int store_index_put(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft);
+/* Removing an entry that is not there is not an error. */
+int store_index_del(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft);
+/* In time order; fn returns nonzero to stop, which becomes the return value. */
+int store_foreach_index(struct store_txn *t, enum store_index ix,
+                        int (*fn)(int64_t when, uint64_t draft, void *arg), void *arg);
+
+/* One entry of the audit trail: who did what to which conversation, and when. */
+struct store_audit {
+	uint64_t seq; /* assigned by store_audit_append */
+	int64_t time;
+	char *agent;   /* the agent acting (--as, $TEND_AGENT, $USER), or "tendd" */
+	char *os_user; /* the operating-system user who ran the command */
+	char *action;  /* "draft", "redraft", "show", "edit", "approve", "reject", ... */
+	uint64_t thread;
+	uint64_t draft;
+	char *detail; /* the diff of an edit, a reason, a duration, an agent */
+};
+
+void store_audit_free(struct store_audit *a);
+/* Appends a at its time (a->seq is set from a counter). */
+int store_audit_append(struct store_txn *t, struct store_audit *a);
+/* Oldest first; the record is valid only during the call. */
+int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit *, void *),
+                        void *arg);
 
 /* What a Message-ID maps to: a stored message, or a placeholder for one referenced but unseen. */
 struct store_msgid {

@@ -134,6 +134,13 @@ int read_file(const char *path, char **data, size_t *len);
  */
 int parse_duration(const char *s, int64_t *seconds);
 
+/*
+ * Broken-down time of t in the IANA zone (e.g. "Europe/Berlin"); NULL or "" means the local
+ * zone. Safe to call from several threads.
+ */
+struct tm;
+void local_time_in(const char *zone, int64_t t, struct tm *out);
+
 /* Lowercase hex SHA-256 of data; out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 

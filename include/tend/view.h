@@ -1,6 +1,8 @@
 /*
  * view: what `tend threads` and `tend show` print, for people (aligned columns, relative
  * dates, colour only on a terminal) and for scripts (--json, the contract of DESIGN.md).
+ * The cell and address helpers at the end are shared with the review listings (queue, log),
+ * so every table tend prints is cut and aligned the same way.
  */
 #ifndef TEND_VIEW_H
 #define TEND_VIEW_H
@@ -10,6 +12,9 @@
 #include <stdio.h>
 
 #include "tend/store.h"
+#include "tend/util.h"
+
+struct json;
 
 struct view_options {
 	bool json;
@@ -28,12 +33,37 @@ int view_threads(struct store_txn *t, const struct view_options *o, FILE *out);
 int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *out);
 
 /*
- * Shows one thread: its messages (oldest first) with why each joined, and its draft.
- * Returns 0, STORE_NOTFOUND when there is no such thread, or another store code.
+ * Shows one thread: its messages (oldest first) with why each joined, and its open draft
+ * (store_thread.draft): state, recipients, subject, the rules it answers, a warning when the
+ * customer wrote after it was made, an agent's earlier edit, and the body. Returns 0,
+ * STORE_NOTFOUND when there is no such thread, or another store code.
  */
 int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FILE *out);
 
 /* "just now", "5 min ago", "3 h ago", "yesterday 14:02", "Mon 14:02", "12 Nov", "2024-03-01". */
 void view_relative_time(int64_t t, int64_t now, char *buf, size_t size);
+
+/* Due in or overdue by: "in 25 min", "in 3 h", "in 2 d", "overdue 2 h"; "-" for no deadline. */
+void view_due(int64_t deadline, int64_t now, char *buf, size_t size);
+
+/* "proposed", "approved", "sent", "rejected", "failed", "superseded". */
+const char *view_draft_state_name(int state);
+
+/*
+ * Appends s to b padded or cut (with an ellipsis) to exactly cols terminal columns; cols < 0:
+ * as is. Control characters become spaces so that text from mail cannot move the cursor.
+ */
+void view_put_cell(struct buf *b, const char *s, int cols);
+
+/* Columns s takes in a terminal. */
+int view_str_width(const char *s);
+
+/* "Name <addr>", or the address alone; the caller frees. */
+char *view_addr_display(const struct message_addr *a);
+
+/* An address as {"name": ..., "email": ...}; a list of them; a list of strings. */
+void view_json_addr(struct json *j, const struct message_addr *a);
+void view_json_addrs(struct json *j, const struct message_addrs *as);
+void view_json_strvec(struct json *j, const struct strvec *sv);
 
 #endif

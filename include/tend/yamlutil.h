@@ -30,6 +30,8 @@ struct yamlutil_doc {
 	char *dir;           /* the file's directory, absolute; relative paths resolve here */
 	struct diags *diags; /* where problems go (not owned) */
 	void *user;          /* the caller's, for handlers that need more than their obj */
+	char *text;          /* the file's bytes, for positions inside values */
+	size_t len;
 };
 
 /*
@@ -53,6 +55,15 @@ void yamlutil_error(struct yamlutil_doc *y, const yaml_node_t *n, const char *fm
  */
 void yamlutil_type_error(struct yamlutil_doc *y, const yaml_node_t *n, const char *subject,
                          const char *expected);
+
+/*
+ * The 1-based line and column in the file of byte `offset` of a scalar's value (the value as
+ * libyaml decoded it), for problems inside a value such as a bad regex. Exact for plain and
+ * quoted scalars on one line ('' and escapes in "..." are followed); across folded lines and
+ * in block scalars it is as close as the folding allows.
+ */
+void yamlutil_scalar_pos(const struct yamlutil_doc *y, const yaml_node_t *n, size_t offset,
+                         int *line, int *column);
 
 /* Appends a short, quoted, single-line rendering of a scalar (long values are cut). */
 void yamlutil_quote(struct buf *b, const char *s);

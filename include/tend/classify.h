@@ -1,0 +1,45 @@
+/*
+ * classify: what happens to a conversation when a message has been threaded and stored. The
+ * rules are evaluated and their verdict recorded on the message; the conversation's tags,
+ * priority, state and response clock follow; and its draft is brought up to date with every
+ * unanswered customer message (a new draft, or the open one marked stale and rewritten).
+ *
+ * Drafting is separate from classifying so that a batch of imported messages drafts each
+ * conversation once, when the batch is committed, not once per message.
+ */
+#ifndef TEND_CLASSIFY_H
+#define TEND_CLASSIFY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tend/config.h"
+#include "tend/message.h"
+#include "tend/rules.h"
+#include "tend/store.h"
+
+struct classify;
+
+/*
+ * rules may be replaced later with classify_set_rules; c and rules outlive the object. actor
+ * names who acts in the audit trail ("tendd", "import").
+ */
+struct classify *classify_new(const struct config *c, const struct rules *rules, const char *actor);
+void classify_set_rules(struct classify *cl, const struct rules *rules);
+void classify_free(struct classify *cl);
+
+/*
+ * Evaluates the rules on the parsed message m whose record rec (not yet written) joined thread
+ * rec->thread, and fills rec's tags, rules, priority, ignore_reason and flags. Updates the
+ * thread record. *redraft says whether the thread's draft must be brought up to date.
+ */
+int classify_message(struct classify *cl, struct store_txn *t, struct store_message *rec,
+                     const struct message *m, bool first_message, bool *redraft);
+
+/* Threads merged away by a message: their open drafts give way to the surviving thread's. */
+int classify_merged(struct classify *cl, struct store_txn *t, uint64_t merged_thread);
+
+/* Brings the draft of thread (resolved through merges) up to date; now is the time of action. */
+int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
+
+#endif

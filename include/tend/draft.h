@@ -1,0 +1,49 @@
+/*
+ * draft: rendering a reply draft from the rules that matched a conversation's unanswered
+ * messages: a greeting, one part per matching rule's template (each concern once, in the order
+ * the customer raised them), a closing, the customer's latest message quoted below, and the
+ * reply's headers (To, Cc, "Re:" subject with the tracking token, In-Reply-To, References).
+ *
+ * Pure: no store, no I/O. The agent's name is not known until someone approves, so
+ * {{agent.name}} stays in the body as written and draft_sign fills it in.
+ */
+#ifndef TEND_DRAFT_H
+#define TEND_DRAFT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tend/message.h"
+#include "tend/rules.h"
+#include "tend/store.h"
+
+/* One customer message the draft answers, with what the rules made of it. */
+struct draft_message {
+	const struct message *message;
+	const struct rules_result *result;
+};
+
+struct draft_input {
+	const struct rules *rules;
+	const struct store_thread *thread;
+	const struct draft_message *messages; /* unanswered, oldest first; at least one */
+	size_t nmessages;
+	const struct strvec *own; /* our addresses: never To or Cc of a reply */
+	const char *token;        /* the tracking token format, "[#{id}]" */
+	int64_t deadline;         /* for {{deadline}}; 0: none */
+	const char *timezone;     /* IANA zone to write the deadline in; NULL: local time */
+};
+
+/*
+ * Fills d's body, subject, to, cc, in_reply_to, references and parts (replacing what they
+ * held); leaves every other field alone.
+ */
+void draft_compose(const struct draft_input *in, struct store_draft *d);
+
+/* Returns body with every {{agent.name}} replaced by name; caller frees. */
+char *draft_sign(const char *body, const char *name);
+
+/* "Re: " + subject unless it already starts with a reply prefix, plus the token; caller frees. */
+char *draft_reply_subject(const char *subject, const char *token, uint64_t thread);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * review: what agents do with drafts. `tend queue`, `show`, `edit`, `approve`, `reject`,
+ * `snooze`, `assign` and `log` are thin wrappers around these functions.
+ *
+ * IDs agents type are thread ids: a thread has at most one open draft (store_thread.draft).
+ * Every action is written to the audit trail with the agent, the operating-system user who ran
+ * the command (so --as cannot hide who acted) and, for edits, the diff, in the same write
+ * transaction as the change itself.
+ *
+ * Each function opens and ends its own transactions on s. Returns 0 on success; a negative
+ * store code (STORE_NOTFOUND for an unknown thread, with *err saying so); or REVIEW_REFUSED
+ * with *err set to a one-line reason for the agent. *err, when set, is the caller's to free.
+ */
+#ifndef TEND_REVIEW_H
+#define TEND_REVIEW_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tend/config.h"
+#include "tend/store.h"
+#include "tend/view.h"
+
+/* Who is acting. */
+struct review_agent {
+	char *login;   /* --as, else $TEND_AGENT, else $USER (else the login of the uid) */
+	char *name;    /* from tend.yaml's agents, else the login */
+	char *os_user; /* the login of the real uid */
+};
+
+/*
+ * Works out the agent from as (may be NULL) and the environment. When tend.yaml lists agents,
+ * the login must be one of them. Returns 0, or -1 with *err set (caller frees). c may be NULL
+ * (no agents list). Free the result with review_agent_finish.
+ */
+int review_agent_resolve(const struct config *c, const char *as, struct review_agent *out,
+                         char **err);
+void review_agent_finish(struct review_agent *a);
+
+/* Result codes beyond the store's: the action was refused, with a reason for the agent. */
+enum {
+	REVIEW_REFUSED = -100, /* *err says why (stale draft, no draft, wrong state, ...) */
+	REVIEW_UNCHANGED = 1,  /* edit: the file was saved unchanged; nothing was recorded */
+};
+
+/* The review queue: open proposed drafts, most urgent deadline first (snoozed ones hidden
+ * unless all). */
+int review_queue(struct store *s, const struct view_options *o, bool all, FILE *out);
+
+/*
+ * Shows a thread with its draft. When the draft is stale, showing it to an agent is what makes
+ * it approvable again: the stale mark is cleared and "show" is audited. a may be NULL (no
+ * agent could be worked out): then nothing is written and the store may be read-only.
+ */
+int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
+                const struct view_options *o, FILE *out, char **err);
+
+/*
+ * Opens the draft in $VISUAL, else $EDITOR, else vi, and saves what the agent wrote. An
+ * unchanged file changes nothing (REVIEW_UNCHANGED); an empty one aborts (REVIEW_REFUSED).
+ * The file is written mode 0600 in $TMPDIR (else /tmp): the body, then a scissors line and,
+ * commented out below it, the customer's latest message and the agent's earlier edit; from
+ * the scissors line down nothing is kept. When the draft changed while the editor was open the
+ * edit is refused and the file is left in place, named in *err.
+ */
+int review_edit(struct store *s, const struct config *c, uint64_t thread,
+                const struct review_agent *a, char **err);
+
+/* The line that ends the editable part of the file review_edit opens. */
+#define REVIEW_SCISSORS "# ------------------------ >8 ------------------------"
+
+/*
+ * Approves the thread's draft: refused when stale or not proposed, or when tend.yaml requires
+ * a second person and the agent is the draft's last editor. Fixes the reply's Message-ID and
+ * queues it in the outbox, in one transaction.
+ */
+int review_approve(struct store *s, const struct config *c, uint64_t thread,
+                   const struct review_agent *a, char **err);
+
+/* Rejects the proposed draft (reason must not be blank): it leaves the queue and the thread. */
+int review_reject(struct store *s, uint64_t thread, const struct review_agent *a,
+                  const char *reason, char **err);
+/* Hides the proposed draft from the queue for seconds (0: shows it again); the deadline stays. */
+int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
+                  char **err);
+/* Assigns the thread to an agent (listed in tend.yaml when it lists agents); NULL or "-" clears. */
+int review_assign(struct store *s, const struct config *c, uint64_t thread,
+                  const struct review_agent *a, const char *assignee, char **err);
+
+/*
+ * The audit trail, oldest first; thread 0 for all of it. Returns STORE_NOTFOUND when there is
+ * no such thread.
+ */
+int review_log(struct store *s, uint64_t thread, const struct view_options *o, FILE *out);
+
+/*
+ * The thread's open draft, to report what an action did: *out is a copy the caller frees with
+ * store_draft_free. STORE_NOTFOUND with *err set when there is no such thread or no draft.
+ */
+int review_current_draft(struct store *s, uint64_t thread, struct store_draft **out, char **err);
+
+#endif

@@ -1,0 +1,136 @@
+/*
+ * rules: the operators' rules.yaml, compiled (PCRE2, UTF-8, JIT), evaluated against a parsed
+ * message, and explained.
+ *
+ * A file with any error is rejected whole: rules_load reports every problem with
+ * file:line:column and what was expected (for a bad regex, the column of the offending
+ * character inside the pattern), and returns nothing, so a daemon keeps the rules it had.
+ * Templates named by the file are loaded from templates/ beside it and checked: a template
+ * naming a variable that does not exist is an error here, not at send time.
+ *
+ * Automatic mail (RFC 3834 and its relatives) is recognised whatever the rules say, and is
+ * never drafted for.
+ */
+#ifndef TEND_RULES_H
+#define TEND_RULES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tend/message.h"
+#include "tend/template.h"
+#include "tend/util.h"
+
+enum rules_priority {
+	RULES_PRIORITY_LOW,
+	RULES_PRIORITY_NORMAL,
+	RULES_PRIORITY_HIGH,
+	RULES_PRIORITY_URGENT,
+	RULES_NPRIORITIES,
+};
+
+/* "low", "normal", "high", "urgent"; rules_priority_parse returns -1 for anything else. */
+const char *rules_priority_name(int priority);
+int rules_priority_parse(const char *s);
+
+/* Target first-response times, in seconds, per priority (the `sla` mapping). */
+struct rules_sla {
+	int64_t target[RULES_NPRIORITIES];
+};
+
+/* The optional `business_hours` mapping. */
+struct rules_business_hours {
+	bool set;
+	char *timezone;    /* IANA name, checked against the system's zoneinfo */
+	unsigned days;     /* bit 0 = Monday ... bit 6 = Sunday */
+	int open_minute;   /* minutes after midnight, e.g. 540 for 09:00 */
+	int close_minute;  /* exclusive, greater than open_minute */
+	int32_t *holidays; /* sorted, as YYYYMMDD */
+	size_t nholidays;
+};
+
+struct rules;
+
+/*
+ * Loads path (and the templates it names, from templates/ in the same directory). A greeting,
+ * closing or fallback left to its default name (greeting, closing, general) is built in when
+ * that file does not exist. Returns 0 and *out (free with rules_free), or -1 after adding every
+ * problem to d (NULL: not kept): the file's own in file order, then those inside templates.
+ */
+int rules_load(const char *path, struct rules **out, struct diags *d);
+
+/*
+ * Rules for a store with no rules.yaml: no operator rules, the built-in recognition of
+ * automatic mail, and built-in greeting, fallback and closing templates.
+ */
+struct rules *rules_builtin(void);
+
+void rules_free(struct rules *r);
+
+/* The file loaded ("(built-in)" for rules_builtin). */
+const char *rules_path(const struct rules *r);
+size_t rules_count(const struct rules *r);
+const struct rules_sla *rules_sla(const struct rules *r);
+const struct rules_business_hours *rules_business_hours(const struct rules *r);
+
+/* The draft's greeting, closing and fallback templates (never NULL). */
+const struct template *rules_greeting(const struct rules *r);
+const struct template *rules_closing(const struct rules *r);
+const struct template *rules_fallback(const struct rules *r);
+
+/* The variables every template may use (customer.name, thread.id, ...), NULL-terminated. */
+extern const char *const rules_global_vars[];
+
+/* One rule that matched a message. Strings are owned by the result. */
+struct rules_match {
+	const char *rule;                /* the rule's name (owned by struct rules) */
+	const struct template *template; /* NULL when the rule has none */
+	struct strvec capture_names;     /* named groups that matched, in pattern order */
+	struct strvec capture_values;    /* their text */
+};
+
+struct rules_result {
+	struct rules_match *matches; /* in rule order */
+	size_t nmatches;
+	struct strvec tags; /* union, in the order rules added them */
+	int priority;       /* highest of the matches; RULES_PRIORITY_NORMAL when none says */
+	bool ignore;        /* a rule said `action: ignore`, or the mail is automatic */
+	/* e.g. "rule \"newsletter\"" or "Auto-Submitted: auto-replied"; automatic mail's reason
+	 * when a rule says ignore as well */
+	char *ignore_reason;
+	bool automated; /* automatic mail (see rules_automated) */
+};
+
+/* What a message is evaluated with. */
+struct rules_input {
+	const struct message *message;
+	bool first_message; /* it started its thread */
+};
+
+/*
+ * Evaluates every rule in order (until a matching rule with `stop`). Free with
+ * rules_result_finish.
+ */
+void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out);
+void rules_result_finish(struct rules_result *res);
+
+/*
+ * Evaluates like rules_eval and appends to out, for `tend rules test`, a human explanation:
+ * per rule whether it matched, which condition matched on which text (the matched words in
+ * context), its captures, and why evaluation stopped.
+ */
+void rules_explain(const struct rules *r, const struct rules_input *in, struct rules_result *res,
+                   struct buf *out);
+
+/*
+ * True when m is automatic mail that must never get an automatic reply nor a draft (RFC 3834:
+ * Auto-Submitted other than "no"; Precedence bulk, list, junk or auto_reply; List-Id or
+ * List-Unsubscribe; an empty or mailer-daemon Return-Path; mailer-daemon or postmaster
+ * senders; delivery and disposition reports; X-Autoreply and similar; and, for bounces from
+ * servers that mark them no other way, a delivery-failure subject, which needs a bounce's
+ * wording in the body too where a customer could write the same words). *reason (caller
+ * frees; may be NULL) names the header that says so, e.g. "Auto-Submitted: auto-replied".
+ */
+bool rules_automated(const struct message *m, char **reason);
+
+#endif

@@ -1,0 +1,435 @@
+/*
+ * classify: rules verdict -> message record and conversation; unanswered messages -> draft.
+ */
+#include "tend/classify.h"
+
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "tend/draft.h"
+
+struct classify {
+	const struct config *config;
+	const struct rules *rules;
+	struct strvec own;
+	char *actor;
+	char *os_user;
+};
+
+static char *os_user_name(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? xstrdup(pw->pw_name) : xasprintf("uid %u", (unsigned)getuid());
+}
+
+struct classify *classify_new(const struct config *c, const struct rules *rules, const char *actor)
+{
+	struct classify *cl = xcalloc(1, sizeof(*cl));
+	cl->config = c;
+	cl->rules = rules;
+	cl->actor = xstrdup(actor);
+	cl->os_user = os_user_name();
+	for (size_t i = 0; i < c->naccounts; i++)
+		if (c->accounts[i].address)
+			strvec_push(&cl->own, c->accounts[i].address);
+	return cl;
+}
+
+void classify_set_rules(struct classify *cl, const struct rules *rules)
+{
+	cl->rules = rules;
+}
+
+void classify_free(struct classify *cl)
+{
+	if (!cl)
+		return;
+	strvec_free(&cl->own);
+	free(cl->actor);
+	free(cl->os_user);
+	free(cl);
+}
+
+static bool is_own(const struct classify *cl, const char *addr)
+{
+	for (size_t i = 0; addr && i < cl->own.n; i++)
+		if (str_ieq(cl->own.v[i], addr))
+			return true;
+	return false;
+}
+
+static int audit(struct classify *cl, struct store_txn *t, const char *action, uint64_t thread,
+                 uint64_t draft, char *detail)
+{
+	struct store_audit a = {
+	    .time = (int64_t)time(NULL),
+	    .agent = cl->actor,
+	    .os_user = cl->os_user,
+	    .action = (char *)action,
+	    .thread = thread,
+	    .draft = draft,
+	    .detail = detail,
+	};
+	int rc = store_audit_append(t, &a);
+	free(detail);
+	return rc;
+}
+
+/* Records what the rules said on the message record. */
+static void record_verdict(struct classify *cl, struct store_message *rec,
+                           const struct rules_result *res)
+{
+	for (size_t i = 0; i < res->tags.n; i++)
+		strvec_push(&rec->tags, res->tags.v[i]);
+	for (size_t i = 0; i < res->nmatches; i++)
+		strvec_push(&rec->rules, res->matches[i].rule);
+	rec->priority = res->priority;
+	if (res->ignore)
+		rec->ignore_reason = xstrdup(res->ignore_reason ? res->ignore_reason : "ignored");
+	if (res->automated)
+		rec->flags |= STORE_MSG_AUTOMATED;
+	if (is_own(cl, rec->from.addr))
+		rec->flags |= STORE_MSG_OURS;
+}
+
+static int64_t target(const struct classify *cl, int priority)
+{
+	const struct rules_sla *sla = rules_sla(cl->rules);
+	if (priority < 0 || priority >= RULES_NPRIORITIES)
+		priority = RULES_PRIORITY_NORMAL;
+	return sla->target[priority];
+}
+
+/* A customer message nobody has answered yet: the clock runs from the first of them. */
+static void customer_wrote(struct classify *cl, struct store_thread *th,
+                           const struct store_message *rec)
+{
+	th->state = STORE_THREAD_OPEN;
+	if (th->clock_start == 0 || rec->received < th->clock_start) {
+		if (th->clock_start == 0)
+			th->priority = rec->priority;
+		th->clock_start = rec->received;
+	}
+	if (rec->priority > th->priority)
+		th->priority = rec->priority;
+	for (size_t i = 0; i < rec->tags.n; i++)
+		if (!strvec_contains(&th->tags, rec->tags.v[i]))
+			strvec_push(&th->tags, rec->tags.v[i]);
+}
+
+/* One of our own messages (a reply sent outside tend, or imported): the customer is answered. */
+static void we_wrote(struct store_thread *th, const struct store_message *rec)
+{
+	if (rec->received < th->answered)
+		return;
+	th->answered = rec->received;
+	if (th->first_response == 0 && th->clock_start)
+		th->first_response = rec->received;
+	th->clock_start = 0;
+	th->deadline = 0;
+	th->state = STORE_THREAD_ANSWERED;
+}
+
+int classify_message(struct classify *cl, struct store_txn *t, struct store_message *rec,
+                     const struct message *m, bool first_message, bool *redraft)
+{
+	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_result res;
+	struct store_thread *th = NULL;
+	rules_eval(cl->rules, &input, &res);
+	record_verdict(cl, rec, &res);
+	rules_result_finish(&res);
+	*redraft = false;
+	int rc = store_get_thread(t, rec->thread, &th);
+	if (rc < 0)
+		return rc;
+	if (rec->flags & STORE_MSG_OURS) {
+		we_wrote(th, rec);
+		*redraft = true; /* an open draft answering older messages gives way */
+	} else if (rec->ignore_reason) {
+		if (first_message)
+			th->state = STORE_THREAD_IGNORED;
+	} else if (rec->received > th->answered) {
+		customer_wrote(cl, th, rec);
+		*redraft = true;
+	}
+	/* Merges may have moved the clock or the priority too, whoever wrote this message. */
+	if (th->state == STORE_THREAD_OPEN && th->clock_start)
+		th->deadline = th->clock_start + target(cl, th->priority);
+	rc = store_put_thread(t, th);
+	store_thread_free(th);
+	return rc;
+}
+
+/* Takes a proposed or approved draft out of the queue and the outbox. */
+static int unlist(struct store_txn *t, struct store_draft *d)
+{
+	int rc = 0;
+	if (d->queued && (rc = store_index_del(t, STORE_INDEX_QUEUE, d->queued, d->id)) < 0)
+		return rc;
+	d->queued = 0;
+	if (d->state == STORE_DRAFT_APPROVED && d->next_attempt)
+		rc = store_index_del(t, STORE_INDEX_OUTBOX, d->next_attempt, d->id);
+	d->next_attempt = 0;
+	return rc;
+}
+
+static int supersede(struct classify *cl, struct store_txn *t, struct store_thread *th,
+                     const char *why)
+{
+	struct store_draft *d = NULL;
+	int rc = store_get_draft(t, th->draft, &d);
+	if (rc == STORE_NOTFOUND) {
+		th->draft = 0;
+		return 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_APPROVED) {
+		if ((rc = unlist(t, d)) == 0) {
+			d->state = STORE_DRAFT_SUPERSEDED;
+			d->updated = (int64_t)time(NULL);
+			rc = store_put_draft(t, d);
+		}
+		if (rc == 0)
+			rc = audit(cl, t, "supersede", th->id, d->id, xstrdup(why));
+	}
+	th->draft = 0;
+	store_draft_free(d);
+	return rc;
+}
+
+int classify_merged(struct classify *cl, struct store_txn *t, uint64_t merged_thread)
+{
+	struct store_thread *th = NULL;
+	int rc = store_get_thread(t, merged_thread, &th);
+	if (rc < 0)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	if (th->draft) {
+		char *why =
+		    xasprintf("thread %llu was merged into thread %llu", (unsigned long long)th->id,
+		              (unsigned long long)th->merged_into);
+		rc = supersede(cl, t, th, why);
+		free(why);
+		if (rc == 0)
+			rc = store_put_thread(t, th);
+	}
+	store_thread_free(th);
+	return rc;
+}
+
+/* The unanswered customer messages of a thread, oldest first, parsed and judged again. */
+struct pending {
+	uint64_t *ids;
+	struct message **msgs;
+	struct rules_result *results;
+	struct draft_message *dm;
+	size_t n;
+};
+
+static bool unanswered(const struct store_thread *th, const struct store_message *rec)
+{
+	return !(rec->flags & (STORE_MSG_OURS | STORE_MSG_QUARANTINED)) && !rec->ignore_reason &&
+	       rec->received > th->answered;
+}
+
+/* Re-reads one message: the draft needs its captures, which are not stored. */
+static void add_pending(struct classify *cl, struct store_txn *t, const struct store_message *rec,
+                        struct pending *p)
+{
+	const char *raw;
+	size_t len;
+	struct message *m = NULL;
+	char *reason = NULL;
+	if (store_get_raw(t, rec->id, &raw, &len) < 0 ||
+	    message_parse(raw, len, NULL, &m, &reason)) {
+		free(reason);
+		return;
+	}
+	size_t i = p->n++;
+	p->ids[i] = rec->id;
+	p->msgs[i] = m;
+	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
+	rules_eval(cl->rules, &input, &p->results[i]);
+	p->dm[i].message = m;
+	p->dm[i].result = &p->results[i];
+}
+
+static int by_arrival(const void *a, const void *b)
+{
+	const struct store_message *x = *(struct store_message *const *)a;
+	const struct store_message *y = *(struct store_message *const *)b;
+	if (x->received != y->received)
+		return x->received < y->received ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
+static int load_pending(struct classify *cl, struct store_txn *t, const struct store_thread *th,
+                        struct pending *p)
+{
+	size_t n = th->messages.n;
+	struct store_message **recs = xcalloc(n + 1, sizeof(*recs));
+	size_t k = 0;
+	int rc = 0;
+	for (size_t i = 0; i < n && rc == 0; i++) {
+		struct store_message *rec = NULL;
+		if ((rc = store_get_message(t, th->messages.v[i], &rec)) == 0 &&
+		    unanswered(th, rec))
+			recs[k++] = rec;
+		else
+			store_message_free(rec);
+	}
+	if (k)
+		qsort(recs, k, sizeof(*recs), by_arrival);
+	memset(p, 0, sizeof(*p));
+	p->ids = xcalloc(k + 1, sizeof(*p->ids));
+	p->msgs = xcalloc(k + 1, sizeof(*p->msgs));
+	p->results = xcalloc(k + 1, sizeof(*p->results));
+	p->dm = xcalloc(k + 1, sizeof(*p->dm));
+	for (size_t i = 0; i < k; i++) {
+		if (rc == 0)
+			add_pending(cl, t, recs[i], p);
+		store_message_free(recs[i]);
+	}
+	free(recs);
+	return rc;
+}
+
+static void pending_free(struct pending *p)
+{
+	for (size_t i = 0; i < p->n; i++) {
+		message_free(p->msgs[i]);
+		rules_result_finish(&p->results[i]);
+	}
+	free(p->ids);
+	free(p->msgs);
+	free(p->results);
+	free(p->dm);
+}
+
+/* The thread's open draft, reopened for rewriting; or a new one. *action says which. */
+static int open_draft(struct store_txn *t, const struct store_thread *th, uint64_t latest,
+                      int64_t now, struct store_draft **out, const char **action)
+{
+	struct store_draft *d = NULL;
+	int rc = th->draft ? store_get_draft(t, th->draft, &d) : STORE_NOTFOUND;
+	if (rc == 0 && (d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_APPROVED)) {
+		bool newer = d->answers != latest;
+		if ((rc = unlist(t, d)) < 0)
+			goto fail;
+		if (newer && d->edited) {
+			free(d->previous_body);
+			d->previous_body = d->body;
+			d->body = NULL;
+			d->edited = false;
+		}
+		if (d->state == STORE_DRAFT_APPROVED) {
+			/* Nobody answers an old question after a new one arrived. */
+			d->state = STORE_DRAFT_PROPOSED;
+			free(d->approved_by);
+			free(d->message_id);
+			d->approved_by = d->message_id = NULL;
+			d->approved = 0;
+		}
+		d->stale = d->stale || newer;
+		*action = newer ? "redraft" : "requeue";
+		*out = d;
+		return 0;
+	}
+	if (rc < 0 && rc != STORE_NOTFOUND)
+		goto fail;
+	store_draft_free(d);
+	d = xcalloc(1, sizeof(*d));
+	if ((rc = store_next_id(t, STORE_COUNTER_DRAFT, &d->id)) < 0)
+		goto fail;
+	d->state = STORE_DRAFT_PROPOSED;
+	d->created = now;
+	*action = "draft";
+	*out = d;
+	return 0;
+fail:
+	store_draft_free(d);
+	return rc;
+}
+
+static char *draft_detail(const struct store_draft *d, const struct pending *p)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "answers <%s>", p->msgs[p->n - 1]->message_id);
+	for (size_t i = 0; i < d->parts.n; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "; rules: ", d->parts.v[i]);
+	return buf_steal(&b);
+}
+
+static int write_draft(struct classify *cl, struct store_txn *t, struct store_thread *th,
+                       const struct pending *p, int64_t now)
+{
+	const char *action = NULL;
+	struct store_draft *d = NULL;
+	uint64_t latest = p->ids[p->n - 1];
+	int rc = open_draft(t, th, latest, now, &d, &action);
+	if (rc < 0)
+		return rc;
+	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
+	struct draft_input in = {
+	    .rules = cl->rules,
+	    .thread = th,
+	    .messages = p->dm,
+	    .nmessages = p->n,
+	    .own = &cl->own,
+	    .token = cl->config->threading.token,
+	    .deadline = th->deadline,
+	    .timezone = bh && bh->set ? bh->timezone : NULL,
+	};
+	draft_compose(&in, d);
+	d->thread = th->id;
+	d->answers = latest;
+	d->updated = now;
+	free(d->account);
+	d->account = th->account ? xstrdup(th->account) : NULL;
+	d->queued = th->deadline;
+	th->draft = d->id;
+	if ((rc = store_index_put(t, STORE_INDEX_QUEUE, d->queued, d->id)) == 0 &&
+	    (rc = store_put_draft(t, d)) == 0 && (rc = store_put_thread(t, th)) == 0 &&
+	    strcmp(action, "requeue") != 0)
+		rc = audit(cl, t, action, th->id, d->id, draft_detail(d, p));
+	store_draft_free(d);
+	return rc;
+}
+
+/* True when the open draft already answers the latest message at the current deadline. */
+static bool up_to_date(struct store_txn *t, const struct store_thread *th, uint64_t latest)
+{
+	struct store_draft *d = NULL;
+	bool yes = th->draft && store_get_draft(t, th->draft, &d) == 0 &&
+	           d->state == STORE_DRAFT_PROPOSED && d->answers == latest &&
+	           d->queued == th->deadline;
+	store_draft_free(d);
+	return yes;
+}
+
+int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now)
+{
+	struct store_thread *th = NULL;
+	struct pending p = {0};
+	uint64_t live;
+	int rc = store_resolve_thread(t, thread, &live);
+	if (rc < 0 || (rc = store_get_thread(t, live, &th)) < 0)
+		return rc;
+	if (th->state != STORE_THREAD_OPEN) {
+		if (th->draft && (rc = supersede(cl, t, th, "the conversation was answered")) == 0)
+			rc = store_put_thread(t, th);
+		goto out;
+	}
+	if ((rc = load_pending(cl, t, th, &p)) < 0 || p.n == 0)
+		goto out;
+	if (!up_to_date(t, th, p.ids[p.n - 1]))
+		rc = write_draft(cl, t, th, &p, now);
+out:
+	pending_free(&p);
+	store_thread_free(th);
+	return rc;
+}

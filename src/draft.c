@@ -1,0 +1,307 @@
+/*
+ * draft: greeting + one part per concern + closing + quote, and the reply's headers.
+ */
+#include "tend/draft.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tend/thread.h"
+
+/* How many References a reply carries at most: the first (the root) and the latest ones. */
+#define MAX_REFERENCES 12
+
+/* A concern to answer: one matching rule, with the captures of its latest match. */
+struct concern {
+	const struct rules_match *match;
+};
+
+struct concerns {
+	struct concern *v;
+	size_t n;
+};
+
+/* Each rule once, in the order the customer raised them; captures from the latest message. */
+static void gather_concerns(const struct draft_input *in, struct concerns *c)
+{
+	size_t cap = 0;
+	for (size_t i = 0; i < in->nmessages; i++)
+		cap += in->messages[i].result->nmatches;
+	c->v = xcalloc(cap + 1, sizeof(*c->v));
+	c->n = 0;
+	for (size_t i = 0; i < in->nmessages; i++) {
+		const struct rules_result *r = in->messages[i].result;
+		for (size_t j = 0; j < r->nmatches; j++) {
+			size_t k = 0;
+			while (k < c->n && strcmp(c->v[k].match->rule, r->matches[j].rule) != 0)
+				k++;
+			c->v[k].match = &r->matches[j];
+			if (k == c->n)
+				c->n++;
+		}
+	}
+}
+
+/* What {{variables}} stand for while one template is rendered. */
+struct vars {
+	const struct draft_input *in;
+	const struct rules_match *match; /* NULL for greeting, closing and fallback */
+	char *first_name;
+	char thread_id[24];
+	char deadline[64];
+};
+
+static const char *lookup(const char *name, void *arg)
+{
+	struct vars *v = arg;
+	const struct store_thread *th = v->in->thread;
+	if (strcmp(name, "customer.name") == 0)
+		return th->customer.name;
+	if (strcmp(name, "customer.first_name") == 0)
+		return v->first_name;
+	if (strcmp(name, "customer.email") == 0)
+		return th->customer.addr;
+	if (strcmp(name, "thread.id") == 0)
+		return v->thread_id;
+	if (strcmp(name, "thread.subject") == 0)
+		return th->subject;
+	if (strcmp(name, "deadline") == 0)
+		return v->deadline[0] ? v->deadline : NULL;
+	if (strcmp(name, "agent.name") == 0)
+		return "{{agent.name}}"; /* filled in by draft_sign when someone approves */
+	for (size_t i = 0; v->match && i < v->match->capture_names.n; i++)
+		if (strcmp(v->match->capture_names.v[i], name) == 0)
+			return v->match->capture_values.v[i];
+	return NULL;
+}
+
+/* "Anna" from "Anna Kowalski" or "Kowalski, Anna"; NULL when the name is an address or empty. */
+static char *first_name(const char *name)
+{
+	if (!name || !*name || strchr(name, '@'))
+		return NULL;
+	const char *comma = strchr(name, ',');
+	const char *s = comma ? comma + 1 : name;
+	while (*s == ' ' || *s == '"')
+		s++;
+	size_t n = strcspn(s, " \",");
+	return n ? xstrndup(s, n) : NULL;
+}
+
+static void vars_init(struct vars *v, const struct draft_input *in)
+{
+	memset(v, 0, sizeof(*v));
+	v->in = in;
+	v->first_name = first_name(in->thread->customer.name);
+	snprintf(v->thread_id, sizeof(v->thread_id), "%llu", (unsigned long long)in->thread->id);
+	if (in->deadline) {
+		struct tm tm;
+		local_time_in(in->timezone, in->deadline, &tm);
+		strftime(v->deadline, sizeof(v->deadline), "%A %e %B, %H:%M", &tm);
+	}
+}
+
+/* Appends a rendered template as one paragraph block, without trailing blank lines. */
+static void put_block(struct buf *b, const struct template *t, struct vars *v)
+{
+	if (!t)
+		return;
+	char *s = template_render(t, lookup, v);
+	size_t n = strlen(s);
+	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
+		n--;
+	if (n > 0) {
+		if (b->len > 0)
+			buf_puts(b, "\n\n");
+		buf_append(b, s, n);
+	}
+	free(s);
+}
+
+static void put_quote(struct buf *b, const struct message *m)
+{
+	char when[64] = "";
+	if (m->date) {
+		time_t t = (time_t)m->date;
+		struct tm tm;
+		localtime_r(&t, &tm);
+		strftime(when, sizeof(when), "On %a, %e %b %Y at %H:%M, ", &tm);
+	}
+	char *who = m->from.name && *m->from.name ? xasprintf("%s <%s>", m->from.name, m->from.addr)
+	                                          : xstrdup(m->from.addr);
+	buf_printf(b, "\n\n%s%s wrote:\n", when, who);
+	free(who);
+	const char *p = m->text;
+	while (*p) {
+		size_t n = strcspn(p, "\n");
+		buf_puts(b, n ? "> " : ">");
+		buf_append(b, p, n);
+		buf_putc(b, '\n');
+		p += n + (p[n] == '\n');
+	}
+}
+
+static void compose_body(const struct draft_input *in, const struct concerns *c,
+                         struct store_draft *d)
+{
+	struct buf b = BUF_INIT;
+	struct vars v;
+	vars_init(&v, in);
+	put_block(&b, rules_greeting(in->rules), &v);
+	size_t parts = 0;
+	for (size_t i = 0; i < c->n; i++) {
+		if (!c->v[i].match->template)
+			continue;
+		v.match = c->v[i].match;
+		put_block(&b, v.match->template, &v);
+		strvec_push(&d->parts, v.match->rule);
+		parts++;
+	}
+	v.match = NULL;
+	if (parts == 0)
+		put_block(&b, rules_fallback(in->rules), &v);
+	put_block(&b, rules_closing(in->rules), &v);
+	put_quote(&b, in->messages[in->nmessages - 1].message);
+	free(d->body);
+	d->body = buf_steal(&b);
+	free(v.first_name);
+}
+
+static bool is_own(const struct draft_input *in, const char *addr)
+{
+	for (size_t i = 0; in->own && i < in->own->n; i++)
+		if (str_ieq(in->own->v[i], addr))
+			return true;
+	return false;
+}
+
+static bool has_addr(const struct message_addrs *as, const char *addr)
+{
+	for (size_t i = 0; i < as->n; i++)
+		if (str_ieq(as->v[i].addr, addr))
+			return true;
+	return false;
+}
+
+static void add_addr(struct message_addrs *as, const struct message_addr *a)
+{
+	as->v = xreallocarray(as->v, as->n + 1, sizeof(*as->v));
+	as->v[as->n].name = a->name ? xstrdup(a->name) : NULL;
+	as->v[as->n].addr = xstrdup(a->addr);
+	as->n++;
+}
+
+static void clear_addrs(struct message_addrs *as)
+{
+	for (size_t i = 0; i < as->n; i++) {
+		free(as->v[i].name);
+		free(as->v[i].addr);
+	}
+	free(as->v);
+	as->v = NULL;
+	as->n = 0;
+}
+
+/* Everyone the customer wrote to besides us stays in Cc, as "reply all" would. */
+static void add_cc(const struct draft_input *in, const struct message_addrs *from,
+                   struct store_draft *d)
+{
+	for (size_t i = 0; i < from->n; i++) {
+		const struct message_addr *a = &from->v[i];
+		if (!a->addr[0] || is_own(in, a->addr) || has_addr(&d->to, a->addr) ||
+		    has_addr(&d->cc, a->addr))
+			continue;
+		add_addr(&d->cc, a);
+	}
+}
+
+static void compose_recipients(const struct draft_input *in, struct store_draft *d)
+{
+	const struct message *m = in->messages[in->nmessages - 1].message;
+	clear_addrs(&d->to);
+	clear_addrs(&d->cc);
+	const struct message_addrs *rt = &m->reply_to;
+	for (size_t i = 0; i < rt->n; i++)
+		if (rt->v[i].addr[0] && !is_own(in, rt->v[i].addr))
+			add_addr(&d->to, &rt->v[i]);
+	if (d->to.n == 0 && m->from.addr[0] && !is_own(in, m->from.addr))
+		add_addr(&d->to, &m->from);
+	if (d->to.n == 0 && in->thread->customer.addr && in->thread->customer.addr[0])
+		add_addr(&d->to, &in->thread->customer);
+	add_cc(in, &m->to, d);
+	add_cc(in, &m->cc, d);
+}
+
+static void compose_threading(const struct draft_input *in, struct store_draft *d)
+{
+	const struct message *m = in->messages[in->nmessages - 1].message;
+	free(d->in_reply_to);
+	d->in_reply_to = xstrdup(m->message_id);
+	strvec_free(&d->references);
+	const struct strvec *r = &m->references;
+	/* Keep the root and the nearest ancestors, as RFC 5322 3.6.4 suggests for long chains. */
+	size_t skip_to = r->n + 1 > MAX_REFERENCES ? r->n + 1 - (MAX_REFERENCES - 1) : 1;
+	for (size_t i = 0; i < r->n; i++)
+		if (i == 0 || i >= skip_to)
+			strvec_push(&d->references, r->v[i]);
+	if (!strvec_contains(&d->references, m->message_id))
+		strvec_push(&d->references, m->message_id);
+}
+
+static bool has_reply_prefix(const char *s)
+{
+	static const char *const prefixes[] = {"re:", "aw:", "sv:", "antw:", "vs:", "r:", "rif:"};
+	while (*s == ' ')
+		s++;
+	for (size_t i = 0; i < NELEM(prefixes); i++)
+		if (str_istarts(s, prefixes[i]))
+			return true;
+	return false;
+}
+
+char *draft_reply_subject(const char *subject, const char *token, uint64_t thread)
+{
+	const char *s = subject && *subject ? subject : "Your message";
+	struct buf b = BUF_INIT;
+	if (!has_reply_prefix(s))
+		buf_puts(&b, "Re: ");
+	buf_puts(&b, s);
+	uint64_t id;
+	if (token && !(thread_token_find(token, s, &id) && id == thread)) {
+		char *t = thread_token_format(token, thread);
+		buf_printf(&b, " %s", t);
+		free(t);
+	}
+	return buf_steal(&b);
+}
+
+void draft_compose(const struct draft_input *in, struct store_draft *d)
+{
+	struct concerns c;
+	gather_concerns(in, &c);
+	strvec_free(&d->parts);
+	compose_body(in, &c, d);
+	compose_recipients(in, d);
+	compose_threading(in, d);
+	free(d->subject);
+	d->subject = draft_reply_subject(in->messages[in->nmessages - 1].message->subject,
+	                                 in->token, in->thread->id);
+	free(c.v);
+}
+
+char *draft_sign(const char *body, const char *name)
+{
+	static const char tag[] = "{{agent.name}}";
+	struct buf b = BUF_INIT;
+	const char *p = body, *q;
+	while ((q = strstr(p, tag)) != NULL) {
+		buf_append(&b, p, (size_t)(q - p));
+		buf_puts(&b, name);
+		p = q + sizeof(tag) - 1;
+	}
+	buf_puts(&b, p);
+	return buf_steal(&b);
+}

@@ -1,0 +1,547 @@
+/*
+ * review: agents, and the actions that change a draft (show, approve, reject, snooze, assign).
+ *
+ * Each action is one write transaction: load the live thread and its draft, check, change,
+ * append the audit entry, commit. A refusal aborts the transaction, so nothing half-done is
+ * ever stored. Editing is in review_edit.c, the queue and the log in review_list.c.
+ */
+#include "tend/review.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "review_int.h"
+#include "tend/draft.h"
+
+/* Agents */
+
+static const char *env_value(const char *name)
+{
+	const char *v = getenv(name);
+	return v && *v ? v : NULL;
+}
+
+/* The login of the real uid, else "uid N". */
+static char *os_login(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	if (pw && pw->pw_name && *pw->pw_name)
+		return xstrdup(pw->pw_name);
+	return xasprintf("uid %u", (unsigned)getuid());
+}
+
+/* Logins end up in the audit trail and in listings: one printable word. */
+static bool login_valid(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 64)
+		return false;
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+		if (*p <= ' ' || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static const struct config_agent *find_agent(const struct config *c, const char *login)
+{
+	for (size_t i = 0; c && i < c->nagents; i++)
+		if (c->agents[i].login && strcmp(c->agents[i].login, login) == 0)
+			return &c->agents[i];
+	return NULL;
+}
+
+/* Checks a login against tend.yaml's agents; returns 0, or -1 with *err set. */
+static int check_listed(const struct config *c, const char *login, char **err)
+{
+	if (!login_valid(login)) {
+		*err = xstrdup("an agent login is one word of printable characters");
+		return -1;
+	}
+	if (c && c->agents_listed && !find_agent(c, login)) {
+		*err = xasprintf("agent \"%s\" is not listed in agents in %s", login,
+		                 c->path ? c->path : "tend.yaml");
+		return -1;
+	}
+	return 0;
+}
+
+int review_agent_resolve(const struct config *c, const char *as, struct review_agent *out,
+                         char **err)
+{
+	memset(out, 0, sizeof(*out));
+	char *os = os_login();
+	const char *login = as;
+	if (login == NULL)
+		login = env_value("TEND_AGENT");
+	if (login == NULL)
+		login = env_value("USER");
+	if (login == NULL)
+		login = os;
+	if (check_listed(c, login, err) < 0) {
+		free(os);
+		return -1;
+	}
+	const struct config_agent *g = find_agent(c, login);
+	out->login = xstrdup(login);
+	out->name = xstrdup(g && g->name ? g->name : login);
+	out->os_user = os;
+	return 0;
+}
+
+void review_agent_finish(struct review_agent *a)
+{
+	if (a == NULL)
+		return;
+	free(a->login);
+	free(a->name);
+	free(a->os_user);
+	memset(a, 0, sizeof(*a));
+}
+
+/* Targets: the thread and draft an action works on */
+
+int review_target_open(struct store *s, uint64_t thread, bool write, struct review_target *tg,
+                       char **err)
+{
+	memset(tg, 0, sizeof(*tg));
+	int rc = store_begin(s, write, &tg->t);
+	if (rc == 0)
+		rc = store_resolve_thread(tg->t, thread, &tg->id);
+	if (rc == 0)
+		rc = store_get_thread(tg->t, tg->id, &tg->th);
+	if (rc == 0 && tg->th->draft != 0) {
+		rc = store_get_draft(tg->t, tg->th->draft, &tg->d);
+		if (rc == STORE_NOTFOUND) {
+			log_warnx("thread %llu names draft %llu, which is not in the store",
+			          (unsigned long long)tg->id, (unsigned long long)tg->th->draft);
+			rc = 0;
+		}
+	}
+	if (rc == STORE_NOTFOUND)
+		*err = xasprintf("no thread %llu", (unsigned long long)thread);
+	else if (rc < 0)
+		*err = xasprintf("cannot read thread %llu: %s", (unsigned long long)thread,
+		                 store_strerror(rc));
+	if (rc < 0)
+		review_target_close(tg);
+	return rc;
+}
+
+int review_target_commit(struct review_target *tg, char **err)
+{
+	int rc = store_commit(tg->t);
+	tg->t = NULL;
+	if (rc < 0)
+		*err = xasprintf("cannot save the change to thread %llu: %s",
+		                 (unsigned long long)tg->id, store_strerror(rc));
+	review_target_close(tg);
+	return rc;
+}
+
+void review_target_close(struct review_target *tg)
+{
+	store_abort(tg->t);
+	store_thread_free(tg->th);
+	store_draft_free(tg->d);
+	memset(tg, 0, sizeof(*tg));
+}
+
+int review_refuse(char **err, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	*err = xvasprintf(fmt, ap);
+	va_end(ap);
+	return REVIEW_REFUSED;
+}
+
+/* What became of a draft that is no longer proposed: "was approved by alice". */
+static char *fate(const struct store_draft *d)
+{
+	switch (d->state) {
+	case STORE_DRAFT_APPROVED:
+		return xasprintf("was approved by %s and is waiting to be sent",
+		                 d->approved_by ? d->approved_by : "someone");
+	case STORE_DRAFT_SENT:
+		return xstrdup("was sent");
+	case STORE_DRAFT_REJECTED:
+		return xstrdup("was rejected");
+	case STORE_DRAFT_FAILED:
+		return xstrdup("could not be sent");
+	default:
+		return xstrdup("was replaced by a newer one");
+	}
+}
+
+int review_need_proposed(const struct review_target *tg, const char *verb, char **err)
+{
+	if (tg->d == NULL)
+		return review_refuse(err, "thread %llu has no draft to %s",
+		                     (unsigned long long)tg->id, verb);
+	if (tg->d->state == STORE_DRAFT_PROPOSED)
+		return 0;
+	char *what = fate(tg->d);
+	int rc = review_refuse(err, "thread %llu: the draft %s; there is nothing to %s",
+	                       (unsigned long long)tg->id, what, verb);
+	free(what);
+	return rc;
+}
+
+int review_audit(struct review_target *tg, const struct review_agent *a, const char *action,
+                 const char *detail, int64_t now)
+{
+	struct store_audit e = {
+	    .time = now,
+	    .agent = a->login,
+	    .os_user = a->os_user,
+	    .action = (char *)action,
+	    .thread = tg->id,
+	    .draft = tg->d ? tg->d->id : tg->th->draft,
+	    .detail = (char *)detail,
+	};
+	return store_audit_append(tg->t, &e);
+}
+
+struct queue_hits {
+	uint64_t draft;
+	int64_t *when;
+	size_t n;
+};
+
+static int find_queued(int64_t when, uint64_t draft, void *arg)
+{
+	struct queue_hits *h = arg;
+	if (draft == h->draft) {
+		h->when = xreallocarray(h->when, h->n + 1, sizeof(*h->when));
+		h->when[h->n++] = when;
+	}
+	return 0;
+}
+
+/*
+ * The entry is filed under store_draft.queued; the scan also finds one filed under a time the
+ * draft no longer records, so that no approved or rejected draft lingers in the queue.
+ */
+int review_queue_remove(struct store_txn *t, uint64_t draft)
+{
+	struct queue_hits h = {draft, NULL, 0};
+	int rc = store_foreach_index(t, STORE_INDEX_QUEUE, find_queued, &h);
+	for (size_t i = 0; rc >= 0 && i < h.n; i++)
+		rc = store_index_del(t, STORE_INDEX_QUEUE, h.when[i], draft);
+	free(h.when);
+	return rc < 0 ? rc : 0;
+}
+
+/* Show */
+
+/* True when showing the thread to a would clear a stale mark (so needs a write). */
+static int show_would_write(struct store *s, uint64_t thread, const struct review_agent *a,
+                            bool *write, char **err)
+{
+	struct review_target tg;
+	*write = false;
+	if (a == NULL)
+		return 0;
+	int rc = review_target_open(s, thread, false, &tg, err);
+	if (rc < 0)
+		return rc;
+	*write = tg.d && tg.d->stale && tg.d->state == STORE_DRAFT_PROPOSED;
+	review_target_close(&tg);
+	return 0;
+}
+
+int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
+                const struct view_options *o, FILE *out, char **err)
+{
+	bool write;
+	struct review_target tg;
+	int rc = show_would_write(s, thread, a, &write, err);
+	if (rc < 0 || (rc = review_target_open(s, thread, write, &tg, err)) < 0)
+		return rc;
+	if ((rc = view_show(tg.t, thread, o, out)) < 0) {
+		*err = xasprintf("cannot show thread %llu: %s", (unsigned long long)thread,
+		                 store_strerror(rc));
+		review_target_close(&tg);
+		return rc;
+	}
+	if (!write || tg.d == NULL || !tg.d->stale) {
+		review_target_close(&tg);
+		return 0;
+	}
+	int64_t now = (int64_t)time(NULL);
+	tg.d->stale = false;
+	tg.d->shown = now;
+	if ((rc = store_put_draft(tg.t, tg.d)) == 0)
+		rc = review_audit(&tg, a, "show",
+		                  "shown after the customer wrote again; it may be approved now",
+		                  now);
+	if (rc < 0) {
+		*err = xasprintf("cannot record that thread %llu was shown: %s",
+		                 (unsigned long long)tg.id, store_strerror(rc));
+		review_target_close(&tg);
+		return rc;
+	}
+	return review_target_commit(&tg, err);
+}
+
+/* Approve */
+
+/*
+ * The domain of the sending account's address (the draft's, else the thread's), else of the
+ * first account, else the host's name.
+ */
+static char *message_id_domain(const struct config *c, const struct store_thread *th,
+                               const struct store_draft *d)
+{
+	const char *name = d->account ? d->account : th->account;
+	const struct config_account *acc = name ? config_account(c, name) : NULL;
+	for (size_t i = 0; c && (!acc || !acc->address) && i < c->naccounts; i++)
+		acc = &c->accounts[i];
+	const char *at = acc && acc->address ? strrchr(acc->address, '@') : NULL;
+	if (at && at[1])
+		return str_lower(xstrdup(at + 1));
+	char host[256] = "";
+	if (gethostname(host, sizeof(host) - 1) < 0 || host[0] == '\0')
+		return xstrdup("localhost");
+	return xstrdup(host);
+}
+
+static void random_bytes(unsigned char *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = getrandom(p + got, n - got, 0);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			fatal("getrandom");
+		got += (size_t)r;
+	}
+}
+
+static char *make_message_id(const struct config *c, const struct store_thread *th,
+                             const struct store_draft *d)
+{
+	unsigned char r[8];
+	char hex[17];
+	random_bytes(r, sizeof(r));
+	for (size_t i = 0; i < sizeof(r); i++)
+		snprintf(hex + 2 * i, 3, "%02x", r[i]);
+	char *domain = message_id_domain(c, th, d);
+	char *id = xasprintf("tend.%llu.%llu.%s@%s", (unsigned long long)th->id,
+	                     (unsigned long long)d->id, hex, domain);
+	free(domain);
+	return id;
+}
+
+static int check_approvable(const struct review_target *tg, const struct config *c,
+                            const struct review_agent *a, char **err)
+{
+	int rc = review_need_proposed(tg, "approve", err);
+	if (rc < 0)
+		return rc;
+	unsigned long long id = (unsigned long long)tg->id;
+	if (tg->d->stale)
+		return review_refuse(err,
+		                     "thread %llu: the customer wrote again after this draft was "
+		                     "made; run `tend show %llu` first",
+		                     id, id);
+	if (c && c->review.require_second_person && tg->d->edited && tg->d->last_editor &&
+	    strcmp(tg->d->last_editor, a->login) == 0)
+		return review_refuse(err,
+		                     "thread %llu: %s made the last edit to this draft, and "
+		                     "tend.yaml (review: require_second_person) asks for someone "
+		                     "else to approve it",
+		                     id, a->login);
+	return 0;
+}
+
+/* Everything an approval changes, in the open transaction. */
+static int approve_in(struct review_target *tg, const struct config *c,
+                      const struct review_agent *a, int64_t now)
+{
+	struct store_draft *d = tg->d;
+	char *body = draft_sign(d->body ? d->body : "", a->name);
+	free(d->body);
+	d->body = body;
+	free(d->message_id);
+	d->message_id = make_message_id(c, tg->th, d);
+	free(d->approved_by);
+	d->approved_by = xstrdup(a->login);
+	d->approved = now;
+	d->updated = now;
+	d->snoozed_until = 0;
+	d->state = STORE_DRAFT_APPROVED;
+	d->queued = 0;
+	d->next_attempt = now;
+	int rc = review_queue_remove(tg->t, d->id);
+	if (rc == 0)
+		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, now, d->id);
+	if (rc == 0)
+		rc = store_put_draft(tg->t, d);
+	if (rc == 0) {
+		char *detail = xasprintf("Message-ID <%s>", d->message_id);
+		rc = review_audit(tg, a, "approve", detail, now);
+		free(detail);
+	}
+	return rc;
+}
+
+int review_approve(struct store *s, const struct config *c, uint64_t thread,
+                   const struct review_agent *a, char **err)
+{
+	struct review_target tg;
+	int rc = review_target_open(s, thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = check_approvable(&tg, c, a, err)) < 0) {
+		review_target_close(&tg);
+		return rc;
+	}
+	if ((rc = approve_in(&tg, c, a, (int64_t)time(NULL))) < 0) {
+		*err = xasprintf("cannot approve thread %llu: %s", (unsigned long long)tg.id,
+		                 store_strerror(rc));
+		review_target_close(&tg);
+		return rc;
+	}
+	return review_target_commit(&tg, err);
+}
+
+/* Reject, snooze, assign */
+
+static bool blank(const char *s)
+{
+	for (; s && *s; s++)
+		if (!isspace((unsigned char)*s))
+			return false;
+	return true;
+}
+
+/* Ends an action whose change is in tg: commits, or reports rc and aborts. */
+static int finish(struct review_target *tg, int rc, const char *verb, char **err)
+{
+	if (rc < 0) {
+		*err = xasprintf("cannot %s thread %llu: %s", verb, (unsigned long long)tg->id,
+		                 store_strerror(rc));
+		review_target_close(tg);
+		return rc;
+	}
+	return review_target_commit(tg, err);
+}
+
+int review_reject(struct store *s, uint64_t thread, const struct review_agent *a,
+                  const char *reason, char **err)
+{
+	if (blank(reason))
+		return review_refuse(err, "a reason is required to reject a draft");
+	struct review_target tg;
+	int rc = review_target_open(s, thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = review_need_proposed(&tg, "reject", err)) < 0) {
+		review_target_close(&tg);
+		return rc;
+	}
+	int64_t now = (int64_t)time(NULL);
+	tg.d->state = STORE_DRAFT_REJECTED;
+	free(tg.d->reject_reason);
+	tg.d->reject_reason = str_trim_dup(reason, strlen(reason));
+	tg.d->updated = now;
+	tg.d->queued = 0;
+	tg.th->draft = 0;
+	rc = store_put_draft(tg.t, tg.d);
+	if (rc == 0)
+		rc = store_put_thread(tg.t, tg.th);
+	if (rc == 0)
+		rc = review_queue_remove(tg.t, tg.d->id);
+	if (rc == 0)
+		rc = review_audit(&tg, a, "reject", tg.d->reject_reason, now);
+	return finish(&tg, rc, "reject the draft of", err);
+}
+
+/* "4h", "90m", "2d", "45s": the largest unit that divides the duration. */
+static void format_duration(int64_t s, char *buf, size_t size)
+{
+	if (s > 0 && s % 86400 == 0)
+		snprintf(buf, size, "%lldd", (long long)(s / 86400));
+	else if (s > 0 && s % 3600 == 0)
+		snprintf(buf, size, "%lldh", (long long)(s / 3600));
+	else if (s > 0 && s % 60 == 0)
+		snprintf(buf, size, "%lldm", (long long)(s / 60));
+	else
+		snprintf(buf, size, "%llds", (long long)s);
+}
+
+int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
+                  char **err)
+{
+	if (seconds < 0)
+		return review_refuse(err, "a snooze lasts zero seconds or more");
+	struct review_target tg;
+	int rc = review_target_open(s, thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = review_need_proposed(&tg, "snooze", err)) < 0) {
+		review_target_close(&tg);
+		return rc;
+	}
+	int64_t now = (int64_t)time(NULL);
+	char detail[128], dur[32], when[64];
+	tg.d->snoozed_until = seconds ? now + seconds : 0;
+	format_duration(seconds, dur, sizeof(dur));
+	time_t tt = (time_t)tg.d->snoozed_until;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M %Z", &tm);
+	if (seconds)
+		snprintf(detail, sizeof(detail), "for %s, until %s", dur, when);
+	else
+		snprintf(detail, sizeof(detail), "snooze ended: back in the queue");
+	rc = store_put_draft(tg.t, tg.d);
+	if (rc == 0)
+		rc = review_audit(&tg, a, "snooze", detail, now);
+	return finish(&tg, rc, "snooze", err);
+}
+
+int review_assign(struct store *s, const struct config *c, uint64_t thread,
+                  const struct review_agent *a, const char *assignee, char **err)
+{
+	if (assignee && strcmp(assignee, "-") == 0)
+		assignee = NULL;
+	if (assignee && check_listed(c, assignee, err) < 0)
+		return REVIEW_REFUSED;
+	struct review_target tg;
+	int rc = review_target_open(s, thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	free(tg.th->assignee);
+	tg.th->assignee = assignee ? xstrdup(assignee) : NULL;
+	rc = store_put_thread(tg.t, tg.th);
+	if (rc == 0)
+		rc = review_audit(&tg, a, "assign", assignee ? assignee : "(nobody)",
+		                  (int64_t)time(NULL));
+	return finish(&tg, rc, "assign", err);
+}
+
+int review_current_draft(struct store *s, uint64_t thread, struct store_draft **out, char **err)
+{
+	struct review_target tg;
+	*out = NULL;
+	int rc = review_target_open(s, thread, false, &tg, err);
+	if (rc < 0)
+		return rc;
+	if (tg.d == NULL) {
+		*err = xasprintf("thread %llu has no draft", (unsigned long long)tg.id);
+		rc = STORE_NOTFOUND;
+	}
+	*out = tg.d;
+	tg.d = NULL;
+	review_target_close(&tg);
+	return rc;
+}

@@ -1,0 +1,334 @@
+/*
+ * review_edit: `tend edit`, the way `git commit` edits a message.
+ *
+ * The draft goes into a private temporary file with reference material below a scissors line;
+ * the agent's editor runs with no transaction open (an editor may stay open for an hour, and
+ * LMDB has one writer); what comes back above the scissors line is saved in a write
+ * transaction, but only if nobody changed the draft in the meantime. Otherwise the agent's text
+ * stays in the file, so no typing is ever lost.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "review_int.h"
+#include "tend/diff.h"
+
+/* What was loaded for editing, to check nothing changed before saving. */
+struct edit_session {
+	uint64_t thread; /* live */
+	uint64_t draft;
+	int64_t updated;
+	char *body;      /* as stored */
+	char *reference; /* the commented lines below the scissors */
+	char *path;      /* the temporary file */
+};
+
+static void session_free(struct edit_session *es)
+{
+	free(es->body);
+	free(es->reference);
+	free(es->path);
+}
+
+/* The customer's latest message: the one the draft answers, else the newest one not ours. */
+static struct store_message *latest_customer(struct store_txn *t, const struct store_thread *th,
+                                             const struct store_draft *d)
+{
+	struct store_message *best = NULL;
+	if (d->answers && store_get_message(t, d->answers, &best) == 0)
+		return best;
+	for (size_t i = 0; i < th->messages.n; i++) {
+		struct store_message *m = NULL;
+		if (store_get_message(t, th->messages.v[i], &m) < 0)
+			continue;
+		if (!(m->flags & STORE_MSG_OURS) && (!best || m->received >= best->received)) {
+			store_message_free(best);
+			best = m;
+		} else {
+			store_message_free(m);
+		}
+	}
+	return best;
+}
+
+/* Appends text with "# " before each line. */
+static void put_commented(struct buf *b, const char *text)
+{
+	for (const char *p = text ? text : ""; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		buf_puts(b, n ? "# " : "#");
+		buf_append(b, p, n);
+		buf_putc(b, '\n');
+		p += n + (nl != NULL);
+	}
+}
+
+static char *reference_text(struct store_txn *t, const struct store_thread *th,
+                            const struct store_draft *d)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "# Do not modify or remove the line above.\n"
+	             "# Everything below it is ignored: it is here to help you write the reply.\n");
+	struct store_message *m = latest_customer(t, th, d);
+	if (m) {
+		char *from = view_addr_display(&m->from), when[64];
+		time_t tt = (time_t)(m->date ? m->date : m->received);
+		struct tm tm;
+		localtime_r(&tt, &tm);
+		strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
+		buf_printf(&b, "#\n# The customer's latest message, from %s, %s:\n#\n", from, when);
+		put_commented(&b, m->text);
+		free(from);
+		store_message_free(m);
+	}
+	if (d->previous_body && *d->previous_body) {
+		buf_puts(&b, "#\n# Your earlier edit, from before the customer wrote again:\n#\n");
+		put_commented(&b, d->previous_body);
+	}
+	return buf_steal(&b);
+}
+
+static int edit_load(struct store *s, uint64_t thread, struct edit_session *es, char **err)
+{
+	struct review_target tg;
+	int rc = review_target_open(s, thread, false, &tg, err);
+	if (rc < 0)
+		return rc;
+	if ((rc = review_need_proposed(&tg, "edit", err)) == 0) {
+		es->thread = tg.id;
+		es->draft = tg.d->id;
+		es->updated = tg.d->updated;
+		es->body = xstrdup(tg.d->body ? tg.d->body : "");
+		es->reference = reference_text(tg.t, tg.th, tg.d);
+	}
+	review_target_close(&tg);
+	return rc;
+}
+
+/* Text without trailing white space, ending in one newline ("" stays ""). */
+static char *normalize(const char *s, size_t n)
+{
+	while (n > 0 && strchr(" \t\r\n", s[n - 1]))
+		n--;
+	return n ? xasprintf("%.*s\n", (int)n, s) : xstrdup("");
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* Creates the file (mode 0600: mkstemps) with the body, the scissors and the reference. */
+static int write_file(struct edit_session *es, char **err)
+{
+	const char *dir = getenv("TMPDIR");
+	es->path = xasprintf("%s/tend-draft-%llu-XXXXXX.txt", dir && *dir ? dir : "/tmp",
+	                     (unsigned long long)es->thread);
+	int fd = mkstemps(es->path, 4);
+	if (fd < 0) {
+		*err = xasprintf("cannot create %s: %s", es->path, strerror(errno));
+		return STORE_ERROR;
+	}
+	char *body = normalize(es->body, strlen(es->body));
+	char *text = xasprintf("%s%s\n%s", body, REVIEW_SCISSORS, es->reference);
+	int rc = write_all(fd, text, strlen(text));
+	if (close(fd) < 0 || rc < 0) {
+		*err = xasprintf("cannot write %s: %s", es->path, strerror(errno));
+		unlink(es->path);
+		rc = STORE_ERROR;
+	}
+	free(text);
+	free(body);
+	return rc;
+}
+
+static const char *editor(void)
+{
+	const char *e = getenv("VISUAL");
+	if (e == NULL || *e == '\0')
+		e = getenv("EDITOR");
+	return e && *e ? e : "vi";
+}
+
+/* Waits for the editor; ^C and ^\ are the editor's to handle meanwhile, as in git. */
+static int wait_editor(pid_t pid, int *status)
+{
+	struct sigaction ign = {.sa_handler = SIG_IGN}, oint, oquit;
+	sigemptyset(&ign.sa_mask);
+	sigaction(SIGINT, &ign, &oint);
+	sigaction(SIGQUIT, &ign, &oquit);
+	pid_t r;
+	while ((r = waitpid(pid, status, 0)) < 0 && errno == EINTR)
+		;
+	sigaction(SIGINT, &oint, NULL);
+	sigaction(SIGQUIT, &oquit, NULL);
+	return r < 0 ? -1 : 0;
+}
+
+/* Runs `sh -c 'EDITOR "$1"' sh FILE`: EDITOR may hold arguments and shell quoting. */
+static int run_editor(const char *path, char **err)
+{
+	const char *ed = editor();
+	char *cmd = xasprintf("%s \"$1\"", ed);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		signal(SIGINT, SIG_DFL);
+		signal(SIGQUIT, SIG_DFL);
+		execl("/bin/sh", "sh", "-c", cmd, "sh", path, (char *)NULL);
+		_exit(127);
+	}
+	free(cmd);
+	int status = 0;
+	if (pid < 0 || wait_editor(pid, &status) < 0) {
+		*err = xasprintf("cannot run the editor (%s): %s", ed, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (WIFEXITED(status))
+		*err = xasprintf("the editor (%s) exited with status %d: nothing was saved", ed,
+		                 WEXITSTATUS(status));
+	else
+		*err = xasprintf("the editor (%s) was killed by signal %d: nothing was saved", ed,
+		                 WTERMSIG(status));
+	return REVIEW_REFUSED;
+}
+
+/* Where the scissors line starts in text, or NULL. */
+static const char *find_scissors(const char *text)
+{
+	size_t n = strlen(REVIEW_SCISSORS);
+	for (const char *p = text; p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
+		if (strncmp(p, REVIEW_SCISSORS, n) != 0)
+			continue;
+		const char *q = p + n;
+		while (*q == ' ' || *q == '\t' || *q == '\r')
+			q++;
+		if (*q == '\n' || *q == '\0')
+			return p;
+	}
+	return NULL;
+}
+
+/* Reads what the agent saved, up to the scissors line. */
+static int read_back(const struct edit_session *es, char **out, char **err)
+{
+	char *text;
+	size_t len;
+	if (read_file(es->path, &text, &len) < 0) {
+		*err = xasprintf("cannot read %s: %s", es->path, strerror(errno));
+		return STORE_ERROR;
+	}
+	const char *cut = find_scissors(text);
+	int rc = 0;
+	if (strspn(text, " \t\r\n") == len) /* emptied whole, scissors and all: nothing to keep */
+		*out = xstrdup("");
+	else if (memchr(text, '\0', len) != NULL || !utf8_valid(text, len))
+		rc = review_refuse(
+		    err, "%s is not UTF-8 text; nothing was saved (the file is kept)", es->path);
+	else if (cut == NULL)
+		rc = review_refuse(err,
+		                   "the scissors line is gone from %s, so the reply cannot be told "
+		                   "from the notes below it; nothing was saved (the file is kept)",
+		                   es->path);
+	else
+		*out = normalize(text, (size_t)(cut - text));
+	free(text);
+	return rc;
+}
+
+/* Saves body unless the draft changed since it was loaded. */
+static int edit_save(struct store *s, const struct edit_session *es, const struct review_agent *a,
+                     const char *old, const char *body, char **err)
+{
+	struct review_target tg;
+	int rc = review_target_open(s, es->thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	const struct store_draft *d = tg.d;
+	if (!d || d->id != es->draft || d->state != STORE_DRAFT_PROPOSED ||
+	    d->updated != es->updated || strcmp(d->body ? d->body : "", es->body) != 0) {
+		review_target_close(&tg);
+		return review_refuse(err,
+		                     "thread %llu: the draft changed while you were editing it; "
+		                     "nothing was saved (your text is in %s)",
+		                     (unsigned long long)es->thread, es->path);
+	}
+	int64_t now = (int64_t)time(NULL);
+	free(tg.d->body);
+	tg.d->body = xstrdup(body);
+	tg.d->edited = true;
+	free(tg.d->last_editor);
+	tg.d->last_editor = xstrdup(a->login);
+	tg.d->updated = now;
+	char *diff = diff_unified(old, body, "before", "after");
+	rc = store_put_draft(tg.t, tg.d);
+	if (rc == 0)
+		rc = review_audit(&tg, a, "edit", diff, now);
+	free(diff);
+	if (rc < 0) {
+		*err = xasprintf("cannot save the draft of thread %llu: %s (your text is in %s)",
+		                 (unsigned long long)es->thread, store_strerror(rc), es->path);
+		review_target_close(&tg);
+		return rc;
+	}
+	if ((rc = review_target_commit(&tg, err)) < 0) {
+		char *more = xasprintf("%s (your text is in %s)", *err, es->path);
+		free(*err);
+		*err = more;
+	}
+	return rc;
+}
+
+/* After the editor: what came back decides between saving, nothing and refusing. */
+static int edit_finish(struct store *s, const struct edit_session *es, const struct review_agent *a,
+                       char **err)
+{
+	char *body = NULL;
+	int rc = read_back(es, &body, err);
+	if (rc < 0)
+		return rc;
+	char *old = normalize(es->body, strlen(es->body));
+	if (*body == '\0')
+		rc = review_refuse(err, "empty draft: edit aborted; the draft is unchanged");
+	else if (strcmp(body, old) == 0)
+		rc = REVIEW_UNCHANGED;
+	else
+		rc = edit_save(s, es, a, old, body, err);
+	if (rc == 0 || rc == REVIEW_UNCHANGED || *body == '\0')
+		unlink(es->path);
+	free(old);
+	free(body);
+	return rc;
+}
+
+int review_edit(struct store *s, const struct config *c, uint64_t thread,
+                const struct review_agent *a, char **err)
+{
+	struct edit_session es = {0};
+	int rc = edit_load(s, thread, &es, err);
+	if (rc == 0 && (rc = write_file(&es, err)) == 0) {
+		if ((rc = run_editor(es.path, err)) < 0)
+			unlink(es.path);
+		else
+			rc = edit_finish(s, &es, a, err);
+	}
+	session_free(&es);
+	return rc;
+}

@@ -1,0 +1,45 @@
+/*
+ * review_int.h: what review.c, review_edit.c and review_list.c share. Not installed.
+ */
+#ifndef TEND_REVIEW_INT_H
+#define TEND_REVIEW_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tend/review.h"
+#include "tend/util.h"
+
+/* What an action works on, inside one transaction. */
+struct review_target {
+	struct store_txn *t;
+	uint64_t id;             /* the live thread (after merges) */
+	struct store_thread *th; /* owned */
+	struct store_draft *d;   /* the open draft, owned; NULL when there is none */
+};
+
+/*
+ * Begins a transaction and loads the live thread and its draft. Returns 0; STORE_NOTFOUND with
+ * *err "no thread N"; or another store code with *err set. On failure nothing is left open.
+ */
+int review_target_open(struct store *s, uint64_t thread, bool write, struct review_target *tg,
+                       char **err);
+/* Commits (write) and releases everything; returns the commit's code. */
+int review_target_commit(struct review_target *tg, char **err);
+/* Aborts what is still open and releases everything. */
+void review_target_close(struct review_target *tg);
+
+/* Refuses with a formatted reason: sets *err and returns REVIEW_REFUSED. */
+int review_refuse(char **err, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+/* Refuses unless the target has a proposed draft; verb says what was asked ("approve"). */
+int review_need_proposed(const struct review_target *tg, const char *verb, char **err);
+
+/* Appends an audit entry for the target (its draft, when it has one). */
+int review_audit(struct review_target *tg, const struct review_agent *a, const char *action,
+                 const char *detail, int64_t now);
+
+/* Removes every queue entry of draft, whatever time it was filed under. */
+int review_queue_remove(struct store_txn *t, uint64_t draft);
+
+#endif

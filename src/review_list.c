@@ -1,0 +1,435 @@
+/*
+ * review_list: the two review listings, `tend queue` and `tend log`, for people (aligned
+ * columns cut to the terminal, colour only on a terminal) and for scripts (--json).
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "review_int.h"
+#include "tend/json.h"
+#include "tend/rules.h"
+
+#define RED    "\033[31m"
+#define GREEN  "\033[32m"
+#define YELLOW "\033[33m"
+#define BOLD   "\033[1m"
+#define RESET  "\033[0m"
+
+static const char *paint(const struct view_options *o, const char *code)
+{
+	return o->color ? code : "";
+}
+
+static int write_out(struct buf *b, FILE *out)
+{
+	return b->len && fwrite(b->data, 1, b->len, out) != b->len ? STORE_ERROR : 0;
+}
+
+static void trim_line_end(struct buf *b)
+{
+	while (b->len > 0 && b->data[b->len - 1] == ' ')
+		b->data[--b->len] = '\0';
+}
+
+/* The queue */
+
+struct queue_item {
+	int64_t due;
+	struct store_draft *d;
+	struct store_thread *th;
+};
+
+struct queue {
+	struct store_txn *t;
+	bool all;
+	int64_t now;
+	struct queue_item *v;
+	size_t n, cap;
+	size_t hidden; /* snoozed, left out */
+	struct idvec seen;
+};
+
+static void queue_free(struct queue *q)
+{
+	for (size_t i = 0; i < q->n; i++) {
+		store_draft_free(q->v[i].d);
+		store_thread_free(q->v[i].th);
+	}
+	free(q->v);
+	idvec_free(&q->seen);
+}
+
+/* Keeps proposed drafts whose thread is there, once each (a stray entry is skipped). */
+static int visit_queue(int64_t when, uint64_t draft, void *arg)
+{
+	struct queue *q = arg;
+	struct store_draft *d = NULL;
+	struct store_thread *th = NULL;
+	uint64_t live;
+	if (idvec_contains(&q->seen, draft))
+		return 0;
+	idvec_push(&q->seen, draft);
+	int rc = store_get_draft(q->t, draft, &d);
+	if (rc < 0 || d->state != STORE_DRAFT_PROPOSED)
+		goto skip;
+	if (!q->all && d->snoozed_until > q->now) {
+		q->hidden++;
+		goto skip;
+	}
+	if ((rc = store_resolve_thread(q->t, d->thread, &live)) < 0 ||
+	    (rc = store_get_thread(q->t, live, &th)) < 0)
+		goto skip;
+	if (q->n == q->cap) {
+		q->cap = q->cap ? 2 * q->cap : 32;
+		q->v = xreallocarray(q->v, q->cap, sizeof(*q->v));
+	}
+	q->v[q->n++] = (struct queue_item){when, d, th};
+	return 0;
+skip:
+	store_draft_free(d);
+	return rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+static void json_queue_item(struct json *j, const struct queue_item *it)
+{
+	json_object_begin(j);
+	json_key(j, "thread");
+	json_int(j, (int64_t)it->th->id);
+	json_key(j, "due");
+	json_time(j, it->due);
+	json_key(j, "priority");
+	json_string(j, rules_priority_name(it->th->priority));
+	json_key(j, "tags");
+	view_json_strvec(j, &it->th->tags);
+	json_key(j, "customer");
+	view_json_addr(j, &it->th->customer);
+	json_key(j, "subject");
+	json_string(j, it->th->subject);
+	json_key(j, "stale");
+	json_bool(j, it->d->stale);
+	json_key(j, "draft");
+	json_int(j, (int64_t)it->d->id);
+	json_key(j, "assignee");
+	json_string(j, it->th->assignee);
+	json_key(j, "snoozed_until");
+	json_time(j, it->d->snoozed_until > 0 ? it->d->snoozed_until : 0);
+	json_key(j, "edited");
+	json_bool(j, it->d->edited);
+	json_object_end(j);
+}
+
+/* "new message, @bob, snoozed until Tue 14:02" */
+static char *queue_marks(const struct queue_item *it, int64_t now)
+{
+	struct buf b = BUF_INIT;
+	if (it->d->stale)
+		buf_puts(&b, "new message");
+	if (it->th->assignee && *it->th->assignee)
+		buf_printf(&b, "%s@%s", b.len ? ", " : "", it->th->assignee);
+	if (it->d->snoozed_until > now) {
+		char when[32];
+		time_t tt = (time_t)it->d->snoozed_until;
+		struct tm tm;
+		localtime_r(&tt, &tm);
+		strftime(when, sizeof(when), "%a %H:%M", &tm);
+		buf_printf(&b, "%ssnoozed until %s", b.len ? ", " : "", when);
+	}
+	return buf_steal(&b);
+}
+
+/* Column widths; columns are two spaces apart. */
+#define DUE_COLS      13
+#define PRI_COLS      6
+#define TAGS_COLS     16
+#define CUSTOMER_COLS 32
+#define FIXED_COLS    (2 + DUE_COLS + 2 + PRI_COLS + 2 + TAGS_COLS + 2 + CUSTOMER_COLS + 2)
+
+static void put_due(struct buf *b, const struct queue_item *it, const struct view_options *o)
+{
+	char due[32];
+	view_due(it->due, o->now, due, sizeof(due));
+	const char *colour = "";
+	if (it->due && it->due < o->now)
+		colour = RED;
+	else if (it->due && it->due - o->now < 3600)
+		colour = YELLOW;
+	buf_puts(b, paint(o, colour));
+	view_put_cell(b, due, DUE_COLS);
+	buf_puts(b, *colour ? paint(o, RESET) : "");
+}
+
+static void human_queue_item(struct buf *b, const struct queue_item *it,
+                             const struct view_options *o, int idw)
+{
+	struct buf tags = BUF_INIT;
+	for (size_t i = 0; i < it->th->tags.n; i++)
+		buf_printf(&tags, "%s%s", i ? "," : "", it->th->tags.v[i]);
+	char *cust = view_addr_display(&it->th->customer), *marks = queue_marks(it, o->now);
+	buf_printf(b, "%*llu  ", idw, (unsigned long long)it->th->id);
+	put_due(b, it, o);
+	buf_puts(b, "  ");
+	view_put_cell(b, rules_priority_name(it->th->priority), PRI_COLS);
+	buf_puts(b, "  ");
+	view_put_cell(b, tags.data ? tags.data : "", TAGS_COLS);
+	buf_puts(b, "  ");
+	view_put_cell(b, cust, CUSTOMER_COLS);
+	buf_puts(b, "  ");
+	int mw = *marks ? view_str_width(marks) + 4 : 0;
+	int rest = o->width > 0 ? o->width - (idw + FIXED_COLS + mw) : -1;
+	const char *subject =
+	    it->th->subject && *it->th->subject ? it->th->subject : "(no subject)";
+	view_put_cell(b, subject, rest > 8 ? rest : (o->width > 0 ? 8 : -1));
+	trim_line_end(b);
+	if (*marks)
+		buf_printf(b, "  %s[%s]%s", paint(o, YELLOW), marks, paint(o, RESET));
+	trim_line_end(b);
+	buf_putc(b, '\n');
+	free(cust);
+	free(marks);
+	buf_free(&tags);
+}
+
+static void print_queue_human(struct buf *b, const struct queue *q, const struct view_options *o)
+{
+	if (q->n == 0) {
+		buf_puts(b, "Nothing to review.\n");
+	} else {
+		int idw = 2;
+		for (size_t i = 0; i < q->n; i++) {
+			int w = snprintf(NULL, 0, "%llu", (unsigned long long)q->v[i].th->id);
+			idw = w > idw ? w : idw;
+		}
+		buf_printf(b, "%*s  %-*s  %-*s  %-*s  %-*s  %s\n", idw, "ID", DUE_COLS, "DUE",
+		           PRI_COLS, "PRI", TAGS_COLS, "TAGS", CUSTOMER_COLS, "CUSTOMER",
+		           "SUBJECT");
+		for (size_t i = 0; i < q->n; i++)
+			human_queue_item(b, &q->v[i], o, idw);
+	}
+	if (q->hidden)
+		buf_printf(b, "(%zu snoozed draft%s not shown: `tend queue --all` lists %s.)\n",
+		           q->hidden, q->hidden == 1 ? "" : "s", q->hidden == 1 ? "it" : "them");
+}
+
+int review_queue(struct store *s, const struct view_options *o, bool all, FILE *out)
+{
+	struct queue q = {.all = all, .now = o->now};
+	int rc = store_begin(s, false, &q.t);
+	if (rc < 0)
+		return rc;
+	rc = store_foreach_index(q.t, STORE_INDEX_QUEUE, visit_queue, &q);
+	store_abort(q.t);
+	struct buf b = BUF_INIT;
+	if (rc >= 0 && o->json) {
+		struct json j;
+		json_init(&j, false);
+		json_array_begin(&j);
+		for (size_t i = 0; i < q.n; i++)
+			json_queue_item(&j, &q.v[i]);
+		json_array_end(&j);
+		buf_append(&b, j.out.data, j.out.len);
+		buf_putc(&b, '\n');
+		json_finish(&j);
+	} else if (rc >= 0) {
+		print_queue_human(&b, &q, o);
+	}
+	if (rc >= 0)
+		rc = write_out(&b, out);
+	buf_free(&b);
+	queue_free(&q);
+	return rc < 0 ? rc : 0;
+}
+
+/* The log */
+
+struct log_list {
+	struct store_txn *t;
+	uint64_t live; /* 0: every entry */
+	struct store_audit *v;
+	size_t n, cap;
+};
+
+static bool log_wanted(struct log_list *l, const struct store_audit *a)
+{
+	if (l->live == 0 || a->thread == l->live)
+		return true;
+	uint64_t live;
+	return a->thread && store_resolve_thread(l->t, a->thread, &live) == 0 && live == l->live;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static int visit_audit(const struct store_audit *a, void *arg)
+{
+	struct log_list *l = arg;
+	if (!log_wanted(l, a))
+		return 0;
+	if (l->n == l->cap) {
+		l->cap = l->cap ? 2 * l->cap : 64;
+		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
+	}
+	l->v[l->n++] = (struct store_audit){
+	    .seq = a->seq,
+	    .time = a->time,
+	    .agent = dup_or_null(a->agent),
+	    .os_user = dup_or_null(a->os_user),
+	    .action = dup_or_null(a->action),
+	    .thread = a->thread,
+	    .draft = a->draft,
+	    .detail = dup_or_null(a->detail),
+	};
+	return 0;
+}
+
+static void log_free(struct log_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free(l->v[i].agent);
+		free(l->v[i].os_user);
+		free(l->v[i].action);
+		free(l->v[i].detail);
+	}
+	free(l->v);
+}
+
+static void json_log_entry(struct json *j, const struct store_audit *a)
+{
+	json_object_begin(j);
+	json_key(j, "time");
+	json_time(j, a->time);
+	json_key(j, "agent");
+	json_string(j, a->agent);
+	json_key(j, "os_user");
+	json_string(j, a->os_user);
+	json_key(j, "action");
+	json_string(j, a->action);
+	json_key(j, "thread");
+	json_int(j, (int64_t)a->thread);
+	json_key(j, "draft");
+	json_int(j, (int64_t)a->draft);
+	json_key(j, "detail");
+	json_string(j, a->detail);
+	json_object_end(j);
+}
+
+/* "alice", or "alice (as root)" when the OS user who ran the command differs. */
+static char *log_who(const struct store_audit *a)
+{
+	const char *agent = a->agent ? a->agent : "?";
+	if (a->os_user && strcmp(a->os_user, agent) != 0)
+		return xasprintf("%s (as %s)", agent, a->os_user);
+	return xstrdup(agent);
+}
+
+/* A multi-line detail (an edit's diff) goes below the entry, indented; diff lines coloured. */
+static void put_detail_block(struct buf *b, const char *detail, const struct view_options *o)
+{
+	for (const char *p = detail; *p;) {
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		const char *colour = "";
+		if (n && *p == '+' && strncmp(p, "+++ ", 4) != 0)
+			colour = GREEN;
+		else if (n && *p == '-' && strncmp(p, "--- ", 4) != 0)
+			colour = RED;
+		buf_printf(b, "    %s", paint(o, colour));
+		struct buf line = BUF_INIT;
+		buf_append(&line, p, n);
+		view_put_cell(b, line.data ? line.data : "", -1);
+		buf_free(&line);
+		buf_printf(b, "%s\n", *colour ? paint(o, RESET) : "");
+		p += n + (nl != NULL);
+	}
+}
+
+/* Column widths of the human log. */
+struct log_cols {
+	int who, action, thread;
+};
+
+static void human_log_entry(struct buf *b, const struct store_audit *a,
+                            const struct view_options *o, const struct log_cols *w)
+{
+	char when[32];
+	time_t tt = (time_t)a->time;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(when, sizeof(when), "%Y-%m-%d %H:%M", &tm);
+	char *who = log_who(a);
+	buf_printf(b, "%s  ", when);
+	view_put_cell(b, who, w->who);
+	buf_puts(b, "  ");
+	view_put_cell(b, a->action, w->action);
+	char id[24];
+	snprintf(id, sizeof(id), "#%llu", (unsigned long long)a->thread);
+	buf_printf(b, "  %s", paint(o, BOLD));
+	view_put_cell(b, id, w->thread);
+	buf_puts(b, paint(o, RESET));
+	const char *detail = a->detail ? a->detail : "";
+	bool block = strchr(detail, '\n') != NULL;
+	if (*detail && !block) {
+		buf_puts(b, "  ");
+		view_put_cell(b, detail, -1);
+	}
+	trim_line_end(b);
+	buf_putc(b, '\n');
+	if (block)
+		put_detail_block(b, detail, o);
+	free(who);
+}
+
+static void print_log_human(struct buf *b, const struct log_list *l, const struct view_options *o)
+{
+	struct log_cols w = {5, 6, 2};
+	for (size_t i = 0; i < l->n; i++) {
+		char *who = log_who(&l->v[i]);
+		int ww = view_str_width(who), aw = view_str_width(l->v[i].action);
+		int tw = snprintf(NULL, 0, "#%llu", (unsigned long long)l->v[i].thread);
+		w.who = ww > w.who ? (ww < 32 ? ww : 32) : w.who;
+		w.action = aw > w.action ? (aw < 12 ? aw : 12) : w.action;
+		w.thread = tw > w.thread ? tw : w.thread;
+		free(who);
+	}
+	for (size_t i = 0; i < l->n; i++)
+		human_log_entry(b, &l->v[i], o, &w);
+	if (l->n == 0 && l->live)
+		buf_printf(b, "Nothing recorded for thread %llu yet.\n",
+		           (unsigned long long)l->live);
+	else if (l->n == 0)
+		buf_puts(b, "Nothing recorded yet.\n");
+}
+
+int review_log(struct store *s, uint64_t thread, const struct view_options *o, FILE *out)
+{
+	struct log_list l = {0};
+	int rc = store_begin(s, false, &l.t);
+	if (rc < 0)
+		return rc;
+	if (thread)
+		rc = store_resolve_thread(l.t, thread, &l.live);
+	if (rc == 0)
+		rc = store_foreach_audit(l.t, visit_audit, &l);
+	store_abort(l.t);
+	struct buf b = BUF_INIT;
+	if (rc >= 0 && o->json) {
+		struct json j;
+		json_init(&j, false);
+		json_array_begin(&j);
+		for (size_t i = 0; i < l.n; i++)
+			json_log_entry(&j, &l.v[i]);
+		json_array_end(&j);
+		buf_append(&b, j.out.data, j.out.len);
+		buf_putc(&b, '\n');
+		json_finish(&j);
+	} else if (rc >= 0) {
+		print_log_human(&b, &l, o);
+	}
+	if (rc >= 0)
+		rc = write_out(&b, out);
+	buf_free(&b);
+	log_free(&l);
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,648 @@
+/*
+ * rules_eval: a parsed message against the compiled rules, and the explanation of it.
+ *
+ * Evaluating and explaining are one code path: each condition's evaluator writes what it saw
+ * when an explanation is asked for, so `tend rules test` can never disagree with the daemon.
+ * Texts are checked for valid UTF-8 once per message (and mended if need be), which is what
+ * makes PCRE2_NO_UTF_CHECK safe on every match that follows.
+ */
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rules_int.h"
+
+/* How much of a text an explanation shows, in characters: a match's context is shared out
+ * to both sides of it, and never less than CONTEXT_MIN a side. */
+#define SHOW_MAX    60
+#define CONTEXT_MIN 10
+#define WORD_SNAP   10 /* bytes a cut may move to fall between words */
+
+#define TEXT_PAD 64 /* zero bytes after every text that is matched, for the JIT's wide loads */
+
+/* A copy of a text that is valid UTF-8 (mended if need be), padded for the JIT. */
+struct vtext {
+	const char *s;
+	size_t len;
+	char *owned;
+};
+
+struct rules_ctx {
+	const struct rules *r;
+	const struct rules_input *in;
+	pcre2_match_data *md; /* one for the whole evaluation, sized for the largest pattern */
+	struct vtext subject, new_text, text;
+	struct buf *out; /* explaining: where lines go; NULL when only evaluating */
+	int depth;
+};
+
+/*
+ * A copy with zeroed padding after it: the JIT's SIMD searches load whole 16- or 32-byte blocks
+ * and may read past the end of the text. That is harmless (the loads stay within the page),
+ * but valgrind cannot know it, and a test that cannot run under valgrind hides real errors.
+ */
+static void vtext_set(struct vtext *t, const char *s)
+{
+	struct buf b = BUF_INIT;
+	size_t len = s ? strlen(s) : 0;
+	if (len == 0 || utf8_valid(s, len))
+		buf_append(&b, s ? s : "", len);
+	else
+		utf8_sanitize(&b, s, len);
+	buf_reserve(&b, TEXT_PAD);
+	memset(b.data + b.len, 0, TEXT_PAD + 1);
+	t->len = b.len;
+	t->s = t->owned = buf_steal(&b);
+}
+
+static void vtext_free(struct vtext *t)
+{
+	free(t->owned);
+	t->owned = NULL;
+}
+
+/* Returns 1 with the match's bounds, 0 for no match, -1 when PCRE2 gave up (no match). */
+static int find(struct rules_ctx *x, struct rules_regex *re, const struct vtext *t, size_t *so,
+                size_t *eo)
+{
+	int rc = pcre2_match(re->code, (PCRE2_SPTR)t->s, t->len, 0, PCRE2_NO_UTF_CHECK, x->md,
+	                     x->r->mctx);
+	if (rc >= 0) {
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(x->md);
+		*so = ov[0];
+		*eo = ov[1] >= ov[0] ? ov[1] : ov[0];
+		return 1;
+	}
+	if (rc == PCRE2_ERROR_NOMATCH)
+		return 0;
+	if (!re->warned) {
+		PCRE2_UCHAR msg[128];
+		pcre2_get_error_message(rc, msg, sizeof(msg));
+		log_warnx("rules: pattern '%s' gave up (%s); counted as no match", re->src,
+		          (const char *)msg);
+		re->warned = true;
+	}
+	return -1;
+}
+
+/* ---- explanation helpers ---- */
+
+static void say(struct rules_ctx *x, const char *fmt, ...) ATTR_PRINTF(2, 3);
+
+static void say(struct rules_ctx *x, const char *fmt, ...)
+{
+	for (int i = 0; i <= x->depth; i++)
+		buf_puts(x->out, "  ");
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = xvasprintf(fmt, ap);
+	va_end(ap);
+	buf_puts(x->out, s);
+	buf_putc(x->out, '\n');
+	free(s);
+}
+
+/* Back or forward over n characters from i, never splitting one. */
+static size_t chars_back(const char *s, size_t i, int n)
+{
+	while (i > 0 && n > 0) {
+		i--;
+		if (((unsigned char)s[i] & 0xc0) != 0x80)
+			n--;
+	}
+	return i;
+}
+
+static size_t chars_fwd(const char *s, size_t len, size_t i, int n)
+{
+	while (i < len && n > 0) {
+		i++;
+		while (i < len && ((unsigned char)s[i] & 0xc0) == 0x80)
+			i++;
+		n--;
+	}
+	return i;
+}
+
+static bool is_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+}
+
+/* s[from..to) on one line, quoted: runs of white space (line breaks too) become one space. */
+static void put_quoted(struct buf *b, const char *s, size_t from, size_t to, bool pre, bool post)
+{
+	buf_puts(b, pre ? "\"..." : "\"");
+	bool space = false, started = false;
+	for (size_t i = from; i < to; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (is_space((char)c)) {
+			space = true;
+			continue;
+		}
+		if (space && started)
+			buf_putc(b, ' ');
+		space = false;
+		started = true;
+		buf_putc(b, c < 0x20 || c == 0x7f ? '?' : (char)c);
+	}
+	buf_puts(b, post ? "...\"" : "\"");
+}
+
+/*
+ * The matched words, then the text around them: a short text whole, a long one cut to about
+ * SHOW_MAX characters around the match, so that the line stays readable in a terminal.
+ */
+static void put_match(struct buf *b, const struct vtext *t, size_t so, size_t eo)
+{
+	size_t cut = chars_fwd(t->s, t->len, so, SHOW_MAX);
+	if (eo > cut)
+		eo = cut;
+	buf_puts(b, "matched ");
+	put_quoted(b, t->s, so, eo, false, eo == cut && cut < t->len);
+	buf_puts(b, " in ");
+	if (chars_fwd(t->s, t->len, 0, SHOW_MAX) == t->len) {
+		put_quoted(b, t->s, 0, t->len, false, false);
+		return;
+	}
+	int mlen = 0;
+	for (size_t i = so; i < eo; i++)
+		mlen += ((unsigned char)t->s[i] & 0xc0) != 0x80;
+	int side = (SHOW_MAX - mlen) / 2;
+	side = side < CONTEXT_MIN ? CONTEXT_MIN : side;
+	size_t from = chars_back(t->s, so, side), to = chars_fwd(t->s, t->len, eo, side);
+	/* Whole words read better than "...n der Tisch" when a space is close by. */
+	for (size_t i = from; from > 0 && i < so && i < from + WORD_SNAP; i++) {
+		if (is_space(t->s[i])) {
+			from = i + 1;
+			break;
+		}
+	}
+	for (size_t i = to; to < t->len && i > eo && i + WORD_SNAP > to; i--) {
+		if (is_space(t->s[i - 1])) {
+			to = i - 1;
+			break;
+		}
+	}
+	put_quoted(b, t->s, from, to, from > 0, to < t->len);
+}
+
+static void put_start(struct buf *b, const struct vtext *t)
+{
+	size_t to = chars_fwd(t->s, t->len, 0, SHOW_MAX);
+	put_quoted(b, t->s, 0, to, false, to < t->len);
+}
+
+/* The pattern as it could be written in rules.yaml: single-quoted, '' for a quote. */
+static void put_pattern(struct buf *b, const struct rules_regex *re)
+{
+	buf_putc(b, '\'');
+	for (const char *p = re->src; *p != '\0'; p++) {
+		if (*p == '\'')
+			buf_putc(b, '\'');
+		buf_putc(b, *p);
+	}
+	buf_putc(b, '\'');
+}
+
+/* Explains one pattern tried on one text (rc as find returned it). */
+static void explain_try(struct rules_ctx *x, const char *what, const struct rules_regex *re,
+                        const struct vtext *t, int rc, size_t so, size_t eo)
+{
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s ", what);
+	put_pattern(&b, re);
+	if (rc > 0) {
+		buf_putc(&b, ' ');
+		put_match(&b, t, so, eo);
+	} else if (rc < 0) {
+		buf_puts(&b, " gave up (too much backtracking): counted as no match");
+	} else if (t->len == 0) {
+		buf_puts(&b, " did not match: the text is empty");
+	} else {
+		buf_puts(&b, " did not match ");
+		put_start(&b, t);
+	}
+	say(x, "%s", b.data);
+	buf_free(&b);
+}
+
+/* ---- leaf conditions ---- */
+
+static bool match_text(const struct rules_cond *c, struct rules_ctx *x, const char *what,
+                       const struct vtext *t)
+{
+	size_t so = 0, eo = 0;
+	int rc = find(x, c->re, t, &so, &eo);
+	if (x->out != NULL)
+		explain_try(x, what, c->re, t, rc, so, eo);
+	return rc > 0;
+}
+
+bool rules_eval_subject(const struct rules_cond *c, struct rules_ctx *x)
+{
+	return match_text(c, x, "subject", &x->subject);
+}
+
+bool rules_eval_body(const struct rules_cond *c, struct rules_ctx *x)
+{
+	return match_text(c, x, "body", &x->new_text);
+}
+
+bool rules_eval_from(const struct rules_cond *c, struct rules_ctx *x)
+{
+	struct vtext t;
+	vtext_set(&t, x->in->message->from.addr);
+	bool ok = match_text(c, x, "from", &t);
+	vtext_free(&t);
+	return ok;
+}
+
+/* Tries the pattern on each value until one matches; explains the match, or every miss. */
+static bool match_any_of(const struct rules_cond *c, struct rules_ctx *x, const char *what,
+                         const struct strvec *values)
+{
+	struct buf *out = x->out;
+	struct buf misses = BUF_INIT;
+	bool ok = false;
+	for (size_t i = 0; i < values->n && !ok; i++) {
+		struct vtext t;
+		vtext_set(&t, values->v[i]);
+		size_t so = 0, eo = 0;
+		int rc = find(x, c->re, &t, &so, &eo);
+		ok = rc > 0;
+		if (out != NULL && (ok || rc < 0)) {
+			explain_try(x, what, c->re, &t, rc, so, eo);
+		} else if (out != NULL) {
+			buf_puts(&misses, misses.len ? ", " : "");
+			put_start(&misses, &t);
+		}
+		vtext_free(&t);
+	}
+	if (out != NULL && !ok && misses.len > 0) {
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "%s ", what);
+		put_pattern(&b, c->re);
+		say(x, "%s did not match %s", b.data, misses.data);
+		buf_free(&b);
+	}
+	buf_free(&misses);
+	return ok;
+}
+
+static void push_addrs(struct strvec *sv, const struct message_addrs *a)
+{
+	for (size_t i = 0; i < a->n; i++)
+		strvec_push(sv, a->v[i].addr);
+}
+
+bool rules_eval_to(const struct rules_cond *c, struct rules_ctx *x)
+{
+	struct strvec addrs = STRVEC_INIT;
+	push_addrs(&addrs, &x->in->message->to);
+	push_addrs(&addrs, &x->in->message->cc);
+	bool ok = match_any_of(c, x, "to", &addrs);
+	if (addrs.n == 0 && x->out != NULL)
+		say(x, "to: the message has no To or Cc address");
+	strvec_free(&addrs);
+	return ok;
+}
+
+bool rules_eval_header(const struct rules_cond *c, struct rules_ctx *x)
+{
+	const struct message *m = x->in->message;
+	struct strvec values = STRVEC_INIT;
+	for (size_t i = 0; i < m->nheaders; i++)
+		if (str_ieq(m->headers[i].name, c->header))
+			strvec_push_owned(&values, message_decode_header(m->headers[i].value));
+	char *what = xasprintf("header %s", c->header);
+	bool ok = match_any_of(c, x, what, &values);
+	if (values.n == 0 && x->out != NULL)
+		say(x, "%s: no such header", what);
+	free(what);
+	strvec_free(&values);
+	return ok;
+}
+
+bool rules_eval_attachment(const struct rules_cond *c, struct rules_ctx *x)
+{
+	const struct message *m = x->in->message;
+	bool ok = (m->nattachments > 0) == c->flag;
+	if (x->out == NULL)
+		return ok;
+	if (m->nattachments == 0) {
+		say(x, "has_attachment %s: %s (no attachments)", c->flag ? "true" : "false",
+		    ok ? "held" : "did not hold");
+		return ok;
+	}
+	const char *first = m->attachments[0].filename;
+	say(x, "has_attachment %s: %s (%zu attachment%s: %s%s)", c->flag ? "true" : "false",
+	    ok ? "held" : "did not hold", m->nattachments, m->nattachments == 1 ? "" : "s",
+	    first ? first : m->attachments[0].content_type, m->nattachments > 1 ? ", ..." : "");
+	return ok;
+}
+
+bool rules_eval_first(const struct rules_cond *c, struct rules_ctx *x)
+{
+	bool ok = x->in->first_message == c->flag;
+	if (x->out != NULL)
+		say(x, "first_message %s: %s (%s)", c->flag ? "true" : "false",
+		    ok ? "held" : "did not hold",
+		    x->in->first_message ? "it starts a conversation"
+		                         : "it is part of a conversation");
+	return ok;
+}
+
+/* ---- any, all, not ---- */
+
+static bool group_holds(const struct rules_cond *c, size_t held)
+{
+	if (c->eval == rules_eval_any)
+		return held > 0;
+	if (c->eval == rules_eval_not)
+		return held == 0;
+	return held == c->nkids;
+}
+
+static void say_group(struct rules_ctx *x, const struct rules_cond *c, size_t held, bool ok)
+{
+	if (c->eval == rules_eval_not)
+		say(x, "not: %s",
+		    ok ? "held (the condition below did not)"
+		       : "did not hold (the condition below held)");
+	else if (c->eval == rules_eval_any && !ok)
+		say(x, "any: none of %zu held", c->nkids);
+	else
+		say(x, "%s: %s (%zu of %zu)", c->kind ? c->kind : "all",
+		    ok ? "held" : "did not hold", held, c->nkids);
+}
+
+/*
+ * Explaining evaluates every kid, not only up to the first that decides: an operator wants
+ * to see all of what held. The group's own line comes first, so the kids' lines wait in a
+ * buffer of their own. A condition mapping with one key needs no line of its own.
+ */
+static bool explain_group(const struct rules_cond *c, struct rules_ctx *x)
+{
+	if (c->kind == NULL && c->nkids == 1)
+		return c->kids[0].eval(&c->kids[0], x);
+	struct buf *out = x->out, kids = BUF_INIT;
+	x->out = &kids;
+	x->depth++;
+	size_t held = 0;
+	for (size_t i = 0; i < c->nkids; i++)
+		held += c->kids[i].eval(&c->kids[i], x);
+	x->depth--;
+	x->out = out;
+	bool ok = group_holds(c, held);
+	say_group(x, c, held, ok);
+	buf_append(out, kids.data ? kids.data : "", kids.len);
+	buf_free(&kids);
+	return ok;
+}
+
+bool rules_eval_all(const struct rules_cond *c, struct rules_ctx *x)
+{
+	if (x->out != NULL)
+		return explain_group(c, x);
+	for (size_t i = 0; i < c->nkids; i++)
+		if (!c->kids[i].eval(&c->kids[i], x))
+			return false;
+	return true;
+}
+
+bool rules_eval_any(const struct rules_cond *c, struct rules_ctx *x)
+{
+	if (x->out != NULL)
+		return explain_group(c, x);
+	for (size_t i = 0; i < c->nkids; i++)
+		if (c->kids[i].eval(&c->kids[i], x))
+			return true;
+	return false;
+}
+
+bool rules_eval_not(const struct rules_cond *c, struct rules_ctx *x)
+{
+	if (x->out != NULL)
+		return explain_group(c, x);
+	return !c->kids[0].eval(&c->kids[0], x);
+}
+
+/* ---- rules ---- */
+
+/* The rule's whole match: its lines follow "rule NAME: matched" when explaining. */
+static bool match_rule(struct rules_ctx *x, const struct rules_rule *rule)
+{
+	if (x->out == NULL)
+		return rule->match.eval(&rule->match, x);
+	struct buf *out = x->out, lines = BUF_INIT;
+	x->out = &lines;
+	size_t held = 0;
+	for (size_t i = 0; i < rule->match.nkids; i++)
+		held += rule->match.kids[i].eval(&rule->match.kids[i], x);
+	x->out = out;
+	bool ok = held == rule->match.nkids;
+	buf_printf(out, "rule %s: %s", rule->name, ok ? "matched" : "not matched");
+	if (ok && rule->template_name != NULL)
+		buf_printf(out, " (template %s)", rule->template_name);
+	buf_putc(out, '\n');
+	buf_append(out, lines.data ? lines.data : "", lines.len);
+	buf_free(&lines);
+	return ok;
+}
+
+/* Values from the first text the pattern matches; returns which text, or NULL. */
+static const char *capture_one(struct rules_ctx *x, const struct rules_capture *cap,
+                               struct rules_match *m)
+{
+	static const char *const names[] = {"the subject", "the new text", "the text"};
+	const struct vtext *texts[] = {&x->subject, &x->new_text, &x->text};
+	for (size_t i = 0; i < NELEM(texts); i++) {
+		size_t so, eo;
+		if (find(x, cap->re, texts[i], &so, &eo) <= 0)
+			continue;
+		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(x->md);
+		for (size_t v = 0; v < cap->vars.n; v++) {
+			uint32_t g = cap->groups[v];
+			if (ov[2 * g] == PCRE2_UNSET ||
+			    strvec_contains(&m->capture_names, cap->vars.v[v]))
+				continue;
+			strvec_push(&m->capture_names, cap->vars.v[v]);
+			strvec_push_owned(&m->capture_values, xstrndup(texts[i]->s + ov[2 * g],
+			                                               ov[2 * g + 1] - ov[2 * g]));
+		}
+		return names[i];
+	}
+	return NULL;
+}
+
+static void capture_all(struct rules_ctx *x, const struct rules_rule *rule, struct rules_match *m)
+{
+	for (size_t i = 0; i < rule->ncaptures; i++) {
+		size_t before = m->capture_names.n;
+		const char *where = capture_one(x, &rule->captures[i], m);
+		if (x->out == NULL)
+			continue;
+		if (where == NULL)
+			say(x, "capture %s: no match in the subject, the new text or the text",
+			    rule->captures[i].key);
+		for (size_t v = before; v < m->capture_names.n; v++) {
+			struct buf b = BUF_INIT;
+			put_quoted(&b, m->capture_values.v[v], 0, strlen(m->capture_values.v[v]),
+			           false, false);
+			say(x, "capture %s = %s (from %s)", m->capture_names.v[v], b.data, where);
+			buf_free(&b);
+		}
+	}
+}
+
+static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct rules_result *res)
+{
+	res->matches = xreallocarray(res->matches, res->nmatches + 1, sizeof(*res->matches));
+	struct rules_match *m = &res->matches[res->nmatches++];
+	memset(m, 0, sizeof(*m));
+	m->rule = rule->name;
+	m->template = rule->template;
+	capture_all(x, rule, m);
+	for (size_t i = 0; i < rule->tags.n; i++)
+		if (!strvec_contains(&res->tags, rule->tags.v[i]))
+			strvec_push(&res->tags, rule->tags.v[i]);
+	if (rule->priority > res->priority)
+		res->priority = rule->priority;
+	if (rule->ignore && !res->ignore) {
+		res->ignore = true;
+		res->ignore_reason = xasprintf("rule \"%s\"", rule->name);
+	}
+}
+
+static void ctx_init(struct rules_ctx *x, const struct rules *r, const struct rules_input *in,
+                     struct buf *out)
+{
+	memset(x, 0, sizeof(*x));
+	x->r = r;
+	x->in = in;
+	x->out = out;
+	x->md = pcre2_match_data_create(r->max_pairs, NULL);
+	if (x->md == NULL)
+		fatalx("pcre2: out of memory");
+	vtext_set(&x->subject, in->message->subject);
+	vtext_set(&x->new_text, in->message->new_text);
+	vtext_set(&x->text, in->message->text);
+}
+
+static void ctx_finish(struct rules_ctx *x)
+{
+	pcre2_match_data_free(x->md);
+	vtext_free(&x->subject);
+	vtext_free(&x->new_text);
+	vtext_free(&x->text);
+}
+
+/* Evaluates in rule order; returns how many rules a `stop` left unevaluated. */
+static size_t run(struct rules_ctx *x, struct rules_result *res, const char **stopped_by)
+{
+	*stopped_by = NULL;
+	for (size_t i = 0; i < x->r->nrules; i++) {
+		const struct rules_rule *rule = &x->r->rules[i];
+		if (!match_rule(x, rule))
+			continue;
+		add_match(x, rule, res);
+		if (rule->stop) {
+			*stopped_by = rule->name;
+			return x->r->nrules - i - 1;
+		}
+	}
+	return 0;
+}
+
+static void evaluate(const struct rules *r, const struct rules_input *in, struct rules_result *res,
+                     struct buf *out)
+{
+	memset(res, 0, sizeof(*res));
+	res->priority = -1;
+	char *why = NULL;
+	if (rules_automated(in->message, &why)) {
+		res->automated = res->ignore = true;
+		res->ignore_reason = why;
+	}
+	struct rules_ctx x;
+	ctx_init(&x, r, in, out);
+	const char *stopped_by;
+	size_t skipped = run(&x, res, &stopped_by);
+	if (res->priority < 0)
+		res->priority = RULES_PRIORITY_NORMAL;
+	if (out != NULL && stopped_by != NULL)
+		buf_printf(out, "stopped by rule %s (stop: true): %zu later rule%s not evaluated\n",
+		           stopped_by, skipped, skipped == 1 ? "" : "s");
+	ctx_finish(&x);
+}
+
+void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out)
+{
+	evaluate(r, in, out, NULL);
+}
+
+/* The name a template was loaded under, for "draft: greeting + refund + closing". */
+static const char *template_name(const struct rules *r, const struct template *t)
+{
+	for (size_t i = 0; i < r->ntemplates; i++)
+		if (r->templates[i].t == t)
+			return r->templates[i].name;
+	return "?";
+}
+
+static void explain_draft(const struct rules *r, const struct rules_result *res, struct buf *out)
+{
+	if (res->ignore) {
+		buf_printf(out, "draft: none; ignored because of %s\n", res->ignore_reason);
+		return;
+	}
+	buf_printf(out, "draft: %s", template_name(r, r->greeting));
+	size_t parts = 0;
+	for (size_t i = 0; i < res->nmatches; i++) {
+		if (res->matches[i].template == NULL)
+			continue;
+		buf_printf(out, " + %s", template_name(r, res->matches[i].template));
+		parts++;
+	}
+	if (parts == 0)
+		buf_printf(out, " + %s (the fallback: no matching rule has a template)",
+		           template_name(r, r->fallback));
+	buf_printf(out, " + %s\n", template_name(r, r->closing));
+}
+
+static void explain_summary(const struct rules *r, const struct rules_result *res, struct buf *out)
+{
+	if (res->automated)
+		buf_printf(out, "automated: yes (%s): never answered automatically\n",
+		           res->ignore_reason);
+	else
+		buf_puts(out, "automated: no\n");
+	buf_puts(out, "tags: ");
+	for (size_t i = 0; i < res->tags.n; i++)
+		buf_printf(out, "%s%s", i ? ", " : "", res->tags.v[i]);
+	buf_printf(out, "%s   priority: %s\n", res->tags.n ? "" : "(none)",
+	           rules_priority_name(res->priority));
+	explain_draft(r, res, out);
+}
+
+void rules_explain(const struct rules *r, const struct rules_input *in, struct rules_result *res,
+                   struct buf *out)
+{
+	evaluate(r, in, res, out);
+	if (r->nrules == 0)
+		buf_printf(out, "no rules in %s\n", r->path);
+	explain_summary(r, res, out);
+}
+
+void rules_result_finish(struct rules_result *res)
+{
+	for (size_t i = 0; i < res->nmatches; i++) {
+		strvec_free(&res->matches[i].capture_names);
+		strvec_free(&res->matches[i].capture_values);
+	}
+	free(res->matches);
+	strvec_free(&res->tags);
+	free(res->ignore_reason);
+	memset(res, 0, sizeof(*res));
+}

@@ -1,0 +1,132 @@
+/*
+ * rules_int.h: what the rules_*.c files share. Loading (rules.c, rules_parse.c,
+ * rules_hours.c) builds these structures; evaluation (rules_eval.c) only reads them.
+ */
+#ifndef TEND_RULES_INT_H
+#define TEND_RULES_INT_H
+
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tend/rules.h"
+#include "tend/yamlutil.h"
+
+/* Caps that keep one catastrophic pattern from stalling the daemon on one message. */
+#define RULES_MATCH_LIMIT 1000000
+#define RULES_DEPTH_LIMIT 100000
+#define RULES_HEAP_LIMIT  (20 * 1024) /* KiB */
+
+struct rules_regex {
+	char *src; /* as the operator wrote it, for explanations */
+	pcre2_code *code;
+	uint32_t ncaptures;
+	/* A limit was hit and logged: once per pattern, or a busy mailbox floods the log. */
+	bool warned;
+};
+
+struct rules_ctx;
+struct rules_cond;
+
+typedef bool rules_cond_eval(const struct rules_cond *c, struct rules_ctx *x);
+
+/* One condition: a leaf (subject, header, has_attachment...) or any/all/not over kids. */
+struct rules_cond {
+	rules_cond_eval *eval;
+	struct rules_regex *re;  /* subject, body, from, to, header */
+	char *header;            /* header: the field name */
+	bool flag;               /* has_attachment, first_message */
+	struct rules_cond *kids; /* all (a condition mapping), any, not (one kid) */
+	size_t nkids;
+	const char *kind; /* "all", "any", "not" or the leaf's key, for explanations */
+};
+
+/* One entry of `capture`: the variables it provides and the groups they come from. */
+struct rules_capture {
+	char *key;
+	struct rules_regex *re;
+	struct strvec vars; /* variable names, in group order */
+	uint32_t *groups;   /* the group each var comes from; 0: the whole match */
+};
+
+struct rules_rule {
+	char *name;
+	struct rules_cond match; /* an "all" node */
+	struct rules_capture *captures;
+	size_t ncaptures;
+	struct strvec tags;
+	int priority; /* -1 when the rule does not say */
+	char *template_name;
+	const struct template *template;
+	bool ignore;
+	bool stop;
+};
+
+/* Templates by name, each loaded once however many rules name it. */
+struct rules_template {
+	char *name;
+	struct template *t;
+};
+
+struct rules {
+	char *path;
+	struct rules_rule *rules;
+	size_t nrules;
+	struct rules_sla sla;
+	struct rules_business_hours hours;
+	struct rules_template *templates;
+	size_t ntemplates;
+	const struct template *greeting, *closing, *fallback;
+	pcre2_match_context *mctx;
+	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
+};
+
+/* What the load handlers need beside the object they fill. */
+struct rules_load {
+	struct rules *r;
+	struct rules_rule *rule; /* being walked */
+	const char *label;       /* rule "refund", or rule 3 before a name */
+	char *tdir_shown;        /* "templates/" as messages name it, beside the file as given */
+	struct diags tdiags;     /* problems in template files, reported after the file's own */
+	yaml_node_t *draft[3];   /* draft: greeting, closing, fallback as given, or NULL */
+	bool capture_failed;     /* the rule's variables are unknown: do not check its template */
+};
+
+/* rules.c */
+/*
+ * The template called name, loaded from templates/ once. When it cannot be read, reports
+ * "WHO: no template ..." at n and returns NULL; problems inside it go to the template's file.
+ */
+const struct template *rules_get_template(struct yamlutil_doc *y, const yaml_node_t *n,
+                                          const char *who, const char *name);
+bool rules_template_name_ok(const char *name);
+/* Reports every variable t uses that rule (NULL: a greeting, closing or fallback) lacks. */
+void rules_check_vars(struct yamlutil_doc *y, const struct template *t,
+                      const struct rules_rule *rule, const char *who);
+
+/* rules_parse.c */
+yamlutil_handler rules_walk_rules;
+/*
+ * Compiles the pattern in n; name is the key for "must be a string" messages, what names it in
+ * "bad regex in rule "x" WHAT: ..." at the offending character. NULL after reporting.
+ */
+struct rules_regex *rules_regex_compile(struct yamlutil_doc *y, const yaml_node_t *n,
+                                        const char *name, const char *what);
+void rules_regex_free(struct rules_regex *re);
+void rules_rule_finish(struct rules_rule *rule);
+/* True when name may be used in a template: a global or a capture of rule (NULL: none). */
+bool rules_var_known(const struct rules_rule *rule, const char *name);
+
+/* rules_hours.c */
+yamlutil_handler rules_walk_sla;
+yamlutil_handler rules_walk_hours;
+void rules_hours_finish(struct rules_business_hours *h);
+
+/* rules_eval.c: the condition evaluators that rules_parse.c puts into conditions. */
+rules_cond_eval rules_eval_subject, rules_eval_body, rules_eval_from, rules_eval_to,
+    rules_eval_header, rules_eval_attachment, rules_eval_first, rules_eval_any, rules_eval_all,
+    rules_eval_not;
+
+#endif

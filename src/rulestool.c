@@ -1,0 +1,355 @@
+/*
+ * rulestool: rules check, rules test, rules replay.
+ */
+#include "tend/rulestool.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "tend/draft.h"
+#include "tend/json.h"
+#include "tend/message.h"
+
+int rulestool_check(const char *path, FILE *out)
+{
+	struct rules *r = NULL;
+	struct diags d = DIAGS_INIT;
+	int rc = rules_load(path, &r, &d);
+	if (rc < 0) {
+		diags_print(&d);
+		fprintf(stderr, "%s: %zu error%s\n", path, d.n, d.n == 1 ? "" : "s");
+	} else {
+		fprintf(out, "%s: OK (%zu rule%s)\n", path, rules_count(r),
+		        rules_count(r) == 1 ? "" : "s");
+	}
+	diags_free(&d);
+	rules_free(r);
+	return rc < 0 ? 1 : 0;
+}
+
+/* A stand-in for the conversation the message would start, so the draft can be shown. */
+static void test_thread(const struct message *m, struct store_thread *th)
+{
+	memset(th, 0, sizeof(*th));
+	th->id = 0;
+	th->subject = m->subject;
+	th->customer = m->from;
+}
+
+static void draft_for(const struct rules *r, const struct config *c, const struct message *m,
+                      const struct rules_result *res, struct store_draft *d)
+{
+	struct store_thread th;
+	struct strvec own = STRVEC_INIT;
+	for (size_t i = 0; i < c->naccounts; i++)
+		strvec_push(&own, c->accounts[i].address);
+	test_thread(m, &th);
+	const struct rules_sla *sla = rules_sla(r);
+	const struct rules_business_hours *bh = rules_business_hours(r);
+	struct draft_message dm = {m, res};
+	struct draft_input in = {
+	    .rules = r,
+	    .thread = &th,
+	    .messages = &dm,
+	    .nmessages = 1,
+	    .own = &own,
+	    .token = c->threading.token,
+	    .deadline = (m->date ? m->date : (int64_t)time(NULL)) + sla->target[res->priority],
+	    .timezone = bh->set ? bh->timezone : NULL,
+	};
+	draft_compose(&in, d);
+	strvec_free(&own);
+}
+
+static void print_addrs(FILE *out, const char *label, const struct message_addrs *as)
+{
+	if (as->n == 0)
+		return;
+	fprintf(out, "%s:", label);
+	for (size_t i = 0; i < as->n; i++)
+		fprintf(out, "%s %s%s%s%s", i ? "," : "", as->v[i].name ? as->v[i].name : "",
+		        as->v[i].name ? " <" : "", as->v[i].addr, as->v[i].name ? ">" : "");
+	fputc('\n', out);
+}
+
+static void test_human(FILE *out, const struct buf *explain, const struct rules_result *res,
+                       const struct store_draft *d)
+{
+	fwrite(explain->data, 1, explain->len, out);
+	if (res->ignore) {
+		fprintf(out, "\nNo draft: %s.\n",
+		        res->ignore_reason ? res->ignore_reason : "ignored");
+		return;
+	}
+	fprintf(out, "\nThe draft it would get (thread id 0 stands for the new conversation's):\n");
+	print_addrs(out, "To", &d->to);
+	print_addrs(out, "Cc", &d->cc);
+	fprintf(out, "Subject: %s\n\n%s", d->subject, d->body);
+}
+
+static void test_json(FILE *out, const struct rules_result *res, const struct store_draft *d)
+{
+	struct json j;
+	json_init(&j, true);
+	json_object_begin(&j);
+	json_key(&j, "rules");
+	json_array_begin(&j);
+	for (size_t i = 0; i < res->nmatches; i++) {
+		const struct rules_match *m = &res->matches[i];
+		json_object_begin(&j);
+		json_key(&j, "name");
+		json_string(&j, m->rule);
+		json_key(&j, "captures");
+		json_object_begin(&j);
+		for (size_t k = 0; k < m->capture_names.n; k++) {
+			json_key(&j, m->capture_names.v[k]);
+			json_string(&j, m->capture_values.v[k]);
+		}
+		json_object_end(&j);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_key(&j, "tags");
+	json_array_begin(&j);
+	for (size_t i = 0; i < res->tags.n; i++)
+		json_string(&j, res->tags.v[i]);
+	json_array_end(&j);
+	json_key(&j, "priority");
+	json_string(&j, rules_priority_name(res->priority));
+	json_key(&j, "automated");
+	json_bool(&j, res->automated);
+	json_key(&j, "ignored");
+	json_string(&j, res->ignore ? res->ignore_reason : NULL);
+	json_key(&j, "draft");
+	if (res->ignore) {
+		json_null(&j);
+	} else {
+		json_object_begin(&j);
+		json_key(&j, "subject");
+		json_string(&j, d->subject);
+		json_key(&j, "body");
+		json_string(&j, d->body);
+		json_object_end(&j);
+	}
+	json_object_end(&j);
+	fwrite(j.out.data, 1, j.out.len, out);
+	fputc('\n', out);
+	json_finish(&j);
+}
+
+int rulestool_test(const struct rules *r, const struct config *c, const char *eml_path, bool json,
+                   FILE *out)
+{
+	char *raw = NULL, *reason = NULL;
+	size_t len;
+	struct message *m = NULL;
+	if (read_file(eml_path, &raw, &len) < 0) {
+		log_warnx("cannot read %s: %s", eml_path, strerror(errno));
+		return 1;
+	}
+	if (message_parse(raw, len, NULL, &m, &reason) < 0) {
+		log_warnx("%s: %s (tend would quarantine it)", eml_path, reason);
+		free(reason);
+		free(raw);
+		return 1;
+	}
+	struct rules_input in = {.message = m,
+	                         .first_message = m->references.n == 0 && m->in_reply_to.n == 0};
+	struct rules_result res;
+	struct buf explain = BUF_INIT;
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	rules_explain(r, &in, &res, &explain);
+	if (!res.ignore)
+		draft_for(r, c, m, &res, d);
+	if (json)
+		test_json(out, &res, d);
+	else
+		test_human(out, &explain, &res, d);
+	store_draft_free(d);
+	buf_free(&explain);
+	rules_result_finish(&res);
+	message_free(m);
+	free(raw);
+	return 0;
+}
+
+/* What the rules make of a conversation: computed the same way from recorded verdicts and from
+ * a fresh evaluation, so the two can be compared. */
+struct verdict {
+	struct strvec tags;
+	int priority;
+	bool needs_answer;
+};
+
+static void verdict_add(struct verdict *v, const struct strvec *tags, int priority, bool ignored,
+                        bool unanswered)
+{
+	if (ignored)
+		return;
+	for (size_t i = 0; i < tags->n; i++)
+		if (!strvec_contains(&v->tags, tags->v[i]))
+			strvec_push(&v->tags, tags->v[i]);
+	if (unanswered) {
+		v->needs_answer = true;
+		if (priority > v->priority)
+			v->priority = priority;
+	}
+}
+
+static int tag_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static char *tags_text(struct strvec *tags)
+{
+	if (tags->n == 0)
+		return xstrdup("(none)");
+	qsort(tags->v, tags->n, sizeof(*tags->v), tag_cmp);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < tags->n; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "", tags->v[i]);
+	return buf_steal(&b);
+}
+
+struct replay {
+	const struct rules *rules;
+	struct store_txn *t;
+	bool json;
+	struct json j;
+	struct buf out;
+	size_t threads, changed;
+};
+
+/* Adds one stored message to both verdicts: as recorded, and as the rules say now. */
+static void replay_message(struct replay *rp, const struct store_thread *th,
+                           const struct store_message *rec, struct verdict *was,
+                           struct verdict *now)
+{
+	if (rec->flags & (STORE_MSG_OURS | STORE_MSG_QUARANTINED))
+		return;
+	bool unanswered = rec->received > th->answered;
+	verdict_add(was, &rec->tags, rec->priority, rec->ignore_reason != NULL, unanswered);
+	const char *raw;
+	size_t len;
+	struct message *m = NULL;
+	char *reason = NULL;
+	if (store_get_raw(rp->t, rec->id, &raw, &len) < 0 ||
+	    message_parse(raw, len, NULL, &m, &reason) < 0) {
+		free(reason);
+		return;
+	}
+	struct rules_input in = {.message = m, .first_message = rec->join_reason == 0};
+	struct rules_result res;
+	rules_eval(rp->rules, &in, &res);
+	verdict_add(now, &res.tags, res.priority, res.ignore, unanswered);
+	rules_result_finish(&res);
+	message_free(m);
+}
+
+static void report_json(struct replay *rp, const char *key, struct verdict *v)
+{
+	json_key(&rp->j, key);
+	json_object_begin(&rp->j);
+	json_key(&rp->j, "tags");
+	json_array_begin(&rp->j);
+	qsort(v->tags.v, v->tags.n, sizeof(*v->tags.v), tag_cmp);
+	for (size_t i = 0; i < v->tags.n; i++)
+		json_string(&rp->j, v->tags.v[i]);
+	json_array_end(&rp->j);
+	json_key(&rp->j, "priority");
+	json_string(&rp->j, v->needs_answer ? rules_priority_name(v->priority) : NULL);
+	json_key(&rp->j, "needs_answer");
+	json_bool(&rp->j, v->needs_answer);
+	json_object_end(&rp->j);
+}
+
+static void report(struct replay *rp, const struct store_thread *th, struct verdict *was,
+                   struct verdict *now)
+{
+	if (rp->json) {
+		json_object_begin(&rp->j);
+		json_key(&rp->j, "thread");
+		json_int(&rp->j, (int64_t)th->id);
+		json_key(&rp->j, "subject");
+		json_string(&rp->j, th->subject);
+		report_json(rp, "before", was);
+		report_json(rp, "after", now);
+		json_object_end(&rp->j);
+		return;
+	}
+	char *a = tags_text(&was->tags), *b = tags_text(&now->tags);
+	buf_printf(&rp->out, "thread %llu  %s\n", (unsigned long long)th->id, th->subject);
+	if (strcmp(a, b) != 0)
+		buf_printf(&rp->out, "  tags      %s  ->  %s\n", a, b);
+	if (was->needs_answer != now->needs_answer)
+		buf_printf(&rp->out, "  draft     %s  ->  %s\n",
+		           was->needs_answer ? "needed" : "not needed",
+		           now->needs_answer ? "needed" : "not needed");
+	else if (was->needs_answer && was->priority != now->priority)
+		buf_printf(&rp->out, "  priority  %s  ->  %s\n", rules_priority_name(was->priority),
+		           rules_priority_name(now->priority));
+	free(a);
+	free(b);
+}
+
+static bool differs(struct verdict *was, struct verdict *now)
+{
+	char *a = tags_text(&was->tags), *b = tags_text(&now->tags);
+	bool d = strcmp(a, b) != 0 || was->needs_answer != now->needs_answer ||
+	         (was->needs_answer && was->priority != now->priority);
+	free(a);
+	free(b);
+	return d;
+}
+
+static int replay_thread(const struct store_thread *th, void *arg)
+{
+	struct replay *rp = arg;
+	struct verdict was = {STRVEC_INIT, RULES_PRIORITY_LOW, false};
+	struct verdict now = {STRVEC_INIT, RULES_PRIORITY_LOW, false};
+	int rc = 0;
+	for (size_t i = 0; i < th->messages.n && rc == 0; i++) {
+		struct store_message *rec = NULL;
+		if ((rc = store_get_message(rp->t, th->messages.v[i], &rec)) == 0)
+			replay_message(rp, th, rec, &was, &now);
+		store_message_free(rec);
+	}
+	rp->threads++;
+	if (rc == 0 && differs(&was, &now)) {
+		rp->changed++;
+		report(rp, th, &was, &now);
+	}
+	strvec_free(&was.tags);
+	strvec_free(&now.tags);
+	return rc;
+}
+
+int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *out)
+{
+	struct replay rp = {.rules = r, .json = json};
+	int rc = store_begin(s, false, &rp.t);
+	if (rc < 0)
+		return rc;
+	json_init(&rp.j, false);
+	if (json)
+		json_array_begin(&rp.j);
+	rc = store_foreach_thread(rp.t, replay_thread, &rp);
+	store_abort(rp.t);
+	if (json) {
+		json_array_end(&rp.j);
+		buf_append(&rp.out, rp.j.out.data, rp.j.out.len);
+		buf_putc(&rp.out, '\n');
+	} else {
+		buf_printf(&rp.out,
+		           "%zu of %zu conversation%s would be tagged differently by %s.\n",
+		           rp.changed, rp.threads, rp.threads == 1 ? "" : "s", rules_path(r));
+	}
+	if (rc >= 0)
+		fwrite(rp.out.data, 1, rp.out.len, out);
+	json_finish(&rp.j);
+	buf_free(&rp.out);
+	return rc < 0 ? rc : 0;
+}

@@ -1,0 +1,357 @@
+#!/usr/bin/python3
+"""Review with the real binaries: `tend queue`, `show`, `edit`, `approve`, `reject`, `snooze`,
+`assign` and `log`, on drafts that `tend import` made from the sample mail."""
+
+import os
+import pwd
+import re
+
+from tendtest import Env, check, eq, run, sample_mail
+
+AGENTS = "store: store\nagents:\n  - {login: alice, name: Alice Smith}\n  - {login: bob}\n"
+ALICE = {"TEND_AGENT": "alice"}
+MSGID = re.compile(r"^tend\.(\d+)\.(\d+)\.[0-9a-f]{16}@[^@\s]+$")
+RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
+
+
+def os_user():
+    return pwd.getpwuid(os.getuid()).pw_name
+
+
+def imported(config=None):
+    env = Env(config=config)
+    env.import_(sample_mail())
+    return env
+
+
+def queue(env, *args):
+    return env.json("queue", "--json", *args)
+
+
+def draft(env, tid):
+    return env.show(tid)["draft"]
+
+
+def first_with(env, text):
+    """The first thread in the queue whose draft body contains text."""
+    for item in queue(env):
+        if text in draft(env, item["thread"])["body"]:
+            return item["thread"]
+    raise AssertionError("no draft in the queue contains %r" % text)
+
+
+def log(env, tid=None):
+    return env.json("log", "--json", *([tid] if tid else []))
+
+
+def actions(env, tid):
+    return [e["action"] for e in log(env, tid)]
+
+
+def follow_up(env, tid, name="follow-up.eml"):
+    """Imports a message from the thread's customer replying to its latest message."""
+    th = env.show(tid)
+    last = th["messages"][-1]
+    cust = th["customer"]
+    eml = ("From: %s <%s>\nTo: support@shop.example\nSubject: Re: %s\n"
+           "Date: Mon, 23 Nov 2026 23:59:00 +0000\nMessage-ID: <follow-up-%s@example.com>\n"
+           "In-Reply-To: <%s>\nReferences: <%s>\n\nOne more thing: please hurry.\n"
+           % (cust["name"], cust["email"], th["subject"], tid, last["message_id"],
+              last["message_id"]))
+    s = env.import_(env.write(name, eml))
+    eq(s["stored"], 1, "follow-up stored")
+    # Not `tend show`: showing the draft to an agent is what clears its stale mark.
+    ids = [t["message_ids"] for t in env.threads() if t["id"] == tid]
+    eq(len(ids[0]), len(th["messages"]) + 1, "follow-up joined the thread")
+
+
+def test_queue_order_and_json():
+    env = imported()
+    try:
+        q = queue(env)
+        check(len(q) >= 5, "drafts in the queue: %r" % q)
+        dues = [i["due"] for i in q]
+        eq(dues, sorted(dues), "queue in deadline order")
+        for i in q:
+            for key in ("thread", "due", "priority", "tags", "customer", "subject", "stale",
+                        "draft", "assignee", "snoozed_until"):
+                check(key in i, "queue --json lacks %r: %r" % (key, i))
+            check(RFC3339.match(i["due"]), "due is RFC 3339: %r" % i["due"])
+            check(i["priority"] in ("low", "normal", "high", "urgent"), repr(i))
+            check(set(i["customer"]) == {"name", "email"}, repr(i["customer"]))
+            eq(i["stale"], False, "stale right after import")
+        r = env.tend("queue")
+        lines = r.out.splitlines()
+        eq(lines[0].split(), ["ID", "DUE", "PRI", "TAGS", "CUSTOMER", "SUBJECT"], "header")
+        eq([int(line.split()[0]) for line in lines[1:]], [i["thread"] for i in q], "order")
+        check("\033[" not in r.out, "colour codes written to a pipe")
+    finally:
+        env.close()
+
+
+def test_empty_queue():
+    env = Env()
+    try:
+        env.import_(os.path.join(sample_mail(), "12-out-of-office.eml"))
+        eq(env.tend("queue").out, "Nothing to review.\n", "empty queue")
+        eq(queue(env), [], "empty queue as JSON")
+    finally:
+        env.close()
+
+
+def test_show_draft_contract():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        d = draft(env, tid)
+        for key in ("state", "to", "cc", "subject", "body", "stale", "id", "parts", "edited",
+                    "previous_body", "message_id", "approved_by", "error"):
+            check(key in d, "show --json draft lacks %r: %r" % (key, d))
+        eq(d["state"], "proposed", "state")
+        check(d["to"] and set(d["to"][0]) == {"name", "email"}, repr(d["to"]))
+        r = env.tend("show", "#%d" % tid)
+        check("══ Draft: proposed" in r.out and "To: " in r.out and "Subject: " in r.out,
+              r.out)
+    finally:
+        env.close()
+
+
+def test_edit_saves_and_logs_diff():
+    env = imported()
+    try:
+        tid = first_with(env, "Hello")
+        before = draft(env, tid)["body"]
+        r = env.tend("edit", tid, env=dict(ALICE, EDITOR="sed -i s/Hello/Hi/", VISUAL=""))
+        eq(r.out, "Saved the draft of thread %d.\n" % tid, "edit output")
+        d = draft(env, tid)
+        eq(d["body"], before.replace("Hello", "Hi"), "saved body")
+        eq(d["edited"], True, "edited")
+        entry = [e for e in log(env, tid) if e["action"] == "edit"]
+        eq(len(entry), 1, "edit entries")
+        eq(entry[0]["agent"], "alice", "agent")
+        eq(entry[0]["os_user"], os_user(), "os_user")
+        check(entry[0]["detail"].startswith("--- before\n+++ after\n@@ "), entry[0]["detail"])
+        check("\n-Hello" in entry[0]["detail"] and "\n+Hi" in entry[0]["detail"],
+              entry[0]["detail"])
+        out = env.tend("log", tid).out
+        check("alice" in out and "  edit  " in out and "\n    -Hello" in out
+              and "\n    +Hi" in out, out)
+    finally:
+        env.close()
+
+
+def test_unchanged_edit_records_nothing():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        before = draft(env, tid)
+        r = env.tend("edit", tid, env=dict(ALICE, EDITOR="true", VISUAL=""))
+        eq(r.out, "No changes.\n", "output")
+        eq(draft(env, tid), before, "draft")
+        check("edit" not in actions(env, tid), "an unchanged edit was logged")
+    finally:
+        env.close()
+
+
+def test_emptying_editor_aborts():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        before = draft(env, tid)
+        r = env.tend("edit", tid, rc=1, env=dict(ALICE, EDITOR="truncate -s 0", VISUAL=""))
+        eq(r.err, "tend: empty draft: edit aborted; the draft is unchanged\n", "stderr")
+        eq(draft(env, tid), before, "draft")
+        check("edit" not in actions(env, tid), "an aborted edit was logged")
+    finally:
+        env.close()
+
+
+def test_failing_editor_saves_nothing():
+    env = imported()
+    try:
+        tid = first_with(env, "Hello")
+        before = draft(env, tid)
+        ed = 'sed -i s/Hello/Hi/ "$1"; exit 1; :'
+        r = env.tend("edit", tid, rc=1, env=dict(ALICE, EDITOR=ed, VISUAL=""))
+        eq(r.err, "tend: the editor (%s) exited with status 1: nothing was saved\n" % ed,
+           "stderr")
+        eq(draft(env, tid), before, "draft")
+        # $VISUAL comes before $EDITOR.
+        env.tend("edit", tid, env=dict(ALICE, EDITOR="false", VISUAL="sed -i s/Hello/Hi/"))
+        check("Hi" in draft(env, tid)["body"], "VISUAL was not used")
+    finally:
+        env.close()
+
+
+def test_approve():
+    env = imported(AGENTS)
+    try:
+        item = queue(env, )[0]
+        tid = item["thread"]
+        check("{{agent.name}}" in draft(env, tid)["body"], "the draft has no signature")
+        to = draft(env, tid)["to"][0]
+        r = env.tend("approve", tid, env=ALICE)
+        eq(r.out, "Approved thread %d: the reply to %s <%s> is queued for sending.\n"
+           % (tid, to["name"], to["email"]), "approve output")
+        check(tid not in [i["thread"] for i in queue(env)], "approved draft still queued")
+        d = draft(env, tid)
+        eq(d["state"], "approved", "state")
+        eq(d["approved_by"], "alice", "approved_by")
+        m = MSGID.match(d["message_id"] or "")
+        check(m and int(m.group(1)) == tid and int(m.group(2)) == d["id"], d["message_id"])
+        check("{{agent.name}}" not in d["body"] and "Alice Smith" in d["body"], d["body"])
+        out = env.tend("show", tid).out
+        check("══ Draft: approved by alice" in out, out)
+        check("Message-ID: <%s>" % d["message_id"] in out, out)
+        r = env.tend("approve", tid, rc=1, env=ALICE)
+        eq(r.err, "tend: thread %d: the draft was approved by alice and is waiting to be sent; "
+           "there is nothing to approve\n" % tid, "second approval")
+        eq(draft(env, tid)["message_id"], d["message_id"], "Message-ID kept")
+        eq(actions(env, tid).count("approve"), 1, "approvals logged")
+    finally:
+        env.close()
+
+
+def test_second_person_rule():
+    env = imported(AGENTS + "review: {require_second_person: true}\n")
+    try:
+        tid = first_with(env, "Hello")
+        env.tend("edit", tid, env=dict(ALICE, EDITOR="sed -i s/Hello/Hi/", VISUAL=""))
+        r = env.tend("approve", tid, rc=1, env=ALICE)
+        eq(r.err, "tend: thread %d: alice made the last edit to this draft, and tend.yaml "
+           "(review: require_second_person) asks for someone else to approve it\n" % tid,
+           "four eyes")
+        env.tend("--as", "bob", "approve", tid)
+        eq(draft(env, tid)["approved_by"], "bob", "approved by the second person")
+    finally:
+        env.close()
+
+
+def test_reject_reason_in_log():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        r = env.tend("reject", tid, rc=2, env=ALICE)
+        check("--reason" in r.err, r.err)
+        r = env.tend("reject", tid, "--reason", "answered by phone", env=ALICE)
+        eq(r.out, "Rejected the draft of thread %d.\n" % tid, "output")
+        check(tid not in [i["thread"] for i in queue(env)], "rejected draft still queued")
+        eq(env.show(tid)["draft"], None, "draft after rejection")
+        check("\nNo draft.\n" in env.tend("show", tid).out, "human show")
+        entry = [e for e in log(env, tid) if e["action"] == "reject"]
+        eq([e["detail"] for e in entry], ["answered by phone"], "reason logged")
+        out = env.tend("log").out
+        check(re.search(r"  reject +#%d +answered by phone\n" % tid, out), out)
+        r = env.tend("approve", tid, rc=1, env=ALICE)
+        eq(r.err, "tend: thread %d has no draft to approve\n" % tid, "approve after reject")
+    finally:
+        env.close()
+
+
+def test_agents_list_refuses_unknown_agent():
+    env = imported(AGENTS)
+    try:
+        tid = queue(env)[0]["thread"]
+        want = 'tend: agent "bob2" is not listed in agents in %s\n' % env.config
+        eq(env.tend("--as", "bob2", "approve", tid, rc=1).err, want, "global --as")
+        eq(env.tend("approve", "--as", "bob2", tid, rc=1).err, want, "command --as")
+        eq(env.tend("approve", tid, rc=1, env={"TEND_AGENT": "bob2"}).err, want, "TEND_AGENT")
+        eq(env.tend("assign", tid, "bob2", rc=1, env=ALICE).err, want, "assign")
+        eq(draft(env, tid)["state"], "proposed", "nothing approved")
+        env.tend("assign", tid, "bob", env=ALICE)
+        eq(queue(env)[0]["assignee"], "bob", "assignee")
+        check("[@bob]" in env.tend("queue").out, "assignee mark")
+        env.tend("assign", tid, "-", env=ALICE)
+        eq(queue(env)[0]["assignee"], None, "assignment cleared")
+    finally:
+        env.close()
+
+
+def test_stale_draft_needs_show():
+    env = imported()
+    try:
+        tid = first_with(env, "Hello")
+        env.tend("edit", tid, env=dict(ALICE, EDITOR="sed -i s/Hello/Howdy/", VISUAL=""))
+        follow_up(env, tid)
+        item = [i for i in queue(env) if i["thread"] == tid]
+        eq(len(item), 1, "stale draft queued")
+        eq(item[0]["stale"], True, "stale in the queue")
+        check("[new message]" in env.tend("queue").out, "stale mark")
+        r = env.tend("approve", tid, rc=1, env=ALICE)
+        eq(r.err, "tend: thread %d: the customer wrote again after this draft was made; run "
+           "`tend show %d` first\n" % (tid, tid), "stale approval")
+        out = env.tend("show", tid, env=ALICE).out
+        check("The customer wrote again after this draft was made: read the new message "
+              "above; the draft was rewritten." in out, out)
+        check("Your earlier edit, from before the customer wrote again:\n    Howdy" in out, out)
+        eq([i["stale"] for i in queue(env) if i["thread"] == tid], [False], "stale after show")
+        check("show" in actions(env, tid), "show logged")
+        env.tend("approve", tid, env=ALICE)
+        eq(draft(env, tid)["state"], "approved", "approved after show")
+    finally:
+        env.close()
+
+
+def test_snooze():
+    env = imported()
+    try:
+        item = queue(env)[0]
+        tid = item["thread"]
+        r = env.tend("snooze", tid, "2h", env=ALICE)
+        check(r.out.startswith("Snoozed thread %d until " % tid), r.out)
+        check(tid not in [i["thread"] for i in queue(env)], "snoozed draft listed")
+        hidden = [i for i in queue(env, "--all") if i["thread"] == tid]
+        eq(len(hidden), 1, "--all lists it")
+        eq(hidden[0]["due"], item["due"], "deadline unchanged")
+        check(RFC3339.match(hidden[0]["snoozed_until"] or ""), repr(hidden[0]))
+        check("snoozed draft not shown" in env.tend("queue").out, "hint")
+        eq(env.tend("snooze", tid, "soon", rc=2).rc, 2, "bad duration")
+        env.tend("snooze", tid, "0", env=ALICE)
+        check(tid in [i["thread"] for i in queue(env)], "back in the queue")
+        eq(actions(env, tid).count("snooze"), 2, "snoozes logged")
+    finally:
+        env.close()
+
+
+def test_log_names_os_user():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        env.tend("--as", "somebody", "assign", tid, "somebody")
+        e = [e for e in log(env) if e["action"] == "assign"]
+        eq(len(e), 1, "assign entries")
+        for key in ("time", "agent", "os_user", "action", "thread", "draft", "detail"):
+            check(key in e[0], "log --json lacks %r" % key)
+        eq((e[0]["agent"], e[0]["os_user"], e[0]["thread"]), ("somebody", os_user(), tid),
+           "who")
+        check("somebody (as %s)" % os_user() in env.tend("log", tid).out, "human log")
+        eq(env.tend("log", "999", rc=1).err, "tend: no thread 999\n", "unknown thread")
+    finally:
+        env.close()
+
+
+def test_usage_errors():
+    env = imported()
+    try:
+        for args in (["approve"], ["approve", "abc"], ["approve", "1", "2"], ["edit"],
+                     ["snooze", "1"], ["assign", "1"], ["queue", "extra"], ["log", "x"],
+                     ["approve", "--json", "1"], ["show", "--reason", "x", "1"]):
+            r = env.tend(*args, rc=2)
+            check(r.err.startswith("tend "), "%r: %r" % (args, r.err))
+        eq(env.tend("approve", "999", rc=1, env=ALICE).err, "tend: no thread 999\n", "no thread")
+    finally:
+        env.close()
+
+
+def test_no_store_is_not_created():
+    env = Env()
+    try:
+        r = env.tend("approve", "1", rc=1, env=ALICE)
+        check("no store at" in r.err, r.err)
+        check(not os.path.exists(env.store), "approve created a store")
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    run(globals())

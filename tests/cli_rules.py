@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""Rules and drafts as operators and agents meet them: `tend rules check/test/replay`, and the
+tags and drafts that importing the sample mail with the sample rules produces."""
+
+import os
+
+from tendtest import Env, check, eq, run, sample_mail
+
+
+def sample(name):
+    return os.path.join(sample_mail(), name)
+
+
+def with_rules():
+    env = Env(config="store: store\naccounts:\n  - name: support\n"
+                     "    address: support@shop.example\n    from_name: Shop Support\n")
+    env.use_sample_rules()
+    return env
+
+
+def by_subject(env, part):
+    hits = [t for t in env.threads() if part in t["subject"]]
+    eq(len(hits), 1, "threads with %r in the subject" % part)
+    return env.show(hits[0]["id"])
+
+
+def test_sample_rules_check_ok():
+    env = with_rules()
+    try:
+        r = env.tend("rules", "check")
+        check(r.out.startswith(env.path("rules.yaml") + ": OK ("), r.out)
+    finally:
+        env.close()
+
+
+def test_rules_check_reports_every_error_with_position():
+    env = Env()
+    try:
+        env.write("templates/refund.txt", "Hello {{customer.name}}, order {{oder}}.\n")
+        env.write("rules.yaml", "version: 1\n"
+                  "rules:\n"
+                  "  - name: refund\n"
+                  "    match: {subject: '(?i)refund)'}\n"
+                  "    capture: {order: '(?<order>\\d+)'}\n"
+                  "    template: refund\n"
+                  "    priority: hihg\n"
+                  "  - name: refund\n"
+                  "    match: {body: 'x'}\n"
+                  "    tempalte: nothing\n")
+        r = env.tend("rules", "check", rc=1)
+        path = env.path("rules.yaml")
+        for want in (
+                path + ':4:33: bad regex in rule "refund" subject: unmatched closing parenthesis',
+                path + ':7:15: "priority" must be one of urgent, high, normal, low',
+                path + ':8:11: duplicate rule name "refund" (first used at 3:11)',
+                path + ':10:5: unknown key "tempalte"',
+                'templates/refund.txt:1:34: unknown variable "oder"'):
+            check(want in r.err, "missing %r in:\n%s" % (want, r.err))
+        check(r.err.strip().endswith("5 errors"), r.err)
+        # A broken file changes nothing: import refuses to run with it.
+        r = env.tend("import", sample_mail(), rc=1)
+        check("has errors" in r.err, r.err)
+    finally:
+        env.close()
+
+
+def test_rules_test_explains_german_refund():
+    env = with_rules()
+    try:
+        r = env.tend("rules", "test", sample("08-rueckerstattung-de.eml"))
+        check("rule refund: matched" in r.out, r.out)
+        check('matched "Rückerstattung"' in r.out or "Rückerstattung" in r.out, r.out)
+        j = env.json("rules", "test", "--json", sample("08-rueckerstattung-de.eml"))
+        names = [m["name"] for m in j["rules"]]
+        check("refund" in names, names)
+        check(j["draft"] is not None and "Jürgen" in j["draft"]["body"], j["draft"])
+        j = env.json("rules", "test", "--json", sample("12-out-of-office.eml"))
+        check(j["automated"] and j["draft"] is None, j)
+    finally:
+        env.close()
+
+
+def test_multi_concern_draft_answers_each_concern_once():
+    env = with_rules()
+    try:
+        env.import_(sample_mail())
+        th = by_subject(env, "voucher, new address")
+        d = th["draft"]
+        eq(d["parts"], ["voucher", "address_change", "order_change"], "parts")
+        reply = d["body"].split(" wrote:\n")[0]
+        paragraphs = [p for p in reply.split("\n\n") if p.strip()]
+        eq(len(paragraphs), len(set(paragraphs)), "paragraphs that repeat")
+        # Greeting, one paragraph or more per concern, closing, and the quote's attribution.
+        check(len(paragraphs) >= 6, "paragraphs: %r" % paragraphs)
+        check("SPRING10" in reply, "the voucher code is named")
+        check("Brighton" in reply or "address" in reply, "the address change is answered")
+        check(d["body"].startswith("Hello Sophie,"), d["body"][:40])
+        check("10488" in d["body"], "the captured order number")
+        eq(d["subject"], "Re: Order #10488 - voucher, new address and one item to remove [#%d]"
+           % th["id"], "subject")
+        eq([a["email"] for a in d["to"]], ["sophie.laurent@example.com"], "to")
+        eq(d["cc"], [], "cc: never our own address")
+        check(set(["voucher", "address"]) <= set(th["tags"]), th["tags"])
+    finally:
+        env.close()
+
+
+def test_html_only_and_german_mail_are_tagged():
+    env = with_rules()
+    try:
+        env.import_(sample_mail())
+        eq(by_subject(env, "Rückerstattung")["draft"]["parts"], ["cancel", "refund"], "German")
+        check("refund" in by_subject(env, "Rückerstattung")["tags"], "refund tag")
+        eq(by_subject(env, "delivery of my sofa")["draft"]["parts"], ["delivery_info"], "HTML")
+    finally:
+        env.close()
+
+
+def test_automatic_mail_gets_no_draft():
+    env = with_rules()
+    try:
+        env.import_(sample_mail())
+        th = by_subject(env, "Automatic reply")
+        eq(th["state"], "ignored", "state")
+        check(th["draft"] is None, "draft: %r" % th["draft"])
+        q = env.json("queue", "--json")
+        check(all("Automatic reply" not in i["subject"] for i in q), "queue")
+        eq(len(q), len(env.threads()) - 1, "every other conversation is in the queue")
+    finally:
+        env.close()
+
+
+def test_replay_shows_what_a_changed_file_would_do():
+    env = with_rules()
+    try:
+        env.import_(sample_mail())
+        r = env.tend("rules", "replay")
+        check(r.out.startswith("0 of 11 conversations"), r.out)
+        with open(env.path("rules.yaml")) as f:
+            text = f.read()
+        changed = env.write("changed.yaml", text.replace("tags: [voucher]", "tags: [coupon]"))
+        j = env.json("rules", "replay", "--json", changed)
+        subjects = sorted(x["subject"] for x in j)
+        eq(len(j), 2, "conversations tagged differently: %r" % subjects)
+        for x in j:
+            check("voucher" in x["before"]["tags"] and "coupon" in x["after"]["tags"], x)
+    finally:
+        env.close()
+
+
+if __name__ == "__main__":
+    run(globals())

@@ -1,0 +1,145 @@
+/*
+ * Unit tests for draft: subjects, signing, and composing a reply from rule matches.
+ */
+#include "t.h"
+#include "tend/draft.h"
+
+static void test_reply_subject(void)
+{
+	char *s = draft_reply_subject("Voucher code not working", "[#{id}]", 7);
+	T_EQ_STR(s, "Re: Voucher code not working [#7]");
+	free(s);
+	s = draft_reply_subject("AW: Rückerstattung", "[#{id}]", 7);
+	T_EQ_STR(s, "AW: Rückerstattung [#7]");
+	free(s);
+	s = draft_reply_subject("Re: Voucher [#7]", "[#{id}]", 7);
+	T_EQ_STR(s, "Re: Voucher [#7]");
+	free(s);
+	s = draft_reply_subject("", "[#{id}]", 3);
+	T_EQ_STR(s, "Re: Your message [#3]");
+	free(s);
+}
+
+static void test_sign(void)
+{
+	char *s = draft_sign("Kind regards,\n{{agent.name}}\n{{agent.name}}", "Alice Smith");
+	T_EQ_STR(s, "Kind regards,\nAlice Smith\nAlice Smith");
+	free(s);
+}
+
+static struct message *parse(const char *raw)
+{
+	struct message *m = NULL;
+	char *reason = NULL;
+	if (message_parse(raw, strlen(raw), NULL, &m, &reason) < 0)
+		T_FAIL("parse: %s", reason);
+	free(reason);
+	return m;
+}
+
+static struct template *tmpl(const char *text)
+{
+	struct template *t = NULL;
+	struct diags d = DIAGS_INIT;
+	if (template_parse(text, strlen(text), "t.txt", &t, &d) < 0)
+		T_FAIL("template: %s", d.n ? d.v[0].msg : "?");
+	diags_free(&d);
+	return t;
+}
+
+static void match(struct rules_result *r, const char *rule, const struct template *t,
+                  const char *cap, const char *val)
+{
+	r->matches = xreallocarray(r->matches, r->nmatches + 1, sizeof(*r->matches));
+	struct rules_match *m = &r->matches[r->nmatches++];
+	memset(m, 0, sizeof(*m));
+	m->rule = rule;
+	m->template = t;
+	if (cap) {
+		strvec_push(&m->capture_names, cap);
+		strvec_push(&m->capture_values, val);
+	}
+}
+
+static const char *first_raw = "From: Anna Kowalski <anna@example.com>\n"
+                               "To: support@shop.example, bob@example.org\n"
+                               "Message-ID: <1@example.com>\nSubject: Refund for order 10460\n"
+                               "Date: Mon, 16 Nov 2026 10:00:00 +0000\n\nI want my money back.\n";
+static const char *second_raw = "From: Anna Kowalski <anna@example.com>\n"
+                                "Reply-To: anna.private@example.net\n"
+                                "To: support@shop.example\nCc: Support <SUPPORT@shop.example>\n"
+                                "Message-ID: <2@example.com>\nIn-Reply-To: <1@example.com>\n"
+                                "References: <1@example.com>\nSubject: Re: Refund for order 10460\n"
+                                "Date: Tue, 17 Nov 2026 10:00:00 +0000\n\nAlso order 10461, and "
+                                "my voucher failed.\n\n> I want my money back.\n";
+
+static void test_compose(void)
+{
+	struct rules *rules = rules_builtin();
+	struct template *refund = tmpl("Refund for order {{order}}: on its way.");
+	struct template *voucher = tmpl("Your voucher: we will check it.\n\n");
+	struct message *m1 = parse(first_raw), *m2 = parse(second_raw);
+	struct rules_result r1 = {0}, r2 = {0};
+	match(&r1, "refund", refund, "order", "10460");
+	match(&r2, "voucher", voucher, NULL, NULL);
+	match(&r2, "refund", refund, "order", "10461");
+	match(&r2, "tagonly", NULL, NULL, NULL);
+	struct draft_message dm[] = {{m1, &r1}, {m2, &r2}};
+	struct strvec own = STRVEC_INIT;
+	strvec_push(&own, "support@shop.example");
+	struct store_thread th = {.id = 12,
+	                          .subject = "Refund for order 10460",
+	                          .customer = {"Anna Kowalski", "anna@example.com"}};
+	struct draft_input in = {.rules = rules,
+	                         .thread = &th,
+	                         .messages = dm,
+	                         .nmessages = 2,
+	                         .own = &own,
+	                         .token = "[#{id}]"};
+	struct store_draft *dp = xcalloc(1, sizeof(*dp)), d;
+	draft_compose(&in, dp);
+	d = *dp;
+	static const char start[] =
+	    "Hello Anna,\n\nRefund for order 10461: on its way.\n\n"
+	    "Your voucher: we will check it.\n\nKind regards,\n{{agent.name}}\n\n";
+	T_OK(strncmp(d.body, start, strlen(start)) == 0);
+	T_CONTAINS(d.body, "{{agent.name}}");
+	T_CONTAINS(d.body, "Anna Kowalski <anna@example.com> wrote:\n> Also order 10461");
+	T_CONTAINS(d.body, "\n>\n> > I want my money back.\n");
+	T_EQ_INT(d.parts.n, 2);
+	if (d.parts.n == 2) {
+		T_EQ_STR(d.parts.v[0], "refund");
+		T_EQ_STR(d.parts.v[1], "voucher");
+	}
+	T_EQ_STR(d.subject, "Re: Refund for order 10460 [#12]");
+	T_EQ_INT(d.to.n, 1);
+	if (d.to.n)
+		T_EQ_STR(d.to.v[0].addr, "anna.private@example.net");
+	T_EQ_INT(d.cc.n, 0); /* our own address, in any case, is never copied */
+	T_EQ_STR(d.in_reply_to, "2@example.com");
+	T_EQ_INT(d.references.n, 2);
+	store_draft_free(dp);
+
+	/* Answering only the first message: Bob, whom the customer wrote to as well, stays in Cc. */
+	dp = xcalloc(1, sizeof(*dp));
+	in.nmessages = 1;
+	draft_compose(&in, dp);
+	T_EQ_INT(dp->to.n, 1);
+	if (dp->to.n)
+		T_EQ_STR(dp->to.v[0].addr, "anna@example.com");
+	T_EQ_INT(dp->cc.n, 1);
+	if (dp->cc.n)
+		T_EQ_STR(dp->cc.v[0].addr, "bob@example.org");
+	T_CONTAINS(dp->body, "Refund for order 10460: on its way.");
+	store_draft_free(dp);
+	message_free(m1);
+	message_free(m2);
+	rules_result_finish(&r1);
+	rules_result_finish(&r2);
+	template_free(refund);
+	template_free(voucher);
+	strvec_free(&own);
+	rules_free(rules);
+}
+
+T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose))

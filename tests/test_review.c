@@ -1,0 +1,945 @@
+/*
+ * test_review: what agents do with drafts, against a temporary store. Drafts are put in the
+ * store here as ingest makes them (a proposed draft named by store_thread.draft, with a queue
+ * entry at the thread's deadline), so these tests do not depend on the rules or the templates.
+ *
+ * The editor is a real program run through sh: sed for an edit, true for none, false for a
+ * failure, and this test program itself (see bump_draft) for someone who changes the draft
+ * while the editor is open.
+ */
+#include "tend/review.h"
+
+#include <ftw.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "t.h"
+#include "tend/store.h"
+
+#define BODY "Hello Anna,\n\nYour refund is on its way.\n\nBest,\n{{agent.name}}\n"
+
+struct fx {
+	char dir[PATH_MAX];
+	char *store_dir;
+	struct store *s;
+	struct config *c;
+};
+
+static struct fx fx_open(void)
+{
+	struct fx f = {{0}, NULL, NULL, NULL};
+	const char *tmp = getenv("TMPDIR");
+	snprintf(f.dir, sizeof(f.dir), "%s/test_review.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+	if (mkdtemp(f.dir) == NULL) {
+		perror("mkdtemp");
+		exit(99);
+	}
+	f.store_dir = xasprintf("%s/store", f.dir);
+	char *err = NULL;
+	if (store_open(f.store_dir, NULL, &f.s, &err) < 0) {
+		fprintf(stderr, "store_open: %s\n", err ? err : "?");
+		exit(99);
+	}
+	f.c = config_defaults();
+	f.c->path = xasprintf("%s/tend.yaml", f.dir);
+	return f;
+}
+
+static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void fx_close(struct fx *f)
+{
+	store_close(f->s);
+	config_free(f->c);
+	free(f->store_dir);
+	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static void add_account(struct config *c, const char *name, const char *address)
+{
+	c->accounts = xreallocarray(c->accounts, c->naccounts + 1, sizeof(*c->accounts));
+	struct config_account *a = &c->accounts[c->naccounts++];
+	memset(a, 0, sizeof(*a));
+	a->name = xstrdup(name);
+	a->address = xstrdup(address);
+}
+
+static void add_agent(struct config *c, const char *login, const char *name)
+{
+	c->agents = xreallocarray(c->agents, c->nagents + 1, sizeof(*c->agents));
+	c->agents[c->nagents].login = xstrdup(login);
+	c->agents[c->nagents++].name = xstrdup(name);
+	c->agents_listed = true;
+}
+
+static struct store_txn *begin(struct store *s, bool write)
+{
+	struct store_txn *t = NULL;
+	if (store_begin(s, write, &t) < 0) {
+		fprintf(stderr, "store_begin failed\n");
+		exit(99);
+	}
+	return t;
+}
+
+static void put_message(struct store_txn *t, uint64_t thread, uint64_t *id)
+{
+	struct store_message m = {0};
+	T_EQ_INT(store_next_id(t, STORE_COUNTER_MESSAGE, id), 0);
+	m.id = *id;
+	m.thread = thread;
+	m.message_id = xasprintf("m%llu@example.com", (unsigned long long)*id);
+	m.subject = xstrdup("Refund please");
+	m.from.name = xstrdup("Anna");
+	m.from.addr = xstrdup("anna@example.com");
+	m.text = xstrdup("Where is my refund for order 12345?\n");
+	m.new_text = xstrdup(m.text);
+	m.received = m.date = (int64_t)time(NULL) - 600;
+	T_EQ_INT(store_put_message(t, &m), 0);
+	free(m.message_id);
+	free(m.subject);
+	free(m.from.name);
+	free(m.from.addr);
+	free(m.text);
+	free(m.new_text);
+}
+
+static void put_draft(struct store_txn *t, uint64_t thread, uint64_t id, uint64_t msg,
+                      int64_t queued)
+{
+	struct store_draft d = {0};
+	struct message_addr to = {"Anna", "anna@example.com"};
+	d.id = id;
+	d.thread = thread;
+	d.state = STORE_DRAFT_PROPOSED;
+	d.body = BODY;
+	d.subject = "Re: Refund please [#1]";
+	d.to.v = &to;
+	d.to.n = 1;
+	d.answers = msg;
+	d.queued = queued;
+	d.created = d.updated = (int64_t)time(NULL) - 60;
+	strvec_push(&d.parts, "refund");
+	T_EQ_INT(store_put_draft(t, &d), 0);
+	strvec_free(&d.parts);
+}
+
+/* A thread from Anna with one message and a proposed draft filed in the queue. */
+static uint64_t add_thread(struct fx *f, const char *subject, int64_t deadline, bool with_draft)
+{
+	struct store_txn *t = begin(f->s, true);
+	struct store_thread th = {0};
+	uint64_t msg, draft = 0;
+	T_EQ_INT(store_next_id(t, STORE_COUNTER_THREAD, &th.id), 0);
+	if (with_draft)
+		T_EQ_INT(store_next_id(t, STORE_COUNTER_DRAFT, &draft), 0);
+	put_message(t, th.id, &msg);
+	th.state = STORE_THREAD_OPEN;
+	th.subject = (char *)subject;
+	th.customer = (struct message_addr){"Anna", "anna@example.com"};
+	th.created = th.updated = (int64_t)time(NULL) - 600;
+	th.deadline = deadline;
+	th.priority = 2;
+	th.draft = draft;
+	idvec_push(&th.messages, msg);
+	strvec_push(&th.tags, "refund");
+	T_EQ_INT(store_put_thread(t, &th), 0);
+	if (with_draft) {
+		put_draft(t, th.id, draft, msg, deadline);
+		T_EQ_INT(store_index_put(t, STORE_INDEX_QUEUE, deadline, draft), 0);
+	}
+	T_EQ_INT(store_commit(t), 0);
+	idvec_free(&th.messages);
+	strvec_free(&th.tags);
+	return th.id;
+}
+
+static struct store_draft *get_draft(struct fx *f, uint64_t thread)
+{
+	struct store_draft *d = NULL;
+	char *err = NULL;
+	T_EQ_INT(review_current_draft(f->s, thread, &d, &err), 0);
+	free(err);
+	return d;
+}
+
+static struct store_draft *get_draft_by_id(struct store *s, uint64_t id)
+{
+	struct store_txn *t = begin(s, false);
+	struct store_draft *d = NULL;
+	T_EQ_INT(store_get_draft(t, id, &d), 0);
+	store_abort(t);
+	return d;
+}
+
+static struct store_thread *get_thread(struct fx *f, uint64_t id)
+{
+	struct store_txn *t = begin(f->s, false);
+	struct store_thread *th = NULL;
+	T_EQ_INT(store_get_thread(t, id, &th), 0);
+	store_abort(t);
+	return th;
+}
+
+/* What ingest does when the customer writes again. */
+static void mark_stale(struct fx *f, uint64_t draft)
+{
+	struct store_txn *t = begin(f->s, true);
+	struct store_draft *d = NULL;
+	T_EQ_INT(store_get_draft(t, draft, &d), 0);
+	d->stale = true;
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+}
+
+struct index_count {
+	uint64_t draft;
+	int64_t when;
+	int n;
+};
+
+static int count_entry(int64_t when, uint64_t draft, void *arg)
+{
+	struct index_count *c = arg;
+	if (draft == c->draft) {
+		c->n++;
+		c->when = when;
+	}
+	return 0;
+}
+
+static struct index_count index_entries(struct fx *f, enum store_index ix, uint64_t draft)
+{
+	struct index_count c = {draft, 0, 0};
+	struct store_txn *t = begin(f->s, false);
+	T_EQ_INT(store_foreach_index(t, ix, count_entry, &c), 0);
+	store_abort(t);
+	return c;
+}
+
+static struct review_agent agent(const char *login, const char *name)
+{
+	return (struct review_agent){xstrdup(login), xstrdup(name), xstrdup("osuser")};
+}
+
+/* Runs fn's listing into a string (caller frees). */
+static char *queue_text(struct fx *f, bool json, bool all)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.json = json, .now = (int64_t)time(NULL)};
+	T_EQ_INT(review_queue(f->s, &o, all, mf), 0);
+	fclose(mf);
+	return text;
+}
+
+static char *log_text(struct fx *f, uint64_t thread, bool json)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.json = json, .now = (int64_t)time(NULL)};
+	T_EQ_INT(review_log(f->s, thread, &o, mf), 0);
+	fclose(mf);
+	return text;
+}
+
+static char *show_text(struct fx *f, uint64_t thread, const struct review_agent *a, bool json)
+{
+	char *text = NULL, *err = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.json = json, .now = (int64_t)time(NULL)};
+	T_EQ_INT(review_show(f->s, thread, a, &o, mf, &err), 0);
+	fclose(mf);
+	free(err);
+	return text;
+}
+
+static const char *os_login(void)
+{
+	struct passwd *pw = getpwuid(getuid());
+	return pw ? pw->pw_name : "?";
+}
+
+static void test_agent_resolution(void)
+{
+	struct config *c = config_defaults();
+	struct review_agent a;
+	char *err = NULL;
+	unsetenv("TEND_AGENT");
+	setenv("USER", "carol", 1);
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), 0);
+	T_EQ_STR(a.login, "carol");
+	T_EQ_STR(a.name, "carol");
+	T_EQ_STR(a.os_user, os_login());
+	review_agent_finish(&a);
+	setenv("TEND_AGENT", "dave", 1);
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), 0);
+	T_EQ_STR(a.login, "dave");
+	review_agent_finish(&a);
+	T_EQ_INT(review_agent_resolve(c, "erin", &a, &err), 0);
+	T_EQ_STR(a.login, "erin");
+	review_agent_finish(&a);
+	unsetenv("TEND_AGENT");
+	unsetenv("USER");
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), 0);
+	T_EQ_STR(a.login, os_login());
+	review_agent_finish(&a);
+	T_EQ_INT(review_agent_resolve(c, "two words", &a, &err), -1);
+	T_EQ_STR(err, "an agent login is one word of printable characters");
+	free(err);
+	err = NULL;
+	review_agent_finish(NULL);
+	config_free(c);
+}
+
+static void test_agents_list(void)
+{
+	struct config *c = config_defaults();
+	c->path = xstrdup("/etc/tend/tend.yaml");
+	add_agent(c, "alice", "Alice Smith");
+	struct review_agent a;
+	char *err = NULL;
+	T_EQ_INT(review_agent_resolve(c, "alice", &a, &err), 0);
+	T_EQ_STR(a.name, "Alice Smith");
+	review_agent_finish(&a);
+	T_EQ_INT(review_agent_resolve(c, "bob", &a, &err), -1);
+	T_EQ_STR(err, "agent \"bob\" is not listed in agents in /etc/tend/tend.yaml");
+	T_OK(a.login == NULL);
+	free(err);
+	err = NULL;
+	/* An empty list lets nobody act: an operator who writes `agents: []` means it. */
+	struct config *none = config_defaults();
+	none->agents_listed = true;
+	T_EQ_INT(review_agent_resolve(none, "alice", &a, &err), -1);
+	T_CONTAINS(err, "agent \"alice\" is not listed in agents in tend.yaml");
+	free(err);
+	config_free(none);
+	config_free(c);
+}
+
+static void test_show_draft(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	uint64_t bare = add_thread(&f, "Thanks!", 0, false);
+	char *out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "══ Draft: proposed");
+	T_CONTAINS(out, "To: Anna <anna@example.com>\n");
+	T_CONTAINS(out, "Subject: Re: Refund please [#1]\n");
+	T_CONTAINS(out, "Answers: refund\n");
+	T_CONTAINS(out, "\n" BODY);
+	T_OK(strstr(out, "wrote again") == NULL);
+	free(out);
+	out = show_text(&f, id, NULL, true);
+	T_CONTAINS(out, "\"state\": \"proposed\"");
+	T_CONTAINS(out, "\"stale\": false");
+	T_CONTAINS(out, "\"parts\": [\n      \"refund\"\n    ]");
+	T_CONTAINS(out, "\"previous_body\": null");
+	T_CONTAINS(out, "\"email\": \"anna@example.com\"");
+	free(out);
+	out = show_text(&f, bare, NULL, false);
+	T_CONTAINS(out, "\nNo draft.\n");
+	free(out);
+	out = show_text(&f, bare, NULL, true);
+	T_CONTAINS(out, "\"draft\": null");
+	free(out);
+	char *err = NULL;
+	struct view_options o = {.now = (int64_t)time(NULL)};
+	T_EQ_INT(review_show(f.s, 99, NULL, &o, stdout, &err), STORE_NOTFOUND);
+	T_EQ_STR(err, "no thread 99");
+	free(err);
+	fx_close(&f);
+}
+
+static void test_approve_refuses_stale_until_shown(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	store_draft_free(d);
+	mark_stale(&f, draft);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the customer wrote again after this draft was made; run `tend "
+	              "show 1` first");
+	free(err);
+	err = NULL;
+	/* Shown to nobody in particular: nothing changes. */
+	char *out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "The customer wrote again after this draft was made: read the new message "
+	                "above; the draft was rewritten.");
+	free(out);
+	d = get_draft(&f, id);
+	T_OK(d->stale);
+	store_draft_free(d);
+	out = show_text(&f, id, &a, true);
+	T_CONTAINS(out, "\"stale\": true");
+	free(out);
+	d = get_draft(&f, id);
+	T_OK(!d->stale);
+	T_OK(d->shown > 0);
+	store_draft_free(d);
+	out = log_text(&f, id, true);
+	T_CONTAINS(out, "\"agent\":\"alice\",\"os_user\":\"osuser\",\"action\":\"show\"");
+	free(out);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	T_OK(err == NULL);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static bool is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strchr("0123456789abcdef", s[i]))
+			return false;
+	return true;
+}
+
+static void test_approve_moves_to_outbox(void)
+{
+	struct fx f = fx_open();
+	add_account(f.c, "support", "support@Shop.example");
+	int64_t deadline = (int64_t)time(NULL) + 7200;
+	uint64_t id = add_thread(&f, "Refund please", deadline, true);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	store_draft_free(d);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_QUEUE, draft).n, 1);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL;
+	int64_t before = (int64_t)time(NULL);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	d = get_draft(&f, id);
+	T_EQ_INT(d->state, STORE_DRAFT_APPROVED);
+	T_EQ_INT(d->queued, 0);
+	T_OK(d->next_attempt >= before);
+	T_EQ_STR(d->approved_by, "alice");
+	T_OK(d->approved >= before);
+	T_EQ_STR(d->body, "Hello Anna,\n\nYour refund is on its way.\n\nBest,\nAlice Smith\n");
+	const char *prefix = "tend.1.1.";
+	T_OK(d->message_id && strncmp(d->message_id, prefix, strlen(prefix)) == 0);
+	T_OK(d->message_id &&
+	     strlen(d->message_id) == strlen(prefix) + 16 + strlen("@shop.example"));
+	T_OK(d->message_id && is_hex(d->message_id + strlen(prefix), 16));
+	T_OK(d->message_id && strcmp(d->message_id + strlen(prefix) + 16, "@shop.example") == 0);
+	store_draft_free(d);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_QUEUE, draft).n, 0);
+	struct index_count ob = index_entries(&f, STORE_INDEX_OUTBOX, draft);
+	T_EQ_INT(ob.n, 1);
+	T_OK(ob.when >= before);
+	char *q = queue_text(&f, true, true);
+	T_EQ_STR(q, "[]\n");
+	free(q);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the draft was approved by alice and is waiting to be sent; there "
+	              "is nothing to approve");
+	free(err);
+	char *log = log_text(&f, 0, true);
+	T_CONTAINS(log, "\"action\":\"approve\",\"thread\":1,\"draft\":1,\"detail\":\"Message-ID "
+	                "<tend.1.1.");
+	free(log);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+/* The Message-ID's domain: the thread's account, else the first account, else the host. */
+static void test_message_id_domain(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Order", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL, host[256] = "";
+	gethostname(host, sizeof(host) - 1);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	struct store_draft *d = get_draft(&f, id);
+	const char *at = d->message_id ? strrchr(d->message_id, '@') : NULL;
+	T_EQ_STR(at ? at + 1 : NULL, host);
+	store_draft_free(d);
+
+	add_account(f.c, "support", "support@shop.example");
+	add_account(f.c, "sales", "sales@sales.example");
+	id = add_thread(&f, "Order", 0, true);
+	struct store_txn *t = begin(f.s, true);
+	struct store_thread *th = NULL;
+	T_EQ_INT(store_get_thread(t, id, &th), 0);
+	th->account = xstrdup("sales");
+	T_EQ_INT(store_put_thread(t, th), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_thread_free(th);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	d = get_draft(&f, id);
+	at = d->message_id ? strrchr(d->message_id, '@') : NULL;
+	T_EQ_STR(at, "@sales.example");
+	store_draft_free(d);
+
+	/* The draft names the account that sends it: that one wins over the thread's. */
+	id = add_thread(&f, "Order", 0, true);
+	t = begin(f.s, true);
+	T_EQ_INT(store_get_thread(t, id, &th), 0);
+	th->account = xstrdup("sales");
+	T_EQ_INT(store_put_thread(t, th), 0);
+	T_EQ_INT(store_get_draft(t, th->draft, &d), 0);
+	d->account = xstrdup("support");
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_thread_free(th);
+	store_draft_free(d);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	d = get_draft(&f, id);
+	at = d->message_id ? strrchr(d->message_id, '@') : NULL;
+	T_EQ_STR(at, "@shop.example");
+	store_draft_free(d);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void set_last_editor(struct fx *f, uint64_t thread, const char *login)
+{
+	struct store_draft *d = get_draft(f, thread);
+	struct store_txn *t = begin(f->s, true);
+	d->edited = true;
+	d->last_editor = xstrdup(login);
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+}
+
+static void test_second_person(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	uint64_t other = add_thread(&f, "Refund again", 0, true);
+	set_last_editor(&f, id, "alice");
+	set_last_editor(&f, other, "alice");
+	struct review_agent alice = agent("alice", "Alice"), bob = agent("bob", "Bob");
+	char *err = NULL;
+	f.c->review.require_second_person = true;
+	T_EQ_INT(review_approve(f.s, f.c, id, &alice, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: alice made the last edit to this draft, and tend.yaml (review: "
+	              "require_second_person) asks for someone else to approve it");
+	free(err);
+	err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &bob, &err), 0);
+	f.c->review.require_second_person = false;
+	T_EQ_INT(review_approve(f.s, f.c, other, &alice, &err), 0);
+	T_OK(err == NULL);
+	review_agent_finish(&alice);
+	review_agent_finish(&bob);
+	fx_close(&f);
+}
+
+static void test_reject(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 60, true);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	store_draft_free(d);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	T_EQ_INT(review_reject(f.s, id, &a, " \n", &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "a reason is required to reject a draft");
+	free(err);
+	err = NULL;
+	T_EQ_INT(review_reject(f.s, id, &a, "  wrong customer, answered by phone ", &err), 0);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_QUEUE, draft).n, 0);
+	d = get_draft_by_id(f.s, draft);
+	T_EQ_INT(d->state, STORE_DRAFT_REJECTED);
+	T_EQ_STR(d->reject_reason, "wrong customer, answered by phone");
+	store_draft_free(d);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_INT(th->draft, 0);
+	store_thread_free(th);
+	char *q = queue_text(&f, false, false);
+	T_EQ_STR(q, "Nothing to review.\n");
+	free(q);
+	char *log = log_text(&f, id, true);
+	T_CONTAINS(log, "\"action\":\"reject\",\"thread\":1,\"draft\":1,\"detail\":\"wrong "
+	                "customer, answered by phone\"");
+	free(log);
+	T_EQ_INT(review_reject(f.s, id, &a, "again", &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1 has no draft to reject");
+	free(err);
+	err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1 has no draft to approve");
+	free(err);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void test_snooze(void)
+{
+	struct fx f = fx_open();
+	int64_t deadline = (int64_t)time(NULL) + 7200;
+	uint64_t id = add_thread(&f, "Refund please", deadline, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	T_EQ_INT(review_snooze(f.s, id, &a, 3600, &err), 0);
+	struct store_draft *d = get_draft(&f, id);
+	T_OK(d->snoozed_until >= (int64_t)time(NULL) + 3590);
+	struct index_count qc = index_entries(&f, STORE_INDEX_QUEUE, d->id);
+	T_EQ_INT(qc.n, 1);
+	T_EQ_INT(qc.when, deadline);
+	store_draft_free(d);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_INT(th->deadline, deadline);
+	store_thread_free(th);
+	char *q = queue_text(&f, true, false);
+	T_EQ_STR(q, "[]\n");
+	free(q);
+	q = queue_text(&f, false, false);
+	T_EQ_STR(q, "Nothing to review.\n(1 snoozed draft not shown: `tend queue --all` lists "
+	            "it.)\n");
+	free(q);
+	q = queue_text(&f, true, true);
+	T_CONTAINS(q, "\"thread\":1,");
+	T_OK(strstr(q, "\"snoozed_until\":null") == NULL);
+	free(q);
+	q = queue_text(&f, false, true);
+	T_CONTAINS(q, "[snoozed until ");
+	free(q);
+	char *log = log_text(&f, id, false);
+	T_CONTAINS(log, "  snooze  #1  for 1h, until ");
+	free(log);
+	T_EQ_INT(review_snooze(f.s, id, &a, 0, &err), 0);
+	q = queue_text(&f, true, false);
+	T_CONTAINS(q, "\"snoozed_until\":null");
+	free(q);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void test_queue_order_and_fields(void)
+{
+	struct fx f = fx_open();
+	int64_t now = (int64_t)time(NULL);
+	add_thread(&f, "Later", now + 5 * 3600 + 60, true);
+	add_thread(&f, "Overdue", now - 2 * 3600 - 60, true);
+	add_thread(&f, "Soon", now + 25 * 60 + 30, true);
+	add_thread(&f, "No draft", now - 9000, false);
+	char *q = queue_text(&f, true, false);
+	const char *p2 = strstr(q, "{\"thread\":2,"), *p3 = strstr(q, "{\"thread\":3,"),
+	           *p1 = strstr(q, "{\"thread\":1,");
+	T_OK(p1 && p2 && p3 && p2 < p3 && p3 < p1);
+	T_OK(strstr(q, "\"thread\":4,") == NULL);
+	T_CONTAINS(q, "{\"thread\":2,\"due\":\"");
+	T_CONTAINS(q, "\"priority\":\"high\",\"tags\":[\"refund\"],\"customer\":{\"name\":\"Anna\","
+	              "\"email\":\"anna@example.com\"},\"subject\":\"Overdue\",\"stale\":false,"
+	              "\"draft\":2,\"assignee\":null,\"snoozed_until\":null");
+	free(q);
+	q = queue_text(&f, false, false);
+	T_CONTAINS(q, "ID  DUE            PRI     TAGS              CUSTOMER                       "
+	              "   SUBJECT\n"
+	              " 2  overdue 2 h    high    refund            Anna <anna@example.com>        "
+	              "   Overdue\n"
+	              " 3  in 25 min      high    refund            Anna <anna@example.com>        "
+	              "   Soon\n"
+	              " 1  in 5 h         high    refund            Anna <anna@example.com>        "
+	              "   Later\n");
+	T_OK(strstr(q, "\033[") == NULL);
+	free(q);
+	fx_close(&f);
+}
+
+static void test_assign(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	add_agent(f.c, "alice", "Alice");
+	add_agent(f.c, "bob", "Bob");
+	T_EQ_INT(review_assign(f.s, f.c, id, &a, "bob", &err), 0);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_STR(th->assignee, "bob");
+	store_thread_free(th);
+	char *q = queue_text(&f, false, false);
+	T_CONTAINS(q, "[@bob]");
+	free(q);
+	T_EQ_INT(review_assign(f.s, f.c, id, &a, "mallory", &err), REVIEW_REFUSED);
+	T_CONTAINS(err, "agent \"mallory\" is not listed in agents in ");
+	free(err);
+	err = NULL;
+	T_EQ_INT(review_assign(f.s, f.c, id, &a, "-", &err), 0);
+	th = get_thread(&f, id);
+	T_OK(th->assignee == NULL);
+	store_thread_free(th);
+	char *log = log_text(&f, id, false);
+	T_CONTAINS(log, "  assign  #1  bob\n");
+	T_CONTAINS(log, "  assign  #1  (nobody)\n");
+	free(log);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+/* The audit names the OS user beside the agent; the human log says "(as USER)". */
+static void test_audit_os_user(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a;
+	char *err = NULL;
+	T_EQ_INT(review_agent_resolve(f.c, "someone-else", &a, &err), 0);
+	T_EQ_INT(review_snooze(f.s, id, &a, 60, &err), 0);
+	char *log = log_text(&f, 0, true);
+	char *want = xasprintf(
+	    "\"agent\":\"someone-else\",\"os_user\":\"%s\",\"action\":\"snooze\"", os_login());
+	T_CONTAINS(log, want);
+	free(want);
+	free(log);
+	log = log_text(&f, 0, false);
+	want = xasprintf("  someone-else (as %s)  snooze  #1  for 1m, until ", os_login());
+	T_CONTAINS(log, want);
+	free(want);
+	free(log);
+	review_agent_finish(&a);
+	struct view_options o = {.now = (int64_t)time(NULL)};
+	T_EQ_INT(review_log(f.s, 42, &o, stdout), STORE_NOTFOUND);
+	fx_close(&f);
+}
+
+/* Sets EDITOR (and clears VISUAL) for the next review_edit. */
+static void use_editor(const char *cmd)
+{
+	unsetenv("VISUAL");
+	setenv("EDITOR", cmd, 1);
+}
+
+static void test_edit(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	char *copy = xasprintf("cp \"$1\" '%s/seen'; stat -c %%a \"$1\" > '%s/mode'; sed -i "
+	                       "s/Hello/Hi/",
+	                       f.dir, f.dir);
+	use_editor(copy);
+	free(copy);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), 0);
+	T_OK(err == NULL);
+	struct store_draft *d = get_draft(&f, id);
+	T_EQ_STR(d->body, "Hi Anna,\n\nYour refund is on its way.\n\nBest,\n{{agent.name}}\n");
+	T_OK(d->edited);
+	T_EQ_STR(d->last_editor, "alice");
+	store_draft_free(d);
+	char *path = xasprintf("%s/seen", f.dir), *seen = NULL, *mode = NULL;
+	size_t n;
+	T_EQ_INT(read_file(path, &seen, &n), 0);
+	T_OK(seen &&
+	     strncmp(seen, BODY REVIEW_SCISSORS "\n", strlen(BODY REVIEW_SCISSORS) + 1) == 0);
+	T_CONTAINS(seen, REVIEW_SCISSORS
+	           "\n# Do not modify or remove the line above.\n"
+	           "# Everything below it is ignored: it is here to help you write the reply.\n"
+	           "#\n# The customer's latest message, from Anna <anna@example.com>, ");
+	T_CONTAINS(seen, ":\n#\n# Where is my refund for order 12345?\n");
+	free(path);
+	path = xasprintf("%s/mode", f.dir);
+	T_EQ_INT(read_file(path, &mode, &n), 0);
+	T_EQ_STR(mode, "600\n");
+	char *log = log_text(&f, id, true);
+	T_CONTAINS(log,
+	           "\"action\":\"edit\",\"thread\":1,\"draft\":1,\"detail\":\"--- before\\n+++ "
+	           "after\\n@@ -1,4 +1,4 @@\\n-Hello Anna,\\n+Hi Anna,\\n \\n");
+	free(log);
+	free(path);
+	free(seen);
+	free(mode);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/* An editor that leaves the file alone saves nothing and records nothing. */
+static void test_edit_unchanged(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	use_editor("true");
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
+	/* Trailing blank lines are not a change either. */
+	use_editor("sed -i 's/^{{agent.name}}$/&\\n\\n  /'");
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
+	T_OK(err == NULL);
+	struct store_draft *d = get_draft(&f, id);
+	T_OK(!d->edited);
+	store_draft_free(d);
+	char *log = log_text(&f, id, false);
+	T_EQ_STR(log, "Nothing recorded for thread 1 yet.\n");
+	free(log);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/* Emptying the reply, a failing editor, a lost scissors line: nothing is saved. */
+static void test_edit_aborts(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	use_editor("sed -i '1,/^# ---/{/^# ---/!s/.*/ /}'");
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "empty draft: edit aborted; the draft is unchanged");
+	free(err);
+	err = NULL;
+	use_editor("sed -i s/Hello/Hi/ \"$1\"; exit 3; :");
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_CONTAINS(err, ") exited with status 3: nothing was saved");
+	free(err);
+	err = NULL;
+	use_editor("sed -i '/>8/d'");
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_CONTAINS(err, "the scissors line is gone from ");
+	T_CONTAINS(err, "nothing was saved (the file is kept)");
+	free(err);
+	err = NULL;
+	struct store_draft *d = get_draft(&f, id);
+	T_EQ_STR(d->body, BODY);
+	T_OK(!d->edited);
+	store_draft_free(d);
+	char *log = log_text(&f, id, false);
+	T_EQ_STR(log, "Nothing recorded for thread 1 yet.\n");
+	free(log);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/*
+ * The "editor" of test_edit_conflict: this program, run with TEST_REVIEW_BUMP=STORE:DRAFT,
+ * changes the draft as ingest would while an agent's editor is open, then exits.
+ */
+__attribute__((constructor)) static void bump_draft(void)
+{
+	const char *spec = getenv("TEST_REVIEW_BUMP");
+	if (spec == NULL)
+		return;
+	char *dir = xstrdup(spec), *colon = strrchr(dir, ':');
+	*colon = '\0';
+	struct store *s = NULL;
+	char *err = NULL;
+	struct store_txn *t = NULL;
+	struct store_draft *d = NULL;
+	if (store_open(dir, NULL, &s, &err) < 0 || store_begin(s, true, &t) < 0 ||
+	    store_get_draft(t, strtoull(colon + 1, NULL, 10), &d) < 0)
+		_exit(98);
+	free(d->body);
+	d->body = xstrdup("Regenerated after the customer wrote again.\n");
+	d->updated++;
+	d->stale = true;
+	if (store_put_draft(t, d) < 0 || store_commit(t) < 0)
+		_exit(98);
+	store_close(s);
+	_exit(0);
+}
+
+static void test_edit_conflict(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL, self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	self[n > 0 ? n : 0] = '\0';
+	char *cmd =
+	    xasprintf("sed -i s/Hello/Hi/ \"$1\"; TEST_REVIEW_BUMP='%s:1' '%s'", f.store_dir, self);
+	use_editor(cmd);
+	free(cmd);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_CONTAINS(err, "thread 1: the draft changed while you were editing it; nothing was saved "
+	                "(your text is in ");
+	const char *p = err ? strstr(err, "(your text is in ") : NULL;
+	if (p) {
+		char *path = xstrndup(p + 17, strlen(p + 17) - 1), *text = NULL;
+		size_t len;
+		T_EQ_INT(read_file(path, &text, &len), 0);
+		T_CONTAINS(text, "Hi Anna,");
+		free(text);
+		free(path);
+	}
+	free(err);
+	err = NULL;
+	struct store_draft *d = get_draft(&f, id);
+	T_EQ_STR(d->body, "Regenerated after the customer wrote again.\n");
+	T_OK(!d->edited);
+	store_draft_free(d);
+	/* A file that comes back unchanged saves nothing, whatever happened meanwhile. */
+	char *spec = xasprintf("%s:1", f.store_dir);
+	setenv("TEST_REVIEW_BUMP", spec, 1);
+	use_editor(self);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
+	unsetenv("TEST_REVIEW_BUMP");
+	free(spec);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/* Only a proposed draft can be edited; the reference shows an agent's earlier edit. */
+static void test_edit_states(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	struct store_draft *d = get_draft(&f, id);
+	struct store_txn *t = begin(f.s, true);
+	d->previous_body = xstrdup("My own words.\n");
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+	char *cmd = xasprintf("cp \"$1\" '%s/seen'; :", f.dir);
+	use_editor(cmd);
+	free(cmd);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
+	char *path = xasprintf("%s/seen", f.dir), *seen = NULL;
+	size_t n;
+	T_EQ_INT(read_file(path, &seen, &n), 0);
+	T_CONTAINS(seen, "#\n# Your earlier edit, from before the customer wrote again:\n#\n"
+	                 "# My own words.\n");
+	free(seen);
+	free(path);
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the draft was approved by alice and is waiting to be sent; there "
+	              "is nothing to edit");
+	free(err);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show_draft),
+       T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
+       T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
+       T_CASE(test_snooze), T_CASE(test_queue_order_and_fields), T_CASE(test_assign),
+       T_CASE(test_audit_os_user), T_CASE(test_edit), T_CASE(test_edit_unchanged),
+       T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states))
