@@ -4,13 +4,15 @@
 #   ensure_packages "${BUILD_PACKAGES[@]}" "${TEST_PACKAGES[@]}"
 #   build_tend build
 
-# What it takes to build tend. The curl flavour must be gnutls: installing
+# What it takes to build tend (libsasl2-modules: the SASL PLAIN mechanism libetpan uses
+# for `auth: plain`). The curl flavour must be gnutls: installing
 # libcurl4-openssl-dev would remove libetpan-dev, which depends on the gnutls one.
 # shellcheck disable=SC2034  # used by the scripts that source this file
 BUILD_PACKAGES=(
 	gcc meson ninja-build pkg-config
 	libetpan-dev libdpkg-perl liblmdb-dev libyaml-dev libmsgpack-dev libxml2-dev
 	nettle-dev libgnutls28-dev libcurl4-gnutls-dev libpcre2-dev
+	libsasl2-modules
 	clang-format
 )
 

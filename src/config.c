@@ -62,6 +62,7 @@ static void imap_defaults(struct config_imap *m)
 	m->idle = true;
 	m->poll_interval = 60;
 	m->max_message_size = 50 * MIB;
+	m->timeout = 60;
 }
 
 bool config_host_is_loopback(const char *host)
@@ -328,6 +329,27 @@ static int set_tls(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_no
 	return -1;
 }
 
+static int set_auth(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                    yaml_node_t *val, void *obj)
+{
+	static const char *const names[] = {
+	    [CONFIG_AUTH_AUTO] = "auto",
+	    [CONFIG_AUTH_LOGIN] = "login",
+	    [CONFIG_AUTH_PLAIN] = "plain",
+	    [CONFIG_AUTH_XOAUTH2] = "xoauth2",
+	};
+	struct config_account *a = obj;
+	const char *s = yamlutil_scalar(val);
+	for (size_t i = 0; s != NULL && i < NELEM(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			a->imap.auth = (enum config_auth)i;
+			return 0;
+		}
+	}
+	yamlutil_type_error(y, val, "\"auth\"", "one of auto, login, plain, xoauth2");
+	return -1;
+}
+
 /* smtp://host[:port][/...] or smtps://..., the two forms libcurl sends mail with. */
 static bool smtp_url_valid(const char *s)
 {
@@ -392,6 +414,12 @@ static const struct yamlutil_key imap_keys[] = {
      .fn = yamlutil_set_size,
      .offset = IMAP(max_message_size),
      .min = 1},
+    {.name = "timeout", .fn = yamlutil_set_duration, .offset = IMAP(timeout), .min = 1},
+    {.name = "auth", .fn = set_auth},
+    {.name = "oauth2_token_command",
+     .fn = yamlutil_set_strlist,
+     .offset = IMAP(oauth2_token_command),
+     .min = 1},
 };
 
 static const struct yamlutil_key smtp_keys[] = {
@@ -438,9 +466,24 @@ static void check_password(struct yamlutil_doc *y, const yaml_node_t *map, const
 		yamlutil_error(y, map, "%s: \"%s\" has a password but no user", label(y), section);
 }
 
+/* XOAUTH2 takes a token command instead of a password; the other methods take a password. */
+static void check_imap_auth(struct yamlutil_doc *y, const yaml_node_t *map, struct config_imap *m)
+{
+	const yaml_node_t *tnode = yamlutil_map_get(y, map, "oauth2_token_command");
+	if (m->auth == CONFIG_AUTH_XOAUTH2 && tnode == NULL)
+		yamlutil_error(y, yamlutil_map_get(y, map, "auth"),
+		               "%s: \"auth: xoauth2\" needs oauth2_token_command", label(y));
+	else if (tnode != NULL && m->auth != CONFIG_AUTH_XOAUTH2 && m->auth != CONFIG_AUTH_AUTO)
+		yamlutil_error(y, tnode,
+		               "%s: oauth2_token_command is used only with \"auth: xoauth2\"",
+		               label(y));
+	if (tnode == NULL && m->auth != CONFIG_AUTH_XOAUTH2)
+		check_password(y, map, "imap", true, m->user);
+}
+
 static void check_imap(struct yamlutil_doc *y, const yaml_node_t *map, struct config_imap *m)
 {
-	check_password(y, map, "imap", true, m->user);
+	check_imap_auth(y, map, m);
 	if (m->port == 0)
 		m->port = m->tls == CONFIG_TLS_IMPLICIT ? 993 : 143;
 	if (m->tls != CONFIG_TLS_NONE || m->host == NULL || config_host_is_loopback(m->host))
@@ -679,6 +722,7 @@ static void account_free(struct config_account *a)
 	free(a->imap.user);
 	free(a->imap.password_file);
 	strvec_free(&a->imap.password_command);
+	strvec_free(&a->imap.oauth2_token_command);
 	strvec_free(&a->imap.folders);
 	free(a->imap.sent_folder);
 	free(a->smtp.url);

@@ -321,3 +321,16 @@ out:
 		*msg_id = id;
 	return rc;
 }
+
+int ingest_add_quarantined(struct ingest *in, const char *raw, size_t len,
+                           const struct ingest_source *src, const char *reason,
+                           enum ingest_outcome *outcome, uint64_t *msg_id)
+{
+	uint64_t id = 0;
+	if (!in->txn)
+		return STORE_ERROR;
+	int rc = quarantine(in, raw, len, src, xstrdup(reason), outcome, &id);
+	if (msg_id)
+		*msg_id = id;
+	return rc;
+}

@@ -39,6 +39,7 @@ enum db {
 	DB_QUARANTINE,
 	DB_SUBJECTS,
 	DB_CURSORS,
+	DB_STATUS,
 	DB_DRAFTS,
 	DB_QUEUE,
 	DB_OUTBOX,
@@ -47,9 +48,15 @@ enum db {
 };
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",     "raw",     "messages", "msgids", "threads", "quarantine",
-    "subjects", "cursors", "drafts",   "queue",  "outbox",  "audit",
+    "meta",    "raw",    "messages", "msgids", "threads", "quarantine", "subjects",
+    "cursors", "status", "drafts",   "queue",  "outbox",  "audit",
 };
+
+/*
+ * Databases added after schema version 1 was fixed. A store from before them gets them the
+ * next time it is opened for writing; until then a read-only open sees them as empty.
+ */
+#define DB_LATER (1u << DB_STATUS)
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -76,6 +83,7 @@ static const char *const db_names[DB_COUNT] = {
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
+	unsigned absent; /* bits (1 << db) of DB_LATER databases a read-only open did not find */
 	char *dir;
 	bool readonly;
 	/* Scratch for encoding records; only the write transaction uses it, and there is one. */
@@ -548,6 +556,10 @@ static int open_db(struct store *s, MDB_txn *txn, enum db i, bool create, char *
 		return 0;
 	if (rc == MDB_NOTFOUND && !s->readonly)
 		return NEED_CREATE;
+	if (rc == MDB_NOTFOUND && (DB_LATER & (1u << i))) {
+		s->absent |= 1u << i;
+		return 0;
+	}
 	if (rc == MDB_NOTFOUND)
 		set_err(err, "store %s: database %s is missing; open the store read-write once",
 		        s->dir, db_names[i]);
@@ -759,8 +771,15 @@ static int db_put(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v, bool 
 	return t->failed;
 }
 
+static bool db_absent(const struct store_txn *t, enum db db)
+{
+	return (t->s->absent & (1u << db)) != 0;
+}
+
 static int db_get(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v)
 {
+	if (db_absent(t, db))
+		return STORE_NOTFOUND;
 	int rc = mdb_get(t->txn, t->s->dbi[db], k, v);
 	if (rc == 0 || rc == MDB_NOTFOUND)
 		return rc == 0 ? 0 : STORE_NOTFOUND;
@@ -774,7 +793,8 @@ static void describe_key(enum db db, const MDB_val *k, char *out, size_t size)
 {
 	const unsigned char *p = k->mv_data;
 	size_t o = 0;
-	if (k->mv_size == 8 && db != DB_MSGIDS && db != DB_SUBJECTS && db != DB_CURSORS) {
+	if (k->mv_size == 8 && db != DB_MSGIDS && db != DB_SUBJECTS && db != DB_CURSORS &&
+	    db != DB_STATUS) {
 		snprintf(out, size, "%llu", (unsigned long long)be64_get(p));
 		return;
 	}
@@ -921,6 +941,8 @@ static int walk(struct store_txn *t, enum db db,
 	MDB_cursor *c = NULL;
 	MDB_val k, v;
 	int stop = 0;
+	if (db_absent(t, db))
+		return 0;
 	int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
 	for (MDB_cursor_op op = MDB_FIRST; rc == 0 && stop == 0; op = MDB_NEXT)
 		if ((rc = mdb_cursor_get(c, &k, &v, op)) == 0)
@@ -1138,7 +1160,7 @@ int store_foreach_quarantined(struct store_txn *t, int (*fn)(uint64_t msg, void 
 	return walk(t, DB_QUARANTINE, visit_quarantined, &w);
 }
 
-/* Subjects and cursors: keys made of two strings */
+/* Subjects, cursors and status: keys made of two strings */
 
 /* One part of a pair key: the string, or "sha256:" and its hash when it would not fit. */
 static size_t key_part(char *out, const char *s, size_t room)
@@ -1207,6 +1229,21 @@ int store_put_cursor(struct store_txn *t, const char *account, const char *folde
 	return put_record(t, DB_CURSORS, &k, &codec_cursor, c, false);
 }
 
+/* Splits an account '\0' folder key; the caller frees both. */
+static int split_pair_key(struct store_txn *t, enum db db, const MDB_val *k, char **account,
+                          char **folder)
+{
+	const char *p = k->mv_data;
+	const char *nul = memchr(p, '\0', k->mv_size);
+	if (nul == NULL) {
+		log_warnx("store %s: %s: a key without a folder", t->s->dir, db_names[db]);
+		return STORE_CORRUPT;
+	}
+	*account = xstrndup(p, (size_t)(nul - p));
+	*folder = xstrndup(nul + 1, k->mv_size - (size_t)(nul + 1 - p));
+	return 0;
+}
+
 struct cursor_walk {
 	int (*fn)(const char *, const char *, const struct store_cursor *, void *);
 	void *arg;
@@ -1216,17 +1253,12 @@ static int visit_cursor(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
 {
 	struct cursor_walk *w = ctx;
 	struct store_cursor c = {0};
-	const char *p = k->mv_data;
-	const char *nul = memchr(p, '\0', k->mv_size);
+	char *account, *folder;
 	int rc = decode_record(t, DB_CURSORS, k, v, &codec_cursor, &c);
-	if (rc == 0 && nul == NULL) {
-		log_warnx("store %s: cursors: a key without a folder", t->s->dir);
-		rc = STORE_CORRUPT;
-	}
+	if (rc == 0)
+		rc = split_pair_key(t, DB_CURSORS, k, &account, &folder);
 	if (rc < 0)
 		return rc;
-	char *account = xstrndup(p, (size_t)(nul - p));
-	char *folder = xstrndup(nul + 1, k->mv_size - (size_t)(nul + 1 - p));
 	rc = w->fn(account, folder, &c, w->arg);
 	free(account);
 	free(folder);
@@ -1240,6 +1272,64 @@ int store_foreach_cursor(struct store_txn *t,
 {
 	struct cursor_walk w = {fn, arg};
 	return walk(t, DB_CURSORS, visit_cursor, &w);
+}
+
+/* IMAP health, keyed like the cursors; the account's own record has the folder "" */
+
+void store_status_free(struct store_status *st)
+{
+	if (st)
+		codec_clear(&codec_status, st);
+}
+
+int store_get_status(struct store_txn *t, const char *account, const char *folder,
+                     struct store_status *out)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	memset(out, 0, sizeof(*out));
+	pair_key(account, folder, kb, &k);
+	return get_record(t, DB_STATUS, &k, &codec_status, out);
+}
+
+int store_put_status(struct store_txn *t, const char *account, const char *folder,
+                     const struct store_status *st)
+{
+	char kb[MAX_PLAIN_KEY + 1];
+	MDB_val k;
+	pair_key(account, folder, kb, &k);
+	return put_record(t, DB_STATUS, &k, &codec_status, st, false);
+}
+
+struct status_walk {
+	int (*fn)(const char *, const char *, const struct store_status *, void *);
+	void *arg;
+};
+
+static int visit_status(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct status_walk *w = ctx;
+	struct store_status st = {0};
+	char *account, *folder;
+	int rc = decode_record(t, DB_STATUS, k, v, &codec_status, &st);
+	if (rc < 0)
+		return rc;
+	if ((rc = split_pair_key(t, DB_STATUS, k, &account, &folder)) == 0) {
+		rc = w->fn(account, folder, &st, w->arg);
+		free(account);
+		free(folder);
+	}
+	codec_clear(&codec_status, &st);
+	return rc;
+}
+
+int store_foreach_status(struct store_txn *t,
+                         int (*fn)(const char *account, const char *folder,
+                                   const struct store_status *st, void *arg),
+                         void *arg)
+{
+	struct status_walk w = {fn, arg};
+	return walk(t, DB_STATUS, visit_status, &w);
 }
 
 /* Drafts */

@@ -160,6 +160,17 @@ static const struct codec_field cursor_fields[] = {
 };
 const struct codec_table codec_cursor = TABLE("cursor", struct store_cursor, cursor_fields);
 
+#define S struct store_status
+static const struct codec_field status_fields[] = {
+    FIELD(1, CODEC_I64, S, updated),    FIELD(2, CODEC_I64, S, last_login),
+    FIELD(3, CODEC_I64, S, last_fetch), FIELD(4, CODEC_I64, S, error_since),
+    FIELD(5, CODEC_STR, S, last_error), FIELD(6, CODEC_U32, S, uidvalidity),
+    FIELD(7, CODEC_U32, S, uidnext),    FIELD(8, CODEC_U64, S, exists),
+    FIELD(9, CODEC_U64, S, waiting),    FIELD(10, CODEC_U64, S, fetched),
+};
+#undef S
+const struct codec_table codec_status = TABLE("status", struct store_status, status_fields);
+
 /* Encoding */
 
 static int buf_writer(void *data, const char *p, size_t n)

@@ -51,11 +51,12 @@ struct codec_table {
 	size_t nfields;
 };
 
-/* struct store_message, struct store_thread, struct store_msgid, struct store_cursor. */
+/* struct store_message, _thread, _msgid, _cursor, _status, _draft and _audit. */
 extern const struct codec_table codec_message;
 extern const struct codec_table codec_thread;
 extern const struct codec_table codec_msgid;
 extern const struct codec_table codec_cursor;
+extern const struct codec_table codec_status;
 extern const struct codec_table codec_draft;
 extern const struct codec_table codec_audit;
 /* Only merged_into of a struct store_thread: following merges need nothing else. */

@@ -18,6 +18,7 @@
 #include "tend/review.h"
 #include "tend/rules.h"
 #include "tend/rulestool.h"
+#include "tend/status.h"
 #include "tend/store.h"
 #include "tend/view.h"
 
@@ -626,6 +627,25 @@ static int cmd_log(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* The health of tendd, the IMAP accounts and the store; exit 0 whenever the store was read. */
+static int cmd_status(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts("status", OPT_JSON, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.first < argc)
+		return usage_error("status", "unexpected argument \"%s\"", argv[o.first]);
+	if (open_store(c, true) < 0)
+		return 1;
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	rc = status_report(c->store, c->config, &vo, stdout);
+	if (rc < 0)
+		log_warnx("cannot read the store: %s", store_strerror(rc));
+	return rc < 0 ? 1 : 0;
+}
+
 /* Writes a stored message exactly as it was received, e.g. to inspect a quarantined one. */
 static int cmd_raw(struct ctx *c, int argc, char **argv)
 {
@@ -742,6 +762,7 @@ static const struct command commands[] = {
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},
+    {"status", cmd_status, "[--json]", "tendd, the mail accounts and the store at a glance"},
     {NULL, NULL, NULL, NULL},
 };
 

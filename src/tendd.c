@@ -1,12 +1,16 @@
 /*
  * tendd: the daemon. Argument parsing and wiring only.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tend/config.h"
+#include "tend/daemon.h"
+#include "tend/rules.h"
 
 #define EXIT_USAGE 2
 
@@ -16,7 +20,28 @@ static void usage(FILE *f)
 	           "CONFIG defaults to $TEND_CONFIG, else /etc/tend/tend.yaml.\n");
 }
 
-/* Validates the configuration, reporting every problem with file:line:column. */
+/* Validates the rules the configuration names, when that file exists. */
+static int check_rules(const struct config *c)
+{
+	struct rules *r = NULL;
+	struct diags d = DIAGS_INIT;
+	if (access(c->rules, F_OK) != 0 && errno == ENOENT) {
+		printf("%s: does not exist: the built-in rules apply\n", c->rules);
+		return 0;
+	}
+	int rc = rules_load(c->rules, &r, &d);
+	if (rc < 0) {
+		diags_print(&d);
+		fprintf(stderr, "%s: %zu error%s\n", c->rules, d.n, d.n == 1 ? "" : "s");
+	} else {
+		printf("%s: OK (%zu rules)\n", c->rules, rules_count(r));
+	}
+	diags_free(&d);
+	rules_free(r);
+	return rc < 0 ? 1 : 0;
+}
+
+/* Validates the configuration and its rules, reporting every problem with file:line:column. */
 static int check_config(const char *path)
 {
 	struct config *c = NULL;
@@ -30,8 +55,9 @@ static int check_config(const char *path)
 	printf("%s: OK (store %s, %zu account%s)\n", path, c->store, c->naccounts,
 	       c->naccounts == 1 ? "" : "s");
 	diags_free(&d);
+	int rc = check_rules(c);
 	config_free(c);
-	return 0;
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -43,6 +69,7 @@ int main(int argc, char **argv)
 	};
 	const char *config_arg = NULL;
 	bool check = false;
+	struct daemon_options opt = {0};
 	int ch;
 	log_init("tendd", 0);
 	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
@@ -51,6 +78,7 @@ int main(int argc, char **argv)
 			config_arg = optarg;
 			break;
 		case 'o':
+			opt.once = true;
 			break;
 		case 'C':
 			check = true;
@@ -74,7 +102,5 @@ int main(int argc, char **argv)
 	const char *path = config_default_path(config_arg);
 	if (check)
 		return check_config(path);
-	fprintf(stderr, "tendd: watching IMAP accounts is not part of this build yet; "
-	                "use `tend import` to ingest mail\n");
-	return 1;
+	return daemon_run(path, &opt);
 }

@@ -162,3 +162,125 @@ def run(module_globals):
                 print("# " + line)
             print("not ok %d - %s" % (i, name), flush=True)
     sys.exit(1 if failed else 0)
+
+
+SLOW = 4 if os.environ.get("TEND_VALGRIND") == "1" else 1  # time limits scale with valgrind
+
+
+def wait_until(fn, timeout, what, interval=0.05):
+    """Calls fn until it returns something true and returns that; fails after timeout
+    seconds (times SLOW) naming what was awaited."""
+    import time
+    deadline = time.monotonic() + timeout * SLOW
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise Failure("timed out after %g s waiting for %s" % (timeout * SLOW, what))
+        time.sleep(interval)
+
+
+class Daemon:
+    """A tendd running in the foreground (without --once) for a test, started with the
+    environment's tend.yaml; its stderr goes to a file in the environment's directory."""
+
+    def __init__(self, env, *args, name="tendd.stderr", extra_env=None, ready=True):
+        self.env = env
+        self.errpath = env.path(name)
+        self.argv = [TENDD, "-c", env.config] + [str(a) for a in args]
+        e = dict(os.environ)
+        e.update(extra_env or {})
+        with open(self.errpath, "ab") as err:
+            self.proc = subprocess.Popen(wrap(self.argv), stdin=subprocess.DEVNULL,
+                                         stdout=err, stderr=subprocess.STDOUT, env=e)
+        self.pid = self.proc.pid
+        if ready:
+            self.wait_ready()
+
+    def wait_ready(self, timeout=10):
+        """Waits until tendd holds its lock on the store (so the store exists)."""
+        pidfile = os.path.join(self.env.store, "tendd.pid")
+
+        def locked():
+            try:
+                with open(pidfile) as f:
+                    return f.read().strip() != ""
+            except FileNotFoundError:
+                return False
+        self.wait_until(locked, timeout * SLOW, "tendd to open the store")
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stderr(self):
+        with open(self.errpath, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def tail(self, n=30):
+        lines = self.stderr().splitlines()
+        return "\n".join(lines[-n:])
+
+    def fail(self, msg):
+        raise Failure("%s\n--- tendd stderr (%s), last lines:\n%s" % (
+            msg, " ".join(self.argv), self.tail()))
+
+    def check_alive(self):
+        rc = self.proc.poll()
+        if rc is not None:
+            self.fail("tendd exited with status %d" % rc)
+
+    def wait_until(self, fn, timeout, what, interval=0.05):
+        """wait_until that also fails at once when the daemon has died, with its stderr."""
+        def step():
+            self.check_alive()
+            return fn()
+        try:
+            return wait_until(step, timeout, what, interval)
+        except Failure as e:
+            if "--- tendd stderr" in str(e):
+                raise
+            self.fail(str(e))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit status (fails when it does not exit)."""
+        import signal
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            self.fail("tendd did not exit within %g s of SIGTERM" % (timeout * SLOW))
+        if rc == 99 and os.environ.get("TEND_VALGRIND") == "1":
+            self.fail("valgrind found errors")
+        return rc
+
+    def kill(self):
+        """SIGKILL, at once; returns when it is gone."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        self._valgrind_leftovers()
+
+    def _valgrind_leftovers(self):
+        # A valgrind killed with -9 leaves its vgdb FIFOs in $TMPDIR.
+        if os.environ.get("TEND_VALGRIND") == "1":
+            import glob
+            for p in glob.glob(os.path.join(tempfile.gettempdir(),
+                                            "vgdb-pipe-*-%d-by-*" % self.pid)):
+                try:
+                    os.unlink(p)
+                except OSError:
+                    pass
+
+    def close(self):
+        """For finally blocks: makes sure the process is gone."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+            self._valgrind_leftovers()

@@ -471,7 +471,7 @@ static void test_err_unknown_key(void)
 	             "tend.yaml:5:48: unknown key \"ssl\" in \"imap\" of account \"support\" "
 	             "(expected one of: host, port, tls, ca_file, user, password_file, "
 	             "password_command, folders, sent_folder, idle, poll_interval, "
-	             "max_message_size)");
+	             "max_message_size, timeout, auth, oauth2_token_command)");
 }
 
 static void test_err_unknown_key_in_agent(void)
@@ -853,6 +853,48 @@ static void test_diags_appended(void)
 	diags_free(&d);
 }
 
+static void test_imap_auth(void)
+{
+	struct strvec msgs = STRVEC_INIT;
+	struct config *c = load("store: /srv\n"
+	                        "accounts:\n"
+	                        "  - name: support\n"
+	                        "    address: support@shop.example\n"
+	                        "    imap:\n"
+	                        "      host: imap.shop.example\n"
+	                        "      user: support\n"
+	                        "      auth: xoauth2\n"
+	                        "      timeout: 15s\n"
+	                        "      oauth2_token_command: [get-token, support]\n",
+	                        &msgs);
+	T_OK(c != NULL);
+	if (c != NULL) {
+		T_EQ_INT(c->accounts[0].imap.auth, CONFIG_AUTH_XOAUTH2);
+		T_EQ_INT(c->accounts[0].imap.timeout, 15);
+		T_EQ_STR(c->accounts[0].imap.oauth2_token_command.v[1], "support");
+	}
+	config_free(c);
+	strvec_free(&msgs);
+}
+
+static void test_err_auth(void)
+{
+	expect_error(
+	    "store: /srv\n"
+	    "accounts:\n"
+	    "  - name: support\n"
+	    "    address: support@shop.example\n"
+	    "    imap: {host: h, user: u, password_file: p, auth: cram}\n",
+	    "tend.yaml:5:54: \"auth\" must be one of auto, login, plain, xoauth2, not \"cram\"");
+	expect_error("store: /srv\n"
+	             "accounts:\n"
+	             "  - name: support\n"
+	             "    address: support@shop.example\n"
+	             "    imap: {host: h, user: u, auth: xoauth2}\n",
+	             "tend.yaml:5:36: account \"support\": \"auth: xoauth2\" needs "
+	             "oauth2_token_command");
+}
+
 T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_empty_lists), T_CASE(test_shipped_example), T_CASE(test_api),
        T_CASE(test_default_path), T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions),
@@ -864,4 +906,4 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
        T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
        T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
-       T_CASE(test_diags_appended))
+       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth))

@@ -829,6 +829,171 @@ static void test_subjects_and_cursors(void)
 	done();
 }
 
+static int collect_status(const char *account, const char *folder, const struct store_status *st,
+                          void *arg)
+{
+	buf_printf(arg, "%s/%s=%lld:%s;", account, folder, (long long)st->last_login,
+	           st->last_error ? st->last_error : "-");
+	return 0;
+}
+
+static void test_status_roundtrip(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_status in = {
+	    .updated = 1700000100,
+	    .last_login = -5,
+	    .last_fetch = INT64_MAX,
+	    .error_since = 1700000000,
+	    .last_error = "certificate not trusted",
+	    .uidvalidity = UINT32_MAX,
+	    .uidnext = 13,
+	    .exists = UINT64_MAX,
+	    .waiting = 2,
+	    .fetched = 11,
+	};
+	struct store_txn *t = begin(s, true);
+	T_EQ_INT(store_put_status(t, "support", "INBOX", &in), 0);
+	T_EQ_INT(store_commit(t), 0);
+	struct store_status out;
+	t = begin(s, false);
+	T_EQ_INT(store_get_status(t, "support", "INBOX", &out), 0);
+	T_EQ_INT(out.updated, in.updated);
+	T_EQ_INT(out.last_login, -5);
+	T_OK(out.last_fetch == INT64_MAX);
+	T_EQ_INT(out.error_since, in.error_since);
+	T_EQ_STR(out.last_error, "certificate not trusted");
+	T_OK(out.last_error != in.last_error);
+	T_OK(out.uidvalidity == UINT32_MAX && out.uidnext == 13);
+	T_OK(out.exists == UINT64_MAX && out.waiting == 2 && out.fetched == 11);
+	store_status_free(&out);
+	T_OK(out.last_error == NULL);
+	store_status_free(NULL);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+static void test_status_null_error_and_absent(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	struct store_status in = {.updated = 1, .last_login = 2}, out;
+	T_EQ_INT(store_put_status(t, "support", "", &in), 0);
+	in.last_error = "gone";
+	T_EQ_INT(store_put_status(t, "support", "INBOX", &in), 0);
+	in.last_error = NULL; /* a success clears the error */
+	T_EQ_INT(store_put_status(t, "support", "INBOX", &in), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	T_EQ_INT(store_get_status(t, "support", "", &out), 0);
+	T_OK(out.last_error == NULL && out.last_login == 2);
+	T_EQ_INT(store_get_status(t, "support", "INBOX", &out), 0);
+	T_OK(out.last_error == NULL);
+	out.last_login = 99;
+	T_EQ_INT(store_get_status(t, "support", "Sent", &out), STORE_NOTFOUND);
+	T_EQ_INT(out.last_login, 0);
+	T_EQ_INT(store_get_status(t, "billing", "", &out), STORE_NOTFOUND);
+	struct store_cursor c;
+	T_EQ_INT(store_get_cursor(t, "support", "", &c), STORE_NOTFOUND);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+static void test_status_order(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	struct store_status st = {.last_login = 1};
+	T_EQ_INT(store_put_status(t, "support", "INBOX", &st), 0);
+	T_EQ_INT(store_put_status(t, "support", "Archive", &st), 0);
+	st.last_error = "auth failed";
+	T_EQ_INT(store_put_status(t, "support", "", &st), 0);
+	st = (struct store_status){.last_login = 3};
+	T_EQ_INT(store_put_status(t, "sales", "INBOX", &st), 0);
+	T_EQ_INT(store_put_status(t, "supportdesk", "", &st), 0);
+	T_EQ_INT(store_put_status(t, "billing", "", &st), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	struct buf b = BUF_INIT;
+	T_EQ_INT(store_foreach_status(t, collect_status, &b), 0);
+	T_EQ_STR(b.data, "billing/=3:-;sales/INBOX=3:-;support/=1:auth failed;support/Archive=1:-;"
+	                 "support/INBOX=1:-;supportdesk/=3:-;");
+	buf_free(&b);
+	/* The status records are not cursors. */
+	T_EQ_INT(store_foreach_cursor(t, collect_cursor, &b), 0);
+	T_OK(b.len == 0);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+static int stop_status(const char *account, const char *folder, const struct store_status *st,
+                       void *arg)
+{
+	(*(int *)arg)++;
+	return 42;
+}
+
+/* A store made before the status database existed: read-only it looks empty; read-write adds it. */
+static void test_status_db_added_to_old_store(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	struct store_cursor c = {.uidvalidity = 7, .last_uid = 9};
+	T_EQ_INT(store_put_cursor(t, "support", "INBOX", &c), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_close(s);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	T_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	T_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	T_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "status", 0, &dbi), 0);
+	T_EQ_INT(mdb_drop(txn, dbi, 1), 0);
+	T_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	char *err = NULL;
+	s = NULL;
+	T_EQ_INT(store_open(dir, &(struct store_options){.readonly = true}, &s, &err), 0);
+	T_OK(err == NULL);
+	struct store_status st;
+	int calls = 0;
+	t = begin(s, false);
+	T_EQ_INT(store_get_status(t, "support", "", &st), STORE_NOTFOUND);
+	T_EQ_INT(store_foreach_status(t, stop_status, &calls), 0);
+	T_EQ_INT(calls, 0);
+	T_EQ_INT(store_get_cursor(t, "support", "INBOX", &c), 0);
+	T_EQ_INT(c.last_uid, 9);
+	store_abort(t);
+	store_close(s);
+
+	s = open_rw(dir);
+	t = begin(s, true);
+	st = (struct store_status){.last_login = 5};
+	T_EQ_INT(store_put_status(t, "support", "", &st), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	T_EQ_INT(store_foreach_status(t, stop_status, &calls), 42);
+	T_EQ_INT(calls, 1);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
 /* Counters and transactions */
 
 static void test_counters_persist(void)
@@ -1428,6 +1593,10 @@ int main(int argc, char **argv)
 	    T_CASE(test_raw_bytes),
 	    T_CASE(test_msgids),
 	    T_CASE(test_subjects_and_cursors),
+	    T_CASE(test_status_roundtrip),
+	    T_CASE(test_status_null_error_and_absent),
+	    T_CASE(test_status_order),
+	    T_CASE(test_status_db_added_to_old_store),
 	    T_CASE(test_counters_persist),
 	    T_CASE(test_abort_discards),
 	    T_CASE(test_foreach_skips_merged),

@@ -14,6 +14,14 @@
 
 #include "tend/util.h"
 
+/* How tendd logs in to IMAP. */
+enum config_auth {
+	CONFIG_AUTH_AUTO,    /* XOAUTH2 with a token command, else LOGIN, else AUTHENTICATE PLAIN */
+	CONFIG_AUTH_LOGIN,   /* the LOGIN command */
+	CONFIG_AUTH_PLAIN,   /* AUTHENTICATE PLAIN (SASL) */
+	CONFIG_AUTH_XOAUTH2, /* AUTHENTICATE XOAUTH2 with the token from oauth2_token_command */
+};
+
 enum config_tls {
 	CONFIG_TLS_IMPLICIT,
 	CONFIG_TLS_STARTTLS,
@@ -33,6 +41,9 @@ struct config_imap {
 	bool idle;                      /* default: true */
 	int64_t poll_interval;          /* seconds; default 60 */
 	int64_t max_message_size;       /* bytes; default 50 MiB */
+	int64_t timeout;                /* seconds for connect, TLS and each reply; default 60 */
+	enum config_auth auth;          /* default: auto */
+	struct strvec oauth2_token_command; /* argv printing an access token, empty when unset */
 };
 
 struct config_smtp {

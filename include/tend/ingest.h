@@ -61,6 +61,15 @@ int ingest_begin(struct ingest *in);
 int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
                enum ingest_outcome *outcome, uint64_t *msg_id);
 
+/*
+ * Stores raw (which may be only part of a message, such as the header of one too large to
+ * fetch) as quarantined with reason, outside any thread, in the open transaction. The same
+ * bytes stored again count as a duplicate. Returns as ingest_add.
+ */
+int ingest_add_quarantined(struct ingest *in, const char *raw, size_t len,
+                           const struct ingest_source *src, const char *reason,
+                           enum ingest_outcome *outcome, uint64_t *msg_id);
+
 /* The open transaction, for callers that store more in it (an IMAP folder cursor). */
 struct store_txn *ingest_txn(struct ingest *in);
 

@@ -19,6 +19,7 @@
  *   quarantine  message id -> (empty)
  *   subjects    address '\0' normalised subject (a part too long is hashed) -> thread, when
  *   cursors     account '\0' folder -> struct store_cursor
+ *   status      account '\0' folder -> struct store_status (folder "" for the account)
  *   drafts, queue, outbox, audit: created empty for the modules that will fill them.
  *
  * The environment variable TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) replaces the
@@ -329,6 +330,34 @@ int store_put_cursor(struct store_txn *t, const char *account, const char *folde
 int store_foreach_cursor(struct store_txn *t,
                          int (*fn)(const char *account, const char *folder,
                                    const struct store_cursor *c, void *arg),
+                         void *arg);
+
+/*
+ * Health of one IMAP account and folder, written by tendd for `tend status`. The record with
+ * folder "" is the account's own (login and connection errors); the others are per folder.
+ * Times are Unix seconds, 0 for never. Strings may be NULL.
+ */
+struct store_status {
+	int64_t updated;      /* when tendd last wrote this record */
+	int64_t last_login;   /* last successful login (account record) */
+	int64_t last_fetch;   /* last completed pass over the folder (folder records) */
+	int64_t error_since;  /* when the current error began; 0: no error since the last success */
+	char *last_error;     /* the current error, or NULL */
+	uint32_t uidvalidity; /* the server's, at the last look (folder records) */
+	uint32_t uidnext;     /* the server's UIDNEXT at the last look, 0 when unknown */
+	uint64_t exists;      /* messages in the folder at the last look */
+	uint64_t waiting;     /* messages on the server beyond the cursor at the last look */
+	uint64_t fetched;     /* messages ingested from this folder by the running tendd */
+};
+void store_status_free(struct store_status *st); /* frees the strings, not st */
+int store_get_status(struct store_txn *t, const char *account, const char *folder,
+                     struct store_status *out);
+int store_put_status(struct store_txn *t, const char *account, const char *folder,
+                     const struct store_status *st);
+/* Calls fn for every status record (ordered by account, then folder; "" first). */
+int store_foreach_status(struct store_txn *t,
+                         int (*fn)(const char *account, const char *folder,
+                                   const struct store_status *st, void *arg),
                          void *arg);
 
 /* Entry counts, for status and summaries. */

@@ -1,0 +1,62 @@
+/* daemon: what daemon.c and daemon_account.c share. Not for other modules. */
+#ifndef TEND_DAEMON_INT_H
+#define TEND_DAEMON_INT_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "tend/config.h"
+#include "tend/rules.h"
+#include "tend/store.h"
+
+/* Rules shared by the account threads, freed when the last user lets go after a reload. */
+struct rules_ref {
+	struct rules *rules; /* NULL: the built-in rules */
+	int refs;
+};
+
+struct worker;
+
+struct daemon {
+	struct config *config;
+	struct store *store;
+	bool once;
+	atomic_bool stopping;
+	int stop_pipe[2];     /* written once on stop, never read: every poll() on it wakes */
+	pthread_mutex_t lock; /* guards rules and rules_gen */
+	struct rules_ref *rules;
+	unsigned rules_gen;
+	struct worker *workers;
+	size_t nworkers;
+	atomic_int running; /* account threads not finished yet */
+};
+
+struct worker {
+	struct daemon *d;
+	const struct config_account *acct;
+	pthread_t tid;
+	bool started;
+	bool failed;          /* the last pass failed (the exit status of --once) */
+	int backoff;          /* seconds before the next attempt after a failure */
+	char *account_error;  /* the error last logged for the account, NULL when fine */
+	char **folder_errors; /* the same per folder */
+	uint64_t *fetched;    /* messages stored per folder since start */
+	bool logged_in_before;
+};
+
+/* The account thread. */
+void *worker_main(void *arg);
+
+/* Takes a reference to the rules in use; *gen receives their generation. */
+struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen);
+void daemon_rules_release(struct daemon *d, struct rules_ref *r);
+unsigned daemon_rules_gen(struct daemon *d);
+
+static inline bool daemon_stopping(struct daemon *d)
+{
+	return atomic_load(&d->stopping);
+}
+
+#endif
