@@ -2,6 +2,7 @@
  * classify: rules verdict -> message record and conversation; unanswered messages -> draft.
  */
 #include "tend/classify.h"
+#include "tend/bounce.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -152,7 +153,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	} else if (rec->ignore_reason) {
 		if (first_message)
 			th->state = STORE_THREAD_IGNORED;
-	} else if (rec->received > th->answered) {
+	} else if (rec->received >= th->answered) { /* the same second: let a person look */
 		customer_wrote(cl, th, rec);
 		*redraft = true;
 	}
@@ -162,6 +163,18 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	rc = store_put_thread(t, th);
 	store_thread_free(th);
 	return rc;
+}
+
+/*
+ * A draft that a new customer message sends back to review: proposed, failed, or approved but
+ * not yet being sent. One that is being sent, or whose sending is in doubt, is left to the
+ * sender: the new message gets a new draft.
+ */
+static bool reopenable(const struct store_draft *d)
+{
+	if (d->state == STORE_DRAFT_APPROVED)
+		return d->send_phase == STORE_SEND_IDLE;
+	return d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_FAILED;
 }
 
 /* Takes a proposed or approved draft out of the queue and the outbox. */
@@ -188,7 +201,7 @@ static int supersede(struct classify *cl, struct store_txn *t, struct store_thre
 	}
 	if (rc < 0)
 		return rc;
-	if (d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_APPROVED) {
+	if (reopenable(d)) {
 		if ((rc = unlist(t, d)) == 0) {
 			d->state = STORE_DRAFT_SUPERSEDED;
 			d->updated = (int64_t)time(NULL);
@@ -233,7 +246,7 @@ struct pending {
 static bool unanswered(const struct store_thread *th, const struct store_message *rec)
 {
 	return !(rec->flags & (STORE_MSG_OURS | STORE_MSG_QUARANTINED)) && !rec->ignore_reason &&
-	       rec->received > th->answered;
+	       rec->received >= th->answered;
 }
 
 /* Re-reads one message: the draft needs its captures, which are not stored. */
@@ -316,7 +329,7 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 {
 	struct store_draft *d = NULL;
 	int rc = th->draft ? store_get_draft(t, th->draft, &d) : STORE_NOTFOUND;
-	if (rc == 0 && (d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_APPROVED)) {
+	if (rc == 0 && reopenable(d)) {
 		bool newer = d->answers != latest;
 		if ((rc = unlist(t, d)) < 0)
 			goto fail;
@@ -326,12 +339,13 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 			d->body = NULL;
 			d->edited = false;
 		}
-		if (d->state == STORE_DRAFT_APPROVED) {
+		if (d->state != STORE_DRAFT_PROPOSED) {
 			/* Nobody answers an old question after a new one arrived. */
 			d->state = STORE_DRAFT_PROPOSED;
 			free(d->approved_by);
 			free(d->message_id);
-			d->approved_by = d->message_id = NULL;
+			free(d->error);
+			d->approved_by = d->message_id = d->error = NULL;
 			d->approved = 0;
 		}
 		d->stale = d->stale || newer;
@@ -432,4 +446,60 @@ out:
 	pending_free(&p);
 	store_thread_free(th);
 	return rc;
+}
+
+/* Flags on one conversation the failed addresses that took part in it; 1 when it changed. */
+static int flag_bounced(struct classify *cl, struct store_txn *t, uint64_t thread,
+                        const struct bounce_info *b, uint64_t msg)
+{
+	struct store_thread *th = NULL;
+	uint64_t live;
+	int rc = store_resolve_thread(t, thread, &live);
+	if (rc == 0)
+		rc = store_get_thread(t, live, &th);
+	if (rc < 0)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	struct buf who = BUF_INIT;
+	for (size_t i = 0; i < b->recipients.n; i++) {
+		const char *r = b->recipients.v[i];
+		if (!strvec_contains(&th->participants, r) || strvec_contains(&th->bounced, r))
+			continue;
+		strvec_push(&th->bounced, r);
+		buf_printf(&who, "%s%s", who.len ? ", " : "", r);
+	}
+	if (who.len) {
+		free(th->bounce_detail);
+		th->bounce_detail = b->diagnostic
+		                        ? xstrdup(b->diagnostic)
+		                        : xasprintf("see message %llu", (unsigned long long)msg);
+		if ((rc = store_put_thread(t, th)) == 0)
+			rc =
+			    audit(cl, t, "bounce", th->id, 0,
+			          xasprintf("mail to %s bounced: %s", who.data, th->bounce_detail));
+	}
+	buf_free(&who);
+	store_thread_free(th);
+	return rc;
+}
+
+int classify_bounce(struct classify *cl, struct store_txn *t, const struct store_message *rec,
+                    const char *raw, size_t len)
+{
+	struct bounce_info b;
+	if (!(rec->flags & STORE_MSG_AUTOMATED) || !bounce_parse(raw, len, &b))
+		return 0;
+	struct idvec threads = {0};
+	idvec_push(&threads, rec->thread);
+	for (size_t i = 0; i < b.message_ids.n; i++) {
+		struct store_msgid e;
+		if (store_get_msgid(t, b.message_ids.v[i], &e) == 0 &&
+		    !idvec_contains(&threads, e.thread))
+			idvec_push(&threads, e.thread);
+	}
+	int rc = 0;
+	for (size_t i = 0; i < threads.n && rc >= 0; i++)
+		rc = flag_bounced(cl, t, threads.v[i], &b, rec->id);
+	idvec_free(&threads);
+	bounce_info_finish(&b);
+	return rc < 0 ? rc : 0;
 }

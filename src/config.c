@@ -65,6 +65,13 @@ static void imap_defaults(struct config_imap *m)
 	m->timeout = 60;
 }
 
+static void smtp_defaults(struct config_smtp *m)
+{
+	m->timeout = 60;
+	m->retry_interval = 30;
+	m->give_up_after = 2 * 86400;
+}
+
 bool config_host_is_loopback(const char *host)
 {
 	struct in_addr a4;
@@ -432,6 +439,12 @@ static const struct yamlutil_key smtp_keys[] = {
      .offset = SMTP(password_command),
      .min = 1},
     {.name = "password", .fn = reject_password, .flags = YAMLUTIL_HIDDEN},
+    {.name = "timeout", .fn = yamlutil_set_duration, .offset = SMTP(timeout), .min = 1},
+    {.name = "retry_interval",
+     .fn = yamlutil_set_duration,
+     .offset = SMTP(retry_interval),
+     .min = 1},
+    {.name = "give_up_after", .fn = yamlutil_set_duration, .offset = SMTP(give_up_after), .min = 1},
 };
 
 /* The one of two nodes written later in the file, where a conflict becomes visible. */
@@ -516,6 +529,7 @@ static int walk_smtp(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	struct config_account *a = obj;
 	char *where = xasprintf("\"smtp\" of %s", label(y));
 	a->has_smtp = true;
+	smtp_defaults(&a->smtp);
 	yamlutil_walk(y, val, smtp_keys, NELEM(smtp_keys), a, where, "\"smtp\"");
 	if (val->type == YAML_MAPPING_NODE)
 		check_password(y, val, "smtp", false, a->smtp.user);

@@ -13,6 +13,8 @@
 
 #include "daemon_int.h"
 #include "tend/daemon.h"
+#include "tend/outbox.h"
+#include "tend/smtp.h"
 #include "tend/util.h"
 
 struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen)
@@ -167,6 +169,30 @@ static void start_workers(struct daemon *d)
 	}
 }
 
+static bool can_send(const struct config *c)
+{
+	for (size_t i = 0; i < c->naccounts; i++)
+		if (c->accounts[i].has_smtp)
+			return true;
+	return false;
+}
+
+static void start_sender(struct daemon *d)
+{
+	char *err = NULL;
+	if (d->once || !can_send(d->config))
+		return;
+	d->poke_fd = outbox_listen(d->config->store, d->config->group != NULL, &err);
+	if (d->poke_fd < 0) {
+		log_warnx("%s", err);
+		free(err);
+	}
+	atomic_fetch_add(&d->running, 1);
+	if (pthread_create(&d->sender_tid, NULL, sender_main, d) != 0)
+		fatalx("cannot start the sender thread");
+	d->sender_started = true;
+}
+
 static void request_stop(struct daemon *d, int sig)
 {
 	if (atomic_exchange(&d->stopping, true))
@@ -204,12 +230,16 @@ static int finish(struct daemon *d)
 		free(w->fetched);
 	}
 	free(d->workers);
+	if (d->sender_started)
+		pthread_join(d->sender_tid, NULL);
+	if (d->once && can_send(d->config) && daemon_outbox_pass(d) < 0)
+		status = 1;
 	return status;
 }
 
 int daemon_run(const char *config_path, const struct daemon_options *opt)
 {
-	struct daemon d = {.once = opt->once, .stop_pipe = {-1, -1}};
+	struct daemon d = {.once = opt->once, .stop_pipe = {-1, -1}, .poke_fd = -1};
 	pthread_mutex_init(&d.lock, NULL);
 	sigset_t set;
 	sigemptyset(&set);
@@ -225,6 +255,7 @@ int daemon_run(const char *config_path, const struct daemon_options *opt)
 	if (pipe2(d.stop_pipe, O_CLOEXEC) < 0)
 		fatal("pipe");
 	start_workers(&d);
+	start_sender(&d);
 	if (d.nworkers == 0)
 		log_info("no account has an imap block: nothing to fetch");
 	else
@@ -238,6 +269,8 @@ out:
 		(void)!ftruncate(pidfd, 0);
 		close(pidfd);
 	}
+	if (d.poke_fd >= 0)
+		close(d.poke_fd);
 	if (d.stop_pipe[0] >= 0) {
 		close(d.stop_pipe[0]);
 		close(d.stop_pipe[1]);

@@ -30,7 +30,10 @@ struct daemon {
 	unsigned rules_gen;
 	struct worker *workers;
 	size_t nworkers;
-	atomic_int running; /* account threads not finished yet */
+	atomic_int running; /* account and sender threads not finished yet */
+	int poke_fd;        /* the outbox's wake-up socket, or -1 */
+	pthread_t sender_tid;
+	bool sender_started;
 };
 
 struct worker {
@@ -48,6 +51,10 @@ struct worker {
 
 /* The account thread. */
 void *worker_main(void *arg);
+
+/* The sender thread (arg: the daemon), and one pass of the outbox for --once (-1: a failure). */
+void *sender_main(void *arg);
+int daemon_outbox_pass(struct daemon *d);
 
 /* Takes a reference to the rules in use; *gen receives their generation. */
 struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen);

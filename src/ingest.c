@@ -278,6 +278,8 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	rec.join_detail = res.detail;
 	rc = classify_stored(in, &rec, m, &res);
 	if (rc == 0)
+		rc = classify_bounce(in->classify, t, &rec, raw, len);
+	if (rc == 0)
 		rc = store_put_message(t, &rec);
 	strvec_free(&rec.tags);
 	strvec_free(&rec.rules);

@@ -174,6 +174,8 @@ static char *fate(const struct store_draft *d)
 		return xstrdup("was rejected");
 	case STORE_DRAFT_FAILED:
 		return xstrdup("could not be sent");
+	case STORE_DRAFT_UNCERTAIN:
+		return xstrdup("may already have reached the customer (see `tend outbox`)");
 	default:
 		return xstrdup("was replaced by a newer one");
 	}
@@ -184,7 +186,8 @@ int review_need_proposed(const struct review_target *tg, const char *verb, char 
 	if (tg->d == NULL)
 		return review_refuse(err, "thread %llu has no draft to %s",
 		                     (unsigned long long)tg->id, verb);
-	if (tg->d->state == STORE_DRAFT_PROPOSED)
+	/* a reply the server refused is back in review, to be mended and approved again */
+	if (tg->d->state == STORE_DRAFT_PROPOSED || tg->d->state == STORE_DRAFT_FAILED)
 		return 0;
 	char *what = fate(tg->d);
 	int rc = review_refuse(err, "thread %llu: the draft %s; there is nothing to %s",
@@ -380,6 +383,11 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	d->state = STORE_DRAFT_APPROVED;
 	d->queued = 0;
 	d->next_attempt = now;
+	d->attempts = 0;
+	d->first_attempt = d->last_attempt = 0;
+	d->send_phase = STORE_SEND_IDLE;
+	free(d->error);
+	d->error = NULL;
 	int rc = review_queue_remove(tg->t, d->id);
 	if (rc == 0)
 		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, now, d->id);

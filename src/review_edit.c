@@ -262,7 +262,8 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 	if (rc < 0)
 		return rc;
 	const struct store_draft *d = tg.d;
-	if (!d || d->id != es->draft || d->state != STORE_DRAFT_PROPOSED ||
+	if (!d || d->id != es->draft ||
+	    (d->state != STORE_DRAFT_PROPOSED && d->state != STORE_DRAFT_FAILED) ||
 	    d->updated != es->updated || strcmp(d->body ? d->body : "", es->body) != 0) {
 		review_target_close(&tg);
 		return review_refuse(err,

@@ -60,7 +60,14 @@ static void queue_free(struct queue *q)
 	idvec_free(&q->seen);
 }
 
-/* Keeps proposed drafts whose thread is there, once each (a stray entry is skipped). */
+/* Waiting for an agent: proposed, refused by the server, or sent with the outcome lost. */
+static bool in_review(const struct store_draft *d)
+{
+	return d->state == STORE_DRAFT_PROPOSED || d->state == STORE_DRAFT_FAILED ||
+	       d->state == STORE_DRAFT_UNCERTAIN;
+}
+
+/* Keeps drafts in review whose thread is there, once each (a stray entry is skipped). */
 static int visit_queue(int64_t when, uint64_t draft, void *arg)
 {
 	struct queue *q = arg;
@@ -71,7 +78,7 @@ static int visit_queue(int64_t when, uint64_t draft, void *arg)
 		return 0;
 	idvec_push(&q->seen, draft);
 	int rc = store_get_draft(q->t, draft, &d);
-	if (rc < 0 || d->state != STORE_DRAFT_PROPOSED)
+	if (rc < 0 || !in_review(d))
 		goto skip;
 	if (!q->all && d->snoozed_until > q->now) {
 		q->hidden++;
@@ -80,6 +87,10 @@ static int visit_queue(int64_t when, uint64_t draft, void *arg)
 	if ((rc = store_resolve_thread(q->t, d->thread, &live)) < 0 ||
 	    (rc = store_get_thread(q->t, live, &th)) < 0)
 		goto skip;
+	if (th->draft != d->id) { /* an older draft of the thread: only the current one counts */
+		store_thread_free(th);
+		goto skip;
+	}
 	if (q->n == q->cap) {
 		q->cap = q->cap ? 2 * q->cap : 32;
 		q->v = xreallocarray(q->v, q->cap, sizeof(*q->v));
@@ -116,6 +127,10 @@ static void json_queue_item(struct json *j, const struct queue_item *it)
 	json_time(j, it->d->snoozed_until > 0 ? it->d->snoozed_until : 0);
 	json_key(j, "edited");
 	json_bool(j, it->d->edited);
+	json_key(j, "state");
+	json_string(j, view_draft_state_name(it->d->state));
+	json_key(j, "error");
+	json_string(j, it->d->state == STORE_DRAFT_PROPOSED ? NULL : it->d->error);
 	json_object_end(j);
 }
 
@@ -123,8 +138,14 @@ static void json_queue_item(struct json *j, const struct queue_item *it)
 static char *queue_marks(const struct queue_item *it, int64_t now)
 {
 	struct buf b = BUF_INIT;
+	if (it->d->state == STORE_DRAFT_FAILED)
+		buf_printf(&b, "not sent: %s", it->d->error ? it->d->error : "refused");
+	else if (it->d->state == STORE_DRAFT_UNCERTAIN)
+		buf_puts(&b, "may have been sent: see tend outbox");
 	if (it->d->stale)
-		buf_puts(&b, "new message");
+		buf_printf(&b, "%snew message", b.len ? ", " : "");
+	for (size_t i = 0; i < it->th->bounced.n; i++)
+		buf_printf(&b, "%sbounced: %s", b.len ? ", " : "", it->th->bounced.v[i]);
 	if (it->th->assignee && *it->th->assignee)
 		buf_printf(&b, "%s@%s", b.len ? ", " : "", it->th->assignee);
 	if (it->d->snoozed_until > now) {

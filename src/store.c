@@ -1363,6 +1363,30 @@ int store_get_draft(struct store_txn *t, uint64_t id, struct store_draft **out)
 	return rc;
 }
 
+struct draft_walk {
+	int (*fn)(const struct store_draft *, void *);
+	void *arg;
+};
+
+static int visit_draft(struct store_txn *t, MDB_val *k, MDB_val *v, void *ctx)
+{
+	struct draft_walk *w = ctx;
+	struct store_draft d = {0};
+	int rc = decode_record(t, DB_DRAFTS, k, v, &codec_draft, &d);
+	if (rc < 0)
+		return rc;
+	rc = w->fn(&d, w->arg);
+	codec_clear(&codec_draft, &d);
+	return rc;
+}
+
+int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft *, void *),
+                        void *arg)
+{
+	struct draft_walk w = {fn, arg};
+	return walk(t, DB_DRAFTS, visit_draft, &w);
+}
+
 /* Queue and outbox: keys of a big-endian time (offset so that order holds) and a draft id */
 
 static MDB_val time_key(unsigned char b[16], int64_t when, uint64_t draft)

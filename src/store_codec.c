@@ -90,6 +90,8 @@ static const struct codec_field thread_fields[] = {
     FIELD(16, CODEC_I64, T, clock_start),
     FIELD(17, CODEC_I64, T, answered),
     FIELD(18, CODEC_STR, T, account),
+    FIELD(19, CODEC_STRVEC, T, bounced),
+    FIELD(20, CODEC_STR, T, bounce_detail),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -129,6 +131,13 @@ static const struct codec_field draft_fields[] = {
     FIELD(26, CODEC_I64, D, next_attempt),
     FIELD(27, CODEC_STR, D, account),
     FIELD(28, CODEC_I64, D, queued),
+    FIELD(29, CODEC_INT, D, attempts),
+    FIELD(30, CODEC_INT, D, send_phase),
+    FIELD(31, CODEC_I64, D, first_attempt),
+    FIELD(32, CODEC_I64, D, last_attempt),
+    FIELD(33, CODEC_STR, D, smtp_reply),
+    FIELD(34, CODEC_BOOL, D, copy_pending),
+    FIELD(35, CODEC_I64, D, copied),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -15,6 +15,7 @@
 #include "tend/import.h"
 #include "tend/ingest.h"
 #include "tend/json.h"
+#include "tend/outbox.h"
 #include "tend/review.h"
 #include "tend/rules.h"
 #include "tend/rulestool.h"
@@ -510,6 +511,28 @@ static char *recipients(const struct store_draft *d)
 	return b.len ? buf_steal(&b) : xstrdup("(no recipient)");
 }
 
+/* Tells the agent when a recipient of the approved reply has bounced before. */
+static void warn_bounced(struct ctx *c, const struct store_draft *d)
+{
+	struct store_txn *t = NULL;
+	struct store_thread *th = NULL;
+	uint64_t live;
+	if (store_begin(c->store, false, &t) < 0)
+		return;
+	if (store_resolve_thread(t, d->thread, &live) == 0 && store_get_thread(t, live, &th) == 0) {
+		for (size_t i = 0; i < d->to.n + d->cc.n; i++) {
+			const char *a = i < d->to.n ? d->to.v[i].addr : d->cc.v[i - d->to.n].addr;
+			char *low = str_lower(xstrdup(a));
+			if (strvec_contains(&th->bounced, low))
+				printf("Note: mail to %s bounced before (%s); check the address.\n",
+				       a, th->bounce_detail ? th->bounce_detail : "see tend show");
+			free(low);
+		}
+	}
+	store_thread_free(th);
+	store_abort(t);
+}
+
 static int cmd_approve(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
@@ -527,6 +550,8 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 		printf("Approved thread %llu: the reply to %s is queued for sending.\n",
 		       (unsigned long long)id, to);
 		free(to);
+		warn_bounced(c, d);
+		outbox_poke(c->config->store); /* tendd, when running, sends it now */
 	}
 	store_draft_free(d);
 	return review_status(rc, err, "approve", id);
@@ -624,6 +649,55 @@ static int cmd_log(struct ctx *c, int argc, char **argv)
 		log_warnx("no thread %llu", (unsigned long long)id);
 	else if (rc < 0)
 		log_warnx("cannot read the audit trail: %s", store_strerror(rc));
+	return rc < 0 ? 1 : 0;
+}
+
+/* `tend outbox retry ID` and `tend outbox mark-sent ID`: an agent's decision on a reply. */
+static int outbox_decide(struct ctx *c, const struct opts *o, int argc, char **argv)
+{
+	const char *sub = argv[o->first];
+	bool mark = strcmp(sub, "mark-sent") == 0;
+	uint64_t id;
+	struct review_agent a;
+	if (!mark && strcmp(sub, "retry") != 0)
+		return usage_error("outbox",
+		                   "unknown subcommand \"%s\" (expected retry or mark-sent)", sub);
+	if (argc - o->first != 2 || parse_thread_id(argv[o->first + 1], &id) < 0)
+		return usage_error("outbox", "%s needs one thread ID", sub);
+	if (load_config(c) < 0 || resolve_agent(c, o, &a, false) < 0)
+		return 1;
+	char *err = NULL;
+	int rc = open_existing_store(c, true) < 0 ? -1 : 0;
+	if (rc == 0 && mark)
+		rc = outbox_mark_sent(c->store, id, a.login, a.os_user, &err);
+	else if (rc == 0)
+		rc = outbox_retry(c->store, id, a.login, a.os_user, &err);
+	review_agent_finish(&a);
+	if (rc == 0 && mark)
+		printf("Recorded the reply of thread %llu as sent.\n", (unsigned long long)id);
+	else if (rc == 0) {
+		printf("The reply of thread %llu will be sent again.\n", (unsigned long long)id);
+		outbox_poke(c->config->store);
+	}
+	return rc == -1 && err == NULL ? 1 : review_status(rc, err, sub, id);
+}
+
+/* What is being sent, sent, failed or uncertain; or a decision on one reply. */
+static int cmd_outbox(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts("outbox", OPT_JSON | OPT_ALL | OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.first < argc)
+		return outbox_decide(c, &o, argc, argv);
+	if (open_store(c, true) < 0)
+		return 1;
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	rc = outbox_list(c->store, &vo, o.all, stdout);
+	if (rc < 0)
+		log_warnx("cannot list the outbox: %s", store_strerror(rc));
 	return rc < 0 ? 1 : 0;
 }
 
@@ -758,6 +832,8 @@ static const struct command commands[] = {
     {"reject", cmd_reject, "[--as AGENT] --reason TEXT ID", "reject the draft"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
+    {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",
+     "replies being sent, sent, failed or uncertain; decide on one"},
     {"log", cmd_log, "[--json] [ID]", "the audit trail, of everything or of one thread"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},

@@ -11,6 +11,7 @@
 #include "tend/config.h"
 #include "tend/daemon.h"
 #include "tend/rules.h"
+#include "tend/smtp.h"
 
 #define EXIT_USAGE 2
 
@@ -102,5 +103,8 @@ int main(int argc, char **argv)
 	const char *path = config_default_path(config_arg);
 	if (check)
 		return check_config(path);
-	return daemon_run(path, &opt);
+	smtp_global_init(); /* before any thread starts */
+	int status = daemon_run(path, &opt);
+	smtp_global_cleanup();
+	return status;
 }

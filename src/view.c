@@ -30,9 +30,10 @@ static const char *state_name(int s)
 }
 
 static const char *const draft_state_names[] = {
-    [STORE_DRAFT_PROPOSED] = "proposed", [STORE_DRAFT_APPROVED] = "approved",
-    [STORE_DRAFT_SENT] = "sent",         [STORE_DRAFT_REJECTED] = "rejected",
-    [STORE_DRAFT_FAILED] = "failed",     [STORE_DRAFT_SUPERSEDED] = "superseded",
+    [STORE_DRAFT_PROPOSED] = "proposed",   [STORE_DRAFT_APPROVED] = "approved",
+    [STORE_DRAFT_SENT] = "sent",           [STORE_DRAFT_REJECTED] = "rejected",
+    [STORE_DRAFT_FAILED] = "failed",       [STORE_DRAFT_SUPERSEDED] = "superseded",
+    [STORE_DRAFT_UNCERTAIN] = "uncertain",
 };
 
 const char *view_draft_state_name(int state)
@@ -294,6 +295,8 @@ static struct store_thread *thread_copy(const struct store_thread *th)
 		idvec_push(&c->messages, th->messages.v[i]);
 	for (size_t i = 0; i < th->tags.n; i++)
 		strvec_push(&c->tags, th->tags.v[i]);
+	for (size_t i = 0; i < th->bounced.n; i++)
+		strvec_push(&c->bounced, th->bounced.v[i]);
 	c->priority = th->priority;
 	c->deadline = th->deadline;
 	c->first_response = th->first_response;
@@ -313,6 +316,8 @@ static void json_thread_fields(struct json *j, const struct store_thread *th)
 	json_string(j, state_name(th->state));
 	json_key(j, "tags");
 	json_strvec(j, &th->tags);
+	json_key(j, "bounced");
+	json_strvec(j, &th->bounced);
 }
 
 static int json_thread(struct store_txn *t, struct json *j, const struct store_thread *th)
@@ -788,6 +793,18 @@ static void show_draft(struct buf *b, const struct store_draft *d, const struct 
 		buf_putc(b, '\n');
 }
 
+/* "Bounced: mail to anna@example.com came back (550 5.1.1 User unknown)", in red. */
+static void show_bounced(struct buf *b, const struct store_thread *th, const struct view_options *o)
+{
+	for (size_t i = 0; i < th->bounced.n; i++) {
+		buf_printf(b, "%sBounced: mail to %s came back", paint(o, "\033[31m"),
+		           th->bounced.v[i]);
+		if (th->bounce_detail)
+			buf_printf(b, " (%s)", th->bounce_detail);
+		buf_printf(b, "%s\n", paint(o, "\033[0m"));
+	}
+}
+
 static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
                        const struct view_options *o)
 {
@@ -809,6 +826,7 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 	show_due(b, th, o);
 	if (th->assignee && *th->assignee)
 		buf_printf(b, "Assigned to: %s\n", th->assignee);
+	show_bounced(b, th, o);
 	for (size_t i = 0; i < th->messages.n; i++)
 		show_message(b, i + 1, msgs[i], o);
 	free(cust);

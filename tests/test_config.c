@@ -140,6 +140,9 @@ static const char full_yaml[] =
     "      ca_file: /etc/ssl/ca.pem\n"
     "      user: support@shop.example\n"
     "      password_command: [pass, show, support]\n"
+    "      timeout: 20s\n"
+    "      retry_interval: 1m\n"
+    "      give_up_after: 1d\n"
     "  - name: local-test\n"
     "    address: Test@Localhost\n"
     "    imap:\n"
@@ -180,6 +183,9 @@ static void check_full_account(const struct config_account *a)
 	T_EQ_INT(a->smtp.password_command.n, 3);
 	T_EQ_STR(a->smtp.password_command.v[0], "pass");
 	T_EQ_STR(a->smtp.password_command.v[2], "support");
+	T_EQ_INT(a->smtp.timeout, 20);
+	T_EQ_INT(a->smtp.retry_interval, 60);
+	T_EQ_INT(a->smtp.give_up_after, 86400);
 }
 
 /* The second account leaves everything it can to the defaults. */
@@ -198,6 +204,9 @@ static void check_default_account(const struct config_account *a)
 	T_EQ_INT(a->imap.poll_interval, 60);
 	T_EQ_INT(a->imap.max_message_size, 50 * 1024 * 1024);
 	T_OK(a->has_smtp);
+	T_EQ_INT(a->smtp.timeout, 60);
+	T_EQ_INT(a->smtp.retry_interval, 30);
+	T_EQ_INT(a->smtp.give_up_after, 2 * 86400);
 	T_EQ_STR(a->smtp.url, "smtp://[::1]:2525");
 	T_OK(a->smtp.user == NULL && a->smtp.ca_file == NULL && a->smtp.password_file == NULL);
 }

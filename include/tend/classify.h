@@ -39,6 +39,14 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 /* Threads merged away by a message: their open drafts give way to the surviving thread's. */
 int classify_merged(struct classify *cl, struct store_txn *t, uint64_t merged_thread);
 
+/*
+ * A delivery failure report (rec is automatic mail): the addresses it names as failed are
+ * flagged on the conversations they took part in, found through the Message-IDs it quotes
+ * (our replies are filed under their threads) and the thread the report itself joined.
+ */
+int classify_bounce(struct classify *cl, struct store_txn *t, const struct store_message *rec,
+                    const char *raw, size_t len);
+
 /* Brings the draft of thread (resolved through merges) up to date; now is the time of action. */
 int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
 

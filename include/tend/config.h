@@ -52,6 +52,10 @@ struct config_smtp {
 	char *user;    /* NULL: no AUTH (a loopback relay); then no password source either */
 	char *password_file;            /* absolute path, or NULL */
 	struct strvec password_command; /* argv, empty when unset */
+	int64_t timeout;                /* seconds for connect, TLS and each reply; default 60 */
+	int64_t retry_interval; /* seconds before the first retry after a temporary failure; the
+	                           wait doubles, to at most an hour; default 30 */
+	int64_t give_up_after;  /* seconds of temporary failures before a reply fails; default 2d */
 };
 
 struct config_account {

@@ -86,4 +86,17 @@ int imap_fetch(struct imap *im, const uint32_t *uids, size_t n, bool header_only
  */
 int imap_idle(struct imap *im, int timeout_ms, int wake_fd, char **err);
 
+/*
+ * Appends a message (CRLF line ends) to folder with the \Seen flag: the copy of a sent reply.
+ * When the server answers that the folder does not exist, creates it and tries once more.
+ */
+int imap_append(struct imap *im, const char *folder, const char *data, size_t len, char **err);
+
+/*
+ * Opens folder read-only and sets *found when a message in it has the Message-ID msgid
+ * (without brackets): how the sender learns whether a reply whose outcome it lost went out.
+ */
+int imap_find_message_id(struct imap *im, const char *folder, const char *msgid, bool *found,
+                         char **err);
+
 #endif

@@ -189,11 +189,13 @@ struct store_thread {
 	int priority;
 	int64_t deadline;
 	int64_t first_response;
-	uint64_t draft;      /* the open draft (proposed or approved), 0 when there is none */
-	char *assignee;      /* the agent the conversation is assigned to, or NULL */
-	int64_t clock_start; /* arrival of the first customer message not yet answered; 0: none */
-	int64_t answered;    /* when our latest reply was accepted for delivery; 0: never */
-	char *account;       /* the account the conversation belongs to, or NULL */
+	uint64_t draft;        /* the open draft (proposed or approved), 0 when there is none */
+	char *assignee;        /* the agent the conversation is assigned to, or NULL */
+	int64_t clock_start;   /* arrival of the first customer message not yet answered; 0: none */
+	int64_t answered;      /* when our latest reply was accepted for delivery; 0: never */
+	char *account;         /* the account the conversation belongs to, or NULL */
+	struct strvec bounced; /* addresses our replies bounced from (lowercase) */
+	char *bounce_detail;   /* what the latest bounce said */
 };
 
 void store_thread_free(struct store_thread *th);
@@ -221,6 +223,14 @@ enum store_draft_state {
 	STORE_DRAFT_REJECTED,
 	STORE_DRAFT_FAILED,     /* the server refused it for good */
 	STORE_DRAFT_SUPERSEDED, /* replaced by a newer draft of the same thread */
+	STORE_DRAFT_UNCERTAIN,  /* handed to the server, outcome lost: an agent must decide */
+};
+
+/* Where a draft's current send attempt stands (what a restart after a crash must know). */
+enum store_send_phase {
+	STORE_SEND_IDLE,    /* no attempt in progress */
+	STORE_SEND_STARTED, /* connecting: the server cannot have the whole message yet */
+	STORE_SEND_HANDED,  /* the whole message was handed over: it may have been accepted */
 };
 
 /* A reply being prepared, reviewed and sent. */
@@ -253,12 +263,22 @@ struct store_draft {
 	int64_t next_attempt; /* its outbox index time while approved */
 	int64_t queued;       /* its queue index time (the deadline) while proposed; 0: none */
 	char *account;        /* the account that sends it */
+	int attempts;         /* send attempts so far */
+	int send_phase;       /* enum store_send_phase */
+	int64_t first_attempt;
+	int64_t last_attempt;
+	char *smtp_reply;  /* the server's words when it accepted the reply */
+	bool copy_pending; /* sent, but the copy is not in the Sent folder yet */
+	int64_t copied;    /* when the copy went into the Sent folder; 0: not (yet) */
 };
 
 void store_draft_free(struct store_draft *d);
 int store_put_draft(struct store_txn *t, const struct store_draft *d);
 /* *out is a copy the caller frees with store_draft_free. */
 int store_get_draft(struct store_txn *t, uint64_t id, struct store_draft **out);
+/* Every draft in id order; fn returns nonzero to stop. The record is valid only during the call. */
+int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft *, void *),
+                        void *arg);
 
 /*
  * Time-ordered indexes: the review queue (by deadline) and the outbox (by next attempt). A

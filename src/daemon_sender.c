@@ -1,0 +1,66 @@
+/*
+ * daemon: the sender thread. It runs the outbox (see include/tend/outbox.h) whenever a draft
+ * is due, when `tend approve` pokes the socket in the store directory, and at least once a
+ * minute; its own thread, so that a slow SMTP server never holds up fetching.
+ */
+#include <poll.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "daemon_int.h"
+#include "tend/outbox.h"
+#include "tend/util.h"
+
+/* The longest the sender sleeps without looking at the outbox. */
+#define SCAN_INTERVAL 60
+
+/* Sleeps up to seconds, until poked or stopped. */
+static void nap(struct daemon *d, int64_t seconds)
+{
+	struct pollfd pf[2] = {{.fd = d->stop_pipe[0], .events = POLLIN},
+	                       {.fd = d->poke_fd, .events = POLLIN}};
+	int n = poll(pf, d->poke_fd >= 0 ? 2 : 1, (int)(seconds * 1000));
+	if (n > 0 && d->poke_fd >= 0 && (pf[1].revents & POLLIN))
+		outbox_drain(d->poke_fd);
+}
+
+/* How long to wait before the next pass. */
+static int64_t next_wait(const struct outbox_pass *p, int rc)
+{
+	if (rc < 0)
+		return SCAN_INTERVAL;
+	int64_t wait = p->next_due ? p->next_due - (int64_t)time(NULL) : SCAN_INTERVAL;
+	bool busy = p->sent + p->failed + p->deferred + p->uncertain > 0;
+	if (wait < (busy ? 0 : 1))
+		wait = busy ? 0 : 1;
+	return wait > SCAN_INTERVAL ? SCAN_INTERVAL : wait;
+}
+
+int daemon_outbox_pass(struct daemon *d)
+{
+	struct outbox_pass p;
+	int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
+	if (rc < 0)
+		log_warnx("outbox: %s", store_strerror(rc));
+	bool failed = rc < 0 || p.account_error != NULL;
+	outbox_pass_finish(&p);
+	return failed ? -1 : 0;
+}
+
+void *sender_main(void *arg)
+{
+	struct daemon *d = arg;
+	while (!daemon_stopping(d)) {
+		struct outbox_pass p;
+		int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
+		if (rc < 0)
+			log_warnx("outbox: %s", store_strerror(rc));
+		int64_t wait = next_wait(&p, rc);
+		outbox_pass_finish(&p);
+		if (wait > 0 && !daemon_stopping(d))
+			nap(d, wait);
+	}
+	atomic_fetch_sub(&d->running, 1);
+	return NULL;
+}
