@@ -3,6 +3,7 @@
  */
 #include "tend/classify.h"
 #include "tend/bounce.h"
+#include "tend/sla.h"
 
 #include <pwd.h>
 #include <stdlib.h>
@@ -104,11 +105,26 @@ static int64_t target(const struct classify *cl, int priority)
 	return sla->target[priority];
 }
 
+/* The share of the target after which a conversation is at risk, when tend.yaml says none. */
+#define DEFAULT_RISK_SHARE 75
+
+/* The deadline, and the moment the conversation counts as at risk, in working time. */
+static void set_deadline(const struct classify *cl, struct store_thread *th)
+{
+	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
+	int64_t t = target(cl, th->priority);
+	int share = cl->config->escalation_at ? cl->config->escalation_at : DEFAULT_RISK_SHARE;
+	th->deadline = sla_deadline(bh, th->clock_start, t);
+	th->risk_at = sla_share(bh, th->clock_start, t, share);
+}
+
 /* A customer message nobody has answered yet: the clock runs from the first of them. */
 static void customer_wrote(struct classify *cl, struct store_thread *th,
                            const struct store_message *rec)
 {
 	th->state = STORE_THREAD_OPEN;
+	if (th->first_response == 0 && (th->first_clock == 0 || rec->received < th->first_clock))
+		th->first_clock = rec->received;
 	if (th->clock_start == 0 || rec->received < th->clock_start) {
 		if (th->clock_start == 0)
 			th->priority = rec->priority;
@@ -127,10 +143,12 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 	if (rec->received < th->answered)
 		return;
 	th->answered = rec->received;
-	if (th->first_response == 0 && th->clock_start)
+	if (th->first_response == 0 && th->clock_start) {
 		th->first_response = rec->received;
+		th->first_deadline = th->deadline;
+	}
 	th->clock_start = 0;
-	th->deadline = 0;
+	th->deadline = th->risk_at = 0;
 	th->state = STORE_THREAD_ANSWERED;
 }
 
@@ -159,7 +177,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	}
 	/* Merges may have moved the clock or the priority too, whoever wrote this message. */
 	if (th->state == STORE_THREAD_OPEN && th->clock_start)
-		th->deadline = th->clock_start + target(cl, th->priority);
+		set_deadline(cl, th);
 	rc = store_put_thread(t, th);
 	store_thread_free(th);
 	return rc;

@@ -10,6 +10,7 @@
 
 #include "daemon_int.h"
 #include "tend/outbox.h"
+#include "tend/sla.h"
 #include "tend/util.h"
 
 /* The longest the sender sleeps without looking at the outbox. */
@@ -37,9 +38,22 @@ static int64_t next_wait(const struct outbox_pass *p, int rc)
 	return wait > SCAN_INTERVAL ? SCAN_INTERVAL : wait;
 }
 
+/* The SLA clock's part: escalation notices into the outbox, before it is sent. */
+static void sla_pass(struct daemon *d)
+{
+	unsigned gen, queued = 0;
+	struct rules_ref *r = daemon_rules_acquire(d, &gen);
+	int rc =
+	    sla_escalate(d->store, d->config, r ? r->rules : NULL, (int64_t)time(NULL), &queued);
+	daemon_rules_release(d, r);
+	if (rc < 0)
+		log_warnx("escalation: %s", store_strerror(rc));
+}
+
 int daemon_outbox_pass(struct daemon *d)
 {
 	struct outbox_pass p;
+	sla_pass(d);
 	int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
 	if (rc < 0)
 		log_warnx("outbox: %s", store_strerror(rc));
@@ -53,6 +67,7 @@ void *sender_main(void *arg)
 	struct daemon *d = arg;
 	while (!daemon_stopping(d)) {
 		struct outbox_pass p;
+		sla_pass(d);
 		int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
 		if (rc < 0)
 			log_warnx("outbox: %s", store_strerror(rc));

@@ -168,6 +168,19 @@ static void keep_recipients(const struct config *c, const struct message_addrs *
 
 enum { PREPARE_OK = 0, PREPARE_REFUSED = -1, PREPARE_ACCOUNT = -2 };
 
+/* RFC 3834: a reply an agent approved is "no"; what tendd writes on its own says so. */
+static const char *auto_submitted(const struct store_draft *d)
+{
+	switch (d->kind) {
+	case STORE_KIND_HOLDING:
+		return "auto-replied";
+	case STORE_KIND_NOTICE:
+		return "auto-generated";
+	default:
+		return "no";
+	}
+}
+
 static int prepare(const struct config *c, const struct store_draft *d, int64_t date,
                    struct outgoing *o, char **err)
 {
@@ -193,7 +206,7 @@ static int prepare(const struct config *c, const struct store_draft *d, int64_t 
 	    .references = &d->references,
 	    .body = d->body ? d->body : "",
 	    .date = date,
-	    .auto_submitted = "no",
+	    .auto_submitted = auto_submitted(d),
 	};
 	return compose_message(&in, &o->data, &o->len, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
 }
@@ -296,7 +309,7 @@ static void accepted(struct pass_ctx *p, const struct store_draft *d, const stru
 {
 	outbox_fault("accepted");
 	char *err = NULL;
-	bool want = sent_folder(o->acct) != NULL;
+	bool want = sent_folder(o->acct) != NULL && d->kind != STORE_KIND_NOTICE;
 	bool copied = want && copy_to_sent(o->acct, o->data, o->len, &err);
 	if (want && !copied)
 		log_warnx("thread %llu: the reply went out, but its copy is not in %s yet: %s",

@@ -149,6 +149,17 @@ struct sent_args {
 	bool copied, copy_wanted;
 };
 
+/* Our Message-ID leads to the thread, so that an answer to it joins the conversation. */
+static int file_message_id(struct store_txn *t, const struct store_draft *d)
+{
+	struct store_msgid e;
+	uint64_t live;
+	int rc = store_resolve_thread(t, d->thread, &live);
+	if (rc == 0 && d->message_id && store_get_msgid(t, d->message_id, &e) == STORE_NOTFOUND)
+		rc = store_put_msgid(t, d->message_id, &(struct store_msgid){0, live});
+	return rc;
+}
+
 /*
  * The customer is answered: the clock stops at when. Only the thread's current draft closes
  * the conversation; a reply that went out while the customer wrote again leaves the newer
@@ -165,20 +176,21 @@ static int thread_answered(struct store_txn *t, const struct store_draft *d, int
 		return rc;
 	if (when > th->answered)
 		th->answered = when;
-	if (th->first_response == 0)
+	if (th->first_response == 0) {
 		th->first_response = when;
+		th->first_deadline = th->deadline;
+		free(th->first_agent);
+		th->first_agent = d->approved_by ? xstrdup(d->approved_by) : NULL;
+	}
 	if (th->draft == d->id) {
 		th->draft = 0;
 		th->state = STORE_THREAD_ANSWERED;
 		th->clock_start = 0;
-		th->deadline = 0;
+		th->deadline = th->risk_at = 0;
 	}
 	rc = store_put_thread(t, th);
-	struct store_msgid e;
-	if (rc == 0 && d->message_id && store_get_msgid(t, d->message_id, &e) == STORE_NOTFOUND)
-		rc = store_put_msgid(t, d->message_id, &(struct store_msgid){0, th->id});
 	store_thread_free(th);
-	return rc;
+	return rc == 0 ? file_message_id(t, d) : rc;
 }
 
 static int sent(struct store_txn *t, struct store_draft *d, void *arg)
@@ -199,8 +211,10 @@ static int sent(struct store_txn *t, struct store_draft *d, void *arg)
 	if (rc == 0 && d->queued &&
 	    (rc = store_index_del(t, STORE_INDEX_QUEUE, d->queued, d->id)) == 0)
 		d->queued = 0;
-	if (rc == 0)
+	if (rc == 0 && d->kind == STORE_KIND_REPLY)
 		rc = thread_answered(t, d, a->when);
+	else if (rc == 0 && d->kind == STORE_KIND_HOLDING)
+		rc = file_message_id(t, d);
 	if (rc == 0) {
 		char *detail =
 		    xasprintf("Message-ID <%s>: %s", d->message_id ? d->message_id : "", a->reply);
@@ -239,7 +253,7 @@ static int to_review(struct store_txn *t, struct store_draft *d, void *arg)
 	free(d->error);
 	d->error = xstrdup(a->why);
 	int rc = reindex(t, d, 0);
-	if (rc == 0)
+	if (rc == 0 && d->kind == STORE_KIND_REPLY) /* tendd's own messages are not reviewed */
 		rc = requeue(t, d, a->now);
 	if (rc == 0)
 		rc = audit(t, d, a->action, a->why, a->now);
@@ -377,7 +391,9 @@ static int decide(struct store_txn *t, struct store_draft *d, void *arg)
 		d->sent = d->last_attempt ? d->last_attempt : dc->now;
 		free(d->smtp_reply);
 		d->smtp_reply = xasprintf("marked as sent by %s", dc->agent);
-		if ((rc = thread_answered(t, d, d->sent)) == 0)
+		if (d->kind == STORE_KIND_REPLY)
+			rc = thread_answered(t, d, d->sent);
+		if (rc == 0)
 			rc = decision_audit(t, d, dc, "mark-sent", d->error);
 		free(d->error);
 		d->error = NULL;

@@ -328,8 +328,8 @@ static void random_bytes(unsigned char *p, size_t n)
 	}
 }
 
-static char *make_message_id(const struct config *c, const struct store_thread *th,
-                             const struct store_draft *d)
+char *review_message_id(const struct config *c, const struct store_thread *th,
+                        const struct store_draft *d)
 {
 	unsigned char r[8];
 	char hex[17];
@@ -374,7 +374,7 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	free(d->body);
 	d->body = body;
 	free(d->message_id);
-	d->message_id = make_message_id(c, tg->th, d);
+	d->message_id = review_message_id(c, tg->th, d);
 	free(d->approved_by);
 	d->approved_by = xstrdup(a->login);
 	d->approved = now;

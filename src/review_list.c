@@ -102,7 +102,13 @@ skip:
 	return rc == STORE_NOTFOUND ? 0 : rc;
 }
 
-static void json_queue_item(struct json *j, const struct queue_item *it)
+/* Past the escalation share of its target and not yet overdue (overdue says it already). */
+static bool at_risk(const struct queue_item *it, int64_t now)
+{
+	return it->th->risk_at && now >= it->th->risk_at && now < it->th->deadline;
+}
+
+static void json_queue_item(struct json *j, const struct queue_item *it, int64_t now)
 {
 	json_object_begin(j);
 	json_key(j, "thread");
@@ -127,6 +133,8 @@ static void json_queue_item(struct json *j, const struct queue_item *it)
 	json_time(j, it->d->snoozed_until > 0 ? it->d->snoozed_until : 0);
 	json_key(j, "edited");
 	json_bool(j, it->d->edited);
+	json_key(j, "at_risk");
+	json_bool(j, at_risk(it, now));
 	json_key(j, "state");
 	json_string(j, view_draft_state_name(it->d->state));
 	json_key(j, "error");
@@ -144,6 +152,8 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		buf_puts(&b, "may have been sent: see tend outbox");
 	if (it->d->stale)
 		buf_printf(&b, "%snew message", b.len ? ", " : "");
+	if (at_risk(it, now))
+		buf_printf(&b, "%sat risk", b.len ? ", " : "");
 	for (size_t i = 0; i < it->th->bounced.n; i++)
 		buf_printf(&b, "%sbounced: %s", b.len ? ", " : "", it->th->bounced.v[i]);
 	if (it->th->assignee && *it->th->assignee)
@@ -246,7 +256,7 @@ int review_queue(struct store *s, const struct view_options *o, bool all, FILE *
 		json_init(&j, false);
 		json_array_begin(&j);
 		for (size_t i = 0; i < q.n; i++)
-			json_queue_item(&j, &q.v[i]);
+			json_queue_item(&j, &q.v[i], o->now);
 		json_array_end(&j);
 		buf_append(&b, j.out.data, j.out.len);
 		buf_putc(&b, '\n');

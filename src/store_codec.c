@@ -92,6 +92,12 @@ static const struct codec_field thread_fields[] = {
     FIELD(18, CODEC_STR, T, account),
     FIELD(19, CODEC_STRVEC, T, bounced),
     FIELD(20, CODEC_STR, T, bounce_detail),
+    FIELD(21, CODEC_I64, T, first_clock),
+    FIELD(22, CODEC_I64, T, first_deadline),
+    FIELD(23, CODEC_STR, T, first_agent),
+    FIELD(24, CODEC_I64, T, escalated),
+    FIELD(25, CODEC_I64, T, holding_sent),
+    FIELD(26, CODEC_I64, T, risk_at),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -138,6 +144,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(33, CODEC_STR, D, smtp_reply),
     FIELD(34, CODEC_BOOL, D, copy_pending),
     FIELD(35, CODEC_I64, D, copied),
+    FIELD(36, CODEC_INT, D, kind),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

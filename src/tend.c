@@ -19,6 +19,7 @@
 #include "tend/review.h"
 #include "tend/rules.h"
 #include "tend/rulestool.h"
+#include "tend/stats.h"
 #include "tend/status.h"
 #include "tend/store.h"
 #include "tend/view.h"
@@ -701,6 +702,80 @@ static int cmd_outbox(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* "2026-11-01" (local midnight) or "2026-11-01 14:30" (local time); -1 when it is neither. */
+static int64_t parse_day(const char *s)
+{
+	struct tm tm = {0};
+	const char *end = strptime(s, "%Y-%m-%d", &tm);
+	if (end && *end == ' ')
+		end = strptime(end + 1, "%H:%M", &tm);
+	if (end == NULL || *end != '\0')
+		return -1;
+	tm.tm_isdst = -1;
+	return (int64_t)mktime(&tm);
+}
+
+static int stats_option(int ch, const char *arg, struct stats_options *so, bool *json)
+{
+	static const char *const by[] = {
+	    [STATS_BY_TAG] = "tag", [STATS_BY_PRIORITY] = "priority", [STATS_BY_AGENT] = "agent"};
+	int64_t t;
+	switch (ch) {
+	case 'j':
+		*json = true;
+		return 0;
+	case 's':
+	case 'u':
+		if ((t = parse_day(arg)) < 0)
+			return usage_error("stats", "\"%s\" is not a date (YYYY-MM-DD [HH:MM])",
+			                   arg);
+		*(ch == 's' ? &so->since : &so->until) = t;
+		return 0;
+	case 'b':
+		for (size_t i = 1; i < NELEM(by); i++)
+			if (strcmp(arg, by[i]) == 0) {
+				so->by = (enum stats_by)i;
+				return 0;
+			}
+		return usage_error("stats", "--by takes tag, priority or agent, not \"%s\"", arg);
+	default:
+		return usage_error("stats", "%s", "unknown option");
+	}
+}
+
+/* Response-time figures from the recorded times. */
+static int cmd_stats(struct ctx *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},        {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'}, {"by", required_argument, NULL, 'b'},
+	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+	};
+	struct stats_options so = {0};
+	bool json = false;
+	int ch, rc;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return command_help("stats");
+		if (ch == ':' || ch == '?')
+			return usage_error("stats", "%s %s", argv[optind - 1],
+			                   ch == ':' ? "needs a value" : "is not an option");
+		if ((rc = stats_option(ch, optarg, &so, &json)) != 0)
+			return rc;
+	}
+	if (optind < argc)
+		return usage_error("stats", "unexpected argument \"%s\"", argv[optind]);
+	if (open_store(c, true) < 0)
+		return 1;
+	struct view_options vo;
+	view_options_detect(&vo, json);
+	rc = stats_report(c->store, &so, &vo, stdout);
+	if (rc < 0)
+		log_warnx("cannot read the store: %s", store_strerror(rc));
+	return rc < 0 ? 1 : 0;
+}
+
 /* The health of tendd, the IMAP accounts and the store; exit 0 whenever the store was read. */
 static int cmd_status(struct ctx *c, int argc, char **argv)
 {
@@ -834,6 +909,8 @@ static const struct command commands[] = {
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",
      "replies being sent, sent, failed or uncertain; decide on one"},
+    {"stats", cmd_stats, "[--json] [--since DATE] [--until DATE] [--by tag|priority|agent]",
+     "first-response times and targets kept, from the recorded times"},
     {"log", cmd_log, "[--json] [ID]", "the audit trail, of everything or of one thread"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},

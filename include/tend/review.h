@@ -78,6 +78,13 @@ int review_edit(struct store *s, const struct config *c, uint64_t thread,
 int review_approve(struct store *s, const struct config *c, uint64_t thread,
                    const struct review_agent *a, char **err);
 
+/*
+ * A new Message-ID for draft d of thread th, under the domain of the account that sends it:
+ * tend.<thread>.<draft>.<random>@<domain>. Caller frees.
+ */
+char *review_message_id(const struct config *c, const struct store_thread *th,
+                        const struct store_draft *d);
+
 /* Rejects the proposed draft (reason must not be blank): it leaves the queue and the thread. */
 int review_reject(struct store *s, uint64_t thread, const struct review_agent *a,
                   const char *reason, char **err);

@@ -196,6 +196,13 @@ struct store_thread {
 	char *account;         /* the account the conversation belongs to, or NULL */
 	struct strvec bounced; /* addresses our replies bounced from (lowercase) */
 	char *bounce_detail;   /* what the latest bounce said */
+	/* Recorded for statistics when the first reply went out (or the first customer wrote). */
+	int64_t first_clock;    /* arrival of the first customer message; 0: none yet */
+	int64_t first_deadline; /* the deadline in force when the first reply was accepted */
+	char *first_agent;      /* who approved the first reply; NULL: not answered through tend */
+	int64_t escalated;      /* the clock_start the escalation notice was sent for; 0: none */
+	int64_t holding_sent;   /* when a holding reply was queued for the customer; 0: never */
+	int64_t risk_at;        /* when the conversation is at risk (escalation.at of its target) */
 };
 
 void store_thread_free(struct store_thread *th);
@@ -224,6 +231,13 @@ enum store_draft_state {
 	STORE_DRAFT_FAILED,     /* the server refused it for good */
 	STORE_DRAFT_SUPERSEDED, /* replaced by a newer draft of the same thread */
 	STORE_DRAFT_UNCERTAIN,  /* handed to the server, outcome lost: an agent must decide */
+};
+
+/* What a draft is: a reply an agent approves, or a message tendd writes on its own. */
+enum store_draft_kind {
+	STORE_KIND_REPLY,   /* the answer to the customer */
+	STORE_KIND_HOLDING, /* a holding reply (Auto-Submitted: auto-replied); not a response */
+	STORE_KIND_NOTICE,  /* an internal escalation notice (Auto-Submitted: auto-generated) */
 };
 
 /* Where a draft's current send attempt stands (what a restart after a crash must know). */
@@ -270,6 +284,7 @@ struct store_draft {
 	char *smtp_reply;  /* the server's words when it accepted the reply */
 	bool copy_pending; /* sent, but the copy is not in the Sent folder yet */
 	int64_t copied;    /* when the copy went into the Sent folder; 0: not (yet) */
+	int kind;          /* enum store_draft_kind */
 };
 
 void store_draft_free(struct store_draft *d);

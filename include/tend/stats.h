@@ -1,0 +1,37 @@
+/*
+ * stats: how well the team keeps its response-time targets, from the times recorded on each
+ * conversation: when the first customer message arrived, the deadline that was in force, and
+ * when the SMTP server accepted our first reply (and who approved it). Nothing is recomputed
+ * from today's rules.
+ */
+#ifndef TEND_STATS_H
+#define TEND_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "tend/store.h"
+#include "tend/view.h"
+
+enum stats_by {
+	STATS_BY_NONE,
+	STATS_BY_TAG,
+	STATS_BY_PRIORITY,
+	STATS_BY_AGENT,
+};
+
+struct stats_options {
+	int64_t since; /* conversations whose first message arrived at or after; 0: all */
+	int64_t until; /* ... and before; 0: now */
+	enum stats_by by;
+};
+
+/*
+ * Per group (and in total): conversations received, answered, answered within target, breached
+ * (answered late, or unanswered past the deadline), and the first-response time's p50, p90
+ * and p99 (nearest rank, in seconds). Returns 0 or a store code.
+ */
+int stats_report(struct store *s, const struct stats_options *so, const struct view_options *o,
+                 FILE *out);
+
+#endif

@@ -1,0 +1,107 @@
+#!/usr/bin/python3
+"""The response-time clock end to end: deadlines in business hours on imported mail (the Date
+header is the arrival), a follow-up that does not reset the clock, the queue's at-risk mark,
+one escalation notice through a real SMTP server however often tendd runs, and `tend stats`
+from the recorded times after the reply went out."""
+
+import os
+import re
+import time
+
+from daemon_send import AGENTS, CUSTOMER, Rig, customer_mail
+from tendtest import Env, check, eq, run
+
+SAMPLE_SLA = "sla: {urgent: 1h, high: 4h, normal: 24h, low: 72h}"
+
+
+def rules_with(env, sla, hours=True):
+    """The sample rules with another `sla` line, and without business hours unless hours."""
+    if not os.path.exists(env.path("rules.yaml")):
+        env.use_sample_rules()
+    text = open(env.path("rules.yaml")).read()
+    check(SAMPLE_SLA in text, "the sample rules' sla line moved")
+    text = text.replace(SAMPLE_SLA, sla)
+    if not hours:
+        text = re.sub(r"\nbusiness_hours:\n(  .*\n)+", "\n", text)
+    env.write("rules.yaml", text)
+
+
+def mail(env, name, date, msgid, extra=""):
+    data = ("From: Anna Meier <%s>\nTo: support@shop.example\nSubject: Where is my parcel\n"
+            "Message-ID: <%s>\nDate: %s\n%s\nHello, my parcel has not arrived. Anna\n"
+            % (CUSTOMER, msgid, date, extra))
+    env.write(name, data)
+    return env.path(name)
+
+
+def test_business_hours_deadline():
+    env = Env()
+    try:
+        # Europe/Berlin, Monday to Friday 09:00-17:00, as in the sample; 4h for every priority
+        rules_with(env, "sla: {urgent: 4h, high: 4h, normal: 4h, low: 4h}")
+        env.import_(mail(env, "a.eml", "Fri, 27 Nov 2026 16:30:00 +0100", "p1@example.com"))
+        t = env.threads()[0]
+        show = env.show(t["id"])
+        eq(show["deadline"], "2026-11-30T11:30:00Z", "Friday 16:30 + 4h is Monday 12:30 CET")
+        # the customer writes again before we answer: the clock keeps its start
+        env.import_(mail(env, "b.eml", "Mon, 30 Nov 2026 10:00:00 +0100", "p2@example.com",
+                         "In-Reply-To: <p1@example.com>\n"))
+        show = env.show(t["id"])
+        eq(len(show["messages"]), 2, "the follow-up joined")
+        eq(show["deadline"], "2026-11-30T11:30:00Z", "the follow-up does not reset the clock")
+        q = env.json("queue", "--json")
+        eq([i["due"] for i in q], ["2026-11-30T11:30:00Z"], "the queue's due time")
+    finally:
+        env.close()
+
+
+def test_escalation_once_and_stats():
+    r = Rig()
+    try:
+        rules_with(r.env, "sla: {urgent: 90s, high: 90s, normal: 90s, low: 90s}", hours=False)
+        cfg = open(r.env.config).read().replace(
+            AGENTS, AGENTS + "escalation: {to: lead@shop.example, at: 50%}\n")
+        r.env.write("tend.yaml", cfg)
+        # one conversation that arrived 60 s ago (past half its target), one just now
+        r.dv.append("INBOX", customer_mail(), internaldate=time.time() - 60)
+        r.dv.append("INBOX", customer_mail(subject="Another question", msgid="c9@example.com",
+                                           addr="bob@example.com", name="Bob"))
+        r.once()
+        old = r.thread_of("Voucher expired")["id"]
+        new = r.thread_of("Another question")["id"]
+        q = {i["thread"]: i for i in r.env.json("queue", "--json")}
+        eq(q[old]["at_risk"], True, "past 50% of its target: at risk")
+        eq(q[new]["at_risk"], False, "just arrived: not at risk")
+        check("at risk" in r.env.tend("queue").out, "the human queue marks it")
+        msgs = r.srv.wait_for(1)
+        r.once()
+        r.once()
+        eq(r.srv.count(), 1, "one notice however often tendd runs")
+        m = msgs[0]
+        eq(m.rcpt_tos, ["lead@shop.example"], "notice recipient")
+        eq(str(m.msg["Subject"]), "[tend] At risk: thread %d: Voucher expired" % old, "Subject")
+        eq(m.msg["Auto-Submitted"], "auto-generated", "Auto-Submitted")
+        body = m.msg.get_content()
+        for want in ("Conversation %d" % old, CUSTOMER, "Voucher expired", "Due:",
+                     "tend show %d" % old):
+            check(want in body, "%r in the notice: %r" % (want, body))
+        log = r.env.json("log", "--json", str(old))
+        check(any(e["action"] == "escalate" for e in log), "audited: %r" % log)
+        check(r.queue_item(old) is not None, "a notice is no answer: still in the queue")
+        # the reply goes out: stats come from the recorded times
+        r.approve(old)
+        r.once()
+        eq(r.srv.count(), 2, "the reply went out")
+        st = r.env.json("stats", "--json")
+        eq(st["total"]["received"], 2, "received")
+        eq(st["total"]["answered"], 1, "answered")
+        frt = st["total"]["first_response_p50"]
+        check(60 <= frt < 600, "first response ~60 s after arrival: %r" % frt)
+        by = r.env.json("stats", "--json", "--by", "agent")
+        eq(sorted(g["key"] for g in by["groups"]), ["(not answered)", "alice"], "by agent")
+    finally:
+        r.close()
+
+
+if __name__ == "__main__":
+    run(globals())
