@@ -38,16 +38,20 @@ static int64_t next_wait(const struct outbox_pass *p, int rc)
 	return wait > SCAN_INTERVAL ? SCAN_INTERVAL : wait;
 }
 
-/* The SLA clock's part: escalation notices into the outbox, before it is sent. */
+/* The SLA clock's part: escalation notices and holding replies into the outbox, before it is
+ * sent. */
 static void sla_pass(struct daemon *d)
 {
 	unsigned gen, queued = 0;
 	struct rules_ref *r = daemon_rules_acquire(d, &gen);
-	int rc =
-	    sla_escalate(d->store, d->config, r ? r->rules : NULL, (int64_t)time(NULL), &queued);
-	daemon_rules_release(d, r);
+	const struct rules *rules = r ? r->rules : NULL;
+	int64_t now = (int64_t)time(NULL);
+	int rc = sla_escalate(d->store, d->config, rules, now, &queued);
 	if (rc < 0)
 		log_warnx("escalation: %s", store_strerror(rc));
+	if ((rc = sla_holding(d->store, d->config, rules, now, &queued)) < 0)
+		log_warnx("holding replies: %s", store_strerror(rc));
+	daemon_rules_release(d, r);
 }
 
 int daemon_outbox_pass(struct daemon *d)

@@ -121,6 +121,19 @@ static void put_block(struct buf *b, const struct template *t, struct vars *v)
 	free(s);
 }
 
+char *draft_render(const struct template *t, const struct store_thread *th, int64_t deadline,
+                   const char *timezone)
+{
+	struct draft_input in = {.thread = th, .deadline = deadline, .timezone = timezone};
+	struct vars v;
+	struct buf b = BUF_INIT;
+	vars_init(&v, &in);
+	put_block(&b, t, &v);
+	buf_putc(&b, '\n');
+	free(v.first_name);
+	return buf_steal(&b);
+}
+
 static void put_quote(struct buf *b, const struct message *m)
 {
 	char when[64] = "";

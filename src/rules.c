@@ -166,6 +166,12 @@ const struct template *rules_closing(const struct rules *r)
 	return r->closing;
 }
 
+const struct template *rules_holding(const struct rules *r, int *at)
+{
+	*at = r ? r->holding_at : 0;
+	return r ? r->holding : NULL;
+}
+
 const struct template *rules_fallback(const struct rules *r)
 {
 	return r->fallback;
@@ -296,11 +302,56 @@ static int walk_draft(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml
 	return 0;
 }
 
+static int set_holding_template(struct yamlutil_doc *y, const struct yamlutil_key *k,
+                                yaml_node_t *key, yaml_node_t *val, void *obj)
+{
+	struct rules_load *ld = obj;
+	const char *s;
+	if (yamlutil_get_string(y, val, "template", &s) < 0)
+		return -1;
+	if (!rules_template_name_ok(s)) {
+		yamlutil_type_error(y, val, "\"template\"",
+		                    "a template name (letters, digits, \"_\", \"-\", \".\")");
+		return -1;
+	}
+	ld->holding = val;
+	return 0;
+}
+
+static int set_holding_at(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                          yaml_node_t *val, void *obj)
+{
+	struct rules_load *ld = obj;
+	const char *s = yamlutil_scalar(val);
+	size_t digits = s ? strspn(s, "0123456789") : 0;
+	int v = digits > 0 && digits <= 3 ? atoi(s) : 0;
+	if (digits == 0 || digits > 3 || strcmp(s + digits, "%") != 0 || v < 1 || v > 100) {
+		yamlutil_type_error(y, val, "\"at\"", "a percentage from 1% to 100%, like 50%");
+		return -1;
+	}
+	ld->r->holding_at = v;
+	return 0;
+}
+
+static const struct yamlutil_key holding_table[] = {
+    {.name = "template", .fn = set_holding_template, .flags = YAMLUTIL_REQUIRED},
+    {.name = "at", .fn = set_holding_at, .flags = YAMLUTIL_REQUIRED},
+};
+
+static int walk_holding(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                        yaml_node_t *val, void *obj)
+{
+	yamlutil_walk(y, val, holding_table, NELEM(holding_table), y->user, "\"holding_reply\"",
+	              NULL);
+	return 0;
+}
+
 static const struct yamlutil_key top_keys[] = {
     {.name = "version", .fn = set_version, .flags = YAMLUTIL_REQUIRED},
     {.name = "sla", .fn = rules_walk_sla},
     {.name = "business_hours", .fn = rules_walk_hours},
     {.name = "draft", .fn = walk_draft},
+    {.name = "holding_reply", .fn = walk_holding},
     {.name = "rules", .fn = rules_walk_rules},
 };
 
@@ -332,12 +383,37 @@ static const struct template *draft_part(struct yamlutil_doc *y, int part)
 	return t;
 }
 
+/* tendd sends a holding reply on its own: no agent has approved it, so none can sign it. */
+static void no_agent(const char *name, int line, int column, void *arg)
+{
+	struct yamlutil_doc *y = arg;
+	struct rules_load *ld = y->user;
+	if (strcmp(name, "agent.name") == 0)
+		diag_add(
+		    &ld->tdiags, template_file(ld->r->holding), line, column,
+		    "holding_reply: tendd sends it on its own, so \"agent.name\" has no value");
+}
+
+static void load_holding(struct yamlutil_doc *y)
+{
+	struct rules_load *ld = y->user;
+	if (ld->holding == NULL)
+		return;
+	ld->r->holding =
+	    rules_get_template(y, ld->holding, "holding_reply", yamlutil_scalar(ld->holding));
+	if (ld->r->holding == NULL)
+		return;
+	rules_check_vars(y, ld->r->holding, NULL, "holding_reply");
+	template_foreach_var(ld->r->holding, no_agent, y);
+}
+
 static void load_drafts(struct yamlutil_doc *y)
 {
 	struct rules *r = ((struct rules_load *)y->user)->r;
 	r->greeting = draft_part(y, DRAFT_GREETING);
 	r->closing = draft_part(y, DRAFT_CLOSING);
 	r->fallback = draft_part(y, DRAFT_FALLBACK);
+	load_holding(y);
 }
 
 /* "templates/" beside the rules file, spelt the way the operator spelt the file's path. */

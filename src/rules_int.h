@@ -79,6 +79,8 @@ struct rules {
 	struct rules_template *templates;
 	size_t ntemplates;
 	const struct template *greeting, *closing, *fallback;
+	const struct template *holding; /* holding_reply: template, or NULL when not configured */
+	int holding_at;                 /* holding_reply: at, percent of the target */
 	pcre2_match_context *mctx;
 	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
 };
@@ -91,6 +93,7 @@ struct rules_load {
 	char *tdir_shown;        /* "templates/" as messages name it, beside the file as given */
 	struct diags tdiags;     /* problems in template files, reported after the file's own */
 	yaml_node_t *draft[3];   /* draft: greeting, closing, fallback as given, or NULL */
+	yaml_node_t *holding;    /* holding_reply: template as given, or NULL */
 	bool capture_failed;     /* the rule's variables are unknown: do not check its template */
 };
 

@@ -14,6 +14,8 @@
 #include "tend/sla.h"
 #include "tend/util.h"
 
+#include "sla_int.h"
+
 /* "in 58 min", "overdue by 2 h 5 min" */
 static void time_left(struct buf *b, int64_t deadline, int64_t now)
 {
@@ -116,57 +118,30 @@ static int audit_notice(struct store_txn *t, const struct config *c, const struc
 	return rc;
 }
 
-/* Escalates the thread of draft, when it is due, in one write transaction: 1 when it did. */
-static int escalate_one(struct store *s, const struct config *c, const char *zone, uint64_t draft,
-                        int64_t now)
-{
-	struct store_txn *t = NULL;
-	struct store_draft *d = NULL;
-	struct store_thread *th = NULL;
-	uint64_t live;
-	int rc = store_begin(s, true, &t);
-	if (rc < 0)
-		return rc;
-	if ((rc = store_get_draft(t, draft, &d)) == 0 &&
-	    (rc = store_resolve_thread(t, d->thread, &live)) == 0)
-		rc = store_get_thread(t, live, &th);
-	if (rc == 0 && due(th, d, now)) {
-		th->escalated = th->clock_start;
-		if ((rc = queue_notice(t, c, th, d, zone, now)) == 0 &&
-		    (rc = store_put_thread(t, th)) == 0 && (rc = audit_notice(t, c, th, now)) == 0)
-			rc = 1;
-	}
-	if (rc == 1 && store_commit(t) == 0)
-		log_info("thread %llu is at risk: notice to %s queued", (unsigned long long)live,
-		         c->escalation_to);
-	else
-		store_abort(t);
-	store_draft_free(d);
-	store_thread_free(th);
-	return rc == STORE_NOTFOUND ? 0 : rc;
-}
-
-struct candidates {
-	struct store_txn *t;
+struct escalation {
+	const struct config *c;
+	const char *zone;
 	int64_t now;
-	struct idvec drafts;
 };
 
-static int look(int64_t when, uint64_t draft, void *arg)
+static bool escalate_pick(const struct store_thread *th, const struct store_draft *d, void *arg)
 {
-	(void)when;
-	struct candidates *k = arg;
-	struct store_draft *d = NULL;
-	struct store_thread *th = NULL;
-	uint64_t live;
-	if (store_get_draft(k->t, draft, &d) == 0 &&
-	    store_resolve_thread(k->t, d->thread, &live) == 0 &&
-	    store_get_thread(k->t, live, &th) == 0 && due(th, d, k->now) &&
-	    !idvec_contains(&k->drafts, draft))
-		idvec_push(&k->drafts, draft);
-	store_draft_free(d);
-	store_thread_free(th);
-	return 0;
+	return due(th, d, ((struct escalation *)arg)->now);
+}
+
+static int escalate_act(struct store_txn *t, struct store_thread *th, const struct store_draft *d,
+                        void *arg)
+{
+	struct escalation *e = arg;
+	th->escalated = th->clock_start;
+	int rc = queue_notice(t, e->c, th, d, e->zone, e->now);
+	if (rc == 0 && (rc = store_put_thread(t, th)) == 0 &&
+	    (rc = audit_notice(t, e->c, th, e->now)) == 0) {
+		log_info("thread %llu is at risk: notice to %s queued", (unsigned long long)th->id,
+		         e->c->escalation_to);
+		rc = 1;
+	}
+	return rc;
 }
 
 int sla_escalate(struct store *s, const struct config *c, const struct rules *r, int64_t now,
@@ -176,16 +151,84 @@ int sla_escalate(struct store *s, const struct config *c, const struct rules *r,
 	if (c->escalation_to == NULL)
 		return 0;
 	const struct rules_business_hours *bh = r ? rules_business_hours(r) : NULL;
-	const char *zone = bh && bh->set ? bh->timezone : NULL;
-	struct candidates k = {.now = now};
-	int rc = store_begin(s, false, &k.t);
+	struct escalation e = {c, bh && bh->set ? bh->timezone : NULL, now};
+	int rc = sla_each_waiting(s, escalate_pick, escalate_act, &e);
+	if (rc > 0)
+		*queued = (unsigned)rc;
+	return rc < 0 ? rc : 0;
+}
+
+/* Shared with sla_holding.c */
+
+struct waiting {
+	struct store_txn *t;
+	sla_pick_fn pick;
+	void *arg;
+	struct idvec drafts;
+};
+
+/* The draft and its live thread; both NULL (and 0 returned) when either is gone. */
+static int load(struct store_txn *t, uint64_t draft, struct store_draft **d,
+                struct store_thread **th)
+{
+	uint64_t live;
+	*d = NULL;
+	*th = NULL;
+	int rc = store_get_draft(t, draft, d);
+	if (rc == 0 && (rc = store_resolve_thread(t, (*d)->thread, &live)) == 0)
+		rc = store_get_thread(t, live, th);
+	if (rc < 0) {
+		store_draft_free(*d);
+		*d = NULL;
+	}
+	return rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+static int look(int64_t when, uint64_t draft, void *arg)
+{
+	(void)when;
+	struct waiting *w = arg;
+	struct store_draft *d;
+	struct store_thread *th;
+	int rc = load(w->t, draft, &d, &th);
+	if (rc == 0 && d && w->pick(th, d, w->arg) && !idvec_contains(&w->drafts, draft))
+		idvec_push(&w->drafts, draft);
+	store_draft_free(d);
+	store_thread_free(th);
+	return rc;
+}
+
+static int act_one(struct store *s, uint64_t draft, const struct waiting *w, sla_act_fn act)
+{
+	struct store_txn *t = NULL;
+	struct store_draft *d;
+	struct store_thread *th;
+	int rc = store_begin(s, true, &t);
 	if (rc < 0)
 		return rc;
-	rc = store_foreach_index(k.t, STORE_INDEX_QUEUE, look, &k);
-	store_abort(k.t);
-	for (size_t i = 0; rc >= 0 && i < k.drafts.n; i++)
-		if ((rc = escalate_one(s, c, zone, k.drafts.v[i], now)) > 0)
-			++*queued;
-	idvec_free(&k.drafts);
-	return rc < 0 ? rc : 0;
+	if ((rc = load(t, draft, &d, &th)) == 0 && d && w->pick(th, d, w->arg))
+		rc = act(t, th, d, w->arg);
+	if (rc == 1 && (rc = store_commit(t)) == 0)
+		rc = 1;
+	else if (rc != 1)
+		store_abort(t);
+	store_draft_free(d);
+	store_thread_free(th);
+	return rc;
+}
+
+int sla_each_waiting(struct store *s, sla_pick_fn pick, sla_act_fn act, void *arg)
+{
+	struct waiting w = {.pick = pick, .arg = arg};
+	int rc = store_begin(s, false, &w.t);
+	if (rc < 0)
+		return rc;
+	rc = store_foreach_index(w.t, STORE_INDEX_QUEUE, look, &w);
+	store_abort(w.t);
+	int done = 0;
+	for (size_t i = 0; rc >= 0 && i < w.drafts.n; i++)
+		if ((rc = act_one(s, w.drafts.v[i], &w, act)) > 0)
+			done++;
+	idvec_free(&w.drafts);
+	return rc < 0 ? rc : done;
 }

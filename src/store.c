@@ -1210,6 +1210,25 @@ int store_put_subject(struct store_txn *t, const char *addr, const char *subject
 	return put_record(t, DB_SUBJECTS, &k, &codec_subject, &e, false);
 }
 
+/*
+ * The last automatic reply to an address shares the subjects database: under a "subject" no
+ * message can have (subjects are normalised text; this one starts with a control character).
+ */
+#define AUTOREPLY_KEY "\x01automatic reply"
+
+int store_get_autoreply(struct store_txn *t, const char *addr, int64_t *when)
+{
+	uint64_t thread;
+	*when = 0;
+	int rc = store_get_subject(t, addr, AUTOREPLY_KEY, &thread, when);
+	return rc == STORE_NOTFOUND ? 0 : rc;
+}
+
+int store_put_autoreply(struct store_txn *t, const char *addr, uint64_t thread, int64_t when)
+{
+	return store_put_subject(t, addr, AUTOREPLY_KEY, thread, when);
+}
+
 int store_get_cursor(struct store_txn *t, const char *account, const char *folder,
                      struct store_cursor *out)
 {

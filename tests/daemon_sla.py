@@ -103,5 +103,50 @@ def test_escalation_once_and_stats():
         r.close()
 
 
+LIST_MAIL = ("From: R-devel <r-devel@r-project.org>\r\nTo: support@shop.example\r\n"
+             "Subject: [Rd] weekly digest\r\nMessage-ID: <list1@r-project.org>\r\n"
+             "List-Id: R development <r-devel.r-project.org>\r\nPrecedence: list\r\n"
+             "\r\nThis week on the list.\r\n").encode()
+
+
+def test_holding_reply():
+    r = Rig()
+    try:
+        rules_with(r.env, "sla: {urgent: 90s, high: 90s, normal: 90s, low: 90s}", hours=False)
+        text = open(r.env.path("rules.yaml")).read()
+        r.env.write("rules.yaml", text.replace("#holding_reply:", "holding_reply:"))
+        r.env.tend("rules", "check")
+        past = time.time() - 60
+        r.dv.append("INBOX", customer_mail(), internaldate=past)
+        # the same customer again, about something else: one holding reply a day is enough
+        r.dv.append("INBOX", customer_mail(subject="Also: invoice", msgid="c5@example.com"),
+                    internaldate=past)
+        r.dv.append("INBOX", LIST_MAIL, internaldate=past)   # automatic: never answered
+        r.dv.append("INBOX", customer_mail(subject="Fresh", msgid="c6@example.com",
+                                           addr="carl@example.com", name="Carl"))  # not yet
+        r.once()
+        msgs = r.srv.wait_for(1)
+        r.once()
+        r.once()
+        eq(r.srv.count(), 1, "one holding reply however often tendd runs")
+        m = msgs[0]
+        eq(m.rcpt_tos, [CUSTOMER], "to the customer only")
+        eq(m.msg["Auto-Submitted"], "auto-replied", "Auto-Submitted")
+        check(m.msg["In-Reply-To"] in ("<c1@example.com>", "<c5@example.com>"),
+              "in the conversation: %r" % m.msg["In-Reply-To"])
+        body = m.msg.get_content()
+        check("automatic note" in body and "Anna" in body, "the operators' template: %r" % body)
+        check("the end of the next working day" not in body, "the deadline is filled in")
+        # not a response: both conversations still wait for a person, the clock runs on
+        waiting = {q["thread"] for q in r.env.json("queue", "--json")}
+        for subject in ("Voucher expired", "Also: invoice", "Fresh"):
+            check(r.thread_of(subject)["id"] in waiting, "%s still waits for review" % subject)
+        eq(r.env.json("stats", "--json")["total"]["answered"], 0, "no conversation answered")
+        log = r.env.json("log", "--json")
+        eq(len([e for e in log if e["action"] == "holding-reply"]), 1, "audited once")
+    finally:
+        r.close()
+
+
 if __name__ == "__main__":
     run(globals())

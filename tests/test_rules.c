@@ -1108,9 +1108,10 @@ static void test_err_version(void)
 
 static void test_err_unknown_keys(void)
 {
-	expect_error("version: 1\nrule: []\n",
-	             "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
-	             "version, sla, business_hours, draft, rules; did you mean \"rules\"?)");
+	expect_error(
+	    "version: 1\nrule: []\n",
+	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
+	    "version, sla, business_hours, draft, holding_reply, rules; did you mean \"rules\"?)");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
@@ -1254,6 +1255,30 @@ static void test_err_template_variable(void)
 	             "templates/greeting.txt:1:40: unknown variable \"order\" (draft greeting "
 	             "knows: customer.name, customer.first_name, customer.email, thread.id, "
 	             "thread.subject, deadline, agent.name)");
+	remove_templates();
+}
+
+/* holding_reply: a template tendd sends on its own, after a share of the target. */
+static void test_holding_reply(void)
+{
+	write_template("holding", "Hello {{customer.first_name|there}}, by {{deadline}}.\n");
+	struct rules *r = load_ok("version: 1\nholding_reply: {template: holding, at: 50%}\n");
+	int at = 0;
+	T_OK(r && rules_holding(r, &at) != NULL);
+	T_EQ_INT(at, 50);
+	rules_free(r);
+	r = load_ok("version: 1\n");
+	T_OK(r && rules_holding(r, &at) == NULL);
+	rules_free(r);
+	expect_error("version: 1\nholding_reply: {template: holding, at: 150%}\n",
+	             "rules.yaml:2:40: \"at\" must be a percentage from 1% to 100%, like 50%, "
+	             "not \"150%\"");
+	expect_error("version: 1\nholding_reply: {at: 50%}\n",
+	             "rules.yaml:2:16: missing required key \"template\" in \"holding_reply\"");
+	write_template("holding", "Regards,\n{{agent.name}}\n");
+	expect_error("version: 1\nholding_reply: {template: holding, at: 50%}\n",
+	             "templates/holding.txt:2:3: holding_reply: tendd sends it on its own, so "
+	             "\"agent.name\" has no value");
 	remove_templates();
 }
 
@@ -1464,8 +1489,8 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_types), T_CASE(test_err_regex_plain), T_CASE(test_err_regex_single_quoted),
        T_CASE(test_err_regex_double_quoted), T_CASE(test_err_regex_other_places),
        T_CASE(test_err_unknown_template), T_CASE(test_err_template_variable),
-       T_CASE(test_err_template_syntax), T_CASE(test_err_duplicate_name), T_CASE(test_err_priority),
-       T_CASE(test_err_duration), T_CASE(test_err_timezone), T_CASE(test_err_days),
-       T_CASE(test_err_hours), T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match),
-       T_CASE(test_err_empty_match), T_CASE(test_err_stop_action), T_CASE(test_err_captures),
-       T_CASE(test_err_several))
+       T_CASE(test_holding_reply), T_CASE(test_err_template_syntax),
+       T_CASE(test_err_duplicate_name), T_CASE(test_err_priority), T_CASE(test_err_duration),
+       T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
+       T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
+       T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several))

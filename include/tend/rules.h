@@ -77,6 +77,11 @@ const struct rules_business_hours *rules_business_hours(const struct rules *r);
 const struct template *rules_greeting(const struct rules *r);
 const struct template *rules_closing(const struct rules *r);
 const struct template *rules_fallback(const struct rules *r);
+/*
+ * The holding reply (`holding_reply: {template, at}`): its template, or NULL when none is
+ * configured; *at is the share of the target, in percent, after which it is sent.
+ */
+const struct template *rules_holding(const struct rules *r, int *at);
 
 /* The variables every template may use (customer.name, thread.id, ...), NULL-terminated. */
 extern const char *const rules_global_vars[];

@@ -35,4 +35,13 @@ int64_t sla_share(const struct rules_business_hours *bh, int64_t start, int64_t 
 int sla_escalate(struct store *s, const struct config *c, const struct rules *r, int64_t now,
                  unsigned *queued);
 
+/*
+ * Holding replies (rules.yaml `holding_reply`; nothing when r has none): every conversation
+ * waiting for review past that share of its target, never given one, whose customer is not
+ * ours, has not bounced and got no automatic reply in the last day, gets one, queued in the
+ * outbox as an approved draft of kind holding and audited. Returns 0 or a store code.
+ */
+int sla_holding(struct store *s, const struct config *c, const struct rules *r, int64_t now,
+                unsigned *queued);
+
 #endif

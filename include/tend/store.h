@@ -352,6 +352,13 @@ int store_get_subject(struct store_txn *t, const char *addr, const char *subject
 int store_put_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t thread,
                       int64_t when);
 
+/*
+ * When an automatic message (a holding reply) last went to addr (lowercase), and in which
+ * thread; *when is 0 when never.
+ */
+int store_get_autoreply(struct store_txn *t, const char *addr, int64_t *when);
+int store_put_autoreply(struct store_txn *t, const char *addr, uint64_t thread, int64_t when);
+
 /* Per-folder IMAP cursors. */
 struct store_cursor {
 	uint32_t uidvalidity;
