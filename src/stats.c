@@ -58,6 +58,14 @@ static void count(struct group *g, const struct store_thread *th, int64_t now)
 	}
 }
 
+/* Who approved the first reply; replies found in the mailbox had no agent in tend. */
+static const char *agent_key(const struct store_thread *th)
+{
+	if (th->first_agent)
+		return th->first_agent;
+	return th->first_response ? "(answered outside tend)" : "(not answered)";
+}
+
 static bool counted(const struct store_thread *th)
 {
 	/* conversations that never needed an answer (automatic mail, ignored) are not counted */
@@ -83,8 +91,7 @@ static int visit(const struct store_thread *th, void *arg)
 		count(group_for(t, rules_priority_name(th->priority)), th, t->now);
 		break;
 	case STATS_BY_AGENT:
-		count(group_for(t, th->first_agent ? th->first_agent : "(not answered)"), th,
-		      t->now);
+		count(group_for(t, agent_key(th)), th, t->now);
 		break;
 	default:
 		break;
@@ -96,6 +103,12 @@ static int cmp_i64(const void *a, const void *b)
 {
 	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
 	return x < y ? -1 : x > y;
+}
+
+static void sort_times(struct group *g)
+{
+	if (g->ntimes > 1)
+		qsort(g->times, g->ntimes, sizeof(*g->times), cmp_i64);
 }
 
 /* The nearest-rank percentile p of the sorted times; -1 when there are none. */
@@ -204,7 +217,8 @@ static void print_human(struct buf *b, struct tally *t)
 {
 	buf_printf(b, "%-20s %8s %8s %8s %8s %8s %8s %8s\n", "", "received", "answered", "in time",
 	           "breached", "p50", "p90", "p99");
-	qsort(t->v, t->n, sizeof(*t->v), by_received);
+	if (t->n > 1)
+		qsort(t->v, t->n, sizeof(*t->v), by_received);
 	for (size_t i = 0; i < t->n; i++)
 		human_row(b, t->v[i].key, &t->v[i]);
 	human_row(b, "all", &t->total);
@@ -226,9 +240,9 @@ int stats_report(struct store *s, const struct stats_options *so, const struct v
 		return rc;
 	rc = store_foreach_thread(txn, visit, &t);
 	store_abort(txn);
-	qsort(t.total.times, t.total.ntimes, sizeof(int64_t), cmp_i64);
+	sort_times(&t.total);
 	for (size_t i = 0; i < t.n; i++)
-		qsort(t.v[i].times, t.v[i].ntimes, sizeof(int64_t), cmp_i64);
+		sort_times(&t.v[i]);
 	struct buf b = BUF_INIT;
 	if (rc >= 0 && o->json)
 		print_json(&b, &t);
