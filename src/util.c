@@ -521,28 +521,85 @@ void sha256_hex(const void *data, size_t len, char out[65])
 }
 
 /*
- * glibc converts to a named zone only through $TZ; switching it is made safe by one lock (the
- * zone is restored before unlocking).
+ * glibc converts to a named zone only through $TZ, and reads the zone's file again every time
+ * $TZ changes. So the zone is switched under one lock (and restored before unlocking) only to
+ * learn a UTC day's offsets, at its first and its last second; a day whose two agree (all but
+ * the two days a year the clocks change) is then converted with plain arithmetic from a small
+ * cache. The SLA clock asks for many instants of the same few days.
  */
-void local_time_in(const char *zone, int64_t t, struct tm *out)
+#define ZONE_CACHE 512
+
+struct zone_day {
+	char zone[64];
+	int64_t day; /* UTC day number */
+	long off;    /* seconds east of UTC, for the whole day */
+	int isdst;
+	char abbr[16];
+	bool uniform; /* one offset all day: off applies */
+	bool used;
+};
+
+static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct zone_day zone_cache[ZONE_CACHE];
+
+/* localtime_r in zone for the n instants ts; the caller holds zone_lock. */
+static void in_zone(const char *zone, const time_t *ts, struct tm *out, int n)
 {
-	static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-	time_t tt = (time_t)t;
-	if (!zone || !*zone) {
-		localtime_r(&tt, out);
-		return;
-	}
-	pthread_mutex_lock(&lock);
 	const char *old = getenv("TZ");
 	char *saved = old ? xstrdup(old) : NULL;
 	setenv("TZ", zone, 1);
 	tzset();
-	localtime_r(&tt, out);
+	for (int i = 0; i < n; i++)
+		localtime_r(&ts[i], &out[i]);
 	if (saved)
 		setenv("TZ", saved, 1);
 	else
 		unsetenv("TZ");
 	tzset();
 	free(saved);
-	pthread_mutex_unlock(&lock);
+}
+
+static struct zone_day *zone_day(const char *zone, int64_t day)
+{
+	uint64_t h = (uint64_t)day * 0x9e3779b97f4a7c15u;
+	for (const char *p = zone; *p; p++)
+		h = (h ^ (unsigned char)*p) * 0x100000001b3u;
+	struct zone_day *e = &zone_cache[h % ZONE_CACHE];
+	if (e->used && e->day == day && strcmp(e->zone, zone) == 0)
+		return e;
+	time_t ends[2] = {(time_t)(day * 86400), (time_t)(day * 86400 + 86399)};
+	struct tm tm[2];
+	in_zone(zone, ends, tm, 2);
+	snprintf(e->zone, sizeof(e->zone), "%s", zone);
+	e->day = day;
+	e->off = tm[0].tm_gmtoff;
+	e->isdst = tm[0].tm_isdst;
+	snprintf(e->abbr, sizeof(e->abbr), "%s", tm[0].tm_zone ? tm[0].tm_zone : "");
+	e->uniform = tm[0].tm_gmtoff == tm[1].tm_gmtoff && tm[0].tm_isdst == tm[1].tm_isdst;
+	e->used = true;
+	return e;
+}
+
+void local_time_in(const char *zone, int64_t t, struct tm *out)
+{
+	static __thread char abbr[16];
+	time_t tt = (time_t)t;
+	if (!zone || !*zone) {
+		localtime_r(&tt, out);
+		return;
+	}
+	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	pthread_mutex_lock(&zone_lock);
+	struct zone_day *e = strlen(zone) < sizeof(e->zone) ? zone_day(zone, day) : NULL;
+	if (e && e->uniform) {
+		time_t local = tt + e->off;
+		gmtime_r(&local, out);
+		out->tm_isdst = e->isdst;
+		out->tm_gmtoff = e->off;
+		snprintf(abbr, sizeof(abbr), "%s", e->abbr);
+		out->tm_zone = abbr;
+	} else {
+		in_zone(zone, &tt, out, 1);
+	}
+	pthread_mutex_unlock(&zone_lock);
 }

@@ -4,6 +4,8 @@
 #include "t.h"
 #include "tend/util.h"
 
+#include <time.h>
+
 static void test_buf(void)
 {
 	struct buf b = BUF_INIT;
@@ -96,5 +98,32 @@ static void test_sha256(void)
 	T_EQ_STR(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
-T_MAIN(T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_duration), T_CASE(test_strings),
-       T_CASE(test_diag_format), T_CASE(test_sha256))
+/* Local time in a named zone, on ordinary days (from the cache) and on the days clocks change. */
+static void test_local_time_in(void)
+{
+	static const struct {
+		const char *zone;
+		int64_t t;
+		int hour, min;
+		long off;
+	} cases[] = {
+	    {"Europe/Berlin", 1796040000, 13, 0, 3600},   /* 2026-11-30 12:00Z */
+	    {"Europe/Berlin", 1796040000, 13, 0, 3600},   /* again: from the cache */
+	    {"Europe/Berlin", 1774744200, 1, 30, 3600},   /* 2026-03-29 00:30Z, before the change */
+	    {"Europe/Berlin", 1774747800, 3, 30, 7200},   /* 01:30Z, after it */
+	    {"Europe/Berlin", 1792888200, 2, 30, 7200},   /* 2026-10-25 00:30Z: 02:30 CEST */
+	    {"Europe/Berlin", 1792891800, 2, 30, 3600},   /* 01:30Z: 02:30 CET */
+	    {"Asia/Kathmandu", 1795996800, 5, 45, 20700}, /* 2026-11-30 00:00Z */
+	    {"Australia/Sydney", 1791158400, 11, 0, 39600}, /* 2026-10-05 00:00Z: AEDT */
+	};
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct tm tm;
+		local_time_in(cases[i].zone, cases[i].t, &tm);
+		T_EQ_INT(tm.tm_hour, cases[i].hour);
+		T_EQ_INT(tm.tm_min, cases[i].min);
+		T_EQ_INT(tm.tm_gmtoff, cases[i].off);
+	}
+}
+
+T_MAIN(T_CASE(test_local_time_in), T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_duration),
+       T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))
