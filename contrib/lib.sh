@@ -24,6 +24,12 @@ TEST_PACKAGES=(
 	valgrind python3 python3-aiosmtpd dovecot-imapd openssl lmdb-utils
 )
 
+# contrib/fuzz and the fuzz build contrib/check makes: clang with libFuzzer.
+# shellcheck disable=SC2034
+FUZZ_PACKAGES=(
+	clang libclang-rt-14-dev
+)
+
 _tend_apt_updated=0
 
 # The name of the running script, for messages.
