@@ -308,16 +308,19 @@ static void accepted(struct pass_ctx *p, const struct store_draft *d, const stru
                      int64_t when, const char *reply)
 {
 	outbox_fault("accepted");
-	char *err = NULL;
 	bool want = sent_folder(o->acct) != NULL && d->kind != STORE_KIND_NOTICE;
-	bool copied = want && copy_to_sent(o->acct, o->data, o->len, &err);
-	if (want && !copied)
+	sent(p, d, when, reply, false, want);
+	outbox_fault("recorded");
+	if (!want)
+		return;
+	char *err = NULL;
+	bool ok = copy_to_sent(o->acct, o->data, o->len, &err);
+	if (!ok)
 		log_warnx("thread %llu: the reply went out, but its copy is not in %s yet: %s",
 		          (unsigned long long)d->thread, sent_folder(o->acct), err);
+	note_store_error(outbox_record_copy(p->s, d->id, ok, err, p->now), d, "the Sent copy");
 	free(err);
 	outbox_fault("copied");
-	sent(p, d, when, reply, copied, want);
-	outbox_fault("recorded");
 }
 
 static void send_it(struct pass_ctx *p, const struct store_draft *d, struct outgoing *o,

@@ -207,7 +207,7 @@ static int sent(struct store_txn *t, struct store_draft *d, void *arg)
 	d->error = NULL;
 	d->copy_pending = a->copy_wanted && !a->copied;
 	d->copied = a->copied ? a->now : 0;
-	int rc = reindex(t, d, d->copy_pending ? a->now + 60 : 0);
+	int rc = reindex(t, d, d->copy_pending ? a->now : 0); /* the copy is the next step */
 	if (rc == 0 && d->queued &&
 	    (rc = store_index_del(t, STORE_INDEX_QUEUE, d->queued, d->id)) == 0)
 		d->queued = 0;

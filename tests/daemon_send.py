@@ -383,15 +383,33 @@ def test_crash_after_accepted(r):
 
 
 @rig()
-def test_crash_after_copy(r):
-    tid, box = crash_at(r, "copied", "sent", 1)
+def test_crash_after_accepted_filed_by_server(r):
+    # a server that files sent mail itself (as Gmail does) has the copy in Sent: found there
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    res = r.env.tendd("--once", ok=False, env={"TEND_FAULT": "accepted"})
+    eq(res.rc, -9, "tendd killed itself after the server accepted")
+    r.dv.append("Sent", r.srv.wait_for(1)[0].data, flags=("\\Seen",))
+    r.once()
+    box = r.outbox(tid)
+    eq(box["state"], "sent", "state")
     check("found in the Sent folder" in box["reply"], "found in Sent: %r" % box["reply"])
+    eq(r.srv.count(), 1, "copies")
     eq(len(r.sent_folder()), 1, "Sent copies")
 
 
 @rig()
 def test_crash_after_recorded(r):
-    crash_at(r, "recorded", "sent", 1)
+    # sent and recorded, the copy not made: the next pass makes it
+    tid, box = crash_at(r, "recorded", "sent", 1)
+    check(box["reply"].startswith("250"), "the server's words kept: %r" % box["reply"])
+    eq(len(r.sent_folder()), 1, "Sent copies")
+    eq(box["copied"], True, "copied")
+
+
+@rig()
+def test_crash_after_copy(r):
+    crash_at(r, "copied", "sent", 1)
     eq(len(r.sent_folder()), 1, "Sent copies")
 
 

@@ -9,14 +9,17 @@
  *   1. the draft is marked "started" (attempts, times);
  *   2. the message is built and handed to the SMTP server; the moment its last byte is handed
  *      over, the draft is marked "handed" (from then on the server may accept it);
- *   3. on acceptance a copy goes to the Sent folder (IMAP APPEND, \Seen), then the draft is
- *      recorded as sent, the thread as answered, with the time the server accepted it.
+ *   3. on acceptance the draft is recorded as sent at once, the thread as answered, with the
+ *      time the server accepted it; the copy for the Sent folder is still to make;
+ *   4. the copy goes to the Sent folder (IMAP APPEND, \Seen), and is recorded.
  *
  * After a crash, a draft still "started" is simply tried again: the server never had the whole
- * message. A draft "handed" may have gone out: the sender looks for its Message-ID in the Sent
- * folder (step 3 puts it there before recording) and records it as sent when found; otherwise
- * it marks the draft uncertain and says so, and an agent decides (`tend outbox retry` sends it
- * again under the same Message-ID, `tend outbox mark-sent` records it as sent). A 4xx, a
+ * message. A draft "handed" may have gone out, in the short time between the last byte and the
+ * record of step 3: the sender looks for its Message-ID in the Sent folder (where servers that
+ * file sent mail themselves put it) and records it as sent when found; otherwise it marks the
+ * draft uncertain and says so, and an agent decides (`tend outbox retry` sends it
+ * again under the same Message-ID, `tend outbox mark-sent` records it as sent). A sent draft
+ * whose copy is not made yet stays in the outbox until it is. A 4xx, a
  * timeout or a lost connection before the end of the data is retried with doubling waits; a
  * 5xx, or temporary failures for longer than give_up_after, fails the draft, which goes back to
  * the review queue with the server's words.
