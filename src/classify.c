@@ -298,6 +298,14 @@ static int by_arrival(const void *a, const void *b)
 	return x->id < y->id ? -1 : (x->id > y->id);
 }
 
+/*
+ * The most unanswered messages a draft answers. Each redraft parses them and runs the rules on
+ * them again (captures are not stored), so a conversation with hundreds of unanswered messages
+ * (a loop, a flood) would cost more with every message; twenty concerns are more than a reply
+ * answers anyway.
+ */
+#define MAX_PENDING 20
+
 static int load_pending(struct classify *cl, struct store_txn *t, const struct store_thread *th,
                         struct pending *p)
 {
@@ -320,8 +328,10 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	p->msgs = xcalloc(k + 1, sizeof(*p->msgs));
 	p->results = xcalloc(k + 1, sizeof(*p->results));
 	p->dm = xcalloc(k + 1, sizeof(*p->dm));
+	/* only the latest are read again: a draft is for what the customer asks now */
+	size_t first = k > MAX_PENDING ? k - MAX_PENDING : 0;
 	for (size_t i = 0; i < k; i++) {
-		if (rc == 0)
+		if (rc == 0 && i >= first)
 			add_pending(cl, t, recs[i], p);
 		store_message_free(recs[i]);
 	}
