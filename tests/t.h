@@ -10,6 +10,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <ftw.h>
+#include <sys/stat.h>
+
+/*
+ * A private temporary directory for a test, $TMPDIR/NAME.XXXXXX (else under /tmp), made with
+ * mkdtemp into buf; exits 99 (a hard error for the harness) when it cannot be made.
+ */
+static inline char *t_mkdtemp(char *buf, size_t n, const char *name)
+{
+	const char *tmp = getenv("TMPDIR");
+	snprintf(buf, n, "%s/%s.XXXXXX", tmp && *tmp ? tmp : "/tmp", name);
+	if (mkdtemp(buf) == NULL) {
+		perror(buf);
+		exit(99);
+	}
+	return buf;
+}
+
+static inline int t_rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st, (void)flag, (void)ftw;
+	return remove(path);
+}
+
+/* Removes a directory tree made for a test. */
+static inline void t_rmtree(const char *dir)
+{
+	nftw(dir, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static int t_failed_checks;
 
 #define T_FAIL(...)                                                                                \

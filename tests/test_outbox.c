@@ -24,12 +24,10 @@ struct fx {
 static struct fx fx_open(void)
 {
 	struct fx f = {{0}, NULL, NULL};
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f.dir, sizeof(f.dir), "%s/test_outbox.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	char *err = NULL, *store_dir;
-	if (mkdtemp(f.dir) == NULL || !(store_dir = xasprintf("%s/store", f.dir)) ||
-	    store_open(store_dir, NULL, &f.s, &err) < 0) {
-		fprintf(stderr, "cannot make a store: %s\n", err ? err : "mkdtemp");
+	char *err = NULL;
+	char *store_dir = xasprintf("%s/store", t_mkdtemp(f.dir, sizeof(f.dir), "test_outbox"));
+	if (store_open(store_dir, NULL, &f.s, &err) < 0) {
+		fprintf(stderr, "cannot make a store: %s\n", err ? err : "?");
 		exit(99);
 	}
 	free(store_dir);
@@ -37,17 +35,11 @@ static struct fx fx_open(void)
 	return f;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
-}
-
 static void fx_close(struct fx *f)
 {
 	store_close(f->s);
 	config_free(f->c);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(f->dir);
 }
 
 /* Thread 1 with draft 1, approved, in the outbox at when; its first attempt at first. */

@@ -10,7 +10,8 @@
 
 static char *write_temp(const char *content, mode_t mode)
 {
-	char *path = xstrdup("/tmp/tend-secret-XXXXXX");
+	const char *tmp = getenv("TMPDIR");
+	char *path = xasprintf("%s/tend-secret-XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	int fd = mkstemp(path);
 	T_OK(fd >= 0);
 	T_OK(write(fd, content, strlen(content)) == (ssize_t)strlen(content));

@@ -47,11 +47,9 @@ static void put_thread(uint64_t id, int64_t clock, int64_t frt, const char *tag,
 
 static void setup(void)
 {
-	const char *tmp = getenv("TMPDIR");
-	snprintf(dir, sizeof(dir), "%s/test_stats.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	char *err = NULL, *sd;
-	if (!mkdtemp(dir) || !(sd = xasprintf("%s/store", dir)) || store_open(sd, NULL, &s, &err)) {
-		fprintf(stderr, "cannot make a store: %s\n", err ? err : "mkdtemp");
+	char *err = NULL, *sd = xasprintf("%s/store", t_mkdtemp(dir, sizeof(dir), "test_stats"));
+	if (store_open(sd, NULL, &s, &err)) {
+		fprintf(stderr, "cannot make a store: %s\n", err ? err : "?");
 		exit(99);
 	}
 	free(sd);
@@ -61,12 +59,6 @@ static void setup(void)
 	put_thread(11, T0 + 11, -1, "refund", NULL, 2);     /* overdue, unanswered */
 	put_thread(12, T0 + 86400 * 30, -1, NULL, NULL, 1); /* a month later, not yet due */
 	put_thread(13, 0, -1, NULL, NULL, 0);               /* automatic: not counted */
-}
-
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st, (void)flag, (void)ftw;
-	return remove(path);
 }
 
 static char *report(const struct stats_options *so)
@@ -127,6 +119,6 @@ int main(int argc, char **argv)
 	setup();
 	int rc = t_run(cases, NELEM(cases), argc, argv);
 	store_close(s);
-	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(dir);
 	return rc;
 }

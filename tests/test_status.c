@@ -30,13 +30,7 @@ struct fx {
 static struct fx fx_open(void)
 {
 	struct fx f = {{0}, NULL, NULL, NULL};
-	const char *tmp = getenv("TMPDIR");
-	snprintf(f.dir, sizeof(f.dir), "%s/test_status.XXXXXX", tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(f.dir) == NULL) {
-		perror("mkdtemp");
-		exit(99);
-	}
-	f.store_dir = xasprintf("%s/store", f.dir);
+	f.store_dir = xasprintf("%s/store", t_mkdtemp(f.dir, sizeof(f.dir), "test_status"));
 	char *err = NULL;
 	if (store_open(f.store_dir, NULL, &f.s, &err) < 0) {
 		fprintf(stderr, "store_open: %s\n", err ? err : "?");
@@ -46,20 +40,12 @@ static struct fx fx_open(void)
 	return f;
 }
 
-static int rm_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path);
-}
-
 static void fx_close(struct fx *f)
 {
 	store_close(f->s);
 	config_free(f->c);
 	free(f->store_dir);
-	nftw(f->dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+	t_rmtree(f->dir);
 }
 
 /* An account; with folders (a NULL-terminated list) it has IMAP, without it has not. */
