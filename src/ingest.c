@@ -77,8 +77,8 @@ int ingest_begin(struct ingest *in)
 	if (in->txn)
 		return 0;
 	memset(&in->pending, 0, sizeof(in->pending));
-	in->touched_pending.n = 0;
-	in->redraft.n = 0;
+	idvec_clear(&in->touched_pending);
+	idvec_clear(&in->redraft);
 	return store_begin(in->store, true, &in->txn);
 }
 
@@ -110,7 +110,7 @@ static int draft_touched(struct ingest *in)
 		if (rc < 0)
 			return rc;
 	}
-	in->redraft.n = 0;
+	idvec_clear(&in->redraft);
 	return 0;
 }
 
@@ -144,8 +144,8 @@ void ingest_abort(struct ingest *in)
 	store_abort(in->txn);
 	in->txn = NULL;
 	memset(&in->pending, 0, sizeof(in->pending));
-	in->touched_pending.n = 0;
-	in->redraft.n = 0;
+	idvec_clear(&in->touched_pending);
+	idvec_clear(&in->redraft);
 }
 
 const struct ingest_stats *ingest_stats(const struct ingest *in)

@@ -44,6 +44,8 @@ struct queue {
 	struct store_txn *t;
 	bool all;
 	int64_t now;
+	size_t limit;              /* 0: no limit */
+	uint64_t entries, visited; /* in the index; looked at */
 	struct queue_item *v;
 	size_t n, cap;
 	size_t hidden; /* snoozed, left out */
@@ -74,6 +76,9 @@ static int visit_queue(int64_t when, uint64_t draft, void *arg)
 	struct store_draft *d = NULL;
 	struct store_thread *th = NULL;
 	uint64_t live;
+	if (q->limit && q->n == q->limit)
+		return 1; /* enough: the walk stops here */
+	q->visited++;
 	if (idvec_contains(&q->seen, draft))
 		return 0;
 	idvec_push(&q->seen, draft);
@@ -240,15 +245,21 @@ static void print_queue_human(struct buf *b, const struct queue *q, const struct
 	if (q->hidden)
 		buf_printf(b, "(%zu snoozed draft%s not shown: `tend queue --all` lists %s.)\n",
 		           q->hidden, q->hidden == 1 ? "" : "s", q->hidden == 1 ? "it" : "them");
+	if (q->entries > q->visited)
+		buf_printf(b,
+		           "(%llu more after these %zu: `tend queue --limit 0` lists them all.)\n",
+		           (unsigned long long)(q->entries - q->visited), q->n);
 }
 
-int review_queue(struct store *s, const struct view_options *o, bool all, FILE *out)
+int review_queue(struct store *s, const struct view_options *o, bool all, size_t limit, FILE *out)
 {
-	struct queue q = {.all = all, .now = o->now};
+	struct queue q = {.all = all, .now = o->now, .limit = limit};
 	int rc = store_begin(s, false, &q.t);
 	if (rc < 0)
 		return rc;
 	rc = store_foreach_index(q.t, STORE_INDEX_QUEUE, visit_queue, &q);
+	if (rc >= 0)
+		rc = store_index_count(q.t, STORE_INDEX_QUEUE, &q.entries);
 	store_abort(q.t);
 	struct buf b = BUF_INIT;
 	if (rc >= 0 && o->json) {

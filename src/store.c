@@ -984,6 +984,44 @@ int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_mess
 
 /* Threads */
 
+enum { IDVEC_LINEAR = 32 }; /* below this many ids a scan is as fast as hashing */
+
+static size_t id_slot(uint64_t id, size_t cap)
+{
+	id ^= id >> 33;
+	id *= 0xff51afd7ed558ccdULL;
+	id ^= id >> 33;
+	return (size_t)id & (cap - 1);
+}
+
+static void set_put(struct idvec *iv, uint64_t id)
+{
+	if (id == 0) {
+		iv->set_zero = true;
+		return;
+	}
+	size_t i = id_slot(id, iv->set_cap);
+	while (iv->set[i] != 0 && iv->set[i] != id)
+		i = (i + 1) & (iv->set_cap - 1);
+	iv->set[i] = id;
+}
+
+/* Keeps the set at most half full, rebuilding it from the list when it grows. */
+static void set_grow(struct idvec *iv)
+{
+	if (iv->set && 2 * iv->n <= iv->set_cap)
+		return;
+	size_t cap = iv->set_cap ? iv->set_cap : 64;
+	while (2 * iv->n > cap)
+		cap *= 2;
+	free(iv->set);
+	iv->set = xcalloc(cap, sizeof(*iv->set));
+	iv->set_cap = cap;
+	iv->set_zero = false;
+	for (size_t i = 0; i < iv->n; i++)
+		set_put(iv, iv->v[i]);
+}
+
 void idvec_push(struct idvec *iv, uint64_t id)
 {
 	if (iv->n == iv->cap) {
@@ -991,21 +1029,44 @@ void idvec_push(struct idvec *iv, uint64_t id)
 		iv->v = xreallocarray(iv->v, iv->cap, sizeof(*iv->v));
 	}
 	iv->v[iv->n++] = id;
+	if (iv->n > IDVEC_LINEAR) {
+		if (iv->set && 2 * iv->n <= iv->set_cap)
+			set_put(iv, id);
+		else
+			set_grow(iv);
+	}
 }
 
 bool idvec_contains(const struct idvec *iv, uint64_t id)
 {
-	for (size_t i = 0; i < iv->n; i++)
-		if (iv->v[i] == id)
+	if (iv->n <= IDVEC_LINEAR) {
+		for (size_t i = 0; i < iv->n; i++)
+			if (iv->v[i] == id)
+				return true;
+		return false;
+	}
+	if (id == 0)
+		return iv->set_zero;
+	for (size_t i = id_slot(id, iv->set_cap); iv->set[i] != 0; i = (i + 1) & (iv->set_cap - 1))
+		if (iv->set[i] == id)
 			return true;
 	return false;
+}
+
+void idvec_clear(struct idvec *iv)
+{
+	iv->n = 0;
+	free(iv->set); /* rebuilt from the list once it is long again */
+	iv->set = NULL;
+	iv->set_cap = 0;
+	iv->set_zero = false;
 }
 
 void idvec_free(struct idvec *iv)
 {
 	free(iv->v);
-	iv->v = NULL;
-	iv->n = iv->cap = 0;
+	free(iv->set);
+	*iv = (struct idvec){0};
 }
 
 void store_thread_free(struct store_thread *th)
@@ -1465,6 +1526,20 @@ int store_foreach_index(struct store_txn *t, enum store_index ix,
 {
 	struct index_walk w = {fn, arg};
 	return walk(t, index_db(ix), visit_index, &w);
+}
+
+int store_index_count(struct store_txn *t, enum store_index ix, uint64_t *n)
+{
+	enum db db = index_db(ix);
+	MDB_stat st;
+	*n = 0;
+	if (db_absent(t, db))
+		return 0;
+	int rc = mdb_stat(t->txn, t->s->dbi[db], &st);
+	if (rc != 0)
+		return map_err(t->s, rc, "counting an index");
+	*n = st.ms_entries;
+	return 0;
 }
 
 /* The audit trail: keyed by time and sequence number, so it reads in order */

@@ -285,12 +285,14 @@ enum {
 	OPT_ALL = 1 << 1,
 	OPT_AS = 1 << 2,
 	OPT_REASON = 1 << 3,
+	OPT_LIMIT = 1 << 4,
 };
 
 struct opts {
 	bool json, all;
 	const char *as;
 	const char *reason;
+	const char *limit;
 	int first; /* the first operand */
 };
 
@@ -305,6 +307,8 @@ static unsigned opt_bit(int ch)
 		return OPT_AS;
 	case 'r':
 		return OPT_REASON;
+	case 'l':
+		return OPT_LIMIT;
 	default:
 		return 0;
 	}
@@ -313,9 +317,13 @@ static unsigned opt_bit(int ch)
 static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, struct opts *o)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},     {"all", no_argument, NULL, 'A'},
-	    {"as", required_argument, NULL, 'a'}, {"reason", required_argument, NULL, 'r'},
-	    {"help", no_argument, NULL, 'h'},     {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"all", no_argument, NULL, 'A'},
+	    {"as", required_argument, NULL, 'a'},
+	    {"reason", required_argument, NULL, 'r'},
+	    {"limit", required_argument, NULL, 'l'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	int ch;
 	memset(o, 0, sizeof(*o));
@@ -333,6 +341,8 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 			o->as = optarg;
 		if (ch == 'r')
 			o->reason = optarg;
+		if (ch == 'l')
+			o->limit = optarg;
 	}
 	o->first = optind;
 	return 0;
@@ -403,19 +413,33 @@ static int review_status(int rc, char *err, const char *what, uint64_t id)
 	return 1;
 }
 
+enum { QUEUE_SCREEN = 50 }; /* drafts `tend queue` lists without --limit */
+
 static int cmd_queue(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
-	int rc = parse_opts("queue", OPT_JSON | OPT_ALL, argc, argv, &o);
+	int rc = parse_opts("queue", OPT_JSON | OPT_ALL | OPT_LIMIT, argc, argv, &o);
 	if (rc)
 		return rc;
 	if (o.first < argc)
 		return usage_error("queue", "unexpected argument \"%s\"", argv[o.first]);
+	/* A person reads a screenful, most urgent first; a script gets everything. */
+	unsigned long long limit = o.json ? 0 : QUEUE_SCREEN;
+	char *end;
+	if (o.limit) {
+		errno = 0;
+		limit = strtoull(o.limit, &end, 10);
+		if (errno || end == o.limit || *end || o.limit[0] == '-')
+			return usage_error("queue",
+			                   "--limit wants a number of drafts (0: all), not "
+			                   "\"%s\"",
+			                   o.limit);
+	}
 	if (open_store(c, true) < 0)
 		return 1;
 	struct view_options vo;
 	view_options_detect(&vo, o.json);
-	rc = review_queue(c->store, &vo, o.all, stdout);
+	rc = review_queue(c->store, &vo, o.all, (size_t)limit, stdout);
 	if (rc < 0)
 		log_warnx("cannot list the queue: %s", store_strerror(rc));
 	return rc < 0 ? 1 : 0;
@@ -900,7 +924,8 @@ static const struct command commands[] = {
     {"import", cmd_import, "[--json] PATH...", "ingest mbox files, maildirs and .eml files"},
     {"threads", cmd_threads, "[--json] [--quarantined]",
      "list conversations (or quarantined messages)"},
-    {"queue", cmd_queue, "[--json] [--all]", "drafts awaiting review, most urgent first"},
+    {"queue", cmd_queue, "[--json] [--all] [--limit N]",
+     "drafts awaiting review, most urgent first"},
     {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},
     {"edit", cmd_edit, "[--as AGENT] ID", "edit the draft in $VISUAL or $EDITOR"},
     {"approve", cmd_approve, "[--as AGENT] ID", "approve the draft: it is queued for sending"},

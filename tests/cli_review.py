@@ -89,6 +89,27 @@ def test_queue_order_and_json():
         env.close()
 
 
+def test_queue_limit():
+    env = imported()
+    try:
+        q = queue(env)
+        n = len(q)
+        check(n >= 5, "drafts in the queue: %d" % n)
+        lines = env.tend("queue", "--limit", "2").out.splitlines()
+        eq([int(line.split()[0]) for line in lines[1:3]], [i["thread"] for i in q[:2]],
+           "the two most urgent")
+        eq(lines[3:], ["(%d more after these 2: `tend queue --limit 0` lists them all.)"
+                       % (n - 2)], "what the limit left out")
+        eq(len(env.tend("queue", "--limit", "0").out.splitlines()), n + 1, "--limit 0: all")
+        eq(queue(env, "--limit", "1"), q[:1], "JSON with a limit")
+        r = env.tend("queue", "--limit", "many", ok=False)
+        eq(r.rc, 2, "exit status of a bad --limit")
+        eq(r.err, "tend queue: --limit wants a number of drafts (0: all), not \"many\"\n"
+           "usage: tend queue [--json] [--all] [--limit N]\n", "bad --limit")
+    finally:
+        env.close()
+
+
 def test_empty_queue():
     env = Env()
     try:

@@ -241,7 +241,7 @@ static char *queue_text(struct fx *f, bool json, bool all)
 	size_t len = 0;
 	FILE *mf = open_memstream(&text, &len);
 	struct view_options o = {.json = json, .now = (int64_t)time(NULL)};
-	T_EQ_INT(review_queue(f->s, &o, all, mf), 0);
+	T_EQ_INT(review_queue(f->s, &o, all, 0, mf), 0);
 	fclose(mf);
 	return text;
 }

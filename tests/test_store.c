@@ -1546,6 +1546,16 @@ static void test_idvec(void)
 	T_EQ_INT(iv.n, 1000);
 	T_OK(idvec_contains(&iv, 2000));
 	T_OK(!idvec_contains(&iv, 3));
+	T_OK(!idvec_contains(&iv, 0));
+	idvec_push(&iv, 0);
+	T_OK(idvec_contains(&iv, 0));
+	idvec_clear(&iv);
+	T_OK(!idvec_contains(&iv, 2000));
+	for (uint64_t i = 1; i <= 100; i++) /* across the switch from scanning to hashing */
+		idvec_push(&iv, i * 7);
+	for (uint64_t i = 1; i <= 100; i++)
+		T_OK(idvec_contains(&iv, i * 7) && !idvec_contains(&iv, i * 7 + 1));
+	T_OK(!idvec_contains(&iv, 2000));
 	idvec_free(&iv);
 	T_OK(iv.v == NULL && iv.n == 0 && iv.cap == 0);
 	idvec_free(&iv);

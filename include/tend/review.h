@@ -45,8 +45,8 @@ enum {
 };
 
 /* The review queue: open proposed drafts, most urgent deadline first (snoozed ones hidden
- * unless all). */
-int review_queue(struct store *s, const struct view_options *o, bool all, FILE *out);
+ * unless all); at most limit of them (0: all), and then how many more wait. */
+int review_queue(struct store *s, const struct view_options *o, bool all, size_t limit, FILE *out);
 
 /*
  * Shows a thread with its draft. When the draft is stale, showing it to an agent is what makes

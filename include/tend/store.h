@@ -163,15 +163,20 @@ enum store_thread_state {
 	STORE_THREAD_IGNORED, /* automated, or a rule said ignore */
 };
 
-/* A list of ids; zero-initialise, then push. */
+/* A list of ids in the order pushed; zero-initialise, then push. Past a few dozen ids a
+ * hash set beside the list keeps idvec_contains constant-time. */
 struct idvec {
 	uint64_t *v;
 	size_t n;
 	size_t cap;
+	uint64_t *set; /* open addressing, 0 = empty slot; NULL while the list is short */
+	size_t set_cap;
+	bool set_zero; /* id 0 is in the set */
 };
 
 void idvec_push(struct idvec *iv, uint64_t id);
 bool idvec_contains(const struct idvec *iv, uint64_t id);
+void idvec_clear(struct idvec *iv);
 void idvec_free(struct idvec *iv);
 
 /* A conversation. */
@@ -309,6 +314,8 @@ int store_index_del(struct store_txn *t, enum store_index ix, int64_t when, uint
 /* In time order; fn returns nonzero to stop, which becomes the return value. */
 int store_foreach_index(struct store_txn *t, enum store_index ix,
                         int (*fn)(int64_t when, uint64_t draft, void *arg), void *arg);
+/* How many entries the index holds (at once, whatever its size). */
+int store_index_count(struct store_txn *t, enum store_index ix, uint64_t *n);
 
 /* One entry of the audit trail: who did what to which conversation, and when. */
 struct store_audit {
