@@ -70,6 +70,7 @@ static struct rules *rules_new(const char *path)
 	pcre2_set_depth_limit(r->mctx, RULES_DEPTH_LIMIT);
 	pcre2_set_heap_limit(r->mctx, RULES_HEAP_LIMIT);
 	r->max_pairs = 1;
+	r->prefilter = prefilter_new();
 	return r;
 }
 
@@ -132,6 +133,7 @@ void rules_free(struct rules *r)
 	free(r->templates);
 	rules_hours_finish(&r->hours);
 	pcre2_match_context_free(r->mctx);
+	prefilter_free(r->prefilter);
 	free(r->path);
 	free(r);
 }
@@ -465,6 +467,7 @@ int rules_load(const char *path, struct rules **out, struct diags *d)
 		rules_free(ld.r);
 		return -1;
 	}
+	prefilter_build(ld.r->prefilter);
 	*out = ld.r;
 	return 0;
 }

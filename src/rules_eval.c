@@ -20,11 +20,14 @@
 
 #define TEXT_PAD 64 /* zero bytes after every text that is matched, for the JIT's wide loads */
 
-/* A copy of a text that is valid UTF-8 (mended if need be), padded for the JIT. */
+/* A copy of a text that is valid UTF-8 (mended if need be), padded for the JIT; and, once a
+ * filtered pattern meets it, which of the rules' literals it holds. */
 struct vtext {
 	const char *s;
 	size_t len;
 	char *owned;
+	bool scanned;
+	struct prefilter_scan scan;
 };
 
 struct rules_ctx {
@@ -53,18 +56,36 @@ static void vtext_set(struct vtext *t, const char *s)
 	memset(b.data + b.len, 0, TEXT_PAD + 1);
 	t->len = b.len;
 	t->s = t->owned = buf_steal(&b);
+	t->scanned = false;
 }
 
 static void vtext_free(struct vtext *t)
 {
 	free(t->owned);
 	t->owned = NULL;
+	if (t->scanned)
+		prefilter_scan_free(&t->scan);
+	t->scanned = false;
+}
+
+/* False when the text lacks every literal the pattern needs: PCRE2 would find nothing. */
+static bool worth_matching(struct rules_ctx *x, const struct rules_regex *re, struct vtext *t)
+{
+	if (re->prefilter < 0)
+		return true;
+	if (!t->scanned) {
+		prefilter_scan(x->r->prefilter, t->s, t->len, &t->scan);
+		t->scanned = true;
+	}
+	return prefilter_may_match(x->r->prefilter, re->prefilter, &t->scan);
 }
 
 /* Returns 1 with the match's bounds, 0 for no match, -1 when PCRE2 gave up (no match). */
-static int find(struct rules_ctx *x, struct rules_regex *re, const struct vtext *t, size_t *so,
+static int find(struct rules_ctx *x, struct rules_regex *re, struct vtext *t, size_t *so,
                 size_t *eo)
 {
+	if (!worth_matching(x, re, t))
+		return 0;
 	int rc = pcre2_match(re->code, (PCRE2_SPTR)t->s, t->len, 0, PCRE2_NO_UTF_CHECK, x->md,
 	                     x->r->mctx);
 	if (rc >= 0) {
@@ -230,7 +251,7 @@ static void explain_try(struct rules_ctx *x, const char *what, const struct rule
 /* ---- leaf conditions ---- */
 
 static bool match_text(const struct rules_cond *c, struct rules_ctx *x, const char *what,
-                       const struct vtext *t)
+                       struct vtext *t)
 {
 	size_t so = 0, eo = 0;
 	int rc = find(x, c->re, t, &so, &eo);
@@ -456,7 +477,7 @@ static const char *capture_one(struct rules_ctx *x, const struct rules_capture *
                                struct rules_match *m)
 {
 	static const char *const names[] = {"the subject", "the new text", "the text"};
-	const struct vtext *texts[] = {&x->subject, &x->new_text, &x->text};
+	struct vtext *texts[] = {&x->subject, &x->new_text, &x->text};
 	for (size_t i = 0; i < NELEM(texts); i++) {
 		size_t so, eo;
 		if (find(x, cap->re, texts[i], &so, &eo) <= 0)

@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "tend/prefilter.h"
 #include "tend/rules.h"
 #include "tend/yamlutil.h"
 
@@ -23,6 +24,7 @@ struct rules_regex {
 	char *src; /* as the operator wrote it, for explanations */
 	pcre2_code *code;
 	uint32_t ncaptures;
+	int prefilter; /* its number in rules.prefilter, or -1: always run it */
 	/* A limit was hit and logged: once per pattern, or a busy mailbox floods the log. */
 	bool warned;
 };
@@ -83,6 +85,7 @@ struct rules {
 	int holding_at;                 /* holding_reply: at, percent of the target */
 	pcre2_match_context *mctx;
 	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
+	struct prefilter *prefilter; /* the literals every pattern needs, built after loading */
 };
 
 /* What the load handlers need beside the object they fill. */

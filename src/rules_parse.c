@@ -110,6 +110,7 @@ struct rules_regex *rules_regex_compile(struct yamlutil_doc *y, const yaml_node_
 	re->code = code;
 	pcre2_pattern_info(code, PCRE2_INFO_CAPTURECOUNT, &re->ncaptures);
 	struct rules *r = ((struct rules_load *)y->user)->r;
+	re->prefilter = prefilter_add(r->prefilter, src);
 	if (re->ncaptures + 1 > r->max_pairs)
 		r->max_pairs = re->ncaptures + 1;
 	return re;
