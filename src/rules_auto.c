@@ -160,7 +160,7 @@ static char *check_sender(const struct message *m)
 static bool contains_any(const char *s, const char *const *words, size_t n)
 {
 	for (size_t i = 0; s != NULL && i < n; i++)
-		if (strcasestr(s, words[i]) != NULL)
+		if (str_icontains(s, words[i]))
 			return true;
 	return false;
 }

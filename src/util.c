@@ -200,6 +200,18 @@ bool str_ieqn(const char *a, const char *b, size_t n)
 	return true;
 }
 
+bool str_icontains(const char *s, const char *word)
+{
+	int first = ascii_lower((unsigned char)word[0]);
+	size_t n = strlen(word);
+	if (n == 0)
+		return true;
+	for (; *s; s++)
+		if (ascii_lower((unsigned char)*s) == first && str_ieqn(s, word, n))
+			return true;
+	return false;
+}
+
 bool str_ieq(const char *a, const char *b)
 {
 	size_t la = strlen(a);
@@ -523,34 +535,44 @@ void sha256_hex(const void *data, size_t len, char out[65])
 /*
  * glibc converts to a named zone only through $TZ, and reads the zone's file again every time
  * $TZ changes. So the zone is switched under one lock (and restored before unlocking) only to
- * learn a UTC day's offsets, at its first and its last second; a day whose two agree (all but
- * the two days a year the clocks change) is then converted with plain arithmetic from a small
- * cache. The SLA clock asks for many instants of the same few days.
+ * learn UTC days' offsets: at each day's first and last second, and, on the two days a year
+ * the clocks change, the instant they change (found by bisection while the zone is set). Every
+ * conversion is then plain arithmetic from a small cache; the SLA clock asks for many instants
+ * of the same days.
  */
 #define ZONE_CACHE 512
+#define ZONE_SPAN  64 /* days learnt per switch of $TZ: mail comes roughly in date order */
+
+struct zone_part {
+	long off; /* seconds east of UTC */
+	int isdst;
+	char abbr[16];
+};
 
 struct zone_day {
 	char zone[64];
-	int64_t day; /* UTC day number */
-	long off;    /* seconds east of UTC, for the whole day */
-	int isdst;
-	char abbr[16];
-	bool uniform; /* one offset all day: off applies */
+	int64_t day;              /* UTC day number */
+	struct zone_part part[2]; /* before and from change */
+	int64_t change;           /* INT64_MAX: one offset all day */
+	bool mixed;               /* more than one change in the day: ask the C library */
 	bool used;
 };
 
 static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zone_day zone_cache[ZONE_CACHE];
 
-/* localtime_r in zone for the n instants ts; the caller holds zone_lock. */
-static void in_zone(const char *zone, const time_t *ts, struct tm *out, int n)
+/* Sets $TZ to zone; returns what to give zone_leave. The caller holds zone_lock. */
+static char *zone_enter(const char *zone)
 {
 	const char *old = getenv("TZ");
 	char *saved = old ? xstrdup(old) : NULL;
 	setenv("TZ", zone, 1);
 	tzset();
-	for (int i = 0; i < n; i++)
-		localtime_r(&ts[i], &out[i]);
+	return saved;
+}
+
+static void zone_leave(char *saved)
+{
 	if (saved)
 		setenv("TZ", saved, 1);
 	else
@@ -559,24 +581,64 @@ static void in_zone(const char *zone, const time_t *ts, struct tm *out, int n)
 	free(saved);
 }
 
-static struct zone_day *zone_day(const char *zone, int64_t day)
+static struct zone_day *zone_slot(const char *zone, int64_t day)
 {
 	uint64_t h = (uint64_t)day * 0x9e3779b97f4a7c15u;
 	for (const char *p = zone; *p; p++)
 		h = (h ^ (unsigned char)*p) * 0x100000001b3u;
-	struct zone_day *e = &zone_cache[h % ZONE_CACHE];
-	if (e->used && e->day == day && strcmp(e->zone, zone) == 0)
-		return e;
-	time_t ends[2] = {(time_t)(day * 86400), (time_t)(day * 86400 + 86399)};
-	struct tm tm[2];
-	in_zone(zone, ends, tm, 2);
+	return &zone_cache[h % ZONE_CACHE];
+}
+
+static void zone_part_set(struct zone_part *p, const struct tm *tm)
+{
+	p->off = tm->tm_gmtoff;
+	p->isdst = tm->tm_isdst;
+	snprintf(p->abbr, sizeof(p->abbr), "%s", tm->tm_zone ? tm->tm_zone : "");
+}
+
+static bool same_part(const struct tm *a, const struct tm *b)
+{
+	return a->tm_gmtoff == b->tm_gmtoff && a->tm_isdst == b->tm_isdst;
+}
+
+/* Learns one day while $TZ is the zone: its offsets, and the change between them. */
+static void zone_learn(const char *zone, int64_t day)
+{
+	struct zone_day *e = zone_slot(zone, day);
+	time_t lo = (time_t)(day * 86400), hi = lo + 86399;
+	struct tm first, last, mid;
+	localtime_r(&lo, &first);
+	localtime_r(&hi, &last);
 	snprintf(e->zone, sizeof(e->zone), "%s", zone);
 	e->day = day;
-	e->off = tm[0].tm_gmtoff;
-	e->isdst = tm[0].tm_isdst;
-	snprintf(e->abbr, sizeof(e->abbr), "%s", tm[0].tm_zone ? tm[0].tm_zone : "");
-	e->uniform = tm[0].tm_gmtoff == tm[1].tm_gmtoff && tm[0].tm_isdst == tm[1].tm_isdst;
 	e->used = true;
+	e->mixed = false;
+	e->change = INT64_MAX;
+	zone_part_set(&e->part[0], &first);
+	zone_part_set(&e->part[1], &last);
+	if (same_part(&first, &last))
+		return;
+	while (hi - lo > 1) { /* lo has the first offset, hi does not */
+		time_t m = lo + (hi - lo) / 2;
+		localtime_r(&m, &mid);
+		*(same_part(&mid, &first) ? &lo : &hi) = m;
+	}
+	localtime_r(&hi, &mid);
+	e->change = (int64_t)hi;
+	e->mixed = !same_part(&mid, &last);
+}
+
+/* The day's entry; on a miss, ZONE_SPAN days from a week before it are learnt. */
+static struct zone_day *zone_day(const char *zone, int64_t day)
+{
+	struct zone_day *e = zone_slot(zone, day);
+	if (e->used && e->day == day && strcmp(e->zone, zone) == 0)
+		return e;
+	char *saved = zone_enter(zone);
+	for (int64_t d = day - 7; d < day - 7 + ZONE_SPAN; d++)
+		zone_learn(zone, d);
+	zone_learn(zone, day); /* last: no neighbour took its slot */
+	zone_leave(saved);
 	return e;
 }
 
@@ -591,15 +653,18 @@ void local_time_in(const char *zone, int64_t t, struct tm *out)
 	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
 	pthread_mutex_lock(&zone_lock);
 	struct zone_day *e = strlen(zone) < sizeof(e->zone) ? zone_day(zone, day) : NULL;
-	if (e && e->uniform) {
-		time_t local = tt + e->off;
+	if (e && !e->mixed) {
+		const struct zone_part *p = &e->part[t >= e->change];
+		time_t local = tt + p->off;
 		gmtime_r(&local, out);
-		out->tm_isdst = e->isdst;
-		out->tm_gmtoff = e->off;
-		snprintf(abbr, sizeof(abbr), "%s", e->abbr);
+		out->tm_isdst = p->isdst;
+		out->tm_gmtoff = p->off;
+		snprintf(abbr, sizeof(abbr), "%s", p->abbr);
 		out->tm_zone = abbr;
 	} else {
-		in_zone(zone, &tt, out, 1);
+		char *saved = zone_enter(zone);
+		localtime_r(&tt, out);
+		zone_leave(saved);
 	}
 	pthread_mutex_unlock(&zone_lock);
 }

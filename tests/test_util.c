@@ -68,6 +68,10 @@ static void test_strings(void)
 	T_OK(str_ieq("Message-ID", "message-id"));
 	T_OK(!str_ieq("Message-ID", "message-i"));
 	T_OK(str_istarts("Re: x", "RE:"));
+	T_OK(str_icontains("Undeliverable: Re: order", "UNDELIVERABLE:"));
+	T_OK(str_icontains("a Returned Mail", "returned mail"));
+	T_OK(!str_icontains("returned mai", "returned mail"));
+	T_OK(str_icontains("x", "") && !str_icontains("", "x"));
 	char *t = str_trim_dup("  \t hello \n", 11);
 	T_EQ_STR(t, "hello");
 	free(t);
@@ -125,5 +129,48 @@ static void test_local_time_in(void)
 	}
 }
 
-T_MAIN(T_CASE(test_local_time_in), T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_duration),
-       T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))
+/* Against the C library itself, second by second around every change and hourly between, in
+ * zones with half-hour summer time, a skipped day (Samoa, 2011) and no changes at all. */
+static void test_local_time_like_libc(void)
+{
+	static const char *const zones[] = {"Europe/Berlin",    "Australia/Sydney",
+	                                    "America/New_York", "Australia/Lord_Howe",
+	                                    "Pacific/Apia",     "Asia/Kathmandu"};
+	const char *old = getenv("TZ");
+	char *saved = old ? xstrdup(old) : NULL;
+	for (size_t z = 0; z < NELEM(zones); z++) {
+		setenv("TZ", zones[z], 1);
+		tzset();
+		int bad = 0;
+		long prev = 0;
+		for (time_t t = 1293840000; t < 1356998400 && bad < 3; t += 3593) { /* 2011-2012 */
+			struct tm want, got;
+			localtime_r(&t, &want);
+			bool change = want.tm_gmtoff != prev;
+			prev = want.tm_gmtoff;
+			for (time_t u = change ? t - 3700 : t; u <= t && bad < 3; u++) {
+				localtime_r(&u, &want);
+				local_time_in(zones[z], (int64_t)u, &got);
+				if (got.tm_gmtoff != want.tm_gmtoff ||
+				    got.tm_hour != want.tm_hour || got.tm_mday != want.tm_mday ||
+				    got.tm_isdst != want.tm_isdst) {
+					T_FAIL("%s at %lld: got %02d:%02d%+ld, want %02d:%02d%+ld",
+					       zones[z], (long long)u, got.tm_hour, got.tm_min,
+					       got.tm_gmtoff, want.tm_hour, want.tm_min,
+					       want.tm_gmtoff);
+					bad++;
+				}
+			}
+		}
+	}
+	if (saved)
+		setenv("TZ", saved, 1);
+	else
+		unsetenv("TZ");
+	tzset();
+	free(saved);
+}
+
+T_MAIN(T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc), T_CASE(test_buf),
+       T_CASE(test_utf8), T_CASE(test_duration), T_CASE(test_strings), T_CASE(test_diag_format),
+       T_CASE(test_sha256))

@@ -71,6 +71,8 @@ void strvec_free(struct strvec *sv);
 /* ASCII case-insensitive helpers that ignore the locale. */
 bool str_ieq(const char *a, const char *b);
 bool str_ieqn(const char *a, const char *b, size_t n);
+/* Whether s holds word, ignoring ASCII case (strcasestr without its set-up for each call). */
+bool str_icontains(const char *s, const char *word);
 bool str_istarts(const char *s, const char *prefix);
 /* Lowercases ASCII letters in place; returns s. */
 char *str_lower(char *s);
