@@ -228,11 +228,14 @@ static int find_queued(int64_t when, uint64_t draft, void *arg)
 }
 
 /*
- * The entry is filed under store_draft.queued; the scan also finds one filed under a time the
- * draft no longer records, so that no approved or rejected draft lingers in the queue.
+ * The entry is filed under store_draft.queued (when, given here); a draft that records no time
+ * is looked for through the whole index, so that no approved or rejected draft lingers in the
+ * queue. (The listing skips such an entry anyway; the scan is the costly part with a big queue.)
  */
-int review_queue_remove(struct store_txn *t, uint64_t draft)
+int review_queue_remove(struct store_txn *t, uint64_t draft, int64_t when)
 {
+	if (when != 0)
+		return store_index_del(t, STORE_INDEX_QUEUE, when, draft);
 	struct queue_hits h = {draft, NULL, 0};
 	int rc = store_foreach_index(t, STORE_INDEX_QUEUE, find_queued, &h);
 	for (size_t i = 0; rc >= 0 && i < h.n; i++)
@@ -380,6 +383,7 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	d->approved = now;
 	d->updated = now;
 	d->snoozed_until = 0;
+	int64_t queued = d->queued;
 	d->state = STORE_DRAFT_APPROVED;
 	d->queued = 0;
 	d->next_attempt = now;
@@ -388,7 +392,7 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	d->send_phase = STORE_SEND_IDLE;
 	free(d->error);
 	d->error = NULL;
-	int rc = review_queue_remove(tg->t, d->id);
+	int rc = review_queue_remove(tg->t, d->id, queued);
 	if (rc == 0)
 		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, now, d->id);
 	if (rc == 0)
@@ -461,13 +465,14 @@ int review_reject(struct store *s, uint64_t thread, const struct review_agent *a
 	free(tg.d->reject_reason);
 	tg.d->reject_reason = str_trim_dup(reason, strlen(reason));
 	tg.d->updated = now;
+	int64_t queued = tg.d->queued;
 	tg.d->queued = 0;
 	tg.th->draft = 0;
 	rc = store_put_draft(tg.t, tg.d);
 	if (rc == 0)
 		rc = store_put_thread(tg.t, tg.th);
 	if (rc == 0)
-		rc = review_queue_remove(tg.t, tg.d->id);
+		rc = review_queue_remove(tg.t, tg.d->id, queued);
 	if (rc == 0)
 		rc = review_audit(&tg, a, "reject", tg.d->reject_reason, now);
 	return finish(&tg, rc, "reject the draft of", err);

@@ -39,7 +39,8 @@ int review_need_proposed(const struct review_target *tg, const char *verb, char 
 int review_audit(struct review_target *tg, const struct review_agent *a, const char *action,
                  const char *detail, int64_t now);
 
-/* Removes every queue entry of draft, whatever time it was filed under. */
-int review_queue_remove(struct store_txn *t, uint64_t draft);
+/* Removes draft's queue entry, filed under when (its store_draft.queued); when 0, every
+ * entry of the draft, whatever time it was filed under. */
+int review_queue_remove(struct store_txn *t, uint64_t draft, int64_t when);
 
 #endif
