@@ -6,7 +6,9 @@ import os
 import pwd
 import re
 
-from tendtest import Env, check, eq, run, sample_mail
+import subprocess
+
+from tendtest import SRC, TEND, Env, check, eq, run, sample_mail
 
 AGENTS = "store: store\nagents:\n  - {login: alice, name: Alice Smith}\n  - {login: bob}\n"
 ALICE = {"TEND_AGENT": "alice"}
@@ -106,6 +108,28 @@ def test_queue_limit():
         eq(r.rc, 2, "exit status of a bad --limit")
         eq(r.err, "tend queue: --limit wants a number of drafts (0: all), not \"many\"\n"
            "usage: tend queue [--json] [--all] [--limit N]\n", "bad --limit")
+    finally:
+        env.close()
+
+
+def complete(env, *words):
+    """What contrib/completion/tend.bash offers after the words (the last one being typed)."""
+    script = ('source "$1"; shift; COMP_WORDS=("$@"); COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); '
+              '_tend; printf "%s\\n" "${COMPREPLY[@]}"')
+    p = subprocess.run(["bash", "-c", script, "bash",
+                        os.path.join(SRC, "contrib", "completion", "tend.bash"),
+                        TEND, "-c", env.config] + list(words),
+                       capture_output=True, text=True, check=True)
+    return [w for w in p.stdout.split("\n") if w]
+
+
+def test_completion():
+    env = imported()
+    try:
+        eq(complete(env, "ap"), ["approve"], "a command")
+        eq(complete(env, "queue", "--l"), ["--limit"], "an option")
+        eq(sorted(complete(env, "approve", ""), key=int),
+           sorted((str(i["thread"]) for i in queue(env, "--limit", "0")), key=int), "thread IDs")
     finally:
         env.close()
 

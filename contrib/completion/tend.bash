@@ -1,0 +1,64 @@
+# bash completion for tend: commands, their options, and the thread IDs in the review queue.
+# Installed as share/bash-completion/completions/tend; or source it from ~/.bashrc.
+
+_tend_threads()
+{
+	# The conversations waiting for review: the IDs agents type most.
+	"${1:-tend}" "${@:2}" queue --json --limit 0 2>/dev/null |
+		grep -o '"thread": *[0-9]*' | grep -o '[0-9]*$'
+}
+
+_tend()
+{
+	local cur prev cmd i conf=()
+	cur=${COMP_WORDS[COMP_CWORD]}
+	prev=${COMP_WORDS[COMP_CWORD - 1]}
+	for ((i = 1; i < COMP_CWORD; i++)); do
+		case ${COMP_WORDS[i]} in
+		-c) conf=(-c "${COMP_WORDS[i + 1]}"); ((i++)) ;;
+		--as) ((i++)) ;;
+		-*) ;;
+		*) cmd=${COMP_WORDS[i]}; break ;;
+		esac
+	done
+	case $prev in
+	-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	--as | --reason | --since | --until | --limit) return ;;
+	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
+	esac
+	if [[ -z $cmd ]]; then
+		COMPREPLY=($(compgen -W "-c --as import threads queue show edit approve reject
+			snooze assign outbox stats log rules raw status" -- "$cur"))
+		return
+	fi
+	local opts
+	case $cmd in
+	import) opts="--json" ;;
+	threads) opts="--json --quarantined" ;;
+	queue) opts="--json --all --limit" ;;
+	show) opts="--json --as" ;;
+	edit | approve | snooze | assign) opts="--as" ;;
+	reject) opts="--as --reason" ;;
+	outbox) opts="--json --all retry mark-sent" ;;
+	stats) opts="--json --since --until --by" ;;
+	log | status) opts="--json" ;;
+	rules) opts="check test replay --json" ;;
+	esac
+	case $cmd in
+	show | edit | approve | reject | snooze | assign | log)
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+			return
+		fi
+		;;
+	import | rules)
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur") $(compgen -f -- "$cur"))
+			return
+		fi
+		;;
+	esac
+	COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+}
+
+complete -o default -F _tend tend
