@@ -13,12 +13,27 @@
 
 #include "tend/draft.h"
 
+/*
+ * A customer message stored in the transaction in hand, as parsed and judged when it arrived:
+ * the draft written before the commit reads it from here instead of parsing the stored copy
+ * and running the rules on it a second time.
+ */
+struct fresh {
+	uint64_t id;
+	struct message *m; /* NULL until ingest hands it over */
+	struct rules_result res;
+};
+
+#define FRESH_MAX 4096 /* messages remembered per transaction; past it, drafts read the store */
+
 struct classify {
 	const struct config *config;
 	const struct rules *rules;
 	struct strvec own;
 	char *actor;
 	char *os_user;
+	struct fresh *fresh;
+	size_t nfresh;
 };
 
 static char *os_user_name(void)
@@ -40,8 +55,48 @@ struct classify *classify_new(const struct config *c, const struct rules *rules,
 	return cl;
 }
 
+void classify_forget(struct classify *cl)
+{
+	for (size_t i = 0; i < cl->nfresh; i++) {
+		message_free(cl->fresh[i].m);
+		rules_result_finish(&cl->fresh[i].res);
+	}
+	cl->nfresh = 0;
+}
+
+/* Keeps a customer message's verdict (moved from res) until ingest hands over the message. */
+static void remember(struct classify *cl, uint64_t id, struct rules_result *res)
+{
+	if (cl->nfresh == FRESH_MAX) {
+		rules_result_finish(res);
+		return;
+	}
+	if (cl->fresh == NULL)
+		cl->fresh = xcalloc(FRESH_MAX, sizeof(*cl->fresh));
+	cl->fresh[cl->nfresh++] = (struct fresh){.id = id, .res = *res};
+	memset(res, 0, sizeof(*res));
+}
+
+static struct fresh *fresh_find(struct classify *cl, uint64_t id)
+{
+	for (size_t i = cl->nfresh; i-- > 0;)
+		if (cl->fresh[i].id == id)
+			return &cl->fresh[i];
+	return NULL;
+}
+
+bool classify_adopt(struct classify *cl, uint64_t id, struct message *m)
+{
+	struct fresh *f = fresh_find(cl, id);
+	if (f == NULL || f->m != NULL)
+		return false;
+	f->m = m;
+	return true;
+}
+
 void classify_set_rules(struct classify *cl, const struct rules *rules)
 {
+	classify_forget(cl); /* verdicts of the old rules */
 	cl->rules = rules;
 }
 
@@ -49,6 +104,8 @@ void classify_free(struct classify *cl)
 {
 	if (!cl)
 		return;
+	classify_forget(cl);
+	free(cl->fresh);
 	strvec_free(&cl->own);
 	free(cl->actor);
 	free(cl->os_user);
@@ -160,7 +217,10 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct store_thread *th = NULL;
 	rules_eval(cl->rules, &input, &res);
 	record_verdict(cl, rec, &res);
-	rules_result_finish(&res);
+	if (!(rec->flags & STORE_MSG_OURS) && !rec->ignore_reason)
+		remember(cl, rec->id, &res);
+	else
+		rules_result_finish(&res);
 	*redraft = false;
 	int rc = store_get_thread(t, rec->thread, &th);
 	if (rc < 0)
@@ -258,6 +318,7 @@ struct pending {
 	struct message **msgs;
 	struct rules_result *results;
 	struct draft_message *dm;
+	bool *borrowed; /* msgs[i] and results[i] belong to the classify's fresh messages */
 	size_t n;
 };
 
@@ -275,6 +336,16 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	size_t len;
 	struct message *m = NULL;
 	char *reason = NULL;
+	struct fresh *f = fresh_find(cl, rec->id);
+	if (f != NULL && f->m != NULL) {
+		size_t i = p->n++;
+		p->ids[i] = rec->id;
+		p->msgs[i] = f->m;
+		p->results[i] = f->res;
+		p->borrowed[i] = true;
+		p->dm[i] = (struct draft_message){.message = f->m, .result = &p->results[i]};
+		return;
+	}
 	if (store_get_raw(t, rec->id, &raw, &len) < 0 ||
 	    message_parse(raw, len, NULL, &m, &reason)) {
 		free(reason);
@@ -328,6 +399,7 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	p->msgs = xcalloc(k + 1, sizeof(*p->msgs));
 	p->results = xcalloc(k + 1, sizeof(*p->results));
 	p->dm = xcalloc(k + 1, sizeof(*p->dm));
+	p->borrowed = xcalloc(k + 1, sizeof(*p->borrowed));
 	/* only the latest are read again: a draft is for what the customer asks now */
 	size_t first = k > MAX_PENDING ? k - MAX_PENDING : 0;
 	for (size_t i = 0; i < k; i++) {
@@ -342,9 +414,12 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 static void pending_free(struct pending *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
+		if (p->borrowed[i])
+			continue;
 		message_free(p->msgs[i]);
 		rules_result_finish(&p->results[i]);
 	}
+	free(p->borrowed);
 	free(p->ids);
 	free(p->msgs);
 	free(p->results);

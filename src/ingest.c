@@ -119,6 +119,7 @@ int ingest_commit(struct ingest *in)
 	if (!in->txn)
 		return 0;
 	int rc = draft_touched(in);
+	classify_forget(in->classify);
 	if (rc == 0)
 		rc = fold_pending(in);
 	if (rc < 0) {
@@ -141,6 +142,7 @@ int ingest_commit(struct ingest *in)
 
 void ingest_abort(struct ingest *in)
 {
+	classify_forget(in->classify);
 	store_abort(in->txn);
 	in->txn = NULL;
 	memset(&in->pending, 0, sizeof(in->pending));
@@ -315,8 +317,11 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
 		rc = 0;
 		goto out;
 	}
-	if (rc == 0 && (rc = store_parsed(in, raw, len, m, src, &id)) == 0)
+	if (rc == 0 && (rc = store_parsed(in, raw, len, m, src, &id)) == 0) {
 		*outcome = INGEST_STORED;
+		if (classify_adopt(in->classify, id, m))
+			m = NULL;
+	}
 out:
 	message_free(m);
 	if (msg_id)

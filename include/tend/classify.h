@@ -29,6 +29,15 @@ void classify_set_rules(struct classify *cl, const struct rules *rules);
 void classify_free(struct classify *cl);
 
 /*
+ * Hands over the parsed message stored as id, whose verdict classify_message kept: drafts made
+ * before the commit use both instead of reading the message again. False when it is not wanted
+ * (ours, ignored, or too many); the caller keeps m then.
+ */
+bool classify_adopt(struct classify *cl, uint64_t id, struct message *m);
+/* Drops what classify_adopt kept: at every commit and abort. */
+void classify_forget(struct classify *cl);
+
+/*
  * Evaluates the rules on the parsed message m whose record rec (not yet written) joined thread
  * rec->thread, and fills rec's tags, rules, priority, ignore_reason and flags. Updates the
  * thread record. *redraft says whether the thread's draft must be brought up to date.
