@@ -33,6 +33,15 @@ static void test_utf8(void)
 	T_OK(!utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
 	T_OK(!utf8_valid("\xf4\x90\x80\x80", 4)); /* beyond U+10FFFF */
 	T_OK(!utf8_valid("\xe2\x82", 2));         /* truncated */
+	/* the eight-bytes-at-a-time ASCII path, with the bad byte at each offset of a word */
+	for (size_t at = 0; at < 24; at++) {
+		char long_text[25];
+		memset(long_text, 'a', 24);
+		long_text[24] = '\0';
+		T_OK(utf8_valid(long_text, 24));
+		long_text[at] = '\xfc';
+		T_OK(!utf8_valid(long_text, 24));
+	}
 	struct buf b = BUF_INIT;
 	utf8_sanitize(&b,
 	              "a\xfc"
