@@ -224,6 +224,7 @@ static int finish(struct daemon *d)
 		if (w->failed)
 			status = 1;
 		free(w->account_error);
+		free(w->store_error);
 		for (size_t j = 0; j < w->acct->imap.folders.n; j++)
 			free(w->folder_errors[j]);
 		free(w->folder_errors);

@@ -62,12 +62,19 @@ static void set_error(struct store_status *st, void *arg)
 	st->last_error = xstrdup(msg);
 }
 
-static void set_login(struct store_status *st, void *arg)
+static void clear_error(struct store_status *st, void *arg)
 {
-	st->last_login = (int64_t)time(NULL);
 	free(st->last_error);
 	st->last_error = NULL;
 	st->error_since = 0;
+}
+
+static void set_login(struct store_status *st, void *arg)
+{
+	const struct worker *w = arg;
+	st->last_login = (int64_t)time(NULL);
+	if (w->store_error == NULL) /* a login makes no room in the store */
+		clear_error(st, NULL);
 }
 
 struct folder_note {
@@ -113,6 +120,15 @@ static void note_recovered(struct worker *w, char **slot, const char *what)
 	*slot = NULL;
 }
 
+/* A pass stored what it had to after the store was full: it has room again. */
+static void store_recovered(struct worker *w)
+{
+	if (w->store_error == NULL)
+		return;
+	note_recovered(w, &w->store_error, "the store");
+	status_edit(w, "", clear_error, NULL);
+}
+
 /* Login */
 
 static int open_session(struct session *ss)
@@ -138,7 +154,7 @@ static int open_session(struct session *ss)
 		         imap_has_idle(ss->imap) && cfg->idle ? " (IDLE)" : "");
 	w->logged_in_before = true;
 	note_recovered(w, &w->account_error, "the connection");
-	status_edit(w, "", set_login, NULL);
+	status_edit(w, "", set_login, w);
 	return 0;
 }
 
@@ -185,6 +201,17 @@ static void log_fetch(struct worker *w, const char *folder, const struct fetch_r
 	         (unsigned long long)r->duplicates, (unsigned long long)r->quarantined);
 }
 
+/*
+ * Where a failure of folder i is remembered. A store failure (a full disk) is no fault of the
+ * connection: the next login must not report it cleared, nor log it again.
+ */
+static char **error_slot(struct worker *w, size_t i, int rc)
+{
+	if (rc == IMAP_EFOLDER)
+		return &w->folder_errors[i];
+	return rc <= FETCH_ESTORE ? &w->store_error : &w->account_error;
+}
+
 /* One folder; returns 0, 1 when only this folder failed, or -1 when the session is gone. */
 static int sync_folder(struct session *ss, size_t i)
 {
@@ -205,8 +232,7 @@ static int sync_folder(struct session *ss, size_t i)
 		status_edit(w, folder, set_folder, &n);
 		return 0;
 	}
-	note_error(w, rc == IMAP_EFOLDER ? &w->folder_errors[i] : &w->account_error,
-	           rc == IMAP_EFOLDER ? folder : "", err);
+	note_error(w, error_slot(w, i, rc), rc == IMAP_EFOLDER ? folder : "", err);
 	free(err);
 	return rc == IMAP_EFOLDER ? 1 : -1;
 }
@@ -269,6 +295,8 @@ static int run_session(struct session *ss)
 	for (;;) {
 		rc = sync_all(ss);
 		w->failed = rc != 0;
+		if (rc >= 0)
+			store_recovered(w);
 		if (rc < 0 || w->d->once || daemon_stopping(w->d))
 			break;
 		w->backoff = 1; /* a full pass worked: the next failure starts afresh */

@@ -44,6 +44,7 @@ struct worker {
 	bool failed;          /* the last pass failed (the exit status of --once) */
 	int backoff;          /* seconds before the next attempt after a failure */
 	char *account_error;  /* the error last logged for the account, NULL when fine */
+	char *store_error;    /* the same for the store (full): a login does not clear it */
 	char **folder_errors; /* the same per folder */
 	uint64_t *fetched;    /* messages stored per folder since start */
 	bool logged_in_before;
