@@ -215,9 +215,11 @@ static struct info read_braced(struct reader *r)
 static struct info read_escape(struct reader *r)
 {
 	char c = r->p[1];
-	r->p += 2;
-	if (c == '\0')
+	if (c == '\0') {
+		r->p++;
 		return fail(r);
+	}
+	r->p += 2;
 	if (strchr("bBAzZGKE", c))
 		return info_exact(""); /* assertions: they match no text */
 	if (strchr("dDwWsShHvVRNXntrfea", c))
