@@ -25,6 +25,8 @@ struct session {
 	struct ingest *ingest;
 	struct rules_ref *rules;
 	unsigned rules_gen;
+	bool changed;         /* a folder's count changed while the last pass ran: sync again */
+	uint64_t idle_exists; /* the IDLE folder's count at the end of its last pass */
 };
 
 /* Status records */
@@ -227,6 +229,9 @@ static int sync_folder(struct session *ss, size_t i)
 	w->fetched[i] += res.stored;
 	log_fetch(w, folder, &res);
 	if (rc == 0) {
+		ss->changed |= res.changed;
+		if (i == 0)
+			ss->idle_exists = res.exists_after;
 		note_recovered(w, &w->folder_errors[i], folder);
 		struct folder_note n = {&res, w->fetched[i], !daemon_stopping(w->d)};
 		status_edit(w, folder, set_folder, &n);
@@ -240,6 +245,7 @@ static int sync_folder(struct session *ss, size_t i)
 static int sync_all(struct session *ss)
 {
 	refresh_rules(ss);
+	ss->changed = false;
 	int worst = 0;
 	for (size_t i = 0; i < ss->w->acct->imap.folders.n && !daemon_stopping(ss->w->d); i++) {
 		int rc = sync_folder(ss, i);
@@ -276,6 +282,9 @@ static int wait_for_mail(struct session *ss)
 	int rc = IMAP_OK;
 	if (cfg->folders.n > 1)
 		rc = imap_examine(ss->imap, cfg->folders.v[0], &f, &err);
+	/* mail that came while the other folders were synced: IDLE would only hear of more */
+	if (rc == IMAP_OK && cfg->folders.n > 1 && f.exists != ss->idle_exists)
+		return 0;
 	if (rc == IMAP_OK)
 		rc = imap_idle(ss->imap, interval * 1000, w->d->stop_pipe[0], &err);
 	if (rc >= 0)
@@ -299,7 +308,9 @@ static int run_session(struct session *ss)
 			store_recovered(w);
 		if (rc < 0 || w->d->once || daemon_stopping(w->d))
 			break;
-		w->backoff = 1; /* a full pass worked: the next failure starts afresh */
+		w->backoff = 1;  /* a full pass worked: the next failure starts afresh */
+		if (ss->changed) /* news during the pass: the server will not repeat it */
+			continue;
 		if ((rc = wait_for_mail(ss)) < 0 || daemon_stopping(w->d))
 			break;
 	}

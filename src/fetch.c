@@ -240,14 +240,16 @@ int fetch_folder(const struct fetch_job *job, struct fetch_result *res, char **e
 			return rc;
 	}
 	/* nothing beyond the cursor: skip the listing */
-	if (f.exists == 0 || (f.uidnext != 0 && f.uidnext <= res->last_uid + 1))
-		return 0;
-	struct imap_entry *v = NULL;
-	size_t n = 0;
-	rc = imap_list(job->imap, res->last_uid, &v, &n, err);
-	res->waiting = n;
-	if (rc == IMAP_OK)
-		rc = run_batches(job, v, n, res, err);
-	free(v);
+	if (f.exists != 0 && (f.uidnext == 0 || f.uidnext > res->last_uid + 1)) {
+		struct imap_entry *v = NULL;
+		size_t n = 0;
+		rc = imap_list(job->imap, res->last_uid, &v, &n, err);
+		res->waiting = n;
+		if (rc == IMAP_OK)
+			rc = run_batches(job, v, n, res, err);
+		free(v);
+	}
+	res->exists_after = imap_exists(job->imap);
+	res->changed = res->exists_after != f.exists;
 	return rc;
 }

@@ -23,6 +23,12 @@ bool imap_has_idle(const struct imap *im)
 	return im->idle;
 }
 
+uint64_t imap_exists(const struct imap *im)
+{
+	const struct mailimap_selection_info *sel = im->s ? im->s->imap_selection_info : NULL;
+	return sel ? sel->sel_exists : 0;
+}
+
 /* The server's words for the last command, for error messages ("" when it said nothing). */
 static const char *server_said(const struct imap *im)
 {

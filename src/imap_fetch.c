@@ -199,10 +199,12 @@ static int wait_idle(struct imap *im, int timeout_ms, int wake_fd)
 
 int imap_idle(struct imap *im, int timeout_ms, int wake_fd, char **err)
 {
+	uint64_t before = imap_exists(im);
 	int r = mailimap_idle(im->s);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(im, r, IMAP_EPROTO, err, "IDLE");
-	int spoke = wait_idle(im, timeout_ms, wake_fd);
+	/* an EXISTS read on the way in (before the server's "+ idling") is news already */
+	int spoke = imap_exists(im) != before ? 1 : wait_idle(im, timeout_ms, wake_fd);
 	r = mailimap_idle_done(im->s);
 	if (r != MAILIMAP_NO_ERROR)
 		return imap_fail(im, r, IMAP_EPROTO, err, "IDLE (DONE)");

@@ -518,6 +518,32 @@ def test_kill_during_large_fetch(dv, env):
 
 
 @server(dovecot={"idle_notify": "2 mins"}, idle=True, poll_interval="300s")
+def test_mail_during_a_fetch(dv, env):
+    """Mail that comes while tendd is fetching: dovecot announces it (EXISTS) in the middle of
+    a UID FETCH and never again, so waiting in IDLE would hear of it only at the next "OK Still
+    here" (2 min) or poll (5 min). tendd must sync again at once."""
+    msgs, ids = generated(BULK, size=1500, tag="early")
+    late, late_ids = generated(20, start=BULK, tag="late")
+    eq(dv.bulk_append("INBOX", msgs), BULK, "appended")
+    d = Daemon(env)
+    try:
+        d.wait_until(lambda: stored_count(env) >= 250, 30 * SLOW, "the first batch",
+                     interval=0.01)
+        eq(dv.bulk_append("INBOX", late), 20, "appended while tendd fetched")
+        during = stored_count(env)
+        t0 = time.monotonic()
+        d.wait_until(lambda: stored_count(env) >= BULK + 20, 15 * SLOW, "the late mail",
+                     interval=0.05)
+        print("# %d of %d stored when the late mail came; all in %.1f s"
+              % (during, BULK, time.monotonic() - t0), flush=True)
+        check(during < BULK, "the late mail came during the fetch (%d stored)" % during)
+        exactly_once(env, ids + late_ids, "early and late mail")
+        stop_logged_out(d, dv)
+    finally:
+        d.close()
+
+
+@server(dovecot={"idle_notify": "2 mins"}, idle=True, poll_interval="300s")
 def test_idle_latency(dv, env):
     """With IDLE, new mail is stored within a second (dovecot itself waits 0.5 s before it
     tells an IDLE client). dovecot's "OK Still here" comes every 2 min only, so nothing but a

@@ -29,6 +29,11 @@ struct fetch_result {
 	uint64_t waiting; /* listed but not stored yet (non-zero after a failure or a stop) */
 	uint64_t stored, duplicates, quarantined;
 	bool rescanned; /* UIDVALIDITY changed since the last pass */
+	/* The server announced a change of the message count while the pass ran (an EXISTS in
+	 * the middle of a FETCH): it may hold mail the pass did not list. Sync again before
+	 * waiting; an IDLE would not hear of it, as the server does not say it twice. */
+	bool changed;
+	uint64_t exists_after; /* the count as last announced, at the end of the pass */
 };
 
 /* Called after each committed batch, with the totals so far. */

@@ -43,6 +43,9 @@ void imap_close(struct imap *im);
 
 /* True when the server offers IDLE (as read after login). */
 bool imap_has_idle(const struct imap *im);
+/* The message count of the selected folder as the server last announced it (EXISTS), which
+ * untagged responses to any command update; 0 when none is selected. */
+uint64_t imap_exists(const struct imap *im);
 
 /* "host:port", for messages. */
 const char *imap_peer(const struct imap *im);
