@@ -24,7 +24,9 @@ struct fresh {
 	struct rules_result res;
 };
 
-#define FRESH_MAX 4096 /* messages remembered per transaction; past it, drafts read the store */
+/* What a transaction remembers at most; past it, drafts read the store as before. */
+#define FRESH_MAX   4096
+#define FRESH_BYTES (32u << 20) /* of raw message: parsed texts are of the same order */
 
 struct classify {
 	const struct config *config;
@@ -34,6 +36,7 @@ struct classify {
 	char *os_user;
 	struct fresh *fresh;
 	size_t nfresh;
+	size_t fresh_bytes; /* raw size of the messages handed over */
 };
 
 static char *os_user_name(void)
@@ -62,6 +65,7 @@ void classify_forget(struct classify *cl)
 		rules_result_finish(&cl->fresh[i].res);
 	}
 	cl->nfresh = 0;
+	cl->fresh_bytes = 0;
 }
 
 /* Keeps a customer message's verdict (moved from res) until ingest hands over the message. */
@@ -85,12 +89,13 @@ static struct fresh *fresh_find(struct classify *cl, uint64_t id)
 	return NULL;
 }
 
-bool classify_adopt(struct classify *cl, uint64_t id, struct message *m)
+bool classify_adopt(struct classify *cl, uint64_t id, struct message *m, size_t raw_len)
 {
 	struct fresh *f = fresh_find(cl, id);
-	if (f == NULL || f->m != NULL)
+	if (f == NULL || f->m != NULL || cl->fresh_bytes + raw_len > FRESH_BYTES)
 		return false;
 	f->m = m;
+	cl->fresh_bytes += raw_len;
 	return true;
 }
 

@@ -319,7 +319,7 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
 	}
 	if (rc == 0 && (rc = store_parsed(in, raw, len, m, src, &id)) == 0) {
 		*outcome = INGEST_STORED;
-		if (classify_adopt(in->classify, id, m))
+		if (classify_adopt(in->classify, id, m, len))
 			m = NULL;
 	}
 out:

@@ -31,9 +31,9 @@ void classify_free(struct classify *cl);
 /*
  * Hands over the parsed message stored as id, whose verdict classify_message kept: drafts made
  * before the commit use both instead of reading the message again. False when it is not wanted
- * (ours, ignored, or too many); the caller keeps m then.
+ * (ours, ignored, or too many messages or bytes in the transaction); the caller keeps m then.
  */
-bool classify_adopt(struct classify *cl, uint64_t id, struct message *m);
+bool classify_adopt(struct classify *cl, uint64_t id, struct message *m, size_t raw_len);
 /* Drops what classify_adopt kept: at every commit and abort. */
 void classify_forget(struct classify *cl);
 
