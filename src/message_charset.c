@@ -169,21 +169,6 @@ static size_t utf8_seq(const unsigned char *s, size_t n)
 	return k;
 }
 
-/* The number of ASCII bytes at the start of s, eight at a time where it can. */
-static size_t ascii_run(const unsigned char *u, size_t n)
-{
-	size_t j = 0;
-	for (; j + 8 <= n; j += 8) {
-		uint64_t w;
-		memcpy(&w, u + j, 8);
-		if (w & 0x8080808080808080ull)
-			break;
-	}
-	while (j < n && u[j] < 0x80)
-		j++;
-	return j;
-}
-
 /* Like message_cs_guess; returns how many bytes were not valid UTF-8. */
 static size_t guess(struct buf *out, const char *s, size_t n)
 {
@@ -192,7 +177,7 @@ static size_t guess(struct buf *out, const char *s, size_t n)
 	buf_reserve(out, n);
 	out->data[out->len] = '\0';
 	while (i < n) {
-		size_t j = i + ascii_run(u + i, n - i);
+		size_t j = i + ascii_prefix(s + i, n - i);
 		buf_append(out, s + i, j - i);
 		if (j >= n)
 			break;
@@ -221,7 +206,7 @@ static void latin1(struct buf *out, const char *s, size_t n)
 	buf_reserve(out, n);
 	out->data[out->len] = '\0';
 	while (i < n) {
-		size_t j = i + ascii_run(u + i, n - i);
+		size_t j = i + ascii_prefix(s + i, n - i);
 		buf_append(out, s + i, j - i);
 		if (j < n)
 			put_cp1252(out, u[j++]);
@@ -264,7 +249,7 @@ static bool ascii_incompatible(const char *name)
 
 static bool all_ascii(const char *s, size_t n)
 {
-	return ascii_run((const unsigned char *)s, n) == n && memchr(s, 0x1b, n) == NULL;
+	return ascii_prefix(s, n) == n && memchr(s, 0x1b, n) == NULL;
 }
 
 static void iconv_run(iconv_t cd, struct buf *out, const char *s, size_t n, size_t *bad)

@@ -277,9 +277,9 @@ static size_t utf8_seq_len(const unsigned char *s, size_t n)
 	return len;
 }
 
-/* Bytes from p that are all ASCII, eight at a time (mail is mostly ASCII). */
-static size_t ascii_run(const unsigned char *p, size_t n)
+size_t ascii_prefix(const char *s, size_t n)
 {
+	const unsigned char *p = (const unsigned char *)s;
 	size_t i = 0;
 	for (; i + 8 <= n; i += 8) {
 		uint64_t w;
@@ -298,7 +298,7 @@ bool utf8_valid(const char *s, size_t n)
 	size_t i = 0;
 	while (i < n) {
 		if (p[i] < 0x80) {
-			i += ascii_run(p + i, n - i);
+			i += ascii_prefix(s + i, n - i);
 			continue;
 		}
 		size_t l = utf8_seq_len(p + i, n - i);

@@ -145,8 +145,7 @@ static void test_local_time_like_libc(void)
 	static const char *const zones[] = {"Europe/Berlin",    "Australia/Sydney",
 	                                    "America/New_York", "Australia/Lord_Howe",
 	                                    "Pacific/Apia",     "Asia/Kathmandu"};
-	const char *old = getenv("TZ");
-	char *saved = old ? xstrdup(old) : NULL;
+	char *saved = t_tz_set(zones[0]);
 	for (size_t z = 0; z < NELEM(zones); z++) {
 		setenv("TZ", zones[z], 1);
 		tzset();
@@ -172,12 +171,7 @@ static void test_local_time_like_libc(void)
 			}
 		}
 	}
-	if (saved)
-		setenv("TZ", saved, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(saved);
+	t_tz_restore(saved);
 }
 
 T_MAIN(T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc), T_CASE(test_buf),

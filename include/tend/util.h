@@ -81,6 +81,8 @@ char *str_trim_dup(const char *s, size_t n);
 
 /* True when the n bytes at s are valid UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s, size_t n);
+/* How many bytes at the start of s are ASCII (checked eight at a time). */
+size_t ascii_prefix(const char *s, size_t n);
 /* Appends s[0..n) to b, replacing each invalid UTF-8 sequence with U+FFFD. */
 void utf8_sanitize(struct buf *b, const char *s, size_t n);
 
