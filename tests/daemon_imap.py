@@ -537,8 +537,8 @@ def test_mail_during_a_fetch(dv, env):
         print("# %d of %d stored when the late mail came; all in %.1f s"
               % (during, BULK, time.monotonic() - t0), flush=True)
         if during >= BULK:  # under valgrind the polling can be slower than the fetch
-            print("# note: tendd had stored everything before the late mail came; the case "
-                  "this test is for did not arise in this run", flush=True)
+            print("# note: tendd had stored everything by the time the late mail was in, so "
+                  "whether it came during the fetch is not known in this run", flush=True)
         exactly_once(env, ids + late_ids, "early and late mail")
         stop_logged_out(d, dv)
     finally:
