@@ -19,12 +19,8 @@
 /* The instant of local wall time (year, month 0-11, day, minute of the day) in zone. */
 static int64_t instant(const char *zone, int year, int mon, int mday, int minute)
 {
-	struct tm tm = {.tm_year = year - 1900,
-	                .tm_mon = mon,
-	                .tm_mday = mday,
-	                .tm_hour = minute / 60,
-	                .tm_min = minute % 60};
-	int64_t wall = (int64_t)timegm(&tm); /* normalises mday beyond the month's end */
+	/* mday may run past the month's end (the next day's midnight) */
+	int64_t wall = days_from_civil(year, mon + 1, mday) * 86400 + minute * 60;
 	struct tm lt;
 	local_time_in(zone, wall, &lt);
 	int64_t t = wall - lt.tm_gmtoff;

@@ -558,6 +558,48 @@ void sha256_hex(const void *data, size_t len, char out[65])
 #define ZONE_CACHE 512
 #define ZONE_SPAN  64 /* days learnt per switch of $TZ: mail comes roughly in date order */
 
+int64_t days_from_civil(int64_t y, int m, int d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+/* The inverse (H. Hinnant's civil_from_days): year, month 1-12, day of days since 1970. */
+static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
+{
+	z += 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	*d = (int)(doy - (153 * mp + 2) / 5 + 1);
+	*m = (int)(mp < 10 ? mp + 3 : mp - 9);
+	*y = yoe + era * 400 + (*m <= 2);
+}
+
+void utc_time(int64_t t, struct tm *out)
+{
+	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400, y;
+	int64_t sec = t - day * 86400;
+	int m, d;
+	civil_from_days(day, &y, &m, &d);
+	memset(out, 0, sizeof(*out));
+	out->tm_year = (int)(y - 1900);
+	out->tm_mon = m - 1;
+	out->tm_mday = d;
+	out->tm_hour = (int)(sec / 3600);
+	out->tm_min = (int)(sec / 60 % 60);
+	out->tm_sec = (int)(sec % 60);
+	out->tm_wday = (int)((day % 7 + 11) % 7); /* 1970-01-01 was a Thursday */
+	out->tm_yday = (int)(day - days_from_civil(y, 1, 1));
+	out->tm_zone = "GMT";
+}
+
 struct zone_part {
 	long off; /* seconds east of UTC */
 	int isdst;
@@ -670,11 +712,10 @@ void local_time_in(const char *zone, int64_t t, struct tm *out)
 	struct zone_day *e = strlen(zone) < sizeof(e->zone) ? zone_day(zone, day) : NULL;
 	if (e && !e->mixed) {
 		const struct zone_part *p = &e->part[t >= e->change];
-		time_t local = tt + p->off;
-		gmtime_r(&local, out);
+		utc_time(t + p->off, out);
 		out->tm_isdst = p->isdst;
 		out->tm_gmtoff = p->off;
-		snprintf(abbr, sizeof(abbr), "%s", p->abbr);
+		memcpy(abbr, p->abbr, sizeof(abbr));
 		out->tm_zone = abbr;
 	} else {
 		char *saved = zone_enter(zone);

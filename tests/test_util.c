@@ -138,6 +138,43 @@ static void test_local_time_in(void)
 	}
 }
 
+static bool same_tm(const struct tm *a, const struct tm *b)
+{
+	return a->tm_year == b->tm_year && a->tm_mon == b->tm_mon && a->tm_mday == b->tm_mday &&
+	       a->tm_hour == b->tm_hour && a->tm_min == b->tm_min && a->tm_sec == b->tm_sec &&
+	       a->tm_wday == b->tm_wday && a->tm_yday == b->tm_yday;
+}
+
+static void check_utc(int64_t u, int *bad)
+{
+	time_t tt = (time_t)u;
+	struct tm want, got;
+	gmtime_r(&tt, &want);
+	utc_time(u, &got);
+	if (!same_tm(&got, &want)) {
+		T_FAIL("utc_time(%lld): %04d-%02d-%02d %02d:%02d:%02d wday %d yday %d",
+		       (long long)u, got.tm_year + 1900, got.tm_mon + 1, got.tm_mday, got.tm_hour,
+		       got.tm_min, got.tm_sec, got.tm_wday, got.tm_yday);
+		(*bad)++;
+	}
+}
+
+/* The arithmetic against gmtime_r from 1600 to 2400 (leap centuries both ways) every 7 h 13 min
+ * 17 s, and every second of the two days around 1970-01-01 and 2000-03-01. */
+static void test_utc_time(void)
+{
+	int bad = 0;
+	for (int64_t t = -11676096000; t < 13569465600 && bad < 3; t += 25997)
+		check_utc(t, &bad);
+	static const int64_t around[] = {-86400, 951868800 - 86400};
+	for (size_t i = 0; i < NELEM(around); i++)
+		for (int64_t u = around[i]; u < around[i] + 2 * 86400 && bad < 3; u++)
+			check_utc(u, &bad);
+	T_EQ_INT(days_from_civil(2024, 2, 30), days_from_civil(2024, 3, 1));
+	T_EQ_INT(days_from_civil(2023, 12, 32), days_from_civil(2024, 1, 1));
+	T_EQ_INT(days_from_civil(1970, 1, 1), 0);
+}
+
 /* Against the C library itself, second by second around every change and hourly between, in
  * zones with half-hour summer time, a skipped day (Samoa, 2011) and no changes at all. */
 static void test_local_time_like_libc(void)
@@ -159,8 +196,7 @@ static void test_local_time_like_libc(void)
 			for (time_t u = change ? t - 3700 : t; u <= t && bad < 3; u++) {
 				localtime_r(&u, &want);
 				local_time_in(zones[z], (int64_t)u, &got);
-				if (got.tm_gmtoff != want.tm_gmtoff ||
-				    got.tm_hour != want.tm_hour || got.tm_mday != want.tm_mday ||
+				if (got.tm_gmtoff != want.tm_gmtoff || !same_tm(&got, &want) ||
 				    got.tm_isdst != want.tm_isdst) {
 					T_FAIL("%s at %lld: got %02d:%02d%+ld, want %02d:%02d%+ld",
 					       zones[z], (long long)u, got.tm_hour, got.tm_min,
@@ -174,6 +210,6 @@ static void test_local_time_like_libc(void)
 	t_tz_restore(saved);
 }
 
-T_MAIN(T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc), T_CASE(test_buf),
-       T_CASE(test_utf8), T_CASE(test_duration), T_CASE(test_strings), T_CASE(test_diag_format),
-       T_CASE(test_sha256))
+T_MAIN(T_CASE(test_utc_time), T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc),
+       T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_duration), T_CASE(test_strings),
+       T_CASE(test_diag_format), T_CASE(test_sha256))

@@ -138,11 +138,18 @@ int read_file(const char *path, char **data, size_t *len);
  */
 int parse_duration(const char *s, int64_t *seconds);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date (month 1-12; day may run past the
+ * month's end, into the next). */
+int64_t days_from_civil(int64_t year, int month, int day);
+
+/* Broken-down UTC time of t, as gmtime_r gives, by arithmetic (no lock, no zone). */
+struct tm;
+void utc_time(int64_t t, struct tm *out);
+
 /*
  * Broken-down time of t in the IANA zone (e.g. "Europe/Berlin"); NULL or "" means the local
  * zone. Safe to call from several threads.
  */
-struct tm;
 void local_time_in(const char *zone, int64_t t, struct tm *out);
 
 /* Lowercase hex SHA-256 of data; out must hold 65 bytes. */
