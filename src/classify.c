@@ -214,13 +214,43 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 	th->state = STORE_THREAD_ANSWERED;
 }
 
-int classify_message(struct classify *cl, struct store_txn *t, struct store_message *rec,
-                     const struct message *m, bool first_message, bool *redraft)
+void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
+                    struct classify_verdict *v)
 {
 	struct rules_input input = {.message = m, .first_message = first_message};
+	rules_eval(cl->rules, &input, &v->res);
+	v->rules = cl->rules;
+	v->first_message = first_message;
+}
+
+void classify_verdict_finish(struct classify_verdict *v)
+{
+	if (v->rules)
+		rules_result_finish(&v->res);
+	v->rules = NULL;
+}
+
+/* The verdict on m: the one taken ahead when it still holds, else taken now. */
+static void judge(struct classify *cl, const struct message *m, bool first_message,
+                  struct classify_verdict *v, struct rules_result *res)
+{
+	if (v && v->rules == cl->rules &&
+	    (v->first_message == first_message || !rules_ask_first_message(cl->rules))) {
+		*res = v->res;
+		v->rules = NULL;
+		return;
+	}
+	struct rules_input input = {.message = m, .first_message = first_message};
+	rules_eval(cl->rules, &input, res);
+}
+
+int classify_message(struct classify *cl, struct store_txn *t, struct store_message *rec,
+                     const struct message *m, bool first_message, struct classify_verdict *v,
+                     bool *redraft)
+{
 	struct rules_result res;
 	struct store_thread *th = NULL;
-	rules_eval(cl->rules, &input, &res);
+	judge(cl, m, first_message, v, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & STORE_MSG_OURS) && !rec->ignore_reason)
 		remember(cl, rec->id, &res);

@@ -249,21 +249,21 @@ static void record_from_message(struct store_message *rec, const struct message 
 
 /* Classifies the new message and notes the conversations whose drafts must follow. */
 static int classify_stored(struct ingest *in, struct store_message *rec, const struct message *m,
-                           const struct thread_result *res)
+                           struct classify_verdict *v, const struct thread_result *res)
 {
 	bool redraft = false;
 	int rc = 0;
 	for (size_t i = 0; i < res->merged.n && rc == 0; i++)
 		rc = classify_merged(in->classify, in->txn, res->merged.v[i]);
 	if (rc == 0)
-		rc = classify_message(in->classify, in->txn, rec, m, res->created, &redraft);
+		rc = classify_message(in->classify, in->txn, rec, m, res->created, v, &redraft);
 	if (rc == 0 && redraft && !idvec_contains(&in->redraft, res->thread))
 		idvec_push(&in->redraft, res->thread);
 	return rc;
 }
 
 static int store_parsed(struct ingest *in, const char *raw, size_t len, const struct message *m,
-                        const struct ingest_source *src, uint64_t *id)
+                        struct classify_verdict *v, const struct ingest_source *src, uint64_t *id)
 {
 	struct store_txn *t = in->txn;
 	struct thread_result res;
@@ -278,7 +278,7 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	rec.thread = res.thread;
 	rec.join_reason = res.reason;
 	rec.join_detail = res.detail;
-	rc = classify_stored(in, &rec, m, &res);
+	rc = classify_stored(in, &rec, m, v, &res);
 	if (rc == 0)
 		rc = classify_bounce(in->classify, t, &rec, raw, len);
 	if (rc == 0)
@@ -297,36 +297,80 @@ out:
 	return rc;
 }
 
-int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
-               enum ingest_outcome *outcome, uint64_t *msg_id)
+struct ingest_parsed {
+	struct message *m; /* NULL: it did not parse, for reason */
+	char *reason;
+	struct classify_verdict verdict;
+};
+
+/* judge: take the verdict now (worth it when another thread stores meanwhile; else it waits
+ * until the message is known not to be a duplicate). */
+static struct ingest_parsed *parse(const struct ingest *in, const char *raw, size_t len, bool judge)
 {
-	struct message *m = NULL;
-	char *reason = NULL;
+	struct ingest_parsed *p = xcalloc(1, sizeof(*p));
+	if (message_parse(raw, len, &in->limits, &p->m, &p->reason) < 0 || !judge)
+		return p;
+	/* The guess `tend rules test` makes too: a message that refers to none starts one. */
+	bool first = p->m->references.n == 0 && p->m->in_reply_to.n == 0;
+	classify_judge(in->classify, p->m, first, &p->verdict);
+	return p;
+}
+
+struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len)
+{
+	return parse(in, raw, len, true);
+}
+
+void ingest_parsed_free(struct ingest_parsed *p)
+{
+	if (!p)
+		return;
+	message_free(p->m);
+	free(p->reason);
+	classify_verdict_finish(&p->verdict);
+	free(p);
+}
+
+int ingest_add_parsed(struct ingest *in, struct ingest_parsed *p, const char *raw, size_t len,
+                      const struct ingest_source *src, enum ingest_outcome *outcome,
+                      uint64_t *msg_id)
+{
 	uint64_t id = 0;
 	int rc;
-	if (!in->txn)
+	if (!in->txn) {
+		ingest_parsed_free(p);
 		return STORE_ERROR;
-	if (message_parse(raw, len, &in->limits, &m, &reason) < 0) {
-		rc = quarantine(in, raw, len, src, reason, outcome, &id);
+	}
+	if (p->m == NULL) {
+		rc = quarantine(in, raw, len, src, p->reason, outcome, &id);
+		p->reason = NULL;
 		goto out;
 	}
-	rc = find_duplicate(in->txn, m->message_id, &id);
+	rc = find_duplicate(in->txn, p->m->message_id, &id);
 	if (rc > 0) {
 		*outcome = INGEST_DUPLICATE;
 		in->pending.duplicates++;
 		rc = 0;
 		goto out;
 	}
-	if (rc == 0 && (rc = store_parsed(in, raw, len, m, src, &id)) == 0) {
+	if (rc == 0 && (rc = store_parsed(in, raw, len, p->m, &p->verdict, src, &id)) == 0) {
 		*outcome = INGEST_STORED;
-		if (classify_adopt(in->classify, id, m, len))
-			m = NULL;
+		if (classify_adopt(in->classify, id, p->m, len))
+			p->m = NULL;
 	}
 out:
-	message_free(m);
+	ingest_parsed_free(p);
 	if (msg_id)
 		*msg_id = id;
 	return rc;
+}
+
+int ingest_add(struct ingest *in, const char *raw, size_t len, const struct ingest_source *src,
+               enum ingest_outcome *outcome, uint64_t *msg_id)
+{
+	if (!in->txn)
+		return STORE_ERROR;
+	return ingest_add_parsed(in, parse(in, raw, len, false), raw, len, src, outcome, msg_id);
 }
 
 int ingest_add_quarantined(struct ingest *in, const char *raw, size_t len,

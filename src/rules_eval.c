@@ -363,6 +363,11 @@ bool rules_eval_attachment(const struct rules_cond *c, struct rules_ctx *x)
 	return ok;
 }
 
+bool rules_ask_first_message(const struct rules *r)
+{
+	return r->asks_first;
+}
+
 bool rules_eval_first(const struct rules_cond *c, struct rules_ctx *x)
 {
 	bool ok = x->in->first_message == c->flag;

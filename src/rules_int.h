@@ -86,6 +86,7 @@ struct rules {
 	pcre2_match_context *mctx;
 	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
 	struct prefilter *prefilter; /* the literals every pattern needs, built after loading */
+	bool asks_first;             /* some condition is first_message */
 };
 
 /* What the load handlers need beside the object they fill. */

@@ -157,6 +157,8 @@ static int parse_regex(struct yamlutil_doc *y, const struct cond_type *t,
 static int parse_flag(struct yamlutil_doc *y, const struct cond_type *t,
                       const struct yamlutil_key *k, yaml_node_t *val, struct rules_cond *parent)
 {
+	if (t->eval == rules_eval_first)
+		((struct rules_load *)y->user)->r->asks_first = true;
 	return yamlutil_set_bool(y, k, NULL, val, new_kid(parent, t->key, t->eval));
 }
 

@@ -7,6 +7,7 @@
 #include "t.h"
 #include "tend/config.h"
 #include "tend/ingest.h"
+#include "tend/rules.h"
 #include "tend/store.h"
 
 static char tmp_root[64];
@@ -149,4 +150,126 @@ static void test_arrival_from_date(void)
 	teardown(&f);
 }
 
-T_MAIN(T_CASE(test_outcomes), T_CASE(test_abort_keeps_nothing), T_CASE(test_arrival_from_date))
+static struct rules *load_rules(const char *text)
+{
+	char *path = xasprintf("%s/rules.yaml", tmp_root);
+	FILE *fp = fopen(path, "w");
+	struct rules *r = NULL;
+	if (fp) {
+		fputs(text, fp);
+		fclose(fp);
+		if (rules_load(path, &r, NULL) < 0)
+			T_FAIL("rules_load %s", path);
+	}
+	free(path);
+	return r;
+}
+
+/* Parses ahead (as `tend import`'s reader does), then stores. */
+static uint64_t add_parsed(struct fixture *f, const char *raw)
+{
+	struct ingest_parsed *p = ingest_parse(f->in, raw, strlen(raw));
+	struct ingest_source src = {.label = "test", .received = 1795000000};
+	enum ingest_outcome o;
+	uint64_t id = 0;
+	T_EQ_INT(ingest_begin(f->in), 0);
+	T_EQ_INT(ingest_add_parsed(f->in, p, raw, strlen(raw), &src, &o, &id), 0);
+	T_EQ_INT(o, INGEST_STORED);
+	return id;
+}
+
+/* The tags message id got, space-separated, and how it joined its thread. */
+static char *tags_of(struct fixture *f, uint64_t id, int *join_reason)
+{
+	struct store_txn *t = NULL;
+	struct store_message *m = NULL;
+	struct buf b = BUF_INIT;
+	buf_append(&b, "", 0);
+	T_EQ_INT(store_begin(f->store, false, &t), 0);
+	if (t && store_get_message(t, id, &m) == 0) {
+		for (size_t i = 0; i < m->tags.n; i++)
+			buf_printf(&b, "%s%s", i ? " " : "", m->tags.v[i]);
+		*join_reason = m->join_reason;
+	}
+	store_message_free(m);
+	store_abort(t);
+	return b.data;
+}
+
+static void expect_tags(struct fixture *f, uint64_t id, const char *want, bool joined)
+{
+	int reason = -1;
+	char *got = tags_of(f, id, &reason);
+	T_EQ_STR(got, want);
+	T_EQ_INT(reason != 0, joined);
+	free(got);
+}
+
+/*
+ * A verdict taken ahead guesses whether the message starts a conversation; rules that ask
+ * first_message are evaluated again when the guess was wrong: a reply whose parent is not
+ * stored starts one, a message naming none can join one by subject.
+ */
+static void test_verdict_ahead(void)
+{
+	struct fixture f;
+	if (!setup(&f))
+		return;
+	struct rules *r = load_rules("version: 1\nrules:\n"
+	                             "  - name: new\n    match: {first_message: true}\n"
+	                             "    tags: [new]\n"
+	                             "  - name: followup\n    match: {first_message: false}\n"
+	                             "    tags: [followup]\n");
+	ingest_set_rules(f.in, r);
+	uint64_t a = add_parsed(&f, "From: anna@example.com\nMessage-ID: <a@x>\nSubject: Refund\n\n"
+	                            "Where is my refund?\n");
+	uint64_t b = add_parsed(&f, "From: bob@example.com\nMessage-ID: <b@x>\nSubject: Re: Old\n"
+	                            "In-Reply-To: <never-seen@x>\nReferences: <never-seen@x>\n\n"
+	                            "Still waiting.\n");
+	uint64_t c =
+	    add_parsed(&f, "From: anna@example.com\nMessage-ID: <c@x>\nSubject: Re: Refund\n"
+	                   "In-Reply-To: <a@x>\nReferences: <a@x>\n\nAny news?\n");
+	uint64_t d =
+	    add_parsed(&f, "From: anna@example.com\nMessage-ID: <d@x>\nSubject: Re: Refund\n"
+	                   "\nHello again?\n");
+	T_EQ_INT(ingest_commit(f.in), 0);
+	expect_tags(&f, a, "new", false);
+	expect_tags(&f, b, "new", false);
+	expect_tags(&f, c, "followup", true);
+	expect_tags(&f, d, "followup", true);
+	ingest_set_rules(f.in, NULL);
+	rules_free(r);
+	teardown(&f);
+}
+
+/* A verdict taken with rules that were replaced before the message was stored is not used. */
+static void test_verdict_of_old_rules(void)
+{
+	struct fixture f;
+	if (!setup(&f))
+		return;
+	struct rules *old =
+	    load_rules("version: 1\nrules:\n  - name: old\n    match: {body: refund}\n"
+	               "    tags: [old]\n");
+	struct rules *now =
+	    load_rules("version: 1\nrules:\n  - name: now\n    match: {body: refund}\n"
+	               "    tags: [now]\n");
+	const char *raw = "From: anna@example.com\nMessage-ID: <r@x>\n\nMy refund, please.\n";
+	ingest_set_rules(f.in, old);
+	struct ingest_parsed *p = ingest_parse(f.in, raw, strlen(raw));
+	ingest_set_rules(f.in, now);
+	struct ingest_source src = {.label = "test", .received = 1795000000};
+	enum ingest_outcome o;
+	uint64_t id = 0;
+	T_EQ_INT(ingest_begin(f.in), 0);
+	T_EQ_INT(ingest_add_parsed(f.in, p, raw, strlen(raw), &src, &o, &id), 0);
+	T_EQ_INT(ingest_commit(f.in), 0);
+	expect_tags(&f, id, "now", false);
+	ingest_set_rules(f.in, NULL);
+	rules_free(old);
+	rules_free(now);
+	teardown(&f);
+}
+
+T_MAIN(T_CASE(test_outcomes), T_CASE(test_abort_keeps_nothing), T_CASE(test_arrival_from_date),
+       T_CASE(test_verdict_ahead), T_CASE(test_verdict_of_old_rules))

@@ -38,12 +38,32 @@ bool classify_adopt(struct classify *cl, uint64_t id, struct message *m, size_t 
 void classify_forget(struct classify *cl);
 
 /*
+ * The rules' verdict on a message taken before it is stored (while another message is being
+ * stored, on another thread), with the guess it was taken under: whether the message starts
+ * a conversation, which only threading will tell.
+ */
+struct classify_verdict {
+	const struct rules *rules; /* the rules it was taken with; NULL: none taken */
+	bool first_message;
+	struct rules_result res;
+};
+
+/* Takes v on m with cl's rules. Reads cl only: safe beside another thread's classify calls,
+ * though not beside classify_set_rules. */
+void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
+                    struct classify_verdict *v);
+void classify_verdict_finish(struct classify_verdict *v);
+
+/*
  * Evaluates the rules on the parsed message m whose record rec (not yet written) joined thread
  * rec->thread, and fills rec's tags, rules, priority, ignore_reason and flags. Updates the
- * thread record. *redraft says whether the thread's draft must be brought up to date.
+ * thread record. *redraft says whether the thread's draft must be brought up to date. v, when
+ * not NULL, is a verdict taken ahead: used (and emptied) when it still holds, that is with the
+ * same rules and either the right guess or rules that do not ask.
  */
 int classify_message(struct classify *cl, struct store_txn *t, struct store_message *rec,
-                     const struct message *m, bool first_message, bool *redraft);
+                     const struct message *m, bool first_message, struct classify_verdict *v,
+                     bool *redraft);
 
 /* Threads merged away by a message: their open drafts give way to the surviving thread's. */
 int classify_merged(struct classify *cl, struct store_txn *t, uint64_t merged_thread);

@@ -62,6 +62,19 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
                enum ingest_outcome *outcome, uint64_t *msg_id);
 
 /*
+ * The same in two steps, so that the next messages can be parsed on another thread while one
+ * is stored: ingest_parse parses raw and takes the rules' verdict, reading in's settings only
+ * (safe beside ingest_add_parsed on another thread; not beside ingest_set_rules);
+ * ingest_add_parsed stores it as ingest_add does, raw being the same bytes, and frees p.
+ */
+struct ingest_parsed;
+struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len);
+int ingest_add_parsed(struct ingest *in, struct ingest_parsed *p, const char *raw, size_t len,
+                      const struct ingest_source *src, enum ingest_outcome *outcome,
+                      uint64_t *msg_id);
+void ingest_parsed_free(struct ingest_parsed *p);
+
+/*
  * Stores raw (which may be only part of a message, such as the header of one too large to
  * fetch) as quarantined with reason, outside any thread, in the open transaction. The same
  * bytes stored again count as a duplicate. Returns as ingest_add.

@@ -117,6 +117,9 @@ struct rules_input {
  * rules_result_finish.
  */
 void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out);
+
+/* True when a condition asks first_message: only then does the verdict depend on it. */
+bool rules_ask_first_message(const struct rules *r);
 void rules_result_finish(struct rules_result *res);
 
 /*
