@@ -699,28 +699,43 @@ static struct zone_day *zone_day(const char *zone, int64_t day)
 	return e;
 }
 
-void local_time_in(const char *zone, int64_t t, struct tm *out)
+static void from_part(const struct zone_part *p, int64_t t, struct tm *out)
 {
 	static __thread char abbr[16];
+	utc_time(t + p->off, out);
+	out->tm_isdst = p->isdst;
+	out->tm_gmtoff = p->off;
+	memcpy(abbr, p->abbr, sizeof(abbr));
+	out->tm_zone = abbr;
+}
+
+/* A copy of the day this thread asked for last: deadlines ask about one day several times
+ * in a row, and then need neither the lock nor the shared table. */
+static __thread struct zone_day last_day;
+
+void local_time_in(const char *zone, int64_t t, struct tm *out)
+{
 	time_t tt = (time_t)t;
 	if (!zone || !*zone) {
 		localtime_r(&tt, out);
 		return;
 	}
 	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	pthread_mutex_lock(&zone_lock);
-	struct zone_day *e = strlen(zone) < sizeof(e->zone) ? zone_day(zone, day) : NULL;
-	if (e && !e->mixed) {
-		const struct zone_part *p = &e->part[t >= e->change];
-		utc_time(t + p->off, out);
-		out->tm_isdst = p->isdst;
-		out->tm_gmtoff = p->off;
-		memcpy(abbr, p->abbr, sizeof(abbr));
-		out->tm_zone = abbr;
-	} else {
-		char *saved = zone_enter(zone);
-		localtime_r(&tt, out);
-		zone_leave(saved);
+	struct zone_day *e = &last_day;
+	if (strlen(zone) < sizeof(e->zone)) {
+		if (!e->used || e->day != day || strcmp(e->zone, zone) != 0) {
+			pthread_mutex_lock(&zone_lock);
+			last_day = *zone_day(zone, day);
+			pthread_mutex_unlock(&zone_lock);
+		}
+		if (!e->mixed) {
+			from_part(&e->part[t >= e->change], t, out);
+			return;
+		}
 	}
+	pthread_mutex_lock(&zone_lock); /* a day with two changes, or a name too long to keep */
+	char *saved = zone_enter(zone);
+	localtime_r(&tt, out);
+	zone_leave(saved);
 	pthread_mutex_unlock(&zone_lock);
 }
