@@ -95,8 +95,6 @@ struct store_txn {
 	MDB_txn *txn;
 	bool write;
 	int failed; /* the first write failure: LMDB refuses further work, so do we */
-	bool zone_ready;
-	msgpack_zone zone; /* decoding scratch, reused for every record read in the txn */
 };
 
 const char *store_strerror(int code)
@@ -676,8 +674,6 @@ int store_begin(struct store *s, bool write, struct store_txn **out)
 
 static void txn_free(struct store_txn *t)
 {
-	if (t->zone_ready)
-		msgpack_zone_destroy(&t->zone);
 	/* One huge message should not pin its encoding's memory for the life of the daemon. */
 	if (t->write && t->s->enc.cap > ENC_KEEP)
 		buf_free(&t->s->enc);
@@ -728,16 +724,6 @@ void store_abort(struct store_txn *t)
 }
 
 /* Reading and writing one entry */
-
-static msgpack_zone *txn_zone(struct store_txn *t)
-{
-	if (!t->zone_ready) {
-		if (!msgpack_zone_init(&t->zone, 4096))
-			fatalx("out of memory");
-		t->zone_ready = true;
-	}
-	return &t->zone;
-}
 
 static int check_write(struct store_txn *t, const char *db)
 {
@@ -811,7 +797,7 @@ static int decode_record(struct store_txn *t, enum db db, const MDB_val *k, cons
                          const struct codec_table *table, void *rec)
 {
 	struct codec_error e;
-	if (codec_decode(txn_zone(t), table, v->mv_data, v->mv_size, rec, &e) == 0)
+	if (codec_decode(table, v->mv_data, v->mv_size, rec, &e) == 0)
 		return 0;
 	char key[100];
 	describe_key(db, k, key, sizeof(key));

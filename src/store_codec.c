@@ -348,7 +348,27 @@ void codec_clear(const struct codec_table *t, void *rec)
 		clear_field(&t->fields[i], rec);
 }
 
-/* Decoding */
+/* Decoding: straight from the bytes, without msgpack's object tree (most of the cost of
+ * reading a record was building it). A first pass checks the whole record is well-formed
+ * MessagePack; the second fills rec. */
+
+/* Deeper nesting than any record has (msgpack-c's limit too): a record that nests more is not
+ * one of ours. */
+#define MAX_DEPTH 32
+
+struct rd {
+	const unsigned char *p, *end;
+};
+
+enum rd_kind { RD_NIL, RD_BOOL, RD_UINT, RD_NINT, RD_STR, RD_ARRAY, RD_MAP, RD_OTHER };
+
+/* One value's head, decoded: its kind, and its number, length or element count. */
+struct rd_head {
+	enum rd_kind kind;
+	uint64_t u; /* RD_UINT; RD_BOOL 0/1; RD_STR bytes; RD_ARRAY, RD_MAP elements;
+	             * RD_OTHER bytes of payload to skip */
+	int64_t i;  /* RD_NINT */
+};
 
 static int fail(struct codec_error *e, const char *what)
 {
@@ -356,55 +376,177 @@ static int fail(struct codec_error *e, const char *what)
 	return -1;
 }
 
-static bool get_u64(const msgpack_object *o, uint64_t max, uint64_t *v)
+/* The next n bytes, big-endian, as a number; false when the record ends first. */
+static bool rd_be(struct rd *r, size_t n, uint64_t *v)
 {
-	if (o->type != MSGPACK_OBJECT_POSITIVE_INTEGER || o->via.u64 > max)
+	if ((size_t)(r->end - r->p) < n)
 		return false;
-	*v = o->via.u64;
+	*v = 0;
+	for (size_t i = 0; i < n; i++)
+		*v = *v << 8 | *r->p++;
 	return true;
 }
 
-static bool get_i64(const msgpack_object *o, int64_t min, int64_t max, int64_t *v)
+static bool rd_signed(struct rd *r, size_t n, struct rd_head *h)
 {
-	if (o->type == MSGPACK_OBJECT_NEGATIVE_INTEGER)
-		*v = o->via.i64;
-	else if (o->type == MSGPACK_OBJECT_POSITIVE_INTEGER && o->via.u64 <= INT64_MAX)
-		*v = (int64_t)o->via.u64;
+	uint64_t v;
+	if (!rd_be(r, n, &v))
+		return false;
+	int64_t i = n == 8 ? (int64_t)v : (int64_t)(v << (64 - 8 * n)) >> (64 - 8 * n);
+	/* As msgpack-c classifies them: a signed encoding of a value >= 0 is a positive integer. */
+	h->kind = i < 0 ? RD_NINT : RD_UINT;
+	h->i = i;
+	h->u = (uint64_t)i;
+	return true;
+}
+
+/* Sizes of the heads from 0xc4 to 0xdf: of the length field or the number that follows. */
+static const unsigned char head_bytes[] = {
+    1, 2, 4,        /* bin 8/16/32 */
+    1, 2, 4,        /* ext 8/16/32 (length; the type byte is payload) */
+    4, 8,           /* float 32/64 */
+    1, 2, 4, 8,     /* uint */
+    1, 2, 4, 8,     /* int */
+    1, 2, 4, 8, 16, /* fixext 1-16 (payload, after the type byte) */
+    1, 2, 4,        /* str 8/16/32 */
+    2, 4, 2, 4,     /* array 16/32, map 16/32 */
+};
+
+static bool rd_sized(struct rd *r, unsigned char c, struct rd_head *h)
+{
+	size_t n = head_bytes[c - 0xc4];
+	if (c >= 0xd0 && c <= 0xd3)
+		return rd_signed(r, n, h);
+	if ((c >= 0xca && c <= 0xcb) || (c >= 0xd4 && c <= 0xd8)) { /* float, fixext */
+		h->kind = RD_OTHER;
+		h->u = n + (c >= 0xd4);
+		return true;
+	}
+	uint64_t v;
+	if (!rd_be(r, n, &v))
+		return false;
+	h->u = v;
+	if (c <= 0xc6)
+		h->kind = RD_STR; /* bin: read as a string, as before */
+	else if (c <= 0xc9)
+		h->kind = RD_OTHER, h->u = v + 1;
+	else if (c <= 0xcf)
+		h->kind = RD_UINT;
+	else if (c <= 0xdb)
+		h->kind = RD_STR;
+	else
+		h->kind = c <= 0xdd ? RD_ARRAY : RD_MAP;
+	return true;
+}
+
+/* Reads the head of the next value; -1 truncated, -2 not MessagePack. */
+static int rd_head(struct rd *r, struct rd_head *h)
+{
+	if (r->p >= r->end)
+		return -1;
+	unsigned char c = *r->p++;
+	if (c <= 0x7f || c >= 0xe0) {
+		h->kind = c <= 0x7f ? RD_UINT : RD_NINT;
+		h->u = c;
+		h->i = (int8_t)c;
+		return 0;
+	}
+	if (c <= 0xbf) {
+		h->kind = c <= 0x8f ? RD_MAP : c <= 0x9f ? RD_ARRAY : RD_STR;
+		h->u = c & (c <= 0x9f ? 0x0f : 0x1f);
+		return 0;
+	}
+	if (c == 0xc1)
+		return -2;
+	if (c <= 0xc3) {
+		h->kind = c == 0xc0 ? RD_NIL : RD_BOOL;
+		h->u = c == 0xc3;
+		return 0;
+	}
+	return rd_sized(r, c, h) ? 0 : -1;
+}
+
+/* Steps over the bytes a string or other payload holds. */
+static bool rd_payload(struct rd *r, const struct rd_head *h)
+{
+	if ((h->kind != RD_STR && h->kind != RD_OTHER) || h->u == 0)
+		return true;
+	if ((uint64_t)(r->end - r->p) < h->u)
+		return false;
+	r->p += h->u;
+	return true;
+}
+
+/* Steps over one whole value; -1 truncated, -2 not MessagePack (or nested too deep). */
+static int rd_skip(struct rd *r, int depth)
+{
+	struct rd_head h;
+	int rc = rd_head(r, &h);
+	if (rc < 0)
+		return rc;
+	if (h.kind == RD_ARRAY || h.kind == RD_MAP) {
+		if (depth >= MAX_DEPTH && h.u > 0) /* as msgpack-c: only a non-empty one nests */
+			return -2;
+		uint64_t n = h.kind == RD_MAP ? 2 * h.u : h.u;
+		for (uint64_t i = 0; i < n; i++)
+			if ((rc = rd_skip(r, depth + 1)) < 0)
+				return rc;
+		return 0;
+	}
+	return rd_payload(r, &h) ? 0 : -1;
+}
+
+static bool get_u64(const struct rd_head *h, uint64_t max, uint64_t *v)
+{
+	if (h->kind != RD_UINT || h->u > max)
+		return false;
+	*v = h->u;
+	return true;
+}
+
+static bool get_i64(const struct rd_head *h, int64_t min, int64_t max, int64_t *v)
+{
+	if (h->kind == RD_NINT)
+		*v = h->i;
+	else if (h->kind == RD_UINT && h->u <= INT64_MAX)
+		*v = (int64_t)h->u;
 	else
 		return false;
 	return *v >= min && *v <= max;
 }
 
-/* A copy of a str or bin object as a C string; NULL when o is neither. */
-static char *dup_string(const msgpack_object *o)
+/* A copy of the string whose head is h, as a C string; NULL when it is not a string. The
+ * record was checked whole, so its bytes are there. */
+static char *dup_string(struct rd *r, const struct rd_head *h)
 {
-	const char *p;
-	size_t n;
-	if (o->type == MSGPACK_OBJECT_STR) {
-		p = o->via.str.ptr;
-		n = o->via.str.size;
-	} else if (o->type == MSGPACK_OBJECT_BIN) {
-		p = o->via.bin.ptr;
-		n = o->via.bin.size;
-	} else {
+	if (h->kind != RD_STR)
 		return NULL;
-	}
-	char *s = xmalloc(n + 1);
-	if (n)
-		memcpy(s, p, n);
-	s[n] = '\0';
+	char *s = xmalloc(h->u + 1);
+	if (h->u)
+		memcpy(s, r->p, h->u);
+	s[h->u] = '\0';
+	r->p += h->u;
 	return s;
 }
 
-static int decode_map(const struct codec_table *t, const msgpack_object *o, char *rec,
+/* The next value's head, of a record already checked whole. */
+static void next(struct rd *r, struct rd_head *h)
+{
+	rd_head(r, h);
+}
+
+static int decode_map(const struct codec_table *t, struct rd *r, const struct rd_head *h, char *rec,
                       struct codec_error *e);
 
-static int decode_strvec(const msgpack_object *o, struct strvec *sv, struct codec_error *e)
+static int decode_strvec(struct rd *r, const struct rd_head *h, struct strvec *sv,
+                         struct codec_error *e)
 {
-	if (o->type != MSGPACK_OBJECT_ARRAY)
+	if (h->kind != RD_ARRAY)
 		return fail(e, "expected an array of strings");
-	for (uint32_t i = 0; i < o->via.array.size; i++) {
-		char *s = dup_string(&o->via.array.ptr[i]);
+	for (uint64_t i = 0; i < h->u; i++) {
+		struct rd_head eh;
+		next(r, &eh);
+		char *s = dup_string(r, &eh);
 		if (s == NULL)
 			return fail(e, "expected a string in the array");
 		strvec_push_owned(sv, s);
@@ -412,36 +554,42 @@ static int decode_strvec(const msgpack_object *o, struct strvec *sv, struct code
 	return 0;
 }
 
-static int decode_idvec(const msgpack_object *o, struct idvec *iv, struct codec_error *e)
+static int decode_idvec(struct rd *r, const struct rd_head *h, struct idvec *iv,
+                        struct codec_error *e)
 {
 	uint64_t id;
-	if (o->type != MSGPACK_OBJECT_ARRAY)
+	if (h->kind != RD_ARRAY)
 		return fail(e, "expected an array of ids");
-	for (uint32_t i = 0; i < o->via.array.size; i++) {
-		if (!get_u64(&o->via.array.ptr[i], UINT64_MAX, &id))
+	for (uint64_t i = 0; i < h->u; i++) {
+		struct rd_head eh;
+		next(r, &eh);
+		if (!get_u64(&eh, UINT64_MAX, &id))
 			return fail(e, "expected an id in the array");
 		idvec_push(iv, id);
 	}
 	return 0;
 }
 
-static int decode_records(const struct codec_field *f, const msgpack_object *o, char *rec,
-                          struct codec_error *e)
+static int decode_records(const struct codec_field *f, struct rd *r, const struct rd_head *h,
+                          char *rec, struct codec_error *e)
 {
-	if (o->type != MSGPACK_OBJECT_ARRAY)
+	if (h->kind != RD_ARRAY)
 		return fail(e, "expected an array of maps");
-	size_t n = o->via.array.size;
+	size_t n = h->u;
 	char *v = n ? xcalloc(n, f->sub->size) : NULL;
 	/* Set before decoding the elements so that a failure frees what was decoded. */
 	*(char **)(void *)(rec + f->off) = v;
 	*(size_t *)(void *)(rec + f->aux) = n;
-	for (size_t i = 0; i < n; i++)
-		if (decode_map(f->sub, &o->via.array.ptr[i], v + i * f->sub->size, e) < 0)
+	for (size_t i = 0; i < n; i++) {
+		struct rd_head eh;
+		next(r, &eh);
+		if (decode_map(f->sub, r, &eh, v + i * f->sub->size, e) < 0)
 			return -1;
+	}
 	return 0;
 }
 
-static int decode_int(const struct codec_field *f, const msgpack_object *o, void *p,
+static int decode_int(const struct codec_field *f, const struct rd_head *h, void *p,
                       struct codec_error *e)
 {
 	uint64_t u;
@@ -449,21 +597,21 @@ static int decode_int(const struct codec_field *f, const msgpack_object *o, void
 	bool ok = false;
 	switch ((enum codec_kind)f->kind) {
 	case CODEC_U64:
-		ok = get_u64(o, UINT64_MAX, p);
+		ok = get_u64(h, UINT64_MAX, p);
 		break;
 	case CODEC_SIZE:
-		if ((ok = get_u64(o, SIZE_MAX, &u)))
+		if ((ok = get_u64(h, SIZE_MAX, &u)))
 			*(size_t *)p = (size_t)u;
 		break;
 	case CODEC_U32:
-		if ((ok = get_u64(o, UINT32_MAX, &u)))
+		if ((ok = get_u64(h, UINT32_MAX, &u)))
 			*(uint32_t *)p = (uint32_t)u;
 		break;
 	case CODEC_I64:
-		ok = get_i64(o, INT64_MIN, INT64_MAX, p);
+		ok = get_i64(h, INT64_MIN, INT64_MAX, p);
 		break;
 	case CODEC_INT:
-		if ((ok = get_i64(o, INT_MIN, INT_MAX, &i)))
+		if ((ok = get_i64(h, INT_MIN, INT_MAX, &i)))
 			*(int *)p = (int)i;
 		break;
 	default:
@@ -472,57 +620,74 @@ static int decode_int(const struct codec_field *f, const msgpack_object *o, void
 	return ok ? 0 : fail(e, "expected an integer in range");
 }
 
-static int decode_value(const struct codec_field *f, const msgpack_object *o, char *rec,
-                        struct codec_error *e)
+static int decode_value(const struct codec_field *f, struct rd *r, const struct rd_head *h,
+                        char *rec, struct codec_error *e)
 {
 	void *p = rec + f->off;
 	/* A key seen twice must not leak its first value. */
 	clear_field(f, rec);
-	if (o->type == MSGPACK_OBJECT_NIL)
+	if (h->kind == RD_NIL)
 		return 0;
 	switch ((enum codec_kind)f->kind) {
 	case CODEC_BOOL:
-		if (o->type != MSGPACK_OBJECT_BOOLEAN)
+		if (h->kind != RD_BOOL)
 			return fail(e, "expected a boolean");
-		*(bool *)p = o->via.boolean;
+		*(bool *)p = h->u != 0;
 		return 0;
 	case CODEC_STR:
-		if ((*(char **)p = dup_string(o)) == NULL)
+		if ((*(char **)p = dup_string(r, h)) == NULL)
 			return fail(e, "expected a string");
 		return 0;
 	case CODEC_STRVEC:
-		return decode_strvec(o, p, e);
+		return decode_strvec(r, h, p, e);
 	case CODEC_IDVEC:
-		return decode_idvec(o, p, e);
+		return decode_idvec(r, h, p, e);
 	case CODEC_RECORD:
-		return decode_map(f->sub, o, p, e);
+		return decode_map(f->sub, r, h, p, e);
 	case CODEC_RECORDS:
-		return decode_records(f, o, rec, e);
+		return decode_records(f, r, h, rec, e);
 	default:
-		return decode_int(f, o, p, e);
+		return decode_int(f, h, p, e);
 	}
 }
 
 static const struct codec_field *find_field(const struct codec_table *t, uint64_t key)
 {
+	/* Records are written in table order: the key is usually the next field's. */
 	for (size_t i = 0; i < t->nfields; i++)
 		if (t->fields[i].key == key)
 			return &t->fields[i];
 	return NULL;
 }
 
-static int decode_map(const struct codec_table *t, const msgpack_object *o, char *rec,
+/* Steps over a value whose head was read: a value this build has no field for. */
+static void skip_rest(struct rd *r, const struct rd_head *h)
+{
+	uint64_t n = h->kind == RD_MAP ? 2 * h->u : h->kind == RD_ARRAY ? h->u : 0;
+	if (n == 0)
+		rd_payload(r, h);
+	for (uint64_t i = 0; i < n; i++)
+		rd_skip(r, 0);
+}
+
+static int decode_map(const struct codec_table *t, struct rd *r, const struct rd_head *h, char *rec,
                       struct codec_error *e)
 {
-	if (o->type != MSGPACK_OBJECT_MAP)
+	if (h->kind != RD_MAP)
 		return fail(e, "expected a map");
-	for (uint32_t i = 0; i < o->via.map.size; i++) {
-		const msgpack_object_kv *kv = &o->via.map.ptr[i];
+	for (uint64_t i = 0; i < h->u; i++) {
+		struct rd_head kh, vh;
+		next(r, &kh);
 		/* Keys this build does not know (or not integers at all) belong to a newer tend. */
-		if (kv->key.type != MSGPACK_OBJECT_POSITIVE_INTEGER)
+		const struct codec_field *f = kh.kind == RD_UINT ? find_field(t, kh.u) : NULL;
+		if (f == NULL)
+			skip_rest(r, &kh);
+		next(r, &vh);
+		if (f == NULL) {
+			skip_rest(r, &vh);
 			continue;
-		const struct codec_field *f = find_field(t, kv->key.via.u64);
-		if (f && decode_value(f, &kv->val, rec, e) < 0) {
+		}
+		if (decode_value(f, r, &vh, rec, e) < 0) {
 			/* Set on the way out, so the report names the top-level key. */
 			e->field = f->key;
 			return -1;
@@ -531,14 +696,10 @@ static int decode_map(const struct codec_table *t, const msgpack_object *o, char
 	return 0;
 }
 
-int codec_decode(msgpack_zone *zone, const struct codec_table *t, const void *data, size_t len,
-                 void *rec, struct codec_error *e)
+int codec_decode(const struct codec_table *t, const void *data, size_t len, void *rec,
+                 struct codec_error *e)
 {
 	const unsigned char *p = data;
-	msgpack_object o;
-	size_t off = 0;
-	int rc = -1;
-
 	e->field = 0;
 	e->what[0] = '\0';
 	if (len == 0)
@@ -547,22 +708,18 @@ int codec_decode(msgpack_zone *zone, const struct codec_table *t, const void *da
 		snprintf(e->what, sizeof(e->what), "unknown record version %u", p[0]);
 		return -1;
 	}
-	switch (msgpack_unpack((const char *)p + 1, len - 1, &off, zone, &o)) {
-	case MSGPACK_UNPACK_SUCCESS:
-		rc = decode_map(t, &o, rec, e);
-		break;
-	case MSGPACK_UNPACK_EXTRA_BYTES:
-		fail(e, "bytes after the record");
-		break;
-	case MSGPACK_UNPACK_CONTINUE:
-		fail(e, "record is truncated");
-		break;
-	default:
-		fail(e, "not MessagePack");
-		break;
-	}
+	struct rd check = {p + 1, p + len};
+	int rc = rd_skip(&check, 0);
 	if (rc < 0)
+		return fail(e, rc == -1 ? "record is truncated" : "not MessagePack");
+	if (check.p != check.end)
+		return fail(e, "bytes after the record");
+	struct rd r = {p + 1, p + len};
+	struct rd_head h;
+	next(&r, &h);
+	if (decode_map(t, &r, &h, rec, e) < 0) {
 		codec_clear(t, rec);
-	msgpack_zone_clear(zone);
-	return rc;
+		return -1;
+	}
+	return 0;
 }

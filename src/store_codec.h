@@ -79,12 +79,11 @@ struct codec_error {
 };
 
 /*
- * Decodes data[0..len) into rec, which the caller has zeroed. zone is msgpack's scratch space;
- * it is cleared before returning. Returns 0, or -1 with *e filled in, and rec cleared.
- * Strings are copied: rec does not point into data.
+ * Decodes data[0..len) into rec, which the caller has zeroed. Returns 0, or -1 with *e filled
+ * in, and rec cleared. Strings are copied: rec does not point into data.
  */
-int codec_decode(msgpack_zone *zone, const struct codec_table *t, const void *data, size_t len,
-                 void *rec, struct codec_error *e);
+int codec_decode(const struct codec_table *t, const void *data, size_t len, void *rec,
+                 struct codec_error *e);
 
 /* Frees what rec owns according to t and zeroes those members. */
 void codec_clear(const struct codec_table *t, void *rec);
