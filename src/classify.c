@@ -421,7 +421,7 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	int rc = 0;
 	for (size_t i = 0; i < n && rc == 0; i++) {
 		struct store_message *rec = NULL;
-		if ((rc = store_get_message(t, th->messages.v[i], &rec)) == 0 &&
+		if ((rc = store_get_message_head(t, th->messages.v[i], &rec)) == 0 &&
 		    unanswered(th, rec))
 			recs[k++] = rec;
 		else

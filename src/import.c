@@ -24,7 +24,7 @@
 #define BATCH_BYTES      (64u << 20)
 #define MAX_DIR_DEPTH    64
 #define PROGRESS_EVERY_S 0.2
-#define QUEUE_ITEMS      256
+#define QUEUE_ITEMS      1024
 #define QUEUE_BYTES      (32u << 20) /* of raw mail read ahead */
 #define READ_MAX         (4 << 20)   /* larger files (mboxes) are mapped, not read */
 
@@ -297,6 +297,7 @@ static int walk_path(struct walk *w, const char *path, int depth)
 static void *reader(void *arg)
 {
 	struct walk *w = arg;
+	pthread_setname_np(pthread_self(), "tend-read"); /* as ps -L and perf show it */
 	for (size_t i = 0; i < w->npaths; i++)
 		if (walk_path(w, w->paths[i], 0) < 0)
 			break;

@@ -906,18 +906,29 @@ int store_put_message(struct store_txn *t, const struct store_message *m)
 	return put_record(t, DB_MESSAGES, &k, &codec_message, m, true);
 }
 
-int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out)
+static int get_message(struct store_txn *t, uint64_t id, const struct codec_table *table,
+                       struct store_message **out)
 {
 	unsigned char kb[8];
 	MDB_val k = id_key(kb, id);
 	struct store_message *m = xcalloc(1, sizeof(*m));
-	int rc = get_record(t, DB_MESSAGES, &k, &codec_message, m);
+	int rc = get_record(t, DB_MESSAGES, &k, table, m);
 	if (rc < 0) {
 		free(m);
 		m = NULL;
 	}
 	*out = m;
 	return rc;
+}
+
+int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out)
+{
+	return get_message(t, id, &codec_message, out);
+}
+
+int store_get_message_head(struct store_txn *t, uint64_t id, struct store_message **out)
+{
+	return get_message(t, id, &codec_message_head, out);
 }
 
 /* Calls visit for every entry of db in key order; a nonzero return stops and is returned. */

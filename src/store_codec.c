@@ -67,8 +67,19 @@ static const struct codec_field message_fields[] = {
     FIELD(28, CODEC_INT, M, priority),
     FIELD(29, CODEC_STR, M, ignore_reason),
 };
+static const struct codec_field message_head_fields[] = {
+    FIELD(1, CODEC_U64, M, id),
+    FIELD(2, CODEC_U64, M, thread),
+    FIELD(3, CODEC_U32, M, flags),
+    FIELD(15, CODEC_I64, M, received),
+    FIELD(21, CODEC_INT, M, join_reason),
+    FIELD(28, CODEC_INT, M, priority),
+    FIELD(29, CODEC_STR, M, ignore_reason),
+};
 #undef M
 const struct codec_table codec_message = TABLE("message", struct store_message, message_fields);
+const struct codec_table codec_message_head =
+    TABLE("message", struct store_message, message_head_fields);
 
 #define T struct store_thread
 static const struct codec_field thread_fields[] = {
@@ -349,8 +360,8 @@ void codec_clear(const struct codec_table *t, void *rec)
 }
 
 /* Decoding: straight from the bytes, without msgpack's object tree (most of the cost of
- * reading a record was building it). A first pass checks the whole record is well-formed
- * MessagePack; the second fills rec. */
+ * reading a record was building it). Only when a record turns out bad is it read a second
+ * time, to report what is wrong with it as MessagePack first, as before. */
 
 /* Deeper nesting than any record has (msgpack-c's limit too): a record that nests more is not
  * one of ours. */
@@ -358,6 +369,7 @@ void codec_clear(const struct codec_table *t, void *rec)
 
 struct rd {
 	const unsigned char *p, *end;
+	int depth; /* maps and arrays open around the value being read */
 };
 
 enum rd_kind { RD_NIL, RD_BOOL, RD_UINT, RD_NINT, RD_STR, RD_ARRAY, RD_MAP, RD_OTHER };
@@ -515,11 +527,11 @@ static bool get_i64(const struct rd_head *h, int64_t min, int64_t max, int64_t *
 	return *v >= min && *v <= max;
 }
 
-/* A copy of the string whose head is h, as a C string; NULL when it is not a string. The
- * record was checked whole, so its bytes are there. */
+/* A copy of the string whose head is h, as a C string; NULL when it is not a string or the
+ * record ends first. */
 static char *dup_string(struct rd *r, const struct rd_head *h)
 {
-	if (h->kind != RD_STR)
+	if (h->kind != RD_STR || (uint64_t)(r->end - r->p) < h->u)
 		return NULL;
 	char *s = xmalloc(h->u + 1);
 	if (h->u)
@@ -529,10 +541,10 @@ static char *dup_string(struct rd *r, const struct rd_head *h)
 	return s;
 }
 
-/* The next value's head, of a record already checked whole. */
-static void next(struct rd *r, struct rd_head *h)
+/* The next value's head; -1 (with e set) when it is not there. */
+static int next(struct rd *r, struct rd_head *h, struct codec_error *e)
 {
-	rd_head(r, h);
+	return rd_head(r, h) == 0 ? 0 : fail(e, "not a whole record");
 }
 
 static int decode_map(const struct codec_table *t, struct rd *r, const struct rd_head *h, char *rec,
@@ -545,7 +557,8 @@ static int decode_strvec(struct rd *r, const struct rd_head *h, struct strvec *s
 		return fail(e, "expected an array of strings");
 	for (uint64_t i = 0; i < h->u; i++) {
 		struct rd_head eh;
-		next(r, &eh);
+		if (next(r, &eh, e) < 0)
+			return -1;
 		char *s = dup_string(r, &eh);
 		if (s == NULL)
 			return fail(e, "expected a string in the array");
@@ -562,7 +575,8 @@ static int decode_idvec(struct rd *r, const struct rd_head *h, struct idvec *iv,
 		return fail(e, "expected an array of ids");
 	for (uint64_t i = 0; i < h->u; i++) {
 		struct rd_head eh;
-		next(r, &eh);
+		if (next(r, &eh, e) < 0)
+			return -1;
 		if (!get_u64(&eh, UINT64_MAX, &id))
 			return fail(e, "expected an id in the array");
 		idvec_push(iv, id);
@@ -576,16 +590,19 @@ static int decode_records(const struct codec_field *f, struct rd *r, const struc
 	if (h->kind != RD_ARRAY)
 		return fail(e, "expected an array of maps");
 	size_t n = h->u;
+	if (n > (size_t)(r->end - r->p)) /* not before allocating for them: each takes a byte */
+		return fail(e, "not a whole record");
 	char *v = n ? xcalloc(n, f->sub->size) : NULL;
 	/* Set before decoding the elements so that a failure frees what was decoded. */
 	*(char **)(void *)(rec + f->off) = v;
 	*(size_t *)(void *)(rec + f->aux) = n;
+	r->depth++;
 	for (size_t i = 0; i < n; i++) {
 		struct rd_head eh;
-		next(r, &eh);
-		if (decode_map(f->sub, r, &eh, v + i * f->sub->size, e) < 0)
+		if (next(r, &eh, e) < 0 || decode_map(f->sub, r, &eh, v + i * f->sub->size, e) < 0)
 			return -1;
 	}
+	r->depth--;
 	return 0;
 }
 
@@ -661,13 +678,15 @@ static const struct codec_field *find_field(const struct codec_table *t, uint64_
 }
 
 /* Steps over a value whose head was read: a value this build has no field for. */
-static void skip_rest(struct rd *r, const struct rd_head *h)
+static int skip_rest(struct rd *r, const struct rd_head *h, struct codec_error *e)
 {
 	uint64_t n = h->kind == RD_MAP ? 2 * h->u : h->kind == RD_ARRAY ? h->u : 0;
-	if (n == 0)
-		rd_payload(r, h);
+	if ((n == 0 && !rd_payload(r, h)) || (n > 0 && r->depth >= MAX_DEPTH))
+		return fail(e, "not a whole record");
 	for (uint64_t i = 0; i < n; i++)
-		rd_skip(r, 0);
+		if (rd_skip(r, r->depth + 1) < 0)
+			return fail(e, "not a whole record");
+	return 0;
 }
 
 static int decode_map(const struct codec_table *t, struct rd *r, const struct rd_head *h, char *rec,
@@ -675,16 +694,18 @@ static int decode_map(const struct codec_table *t, struct rd *r, const struct rd
 {
 	if (h->kind != RD_MAP)
 		return fail(e, "expected a map");
+	r->depth++;
 	for (uint64_t i = 0; i < h->u; i++) {
 		struct rd_head kh, vh;
-		next(r, &kh);
+		if (next(r, &kh, e) < 0)
+			return -1;
 		/* Keys this build does not know (or not integers at all) belong to a newer tend. */
 		const struct codec_field *f = kh.kind == RD_UINT ? find_field(t, kh.u) : NULL;
-		if (f == NULL)
-			skip_rest(r, &kh);
-		next(r, &vh);
+		if ((f == NULL && skip_rest(r, &kh, e) < 0) || next(r, &vh, e) < 0)
+			return -1;
 		if (f == NULL) {
-			skip_rest(r, &vh);
+			if (skip_rest(r, &vh, e) < 0)
+				return -1;
 			continue;
 		}
 		if (decode_value(f, r, &vh, rec, e) < 0) {
@@ -693,7 +714,23 @@ static int decode_map(const struct codec_table *t, struct rd *r, const struct rd
 			return -1;
 		}
 	}
+	r->depth--;
 	return 0;
+}
+
+/* What is wrong with a record as MessagePack, if anything: reported before what is wrong with
+ * its fields. */
+static bool not_whole(const unsigned char *p, size_t len, struct codec_error *e)
+{
+	struct rd r = {p, p + len, 0};
+	int rc = rd_skip(&r, 0);
+	if (rc == 0 && r.p == r.end)
+		return false;
+	e->field = 0;
+	fail(e, rc == -1 ? "record is truncated"
+	        : rc < 0 ? "not MessagePack"
+	                 : "bytes after the record");
+	return true;
 }
 
 int codec_decode(const struct codec_table *t, const void *data, size_t len, void *rec,
@@ -708,18 +745,11 @@ int codec_decode(const struct codec_table *t, const void *data, size_t len, void
 		snprintf(e->what, sizeof(e->what), "unknown record version %u", p[0]);
 		return -1;
 	}
-	struct rd check = {p + 1, p + len};
-	int rc = rd_skip(&check, 0);
-	if (rc < 0)
-		return fail(e, rc == -1 ? "record is truncated" : "not MessagePack");
-	if (check.p != check.end)
-		return fail(e, "bytes after the record");
-	struct rd r = {p + 1, p + len};
+	struct rd r = {p + 1, p + len, 0};
 	struct rd_head h;
-	next(&r, &h);
-	if (decode_map(t, &r, &h, rec, e) < 0) {
-		codec_clear(t, rec);
-		return -1;
-	}
-	return 0;
+	if (next(&r, &h, e) == 0 && decode_map(t, &r, &h, rec, e) == 0 && r.p == r.end)
+		return 0;
+	not_whole(p + 1, len - 1, e);
+	codec_clear(t, rec);
+	return -1;
 }

@@ -59,6 +59,9 @@ extern const struct codec_table codec_cursor;
 extern const struct codec_table codec_status;
 extern const struct codec_table codec_draft;
 extern const struct codec_table codec_audit;
+/* Of a struct store_message only what says whether it waits for an answer (see
+ * store_get_message_head). */
+extern const struct codec_table codec_message_head;
 /* Only merged_into of a struct store_thread: following merges need nothing else. */
 extern const struct codec_table codec_thread_link;
 
