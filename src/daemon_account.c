@@ -287,6 +287,8 @@ static int wait_for_mail(struct session *ss)
 		return 0;
 	if (rc == IMAP_OK)
 		rc = imap_idle(ss->imap, interval * 1000, w->d->stop_pipe[0], &err);
+	if (rc > 0)
+		log_debug("%s/%s: IDLE: the server has news", w->acct->name, cfg->folders.v[0]);
 	if (rc >= 0)
 		return 0;
 	note_error(w, &w->account_error, "", err);

@@ -17,7 +17,7 @@
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: tendd [-c CONFIG] [--once] [--check-config]\n"
+	fprintf(f, "usage: tendd [-c CONFIG] [-v] [--once] [--check-config]\n"
 	           "CONFIG defaults to $TEND_CONFIG, else /etc/tend/tend.yaml.\n");
 }
 
@@ -64,16 +64,20 @@ static int check_config(const char *path)
 int main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'}, {"once", no_argument, NULL, 'o'},
-	    {"check-config", no_argument, NULL, 'C'}, {"help", no_argument, NULL, 'h'},
-	    {"version", no_argument, NULL, 'V'},      {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"once", no_argument, NULL, 'o'},
+	    {"check-config", no_argument, NULL, 'C'},
+	    {"help", no_argument, NULL, 'h'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"verbose", no_argument, NULL, 'v'},
+	    {NULL, 0, NULL, 0},
 	};
 	const char *config_arg = NULL;
 	bool check = false;
 	struct daemon_options opt = {0};
 	int ch;
 	log_init("tendd", 0);
-	while ((ch = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "c:hv", longopts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			config_arg = optarg;
@@ -83,6 +87,9 @@ int main(int argc, char **argv)
 			break;
 		case 'C':
 			check = true;
+			break;
+		case 'v':
+			log_init("tendd", 1);
 			break;
 		case 'h':
 			usage(stdout);

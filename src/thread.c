@@ -43,6 +43,13 @@ struct links {
 	struct strvec unknown; /* referenced Message-IDs the store has never seen */
 };
 
+/* Does the next link need a detail? Only the first one found explains the join. */
+static bool links_want_detail(const struct links *l)
+{
+	return l->threads.n == 0;
+}
+
+/* Takes detail (NULL unless links_want_detail said so). */
 static void links_add(struct links *l, uint64_t thread, int reason, char *detail)
 {
 	if (l->threads.n == 0) {
@@ -77,7 +84,8 @@ static int link_reference(struct store_txn *t, struct links *l, const char *id, 
 	uint64_t live;
 	if ((rc = store_resolve_thread(t, e.thread, &live)) < 0)
 		return rc;
-	links_add(l, live, THREAD_REASON_REFERENCE, xasprintf("%s <%s>", header, id));
+	links_add(l, live, THREAD_REASON_REFERENCE,
+	          links_want_detail(l) ? xasprintf("%s <%s>", header, id) : NULL);
 	return 0;
 }
 

@@ -395,9 +395,9 @@ def test_wrong_password(dv, env):
     check(WRONG not in a["error"], "the password is in tend status: %r" % a)
 
 
-def _running(dv, env, **cfg):
+def _running(dv, env, *args):
     """Starts tendd in the foreground and waits for its first sync of INBOX."""
-    d = Daemon(env)
+    d = Daemon(env, *args)
     def synced():
         st = status_if_any(env)
         return st and folder(st)["last_fetch"]
@@ -552,7 +552,7 @@ def test_idle_latency(dv, env):
     real IDLE notification can wake tendd."""
     d = None
     try:
-        d = _running(dv, env)
+        d = _running(dv, env, "-v")
         time.sleep(0.5)  # into IDLE
         lat = []
         for i in range(3):
@@ -566,6 +566,10 @@ def test_idle_latency(dv, env):
         print("# IDLE latencies: %s s" % ", ".join("%.3f" % x for x in lat), flush=True)
         if max(lat) >= 1.0 * SLOW:
             d.fail("IDLE latencies %r s: not all under %g s" % (lat, 1.0 * SLOW))
+        # -v: each wake-up is logged (as the latency bench relies on)
+        wakes = d.stderr().count("tendd: support/INBOX: IDLE: the server has news")
+        if wakes < 3:
+            d.fail("-v logged %d IDLE wake-ups for 3 messages" % wakes)
         stop_logged_out(d, dv)
     finally:
         if d:
