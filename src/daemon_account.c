@@ -17,6 +17,8 @@
 #include "tend/util.h"
 
 #define BACKOFF_MAX 300       /* seconds */
+/* A full store comes back when someone makes room, not when a server does: retry sooner. */
+#define STORE_BACKOFF_MAX 60
 #define REIDLE_MAX  (25 * 60) /* servers may drop an IDLE after 30 minutes (RFC 2177) */
 
 struct session {
@@ -321,15 +323,17 @@ static int run_session(struct session *ss)
 	return rc < 0 ? -1 : 0;
 }
 
-/* Waits before reconnecting: backoff seconds with +-25% jitter, doubling up to BACKOFF_MAX. */
+/* Waits before reconnecting: backoff seconds with +-25% jitter, doubling up to BACKOFF_MAX
+ * (STORE_BACKOFF_MAX while the store is what fails). */
 static void backoff_wait(struct worker *w)
 {
-	int base = w->backoff;
+	int max = w->store_error ? STORE_BACKOFF_MAX : BACKOFF_MAX;
+	int base = w->backoff < max ? w->backoff : max;
 	int jitter = base / 4 > 0 ? rand() % (base / 2 + 1) - base / 4 : 0;
 	int ms = base * 1000 + jitter * 1000 + (base < 4 ? rand() % 250 : 0);
 	struct pollfd p = {.fd = w->d->stop_pipe[0], .events = POLLIN};
 	(void)poll(&p, 1, ms);
-	w->backoff = base * 2 > BACKOFF_MAX ? BACKOFF_MAX : base * 2;
+	w->backoff = base * 2 > max ? max : base * 2;
 }
 
 void *worker_main(void *arg)
