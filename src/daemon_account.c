@@ -16,10 +16,10 @@
 #include "tend/secret.h"
 #include "tend/util.h"
 
-#define BACKOFF_MAX 300       /* seconds */
+#define BACKOFF_MAX 300 /* seconds */
 /* A full store comes back when someone makes room, not when a server does: retry sooner. */
 #define STORE_BACKOFF_MAX 60
-#define REIDLE_MAX  (25 * 60) /* servers may drop an IDLE after 30 minutes (RFC 2177) */
+#define REIDLE_MAX        (25 * 60) /* servers may drop an IDLE after 30 minutes (RFC 2177) */
 
 struct session {
 	struct worker *w;
