@@ -21,11 +21,8 @@ static int64_t instant(const char *zone, int year, int mon, int mday, int minute
 {
 	/* mday may run past the month's end (the next day's midnight) */
 	int64_t wall = days_from_civil(year, mon + 1, mday) * 86400 + minute * 60;
-	struct tm lt;
-	local_time_in(zone, wall, &lt);
-	int64_t t = wall - lt.tm_gmtoff;
-	local_time_in(zone, t, &lt);
-	return wall - lt.tm_gmtoff;
+	int64_t t = wall - local_offset_in(zone, wall);
+	return wall - local_offset_in(zone, t);
 }
 
 static int cmp_i32(const void *a, const void *b)

@@ -555,7 +555,7 @@ void sha256_hex(const void *data, size_t len, char out[65])
  * conversion is then plain arithmetic from a small cache; the SLA clock asks for many instants
  * of the same days.
  */
-#define ZONE_CACHE 512
+#define ZONE_CACHE 4096
 #define ZONE_SPAN  64 /* days learnt per switch of $TZ: mail comes roughly in date order */
 
 int64_t days_from_civil(int64_t y, int m, int d)
@@ -709,33 +709,57 @@ static void from_part(const struct zone_part *p, int64_t t, struct tm *out)
 	out->tm_zone = abbr;
 }
 
-/* A copy of the day this thread asked for last: deadlines ask about one day several times
- * in a row, and then need neither the lock nor the shared table. */
-static __thread struct zone_day last_day;
+/* Copies of the days this thread asked for last, by day number modulo 4: a deadline asks
+ * about a day and its neighbours several times in turn (a local midnight is the evening
+ * before in UTC), and then needs neither the lock nor the shared table. */
+static __thread struct zone_day near_days[4];
 
-void local_time_in(const char *zone, int64_t t, struct tm *out)
+/* The part of its day that t falls in, from this thread's copies or the shared table; NULL
+ * when only the C library can tell (a day with two changes, a name too long to keep). */
+static const struct zone_part *zone_part_at(const char *zone, int64_t t)
+{
+	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	struct zone_day *e = &near_days[day & 3];
+	if (strlen(zone) >= sizeof(e->zone))
+		return NULL;
+	if (!e->used || e->day != day || strcmp(e->zone, zone) != 0) {
+		pthread_mutex_lock(&zone_lock);
+		*e = *zone_day(zone, day);
+		pthread_mutex_unlock(&zone_lock);
+	}
+	return e->mixed ? NULL : &e->part[t >= e->change];
+}
+
+static void libc_local_time(const char *zone, int64_t t, struct tm *out)
 {
 	time_t tt = (time_t)t;
-	if (!zone || !*zone) {
-		localtime_r(&tt, out);
-		return;
-	}
-	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
-	struct zone_day *e = &last_day;
-	if (strlen(zone) < sizeof(e->zone)) {
-		if (!e->used || e->day != day || strcmp(e->zone, zone) != 0) {
-			pthread_mutex_lock(&zone_lock);
-			last_day = *zone_day(zone, day);
-			pthread_mutex_unlock(&zone_lock);
-		}
-		if (!e->mixed) {
-			from_part(&e->part[t >= e->change], t, out);
-			return;
-		}
-	}
-	pthread_mutex_lock(&zone_lock); /* a day with two changes, or a name too long to keep */
+	pthread_mutex_lock(&zone_lock);
 	char *saved = zone_enter(zone);
 	localtime_r(&tt, out);
 	zone_leave(saved);
 	pthread_mutex_unlock(&zone_lock);
+}
+
+void local_time_in(const char *zone, int64_t t, struct tm *out)
+{
+	if (!zone || !*zone) {
+		time_t tt = (time_t)t;
+		localtime_r(&tt, out);
+		return;
+	}
+	const struct zone_part *p = zone_part_at(zone, t);
+	if (p)
+		from_part(p, t, out);
+	else
+		libc_local_time(zone, t, out);
+}
+
+long local_offset_in(const char *zone, int64_t t)
+{
+	const struct zone_part *p = zone && *zone ? zone_part_at(zone, t) : NULL;
+	if (p)
+		return p->off;
+	struct tm tm;
+	local_time_in(zone, t, &tm);
+	return tm.tm_gmtoff;
 }

@@ -176,7 +176,8 @@ static void test_utc_time(void)
 }
 
 /* Against the C library itself, second by second around every change and hourly between, in
- * zones with half-hour summer time, a skipped day (Samoa, 2011) and no changes at all. */
+ * zones with half-hour summer time, a skipped day (Samoa, 2011) and no changes at all; the
+ * offset alone (local_offset_in) too. */
 static void test_local_time_like_libc(void)
 {
 	static const char *const zones[] = {"Europe/Berlin",    "Australia/Sydney",
@@ -197,7 +198,8 @@ static void test_local_time_like_libc(void)
 				localtime_r(&u, &want);
 				local_time_in(zones[z], (int64_t)u, &got);
 				if (got.tm_gmtoff != want.tm_gmtoff || !same_tm(&got, &want) ||
-				    got.tm_isdst != want.tm_isdst) {
+				    got.tm_isdst != want.tm_isdst ||
+				    local_offset_in(zones[z], (int64_t)u) != want.tm_gmtoff) {
 					T_FAIL("%s at %lld: got %02d:%02d%+ld, want %02d:%02d%+ld",
 					       zones[z], (long long)u, got.tm_hour, got.tm_min,
 					       got.tm_gmtoff, want.tm_hour, want.tm_min,

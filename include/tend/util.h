@@ -151,6 +151,8 @@ void utc_time(int64_t t, struct tm *out);
  * zone. Safe to call from several threads.
  */
 void local_time_in(const char *zone, int64_t t, struct tm *out);
+/* Only the offset east of UTC, in seconds, that local_time_in would give. */
+long local_offset_in(const char *zone, int64_t t);
 
 /* Lowercase hex SHA-256 of data; out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
