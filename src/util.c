@@ -618,8 +618,7 @@ struct zone_day {
 static pthread_mutex_t zone_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct zone_day zone_cache[ZONE_CACHE];
 
-/* Sets $TZ to zone; returns what to give zone_leave. The caller holds zone_lock. */
-static char *zone_enter(const char *zone)
+char *tz_set(const char *zone)
 {
 	const char *old = getenv("TZ");
 	char *saved = old ? xstrdup(old) : NULL;
@@ -628,7 +627,7 @@ static char *zone_enter(const char *zone)
 	return saved;
 }
 
-static void zone_leave(char *saved)
+void tz_restore(char *saved)
 {
 	if (saved)
 		setenv("TZ", saved, 1);
@@ -691,11 +690,11 @@ static struct zone_day *zone_day(const char *zone, int64_t day)
 	struct zone_day *e = zone_slot(zone, day);
 	if (e->used && e->day == day && strcmp(e->zone, zone) == 0)
 		return e;
-	char *saved = zone_enter(zone);
+	char *saved = tz_set(zone);
 	for (int64_t d = day - 7; d < day - 7 + ZONE_SPAN; d++)
 		zone_learn(zone, d);
 	zone_learn(zone, day); /* last: no neighbour took its slot */
-	zone_leave(saved);
+	tz_restore(saved);
 	return e;
 }
 
@@ -734,9 +733,9 @@ static void libc_local_time(const char *zone, int64_t t, struct tm *out)
 {
 	time_t tt = (time_t)t;
 	pthread_mutex_lock(&zone_lock);
-	char *saved = zone_enter(zone);
+	char *saved = tz_set(zone);
 	localtime_r(&tt, out);
-	zone_leave(saved);
+	tz_restore(saved);
 	pthread_mutex_unlock(&zone_lock);
 }
 

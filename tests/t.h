@@ -41,26 +41,6 @@ static inline void t_rmtree(const char *dir)
 	nftw(dir, t_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* Sets $TZ for a test (tzset included); returns what t_tz_restore needs to put back. */
-static inline char *t_tz_set(const char *zone)
-{
-	const char *old = getenv("TZ");
-	char *saved = old ? strdup(old) : NULL;
-	setenv("TZ", zone, 1);
-	tzset();
-	return saved;
-}
-
-static inline void t_tz_restore(char *saved)
-{
-	if (saved)
-		setenv("TZ", saved, 1);
-	else
-		unsetenv("TZ");
-	tzset();
-	free(saved);
-}
-
 static int t_failed_checks;
 
 #define T_FAIL(...)                                                                                \

@@ -414,7 +414,7 @@ static void test_full_header_order(void)
 
 static void test_date(void)
 {
-	char *old = t_tz_set("UTC0");
+	char *old = tz_set("UTC0");
 	static const struct {
 		const char *tz;
 		int64_t t;
@@ -442,7 +442,7 @@ static void test_date(void)
 		message_free(m);
 		free(raw);
 	}
-	t_tz_restore(old);
+	tz_restore(old);
 }
 
 /* ---- display names ---- */

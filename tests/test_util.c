@@ -183,7 +183,7 @@ static void test_local_time_like_libc(void)
 	static const char *const zones[] = {"Europe/Berlin",    "Australia/Sydney",
 	                                    "America/New_York", "Australia/Lord_Howe",
 	                                    "Pacific/Apia",     "Asia/Kathmandu"};
-	char *saved = t_tz_set(zones[0]);
+	char *saved = tz_set(zones[0]);
 	for (size_t z = 0; z < NELEM(zones); z++) {
 		setenv("TZ", zones[z], 1);
 		tzset();
@@ -209,7 +209,7 @@ static void test_local_time_like_libc(void)
 			}
 		}
 	}
-	t_tz_restore(saved);
+	tz_restore(saved);
 }
 
 T_MAIN(T_CASE(test_utc_time), T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc),

@@ -154,6 +154,14 @@ void local_time_in(const char *zone, int64_t t, struct tm *out);
 /* Only the offset east of UTC, in seconds, that local_time_in would give. */
 long local_offset_in(const char *zone, int64_t t);
 
+/*
+ * Sets $TZ to zone (and calls tzset); returns what tz_restore takes to put the old value
+ * back. $TZ is the process's: local_time_in calls them under its own lock; tests call them
+ * to run in a known zone.
+ */
+char *tz_set(const char *zone);
+void tz_restore(char *saved);
+
 /* Lowercase hex SHA-256 of data; out must hold 65 bytes. */
 void sha256_hex(const void *data, size_t len, char out[65]);
 
