@@ -668,12 +668,17 @@ static int decode_value(const struct codec_field *f, struct rd *r, const struct 
 	}
 }
 
-static const struct codec_field *find_field(const struct codec_table *t, uint64_t key)
+/* The field for key, looked for from *at on: records are written in table order, so it is
+ * usually the next one. */
+static const struct codec_field *find_field(const struct codec_table *t, uint64_t key, size_t *at)
 {
-	/* Records are written in table order: the key is usually the next field's. */
-	for (size_t i = 0; i < t->nfields; i++)
-		if (t->fields[i].key == key)
+	for (size_t n = 0; n < t->nfields; n++) {
+		size_t i = (*at + n) % t->nfields;
+		if (t->fields[i].key == key) {
+			*at = i + 1;
 			return &t->fields[i];
+		}
+	}
 	return NULL;
 }
 
@@ -694,13 +699,14 @@ static int decode_map(const struct codec_table *t, struct rd *r, const struct rd
 {
 	if (h->kind != RD_MAP)
 		return fail(e, "expected a map");
+	size_t at = 0;
 	r->depth++;
 	for (uint64_t i = 0; i < h->u; i++) {
 		struct rd_head kh, vh;
 		if (next(r, &kh, e) < 0)
 			return -1;
 		/* Keys this build does not know (or not integers at all) belong to a newer tend. */
-		const struct codec_field *f = kh.kind == RD_UINT ? find_field(t, kh.u) : NULL;
+		const struct codec_field *f = kh.kind == RD_UINT ? find_field(t, kh.u, &at) : NULL;
 		if ((f == NULL && skip_rest(r, &kh, e) < 0) || next(r, &vh, e) < 0)
 			return -1;
 		if (f == NULL) {
