@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """`tend import`, `tend threads`, `tend show` and `tend raw`, driven as a user would."""
 
+import json
 import os
 import stat
 
@@ -209,6 +210,52 @@ def test_unreadable_path_reported():
         missing = env.path("no-such-dir")
         r = env.tend("import", missing, rc=1)
         check(missing in r.err and "No such file" in r.err, "error names the path:\n%r" % r)
+    finally:
+        env.close()
+
+
+def mail(msgid, subject, extra=""):
+    return ("From: Customer <c@example.com>\nTo: support@shop.example\nMessage-ID: <%s>\n"
+            "Subject: %s\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n%s\nHello.\n"
+            % (msgid, subject, extra))
+
+
+def test_unreadable_file_among_messages():
+    """A file that cannot be read in the middle of a directory is named, in order, and the
+    messages around it are stored (the reading thread passes the error on, not the store)."""
+    env = Env()
+    try:
+        env.write("mail/a.eml", mail("a@x", "First"))
+        os.symlink(env.path("gone.eml"), env.path("mail/b.eml"))
+        env.write("mail/c.eml", mail("c@x", "Third"))
+        r = env.tend("import", "--json", env.path("mail"), rc=1)
+        eq(r.err.strip(), "tend: cannot read %s: No such file or directory"
+           % env.path("mail/b.eml"), "error")
+        s = json.loads(r.out)
+        eq((s["messages"], s["stored"], s["unreadable"]), (2, 2, 1), "messages, stored, unreadable")
+        eq(sorted(t["subject"] for t in env.threads()), ["First", "Third"], "threads")
+    finally:
+        env.close()
+
+
+def test_first_message_rules_hold_when_threading_disagrees_with_the_headers():
+    """The rules run on the reading thread before threading, guessing that a message naming no
+    other starts a conversation; rules that ask first_message must still see what threading
+    decided: a reply to a message never stored starts one, a follow-up that names none joins
+    one by its subject."""
+    env = Env(subject_fallback=True)
+    try:
+        env.write("rules.yaml", "version: 1\nrules:\n"
+                  "  - name: new\n    match: {first_message: true}\n    tags: [new]\n"
+                  "  - name: followup\n    match: {first_message: false}\n"
+                  "    tags: [followup]\n")
+        env.write("mail/1.eml", mail("a@x", "Broken kettle"))
+        env.write("mail/2.eml", mail("b@x", "Re: My old order",
+                                     "In-Reply-To: <never-seen@x>\nReferences: <never-seen@x>\n"))
+        env.write("mail/3.eml", mail("c@x", "Re: Broken kettle"))
+        env.import_(env.path("mail"))
+        tags = {t["subject"]: sorted(t["tags"]) for t in env.threads()}
+        eq(tags, {"Broken kettle": ["followup", "new"], "Re: My old order": ["new"]}, "tags")
     finally:
         env.close()
 
