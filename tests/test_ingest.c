@@ -165,10 +165,9 @@ static struct rules *load_rules(const char *text)
 	return r;
 }
 
-/* Parses ahead (as `tend import`'s reader does), then stores. */
-static uint64_t add_parsed(struct fixture *f, const char *raw)
+/* Stores raw, parsed ahead as p (as `tend import`'s reader does), in the open transaction. */
+static uint64_t store_ahead(struct fixture *f, struct ingest_parsed *p, const char *raw)
 {
-	struct ingest_parsed *p = ingest_parse(f->in, raw, strlen(raw));
 	struct ingest_source src = {.label = "test", .received = 1795000000};
 	enum ingest_outcome o;
 	uint64_t id = 0;
@@ -176,6 +175,11 @@ static uint64_t add_parsed(struct fixture *f, const char *raw)
 	T_EQ_INT(ingest_add_parsed(f->in, p, raw, strlen(raw), &src, &o, &id), 0);
 	T_EQ_INT(o, INGEST_STORED);
 	return id;
+}
+
+static uint64_t add_parsed(struct fixture *f, const char *raw)
+{
+	return store_ahead(f, ingest_parse(f->in, raw, strlen(raw)), raw);
 }
 
 /* The tags message id got, space-separated, and how it joined its thread. */
@@ -258,11 +262,7 @@ static void test_verdict_of_old_rules(void)
 	ingest_set_rules(f.in, old);
 	struct ingest_parsed *p = ingest_parse(f.in, raw, strlen(raw));
 	ingest_set_rules(f.in, now);
-	struct ingest_source src = {.label = "test", .received = 1795000000};
-	enum ingest_outcome o;
-	uint64_t id = 0;
-	T_EQ_INT(ingest_begin(f.in), 0);
-	T_EQ_INT(ingest_add_parsed(f.in, p, raw, strlen(raw), &src, &o, &id), 0);
+	uint64_t id = store_ahead(&f, p, raw);
 	T_EQ_INT(ingest_commit(f.in), 0);
 	expect_tags(&f, id, "now", false);
 	ingest_set_rules(f.in, NULL);
