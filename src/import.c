@@ -25,8 +25,10 @@
 #define MAX_DIR_DEPTH    64
 #define PROGRESS_EVERY_S 0.2
 #define QUEUE_ITEMS      1024
-#define QUEUE_BYTES      (32u << 20) /* of raw mail read ahead */
-#define READ_MAX         (4 << 20)   /* larger files (mboxes) are mapped, not read */
+#define QUEUE_BYTES      (16u << 20) /* of raw mail read ahead (as much again being stored) */
+#define HANDOFF_ITEMS    64
+#define HANDOFF_BYTES    (QUEUE_BYTES / 4)
+#define READ_MAX         (4 << 20) /* larger files (mboxes) are mapped, not read */
 
 /* A message read and parsed, or a path that could not be read (then err is set). */
 struct item {
@@ -44,6 +46,7 @@ struct queue {
 	pthread_cond_t filled, drained;
 	struct item *head, *tail;
 	size_t n, bytes;
+	bool taker_waits, putter_waits;
 	bool done; /* the reader has finished */
 	bool stop; /* the store failed: the reader gives up */
 };
@@ -80,19 +83,25 @@ static void item_free(struct item *it)
 	free(it);
 }
 
-/* Queues it, waiting for room; false (it freed) when the storing side has stopped. */
+/* Queues it, waiting for room; false (it freed) when the storing side has stopped. The
+ * storing side is woken for a handful of messages at a time, not for each: a wake-up costs
+ * more than parsing a message. */
 static bool queue_put(struct queue *q, struct item *it)
 {
 	pthread_mutex_lock(&q->lock);
-	while (!q->stop && (q->n >= QUEUE_ITEMS || (q->n > 0 && q->bytes >= QUEUE_BYTES)))
+	while (!q->stop && (q->n >= QUEUE_ITEMS || (q->n > 0 && q->bytes >= QUEUE_BYTES))) {
+		q->putter_waits = true;
 		pthread_cond_wait(&q->drained, &q->lock);
+	}
+	q->putter_waits = false;
 	bool stop = q->stop;
 	if (!stop) {
 		*(q->tail ? &q->tail->next : &q->head) = it;
 		q->tail = it;
 		q->n++;
 		q->bytes += it->len;
-		pthread_cond_signal(&q->filled);
+		if (q->taker_waits && (q->n >= HANDOFF_ITEMS || q->bytes >= HANDOFF_BYTES))
+			pthread_cond_signal(&q->filled);
 	}
 	pthread_mutex_unlock(&q->lock);
 	if (stop)
@@ -100,23 +109,22 @@ static bool queue_put(struct queue *q, struct item *it)
 	return !stop;
 }
 
-/* The next item in order; NULL when the reader is done and all is taken. */
-static struct item *queue_take(struct queue *q)
+/* All items queued, in order; NULL when the reader is done and all is taken. */
+static struct item *queue_take_all(struct queue *q)
 {
 	pthread_mutex_lock(&q->lock);
-	while (q->head == NULL && !q->done)
+	while (q->head == NULL && !q->done) {
+		q->taker_waits = true;
 		pthread_cond_wait(&q->filled, &q->lock);
-	struct item *it = q->head;
-	if (it) {
-		q->head = it->next;
-		if (q->head == NULL)
-			q->tail = NULL;
-		q->n--;
-		q->bytes -= it->len;
-		pthread_cond_signal(&q->drained);
 	}
+	q->taker_waits = false;
+	struct item *list = q->head;
+	q->head = q->tail = NULL;
+	q->n = q->bytes = 0;
+	if (q->putter_waits)
+		pthread_cond_signal(&q->drained);
 	pthread_mutex_unlock(&q->lock);
-	return it;
+	return list;
 }
 
 static void queue_set(struct queue *q, bool *flag)
@@ -369,24 +377,32 @@ static int add_message(struct run *r, struct item *it)
 	return 0;
 }
 
-/* Takes the reader's items until it is done; on a store failure tells it to stop. */
+/* Stores one item (or reports it unreadable); on a store failure tells the reader to stop. */
+static void store_one(struct run *r, struct queue *q, struct item *it)
+{
+	if (r->store_rc < 0)
+		return; /* what the reader had queued before it heard */
+	int rc = 0;
+	if (it->err)
+		unreadable(r, it);
+	else
+		rc = add_message(r, it);
+	if (rc < 0) {
+		r->store_rc = rc;
+		queue_set(q, &q->stop);
+	}
+}
+
+/* Takes the reader's items until it is done. */
 static void store_all(struct run *r, struct queue *q)
 {
 	struct item *it;
-	while ((it = queue_take(q)) != NULL) {
-		if (r->store_rc < 0) {
-			item_free(it); /* what the reader had queued before it heard */
-			continue;
-		}
-		int rc = 0;
-		if (it->err)
-			unreadable(r, it);
-		else
-			rc = add_message(r, it);
-		item_free(it);
-		if (rc < 0) {
-			r->store_rc = rc;
-			queue_set(q, &q->stop);
+	while ((it = queue_take_all(q)) != NULL) {
+		while (it) {
+			struct item *next = it->next;
+			store_one(r, q, it);
+			item_free(it);
+			it = next;
 		}
 	}
 }
