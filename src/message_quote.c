@@ -111,6 +111,24 @@ static bool is_signature(struct line l)
 	return l.n == 2 && l.s[0] == '-' && l.s[1] == '-';
 }
 
+/* Whether a marker (below) can begin with c: a dash, underscore or equals sign, or the first
+ * letter of a "whole" one. */
+static bool may_start_marker(char c)
+{
+	switch (lower(c)) {
+	case '-':
+	case '_':
+	case '=':
+	case 'b':
+	case 'a':
+	case 'd':
+	case 'i':
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool is_marker(struct line l)
 {
 	static const char *const inner[] = {"original message",
@@ -142,7 +160,7 @@ static bool is_marker(struct line l)
 	    "début du message réexpédié :",  "début du message réexpédié:",
 	    "inicio del mensaje reenviado:", "begin doorgestuurd bericht:"};
 	l = trim(l);
-	if (l.n == 0 || !strchr("-_=bBaAdDiI", l.s[0]))
+	if (l.n == 0 || !may_start_marker(l.s[0]))
 		return false; /* the common case, quickly */
 	for (size_t i = 0; i < NELEM(whole); i++)
 		if (l.n == strlen(whole[i]) && starts_ci(l, whole[i]))
@@ -308,22 +326,20 @@ static char *strip(const struct line *lines, size_t n, int how)
 
 static size_t split_lines(const char *text, struct line **out)
 {
-	size_t n = 1, k = 0;
-	for (const char *p = text; (p = strchr(p, '\n')) != NULL; p++)
+	size_t len = strlen(text), n = 1, k = 0;
+	const char *end = text + len;
+	for (const char *p = text; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
 		n++;
 	struct line *v = xreallocarray(NULL, n, sizeof(*v));
-	const char *s = text;
-	for (;;) {
-		const char *nl = strchr(s, '\n');
-		v[k].s = s;
-		v[k].n = nl ? (size_t)(nl - s) : strlen(s);
-		k++;
+	for (const char *s = text;; k++) {
+		const char *nl = memchr(s, '\n', (size_t)(end - s));
+		v[k] = (struct line){s, (size_t)((nl ? nl : end) - s)};
 		if (nl == NULL)
 			break;
 		s = nl + 1;
 	}
 	*out = v;
-	return k;
+	return k + 1;
 }
 
 char *message_new_text(const char *text)
