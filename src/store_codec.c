@@ -18,7 +18,8 @@
 	{k, CODEC_RECORD, offsetof(type, member), 0, &(table)}
 #define ARRAY(k, type, member, count, table)                                                       \
 	{k, CODEC_RECORDS, offsetof(type, member), offsetof(type, count), &(table)}
-#define TABLE(name, type, fields) {name, sizeof(type), fields, NELEM(fields)}
+#define TABLE(name, type, fields) {name, sizeof(type), fields, NELEM(fields), false}
+#define PART(name, type, fields) {name, sizeof(type), fields, NELEM(fields), true}
 // clang-format on
 
 static const struct codec_field addr_fields[] = {
@@ -79,7 +80,7 @@ static const struct codec_field message_head_fields[] = {
 #undef M
 const struct codec_table codec_message = TABLE("message", struct store_message, message_fields);
 const struct codec_table codec_message_head =
-    TABLE("message", struct store_message, message_head_fields);
+    PART("message", struct store_message, message_head_fields);
 
 #define T struct store_thread
 static const struct codec_field thread_fields[] = {
@@ -116,7 +117,7 @@ static const struct codec_field thread_link_fields[] = {
 #undef T
 const struct codec_table codec_thread = TABLE("thread", struct store_thread, thread_fields);
 const struct codec_table codec_thread_link =
-    TABLE("thread", struct store_thread, thread_link_fields);
+    PART("thread", struct store_thread, thread_link_fields);
 
 #define D struct store_draft
 static const struct codec_field draft_fields[] = {
@@ -699,9 +700,10 @@ static int decode_map(const struct codec_table *t, struct rd *r, const struct rd
 {
 	if (h->kind != RD_MAP)
 		return fail(e, "expected a map");
-	size_t at = 0;
+	size_t at = 0, found = 0;
+	uint64_t seen = 0; /* a partial table's fields found (they are few) */
 	r->depth++;
-	for (uint64_t i = 0; i < h->u; i++) {
+	for (uint64_t i = 0; i < h->u && !(t->partial && found == t->nfields); i++) {
 		struct rd_head kh, vh;
 		if (next(r, &kh, e) < 0)
 			return -1;
@@ -719,6 +721,9 @@ static int decode_map(const struct codec_table *t, struct rd *r, const struct rd
 			e->field = f->key;
 			return -1;
 		}
+		size_t bit = (size_t)(f - t->fields) % 64;
+		found += !(seen >> bit & 1);
+		seen |= (uint64_t)1 << bit;
 	}
 	r->depth--;
 	return 0;
@@ -753,7 +758,9 @@ int codec_decode(const struct codec_table *t, const void *data, size_t len, void
 	}
 	struct rd r = {p + 1, p + len, 0};
 	struct rd_head h;
-	if (next(&r, &h, e) == 0 && decode_map(t, &r, &h, rec, e) == 0 && r.p == r.end)
+	/* A partial table stops reading where its last field was: the rest is not looked at. */
+	if (next(&r, &h, e) == 0 && decode_map(t, &r, &h, rec, e) == 0 &&
+	    (t->partial || r.p == r.end))
 		return 0;
 	not_whole(p + 1, len - 1, e);
 	codec_clear(t, rec);

@@ -49,6 +49,7 @@ struct codec_table {
 	size_t size; /* of the struct, for arrays of them */
 	const struct codec_field *fields;
 	size_t nfields;
+	bool partial; /* a few fields (64 at most) of a record: reading stops once all are found */
 };
 
 /* struct store_message, _thread, _msgid, _cursor, _status, _draft and _audit. */

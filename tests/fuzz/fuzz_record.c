@@ -78,7 +78,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct codec_error e;
 	int rc = codec_decode(t, data, size, rec, &e);
 	int whole = msgpack_whole(data, size);
-	if (whole >= 0 && (rc == 0 || !malformed(&e)) != whole)
+	/* A partial table stops reading after its fields: what follows may be anything. */
+	if (whole >= 0 && (rc == 0 || !malformed(&e)) != whole && !(t->partial && rc == 0))
 		abort();
 	if (rc == 0) {
 		round_trip(t, rec);
