@@ -198,6 +198,26 @@ static bool header_line(struct line l, const char *const *set, size_t nset)
 	return false;
 }
 
+/* Whether the line can be the "From:" line of is_outlook_block (by its first letter). */
+static bool may_start_from(struct line l)
+{
+	l = trim(l);
+	while (l.n > 0 && l.s[0] == '*')
+		l = skip(l, 1);
+	if (l.n == 0)
+		return false;
+	switch (lower(l.s[0])) {
+	case 'f':
+	case 'v':
+	case 'd':
+	case 'o':
+	case '\xd0': /* from von de od, "от" */
+		return true;
+	default:
+		return false;
+	}
+}
+
 static bool is_outlook_block(const struct line *lines, size_t i, size_t n)
 {
 	static const char *const from[] = {"from", "von", "de", "van", "från",
@@ -207,7 +227,7 @@ static bool is_outlook_block(const struct line *lines, size_t i, size_t n)
 	    "sendt",     "inviato", "enviado",  "fecha",   "data",    "to",        "an",
 	    "à",         "aan",     "till",     "til",     "subject", "betreff",   "objet",
 	    "onderwerp", "ämne",    "emne",     "oggetto", "asunto",  "assunto",   "cc"};
-	if (!header_line(lines[i], from, NELEM(from)))
+	if (!may_start_from(lines[i]) || !header_line(lines[i], from, NELEM(from)))
 		return false;
 	for (size_t k = i + 1; k < n && k <= i + 4; k++)
 		if (header_line(lines[k], next, NELEM(next)))
@@ -326,20 +346,20 @@ static char *strip(const struct line *lines, size_t n, int how)
 
 static size_t split_lines(const char *text, struct line **out)
 {
-	size_t len = strlen(text), n = 1, k = 0;
-	const char *end = text + len;
-	for (const char *p = text; (p = memchr(p, '\n', (size_t)(end - p))) != NULL; p++)
-		n++;
-	struct line *v = xreallocarray(NULL, n, sizeof(*v));
-	for (const char *s = text;; k++) {
+	const char *end = text + strlen(text);
+	size_t n = 0, cap = (size_t)(end - text) / 32 + 8;
+	struct line *v = xreallocarray(NULL, cap, sizeof(*v));
+	for (const char *s = text;; s++) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
-		v[k] = (struct line){s, (size_t)((nl ? nl : end) - s)};
+		if (n == cap)
+			v = xreallocarray(v, cap *= 2, sizeof(*v));
+		v[n++] = (struct line){s, (size_t)((nl ? nl : end) - s)};
 		if (nl == NULL)
 			break;
-		s = nl + 1;
+		s = nl;
 	}
 	*out = v;
-	return k + 1;
+	return n;
 }
 
 char *message_new_text(const char *text)

@@ -157,12 +157,18 @@ static char *check_sender(const struct message *m)
 	return NULL;
 }
 
+/* Whether s has one of words (lowercase ASCII) in it, case ignored. Lowered once, then
+ * strstr for each word: every message's subject goes through two such lists. */
 static bool contains_any(const char *s, const char *const *words, size_t n)
 {
-	for (size_t i = 0; s != NULL && i < n; i++)
-		if (str_icontains(s, words[i]))
-			return true;
-	return false;
+	if (s == NULL)
+		return false;
+	char *low = str_lower(xstrdup(s));
+	bool found = false;
+	for (size_t i = 0; i < n && !found; i++)
+		found = strstr(low, words[i]) != NULL;
+	free(low);
+	return found;
 }
 
 /* Subjects only mail systems write. */
