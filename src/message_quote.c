@@ -349,14 +349,14 @@ static size_t split_lines(const char *text, struct line **out)
 	const char *end = text + strlen(text);
 	size_t n = 0, cap = (size_t)(end - text) / 32 + 8;
 	struct line *v = xreallocarray(NULL, cap, sizeof(*v));
-	for (const char *s = text;; s++) {
+	for (const char *s = text;;) {
 		const char *nl = memchr(s, '\n', (size_t)(end - s));
 		if (n == cap)
 			v = xreallocarray(v, cap *= 2, sizeof(*v));
 		v[n++] = (struct line){s, (size_t)((nl ? nl : end) - s)};
 		if (nl == NULL)
 			break;
-		s = nl;
+		s = nl + 1;
 	}
 	*out = v;
 	return n;
