@@ -157,16 +157,22 @@ static char *check_sender(const struct message *m)
 	return NULL;
 }
 
-/* Whether s has one of words (lowercase ASCII) in it, case ignored. Lowered once, then
- * strstr for each word: every message's subject goes through two such lists. */
+/* Whether low (lowercased) has one of words (lowercase ASCII) in it. */
+static bool has_any(const char *low, const char *const *words, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strstr(low, words[i]) != NULL)
+			return true;
+	return false;
+}
+
+/* The same for a text not yet lowered: ASCII case ignored. */
 static bool contains_any(const char *s, const char *const *words, size_t n)
 {
 	if (s == NULL)
 		return false;
 	char *low = str_lower(xstrdup(s));
-	bool found = false;
-	for (size_t i = 0; i < n && !found; i++)
-		found = strstr(low, words[i]) != NULL;
+	bool found = has_any(low, words, n);
 	free(low);
 	return found;
 }
@@ -219,12 +225,18 @@ static const char *const bounce_bodies[] = {
     "created automatically by mail delivery software",
 };
 
+/* Every message's subject goes through both lists: it is lowered once, for both. */
 static char *check_bounce_subject(const struct message *m)
 {
-	if (contains_any(m->subject, bounce_subjects, NELEM(bounce_subjects)))
+	if (m->subject == NULL)
+		return NULL;
+	char *low = str_lower(xstrdup(m->subject));
+	bool sure = has_any(low, bounce_subjects, NELEM(bounce_subjects));
+	bool maybe = !sure && has_any(low, maybe_bounce_subjects, NELEM(maybe_bounce_subjects));
+	free(low);
+	if (sure)
 		return reason("Subject", m->subject);
-	if (!contains_any(m->subject, maybe_bounce_subjects, NELEM(maybe_bounce_subjects)) ||
-	    !contains_any(m->text, bounce_bodies, NELEM(bounce_bodies)))
+	if (!maybe || !contains_any(m->text, bounce_bodies, NELEM(bounce_bodies)))
 		return NULL;
 	char *r = reason("Subject", m->subject);
 	char *full = xasprintf("%s, and a bounce's wording in the body", r);
