@@ -187,7 +187,9 @@ static int load_file(int fd, const struct stat *st, char **data, size_t *len, bo
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
+			int e = errno; /* the reason the operator is told; free may not keep it */
 			free(*data);
+			errno = e;
 			return -1;
 		}
 		if (n == 0)
