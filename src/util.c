@@ -582,9 +582,15 @@ static void civil_from_days(int64_t z, int64_t *y, int *m, int *d)
 	*y = yoe + era * 400 + (*m <= 2);
 }
 
+/* The day (since 1970-01-01) that instant t falls in: division rounding down. */
+static int64_t day_of(int64_t t)
+{
+	return t >= 0 ? t / 86400 : (t - 86399) / 86400;
+}
+
 void utc_time(int64_t t, struct tm *out)
 {
-	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400, y;
+	int64_t day = day_of(t), y;
 	int64_t sec = t - day * 86400;
 	int m, d;
 	civil_from_days(day, &y, &m, &d);
@@ -717,7 +723,7 @@ static __thread struct zone_day near_days[4];
  * when only the C library can tell (a day with two changes, a name too long to keep). */
 static const struct zone_part *zone_part_at(const char *zone, int64_t t)
 {
-	int64_t day = t >= 0 ? t / 86400 : (t - 86399) / 86400;
+	int64_t day = day_of(t);
 	struct zone_day *e = &near_days[day & 3];
 	if (strlen(zone) >= sizeof(e->zone))
 		return NULL;
