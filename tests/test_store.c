@@ -557,6 +557,46 @@ static void test_message_update(void)
 	done();
 }
 
+/* What a draft reads of the messages it chooses among: the head, without the texts. */
+static void test_message_head(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_message *m = full_message(1);
+	m->priority = 2;
+	m->ignore_reason = xstrdup("List-Id: <r-devel.r-project.org>");
+	struct store_message bare = {.id = 2, .subject = "no head fields past the id"};
+	struct store_txn *t = begin(s, true);
+	T_EQ_INT(store_put_message(t, m), 0);
+	T_EQ_INT(store_put_message(t, &bare), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	struct store_message *got = NULL;
+	T_EQ_INT(store_get_message_head(t, 1, &got), 0);
+	if (got) {
+		T_EQ_INT(got->id, 1);
+		T_EQ_INT(got->thread, 77);
+		T_EQ_INT(got->flags, m->flags);
+		T_OK(got->received == INT64_MAX);
+		T_EQ_INT(got->join_reason, 3);
+		T_EQ_INT(got->priority, 2);
+		T_EQ_STR(got->ignore_reason, "List-Id: <r-devel.r-project.org>");
+		T_OK(got->text == NULL && got->subject == NULL && got->references.n == 0);
+	}
+	store_message_free(got);
+	T_EQ_INT(store_get_message_head(t, 2, &got), 0);
+	if (got)
+		T_OK(got->id == 2 && got->thread == 0 && got->ignore_reason == NULL);
+	store_message_free(got);
+	T_EQ_INT(store_get_message_head(t, 3, &got), STORE_NOTFOUND);
+	T_OK(got == NULL);
+	store_abort(t);
+	store_message_free(m);
+	store_close(s);
+	free(dir);
+	done();
+}
+
 static void test_thread_roundtrip(void)
 {
 	char *dir = store_path();
@@ -1599,6 +1639,7 @@ int main(int argc, char **argv)
 	    T_CASE(test_not_a_tend_env),
 	    T_CASE(test_message_roundtrip),
 	    T_CASE(test_message_update),
+	    T_CASE(test_message_head),
 	    T_CASE(test_thread_roundtrip),
 	    T_CASE(test_raw_bytes),
 	    T_CASE(test_msgids),
