@@ -332,6 +332,117 @@ void utf8_sanitize(struct buf *b, const char *s, size_t n)
 	buf_append(b, s + start, i - start);
 }
 
+/* ---- control characters ---- */
+
+/* How many bytes at the start of s are printable ASCII (0x20..0x7e), eight at a time. */
+static size_t printable_prefix(const unsigned char *s, size_t n)
+{
+	const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w, del;
+		memcpy(&w, s + i, 8);
+		del = w ^ (0x7f * ones);
+		if ((w & high) || ((w - 0x20 * ones) & ~w & high) || ((del - ones) & ~del & high))
+			break;
+	}
+	while (i < n && s[i] >= 0x20 && s[i] < 0x7f)
+		i++;
+	return i;
+}
+
+/*
+ * The character at s, which is not printable ASCII: its length (1 for a byte that is not
+ * UTF-8) and whether it is a C1 control, U+0080..U+009F or a stray byte 0x80..0x9f.
+ */
+static size_t high_char(const unsigned char *s, size_t n, bool *c1)
+{
+	size_t l = utf8_seq_len(s, n);
+	*c1 = l == 2 ? s[0] == 0xc2 && s[1] < 0xa0 : l == 0 && s[0] < 0xa0;
+	return l ? l : 1;
+}
+
+size_t text_strip_controls(char *s, size_t n, enum text_shape shape)
+{
+	unsigned char *p = (unsigned char *)s;
+	size_t i = 0, k = 0;
+	while (i < n) {
+		size_t run = printable_prefix(p + i, n - i);
+		if (k != i)
+			memmove(p + k, p + i, run);
+		i += run;
+		k += run;
+		if (i >= n)
+			break;
+		unsigned char c = p[i];
+		if (c >= 0x80) {
+			bool c1;
+			size_t l = high_char(p + i, n - i, &c1);
+			if (!c1)
+				memmove(p + k, p + i, l);
+			k += c1 ? 0 : l;
+			i += l;
+			continue;
+		}
+		if (c == '\t' || (c == '\n' && shape == TEXT_LINES)) {
+			p[k++] = c;
+		} else if (c == '\r' || c == '\n') {
+			p[k++] = shape == TEXT_LINES ? '\n' : ' ';
+			i += c == '\r' && i + 1 < n && p[i + 1] == '\n';
+		}
+		i++;
+	}
+	p[k] = '\0';
+	return k;
+}
+
+/* A character that is not ASCII at s: as it is, or escaped when it is a control or not UTF-8. */
+static size_t term_high(struct buf *b, const unsigned char *s, size_t n)
+{
+	bool c1;
+	size_t l = high_char(s, n, &c1);
+	if (l == 1)
+		buf_printf(b, "\\x%02x", s[0]);
+	else if (c1)
+		buf_printf(b, "\\u%04x", s[1]); /* U+0080..U+009F is 0xc2 followed by itself */
+	else
+		buf_append(b, s, l);
+	return l;
+}
+
+void term_put(struct buf *b, const char *s, enum text_shape shape)
+{
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	size_t n = strlen((const char *)p), i = 0;
+	buf_reserve(b, n);
+	while (i < n) {
+		size_t run = printable_prefix(p + i, n - i);
+		buf_append(b, p + i, run);
+		if ((i += run) >= n)
+			break;
+		unsigned char c = p[i];
+		if (c >= 0x80) {
+			i += term_high(b, p + i, n - i);
+			continue;
+		}
+		if (shape == TEXT_LINES && (c == '\n' || c == '\t'))
+			buf_putc(b, (char)c);
+		else if (shape == TEXT_LINE && (c == '\n' || c == '\t' || c == '\r'))
+			buf_putc(b, ' ');
+		else
+			buf_printf(b, "\\x%02x", c);
+		i++;
+	}
+}
+
+char *term_dup(const char *s, enum text_shape shape)
+{
+	struct buf b = BUF_INIT;
+	buf_append(&b, "", 0);
+	term_put(&b, s, shape);
+	return buf_steal(&b);
+}
+
 void log_init(const char *progname, int verbosity)
 {
 	log_prog = progname;
@@ -342,7 +453,8 @@ static void log_vemit(const char *fmt, va_list ap, const char *err)
 {
 	char *msg = xvasprintf(fmt, ap);
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "%s: %s", log_prog, msg);
+	buf_printf(&b, "%s: ", log_prog);
+	term_put(&b, msg, TEXT_LINE); /* a warning may quote mail; it stays one line */
 	if (err)
 		buf_printf(&b, ": %s", err);
 	buf_putc(&b, '\n');

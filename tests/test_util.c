@@ -52,6 +52,63 @@ static void test_utf8(void)
 	buf_free(&b);
 }
 
+/* Strips s in place as the parser does; returns it. */
+static char *stripped(char *s, enum text_shape shape)
+{
+	size_t n = text_strip_controls(s, strlen(s), shape);
+	T_EQ_INT(n, strlen(s));
+	return s;
+}
+
+static void test_strip_controls(void)
+{
+	char field[] = "a\x1b]52;c;ZXZpbA==\x07"
+	               "b\x1b[8mc\r\nd\ne\tf\x7fg\x01h";
+	T_EQ_STR(stripped(field, TEXT_LINE), "a]52;c;ZXZpbA==b[8mc d e\tfgh");
+	char body[] = "one\r\ntwo\rthree\n\tfour\x1b[2J\x00x";
+	size_t n = text_strip_controls(body, sizeof(body) - 1, TEXT_LINES);
+	T_EQ_STR(body, "one\ntwo\nthree\n\tfour[2Jx"); /* the NUL went too */
+	T_EQ_INT(n, strlen(body));
+	/* C1 as code points and as stray bytes; other two-byte characters stay */
+	char c1[] = "x\xc2\x9b"
+	            "31m\xc2\x80y\xc2\xa0\xc2\xbf\xc3\xa9\x9b\x9f\xa0\xff\xe2\x80\x9cz";
+	T_EQ_STR(stripped(c1, TEXT_LINE), "x31my\xc2\xa0\xc2\xbf\xc3\xa9\xa0\xff\xe2\x80\x9cz");
+	/* the eight-bytes-at-a-time path, with the control at each offset of a word */
+	for (size_t at = 0; at < 24; at++) {
+		char s[26];
+		memset(s, 'a', 24);
+		s[24] = '\0';
+		s[at] = '\x1b';
+		T_EQ_INT(text_strip_controls(s, 24, TEXT_LINES), 23);
+		T_OK(strchr(s, '\x1b') == NULL);
+	}
+	char empty[] = "";
+	T_EQ_STR(stripped(empty, TEXT_LINE), "");
+}
+
+static void test_term_put(void)
+{
+	char *s = term_dup("Re: \x1b]8;;http://evil\x1b\\hi\x07 \xc2\x9b"
+	                   "2J \x9b \xff caf\xc3\xa9",
+	                   TEXT_LINE);
+	T_EQ_STR(s, "Re: \\x1b]8;;http://evil\\x1b\\hi\\x07 \\u009b2J \\x9b \\xff caf\xc3\xa9");
+	free(s);
+	s = term_dup("a\tb\r\nc\x7f", TEXT_LINE);
+	T_EQ_STR(s, "a b  c\\x7f");
+	free(s);
+	s = term_dup("a\tb\r\nc\x1b[8m", TEXT_LINES);
+	T_EQ_STR(s, "a\tb\\x0d\nc\\x1b[8m");
+	free(s);
+	s = term_dup(NULL, TEXT_LINES);
+	T_EQ_STR(s, "");
+	free(s);
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "Subject: ");
+	term_put(&b, "\xe2\x80\x9cquoted\xe2\x80\x9d \xe6\x97\xa5\xe6\x9c\xac", TEXT_LINE);
+	T_EQ_STR(b.data, "Subject: \xe2\x80\x9cquoted\xe2\x80\x9d \xe6\x97\xa5\xe6\x9c\xac");
+	buf_free(&b);
+}
+
 static void test_duration(void)
 {
 	int64_t s;
@@ -213,5 +270,5 @@ static void test_local_time_like_libc(void)
 }
 
 T_MAIN(T_CASE(test_utc_time), T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc),
-       T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_duration), T_CASE(test_strings),
-       T_CASE(test_diag_format), T_CASE(test_sha256))
+       T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_strip_controls), T_CASE(test_term_put),
+       T_CASE(test_duration), T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))

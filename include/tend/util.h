@@ -87,6 +87,37 @@ size_t ascii_prefix(const char *s, size_t n);
 void utf8_sanitize(struct buf *b, const char *s, size_t n);
 
 /*
+ * Control characters in text from mail. A sender can put escape sequences in a subject, a name
+ * or a body that a terminal would obey: OSC 52 writes the clipboard, OSC 8 hides a link, SGR 8
+ * hides text, CSI (ESC [ or the C1 code point U+009B) moves the cursor. The parser removes them
+ * (text_strip_controls); everything printed from a message goes through term_put as well, for
+ * records stored before they were removed.
+ */
+enum text_shape {
+	TEXT_LINE,  /* one line (a header field, a name, a table cell): a line break is a space */
+	TEXT_LINES, /* text shown as lines (a body): line feed and tab are kept */
+};
+
+/*
+ * Removes, in place, the C0 controls (but tab, and line feed in TEXT_LINES), DEL, the C1
+ * controls U+0080..U+009F and any stray byte 0x80..0x9f that is not part of a UTF-8 sequence.
+ * CR LF and a lone CR become a line feed in TEXT_LINES; in TEXT_LINE, CR and LF become one space
+ * so that the words around them do not fuse. s has room for n + 1 bytes; returns the new
+ * length, at which a '\0' is put.
+ */
+size_t text_strip_controls(char *s, size_t n, enum text_shape shape);
+
+/*
+ * Appends s to b for a terminal, with every control character shown as a visible escape
+ * instead: "\x1b" for a C0 control, DEL or a byte that is not UTF-8, "\u009b" for a C1
+ * control. TEXT_LINES keeps line feed and tab; TEXT_LINE shows tab, CR and LF as a space.
+ * s may be NULL (nothing is appended).
+ */
+void term_put(struct buf *b, const char *s, enum text_shape shape);
+/* term_put into a new string; the caller frees. */
+char *term_dup(const char *s, enum text_shape shape);
+
+/*
  * Logging. Lines go to stderr as "prog: message", one line per event, which is what journald
  * wants. log_warn appends ": strerror(errno)"; log_warnx does not.
  */
