@@ -88,9 +88,15 @@ static void put_escaped(struct buf *b, const char *s, size_t n)
 	size_t start = 0;
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
-		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f)
+		bool c1 = c == 0xc2 && i + 1 < n && (unsigned char)s[i + 1] < 0xa0;
+		if (c >= 0x20 && c != '"' && c != '\\' && c != 0x7f && !c1)
 			continue;
 		buf_append(b, s + start, i - start);
+		if (c1) { /* U+0080..U+009F: legal in JSON, but a terminal obeys them */
+			buf_printf(b, "\\u%04x", (unsigned char)s[++i]);
+			start = i + 1;
+			continue;
+		}
 		switch (c) {
 		case '"':
 			buf_puts(b, "\\\"");

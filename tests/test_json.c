@@ -38,6 +38,18 @@ static void test_invalid_utf8_replaced(void)
 	json_finish(&j);
 }
 
+/* C1 controls are legal in a JSON string, but a terminal showing the output obeys them. */
+static void test_c1_escaped(void)
+{
+	struct json j;
+	json_init(&j, false);
+	json_string(&j, "a\xc2\x9b"
+	                "2J\xc2\x80 nbsp\xc2\xa0 \xc3\xa9\xe2\x80\x9c \x1b]52;c;x\x07");
+	T_EQ_STR(j.out.data, "\"a\\u009b2J\\u0080 nbsp\xc2\xa0 \xc3\xa9\xe2\x80\x9c "
+	                     "\\u001b]52;c;x\\u0007\"");
+	json_finish(&j);
+}
+
 static void test_time(void)
 {
 	struct json j;
@@ -64,5 +76,5 @@ static void test_pretty(void)
 	json_finish(&j);
 }
 
-T_MAIN(T_CASE(test_nesting_and_escapes), T_CASE(test_invalid_utf8_replaced), T_CASE(test_time),
-       T_CASE(test_pretty))
+T_MAIN(T_CASE(test_nesting_and_escapes), T_CASE(test_invalid_utf8_replaced),
+       T_CASE(test_c1_escaped), T_CASE(test_time), T_CASE(test_pretty))
