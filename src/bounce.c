@@ -104,6 +104,8 @@ static void set_diagnostic(struct bounce_info *b, const char *v, size_t n, bool 
 	while (n > 0 && isspace((unsigned char)*v))
 		v++, n--;
 	b->diagnostic = xstrndup(v, n > 300 ? 300 : n);
+	/* the server's words, shown to agents: not a way to reach their terminal */
+	text_strip_controls(b->diagnostic, strlen(b->diagnostic), TEXT_LINE);
 }
 
 /*

@@ -548,6 +548,8 @@ int message_parse(const char *raw, size_t len, const struct message_limits *limi
 	}
 	set_fields(m, &p.hdrs, raw, len);
 	message_body_build(&p.tree, m);
+	for (size_t i = 0; i < m->warnings.n; i++) /* some quote a header value */
+		text_strip_controls(m->warnings.v[i], strlen(m->warnings.v[i]), TEXT_LINE);
 	m->new_text = message_new_text(m->text);
 	m->headers = p.hdrs.v;
 	m->nheaders = p.hdrs.n;

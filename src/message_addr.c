@@ -54,6 +54,7 @@ static bool addr_ok(const char *a, bool bare)
 static void addrs_push(struct message_addrs *out, char *name, char *addr)
 {
 	out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+	text_strip_controls(addr, strlen(addr), TEXT_LINE); /* the name is decoded, so clean */
 	if (name && name[0] == '\0') {
 		free(name);
 		name = NULL;

@@ -203,12 +203,6 @@ const char *message_shallow(const char *value, char **tmp)
 
 /* ---- RFC 2047 ---- */
 
-static void put_clean(struct buf *out, const char *s)
-{
-	for (; *s; s++)
-		buf_putc(out, (unsigned char)*s < 32 || *s == 127 ? ' ' : *s);
-}
-
 /* Tries an encoded word at s[*i]; on success appends its text and advances *i. */
 static bool encoded_word(struct buf *out, const char *s, size_t n, size_t *i,
                          struct strvec *warnings)
@@ -230,7 +224,7 @@ static bool encoded_word(struct buf *out, const char *s, size_t n, size_t *i,
 	}
 	struct buf u = BUF_INIT;
 	message_cs_to_utf8(&u, w->wd_charset, w->wd_text, strlen(w->wd_text), warnings);
-	put_clean(out, u.data ? u.data : "");
+	buf_append(out, u.data ? u.data : "", u.len);
 	buf_free(&u);
 	mailmime_encoded_word_free(w);
 	*i = idx;
@@ -240,7 +234,7 @@ static bool encoded_word(struct buf *out, const char *s, size_t n, size_t *i,
 void message_decode_words(struct buf *out, const char *s, size_t n, struct strvec *warnings)
 {
 	struct buf word = BUF_INIT;
-	size_t i = 0;
+	size_t i = 0, start = out->len;
 	bool prev_encoded = false, any = false;
 	while (i < n) {
 		size_t ws = i;
@@ -267,6 +261,9 @@ void message_decode_words(struct buf *out, const char *s, size_t n, struct strve
 		any = true;
 	}
 	buf_free(&word);
+	if (out->len > start) /* raw or encoded, control characters are not text */
+		out->len =
+		    start + text_strip_controls(out->data + start, out->len - start, TEXT_LINE);
 }
 
 char *message_decode_header(const char *value)
@@ -450,6 +447,8 @@ char *message_ctype_parse(const char *value, struct message_params *params)
 	}
 	lenient_params(rest, params);
 	free(tmp);
+	if (type) /* shown beside an attachment's name */
+		text_strip_controls(type, strlen(type), TEXT_LINE);
 	return type;
 }
 
@@ -574,11 +573,11 @@ static const char *ext_split(const char *v, char **charset)
 
 static char *to_utf8_clean(const char *charset, const struct buf *raw)
 {
-	struct buf u = BUF_INIT, out = BUF_INIT;
+	struct buf u = BUF_INIT;
+	buf_append(&u, "", 0);
 	message_cs_to_utf8(&u, charset, raw->data ? raw->data : "", raw->len, NULL);
-	put_clean(&out, u.data ? u.data : "");
-	buf_free(&u);
-	return buf_steal(&out);
+	u.len = text_strip_controls(u.data, u.len, TEXT_LINE);
+	return buf_steal(&u);
 }
 
 /* RFC 2231 continuations name*0*, name*1, ...: joined, then converted from section 0's charset. */

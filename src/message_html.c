@@ -297,7 +297,9 @@ char *message_html_to_text(const char *html, size_t len)
 	for (int i = 0; i < w.nlinks && i < MAX_LINKS; i++)
 		xmlFree(w.links[i].href);
 	xmlFreeDoc(doc);
-	char *s = tidy(w.out.data ? w.out.data : "", w.out.len);
+	/* entities such as &#27; and &#155; decode to control characters */
+	w.out.len = text_strip_controls(w.out.data, w.out.len, TEXT_LINES);
+	char *s = tidy(w.out.data, w.out.len);
 	buf_free(&w.out);
 	return s;
 }

@@ -501,53 +501,6 @@ size_t message_part_size(const struct message_part *p)
 	return p->body_len;
 }
 
-/* Bytes that text keeps as they are: printable, UTF-8, tab and line feed. */
-static bool plain_byte(unsigned char c)
-{
-	return (c >= 32 && c != 127) || c == '\n' || c == '\t';
-}
-
-/* The number of plain bytes at the start of s, skipping eight at a time where it can. */
-static size_t plain_run(const char *s, size_t n)
-{
-	const uint64_t ones = 0x0101010101010101ull, high = 0x8080808080808080ull;
-	size_t i = 0;
-	for (; i + 8 <= n; i += 8) {
-		uint64_t w, del;
-		memcpy(&w, s + i, 8);
-		del = w ^ (0x7f * ones);
-		if (((w - 0x20 * ones) & ~w & high) || ((del - ones) & ~del & high)) {
-			size_t k = 0; /* a control byte, perhaps just a line feed */
-			while (k < 8 && plain_byte((unsigned char)s[i + k]))
-				k++;
-			if (k < 8)
-				return i + k;
-		}
-	}
-	while (i < n && plain_byte((unsigned char)s[i]))
-		i++;
-	return i;
-}
-
-/* LF line ends, no NUL or other control characters but tab, in place. */
-static size_t clean_text(char *s, size_t n)
-{
-	size_t i = plain_run(s, n);
-	size_t k = i;
-	for (; i < n; i++) {
-		unsigned char c = (unsigned char)s[i];
-		if (c == '\r') {
-			if (i + 1 < n && s[i + 1] == '\n')
-				continue;
-			s[k++] = '\n';
-		} else if (plain_byte(c)) {
-			s[k++] = (char)c;
-		}
-	}
-	s[k] = '\0';
-	return k;
-}
-
 const char *message_part_text(struct message_part *p, struct strvec *warnings)
 {
 	if (p->text)
@@ -563,7 +516,8 @@ const char *message_part_text(struct message_part *p, struct strvec *warnings)
 	} else {
 		message_cs_to_utf8(&u, p->charset, p->body, p->body_len, warnings);
 	}
-	p->text_len = clean_text(u.data, u.len);
+	/* LF line ends, no NUL or other control character but tab */
+	p->text_len = text_strip_controls(u.data, u.len, TEXT_LINES);
 	p->text = buf_steal(&u);
 	return p->text;
 }

@@ -892,6 +892,49 @@ static void line_ends_and_nul(void)
 	free(reason);
 }
 
+/* Escape sequences a terminal would obey are not text: removed wherever they come from. */
+static void control_characters(void)
+{
+	struct message *m = parse(
+	    "From: \"\x1b]52;c;eA==\x07"
+	    "Anna =?utf-8?q?=1B[8mEvil?=\" <anna@example.com>\n"
+	    "To: =?iso-8859-2?q?Bob=9B2J?= <bob\x1b@example.com>\n"
+	    "Subject: Refund \x1b[8mnow =?utf-8?q?line=0D=0Abreak=C2=9B31m?= \x9b x\n"
+	    "Date: soon\x1b[2J\n"
+	    "Content-Type: multipart/mixed; boundary=b\n\n"
+	    "--b\nContent-Type: text/plain; charset=utf-8\n\n"
+	    "one\x1b]8;;http://evil\x1b\\link\r\ntwo\rthree \xc2\x9b"
+	    "2J\x07\tend\n"
+	    "--b\nContent-Type: text/html\n\n<p>html &#27;[8m &#155;2J</p>\n"
+	    "--b\nContent-Type: message/rfc822\n\n"
+	    "From: Fwd \x1b[8mName <f@example.com>\nSubject: =?utf-8?q?fwd=07=C2=9Bx?=\n\nbody\n"
+	    "--b\nContent-Type: application/pdf\n"
+	    "Content-Disposition: attachment; filename=\"a\x1b[8m.pdf\"\n\nx\n"
+	    "--b\nContent-Type: application/pdf\n"
+	    "Content-Disposition: attachment; filename*=utf-8''b%1B%C2%9B.pdf\n\nx\n"
+	    "--b--\n");
+	if (m == NULL)
+		return;
+	T_EQ_STR(m->subject, "Refund [8mnow line break31m \xe2\x80\xba x");
+	T_EQ_STR(m->from.name, "]52;c;eA==Anna [8mEvil");
+	T_EQ_INT(m->to.n, 1);
+	if (m->to.n == 1) {
+		T_EQ_STR(m->to.v[0].name, "Bob2J");
+		T_EQ_STR(m->to.v[0].addr, "bob@example.com");
+	}
+	T_EQ_STR(m->text, "one]8;;http://evil\\link\ntwo\nthree 2J\tend\n\n"
+	                  "html [8m 2J\n\n"
+	                  "-------- Forwarded Message --------\n"
+	                  "Subject: fwdx\nFrom: Fwd [8mName <f@example.com>\n\nbody");
+	T_EQ_INT(m->nattachments, 2);
+	if (m->nattachments == 2) {
+		T_EQ_STR(m->attachments[0].filename, "a[8m.pdf");
+		T_EQ_STR(m->attachments[1].filename, "b.pdf");
+	}
+	T_OK(has_warning(m, "unreadable Date \"soon[2J\""));
+	message_free(m);
+}
+
 static void broken_structure(void)
 {
 	struct message *m =
@@ -1087,6 +1130,6 @@ T_MAIN(T_CASE(subject_encoded_words), T_CASE(subject_from_message), T_CASE(heade
        T_CASE(forwarded_only), T_CASE(delivery_report), T_CASE(new_text_gmail),
        T_CASE(new_text_outlook), T_CASE(new_text_german_french),
        T_CASE(new_text_signature_and_fallbacks), T_CASE(new_text_in_message),
-       T_CASE(normalize_subject), T_CASE(line_ends_and_nul), T_CASE(broken_structure),
-       T_CASE(broken_headers), T_CASE(refused), T_CASE(limit_depth), T_CASE(limit_headers),
-       T_CASE(hostile_comments), T_CASE(limit_size_and_parts))
+       T_CASE(normalize_subject), T_CASE(line_ends_and_nul), T_CASE(control_characters),
+       T_CASE(broken_structure), T_CASE(broken_headers), T_CASE(refused), T_CASE(limit_depth),
+       T_CASE(limit_headers), T_CASE(hostile_comments), T_CASE(limit_size_and_parts))
