@@ -153,14 +153,20 @@ static void human_item(struct buf *b, const struct store_draft *d, int64_t now)
 	char *to = d->to.n ? view_addr_display(&d->to.v[0]) : xstrdup("(nobody)");
 	view_put_cell(b, to, 32);
 	free(to);
-	buf_printf(b, "  %s\n", d->subject ? d->subject : "");
+	buf_puts(b, "  ");
+	term_put(b, d->subject, TEXT_LINE);
+	buf_putc(b, '\n');
 	if (d->attempts > 1 || (d->state == STORE_DRAFT_APPROVED && d->attempts))
 		buf_printf(b, "        %d attempt%s so far\n", d->attempts,
 		           d->attempts == 1 ? "" : "s");
-	if (d->error)
-		buf_printf(b, "        %s\n", d->error);
-	else if (d->state == STORE_DRAFT_SENT && d->smtp_reply)
-		buf_printf(b, "        %s\n", d->smtp_reply);
+	const char *said = d->error                       ? d->error
+	                   : d->state == STORE_DRAFT_SENT ? d->smtp_reply
+	                                                  : NULL;
+	if (said) { /* a server's words */
+		buf_puts(b, "        ");
+		term_put(b, said, TEXT_LINE);
+		buf_putc(b, '\n');
+	}
 }
 
 static void print_human(struct buf *b, const struct listing *l)

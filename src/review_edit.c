@@ -56,10 +56,11 @@ static struct store_message *latest_customer(struct store_txn *t, const struct s
 	return best;
 }
 
-/* Appends text with "# " before each line. */
+/* Appends text with "# " before each line, its control characters escaped (it quotes mail). */
 static void put_commented(struct buf *b, const char *text)
 {
-	for (const char *p = text ? text : ""; *p;) {
+	char *safe = term_dup(text, TEXT_LINES);
+	for (const char *p = safe; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		buf_puts(b, n ? "# " : "#");
@@ -67,6 +68,7 @@ static void put_commented(struct buf *b, const char *text)
 		buf_putc(b, '\n');
 		p += n + (nl != NULL);
 	}
+	free(safe);
 }
 
 static char *reference_text(struct store_txn *t, const struct store_thread *th,
@@ -77,7 +79,8 @@ static char *reference_text(struct store_txn *t, const struct store_thread *th,
 	             "# Everything below it is ignored: it is here to help you write the reply.\n");
 	struct store_message *m = latest_customer(t, th, d);
 	if (m) {
-		char *from = view_addr_display(&m->from), when[64];
+		char *who = view_addr_display(&m->from), when[64];
+		char *from = term_dup(who, TEXT_LINE);
 		time_t tt = (time_t)(m->date ? m->date : m->received);
 		struct tm tm;
 		localtime_r(&tt, &tm);
@@ -85,6 +88,7 @@ static char *reference_text(struct store_txn *t, const struct store_thread *th,
 		buf_printf(&b, "#\n# The customer's latest message, from %s, %s:\n#\n", from, when);
 		put_commented(&b, m->text);
 		free(from);
+		free(who);
 		store_message_free(m);
 	}
 	if (d->previous_body && *d->previous_body) {

@@ -147,22 +147,27 @@ static void json_queue_item(struct json *j, const struct queue_item *it, int64_t
 	json_object_end(j);
 }
 
-/* "new message, @bob, snoozed until Tue 14:02" */
+/* "new message, @bob, snoozed until Tue 14:02"; what came from mail or servers escaped */
 static char *queue_marks(const struct queue_item *it, int64_t now)
 {
 	struct buf b = BUF_INIT;
-	if (it->d->state == STORE_DRAFT_FAILED)
-		buf_printf(&b, "not sent: %s", it->d->error ? it->d->error : "refused");
-	else if (it->d->state == STORE_DRAFT_UNCERTAIN)
+	if (it->d->state == STORE_DRAFT_FAILED) {
+		buf_puts(&b, "not sent: ");
+		term_put(&b, it->d->error ? it->d->error : "refused", TEXT_LINE);
+	} else if (it->d->state == STORE_DRAFT_UNCERTAIN)
 		buf_puts(&b, "may have been sent: see tend outbox");
 	if (it->d->stale)
 		buf_printf(&b, "%snew message", b.len ? ", " : "");
 	if (at_risk(it, now))
 		buf_printf(&b, "%sat risk", b.len ? ", " : "");
-	for (size_t i = 0; i < it->th->bounced.n; i++)
-		buf_printf(&b, "%sbounced: %s", b.len ? ", " : "", it->th->bounced.v[i]);
-	if (it->th->assignee && *it->th->assignee)
-		buf_printf(&b, "%s@%s", b.len ? ", " : "", it->th->assignee);
+	for (size_t i = 0; i < it->th->bounced.n; i++) {
+		buf_printf(&b, "%sbounced: ", b.len ? ", " : "");
+		term_put(&b, it->th->bounced.v[i], TEXT_LINE);
+	}
+	if (it->th->assignee && *it->th->assignee) {
+		buf_printf(&b, "%s@", b.len ? ", " : "");
+		term_put(&b, it->th->assignee, TEXT_LINE);
+	}
 	if (it->d->snoozed_until > now) {
 		char when[32];
 		time_t tt = (time_t)it->d->snoozed_until;

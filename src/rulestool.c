@@ -63,30 +63,37 @@ static void draft_for(const struct rules *r, const struct config *c, const struc
 	strvec_free(&own);
 }
 
-static void print_addrs(FILE *out, const char *label, const struct message_addrs *as)
+static void print_addrs(struct buf *b, const char *label, const struct message_addrs *as)
 {
 	if (as->n == 0)
 		return;
-	fprintf(out, "%s:", label);
+	buf_printf(b, "%s:", label);
 	for (size_t i = 0; i < as->n; i++)
-		fprintf(out, "%s %s%s%s%s", i ? "," : "", as->v[i].name ? as->v[i].name : "",
-		        as->v[i].name ? " <" : "", as->v[i].addr, as->v[i].name ? ">" : "");
-	fputc('\n', out);
+		buf_printf(b, "%s %s%s%s%s", i ? "," : "", as->v[i].name ? as->v[i].name : "",
+		           as->v[i].name ? " <" : "", as->v[i].addr, as->v[i].name ? ">" : "");
+	buf_putc(b, '\n');
 }
 
+/* Written with the controls in it escaped: it quotes the message and the draft made of it. */
 static void test_human(FILE *out, const struct buf *explain, const struct rules_result *res,
                        const struct store_draft *d)
 {
-	fwrite(explain->data, 1, explain->len, out);
+	struct buf b = BUF_INIT;
+	buf_append(&b, explain->data ? explain->data : "", explain->len);
 	if (res->ignore) {
-		fprintf(out, "\nNo draft: %s.\n",
-		        res->ignore_reason ? res->ignore_reason : "ignored");
-		return;
+		buf_printf(&b, "\nNo draft: %s.\n",
+		           res->ignore_reason ? res->ignore_reason : "ignored");
+	} else {
+		buf_puts(&b, "\nThe draft it would get (thread id 0 stands for the new "
+		             "conversation's):\n");
+		print_addrs(&b, "To", &d->to);
+		print_addrs(&b, "Cc", &d->cc);
+		buf_printf(&b, "Subject: %s\n\n%s", d->subject, d->body);
 	}
-	fprintf(out, "\nThe draft it would get (thread id 0 stands for the new conversation's):\n");
-	print_addrs(out, "To", &d->to);
-	print_addrs(out, "Cc", &d->cc);
-	fprintf(out, "Subject: %s\n\n%s", d->subject, d->body);
+	char *safe = term_dup(b.data, TEXT_LINES);
+	fputs(safe, out);
+	free(safe);
+	buf_free(&b);
 }
 
 static void test_json(FILE *out, const struct rules_result *res, const struct store_draft *d)
@@ -346,6 +353,10 @@ int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *ou
 		buf_printf(&rp.out,
 		           "%zu of %zu conversation%s would be tagged differently by %s.\n",
 		           rp.changed, rp.threads, rp.threads == 1 ? "" : "s", rules_path(r));
+		char *safe = term_dup(rp.out.data, TEXT_LINES); /* subjects from the store */
+		buf_reset(&rp.out);
+		buf_puts(&rp.out, safe);
+		free(safe);
 	}
 	if (rc >= 0)
 		fwrite(rp.out.data, 1, rp.out.len, out);

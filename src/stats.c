@@ -200,9 +200,10 @@ static void human_row(struct buf *b, const char *key, const struct group *g)
 	if (g->received)
 		snprintf(share, sizeof(share), "%.0f%%",
 		         100.0 * (double)g->within / (double)g->received);
-	buf_printf(b, "%-20.20s %8llu %8llu %8s %8llu %8s %8s %8s\n", key,
-	           (unsigned long long)g->received, (unsigned long long)g->answered, share,
-	           (unsigned long long)g->breached, p50, p90, p99);
+	view_put_cell(b, key, 20); /* a tag or an agent's name: escaped, cut and padded */
+	buf_printf(b, " %8llu %8llu %8s %8llu %8s %8s %8s\n", (unsigned long long)g->received,
+	           (unsigned long long)g->answered, share, (unsigned long long)g->breached, p50,
+	           p90, p99);
 }
 
 static int by_received(const void *a, const void *b)

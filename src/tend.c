@@ -524,13 +524,14 @@ static int cmd_edit(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "edit", id);
 }
 
-/* "Anna <anna@example.com>, bob@example.com" */
+/* "Anna <anna@example.com>, bob@example.com", for a terminal */
 static char *recipients(const struct store_draft *d)
 {
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < d->to.n; i++) {
 		char *one = view_addr_display(&d->to.v[i]);
-		buf_printf(&b, "%s%s", i ? ", " : "", one);
+		buf_puts(&b, i ? ", " : "");
+		term_put(&b, one, TEXT_LINE);
 		free(one);
 	}
 	return b.len ? buf_steal(&b) : xstrdup("(no recipient)");
@@ -548,9 +549,14 @@ static void warn_bounced(struct ctx *c, const struct store_draft *d)
 		for (size_t i = 0; i < d->to.n + d->cc.n; i++) {
 			const char *a = i < d->to.n ? d->to.v[i].addr : d->cc.v[i - d->to.n].addr;
 			char *low = str_lower(xstrdup(a));
+			char *safe = term_dup(a, TEXT_LINE);
+			char *why = term_dup(
+			    th->bounce_detail ? th->bounce_detail : "see tend show", TEXT_LINE);
 			if (strvec_contains(&th->bounced, low))
 				printf("Note: mail to %s bounced before (%s); check the address.\n",
-				       a, th->bounce_detail ? th->bounce_detail : "see tend show");
+				       safe, why);
+			free(why);
+			free(safe);
 			free(low);
 		}
 	}

@@ -151,11 +151,11 @@ static int str_width(const char *s)
 
 /*
  * Appends s to b padded or cut (with an ellipsis) to exactly cols columns; cols < 0: as is.
- * Control characters become spaces so a subject cannot move the cursor.
+ * Control characters are shown escaped (term_put) so a subject cannot move the cursor.
  */
-static void put_cell(struct buf *b, const char *s, int cols)
+static void put_cell(struct buf *b, const char *text, int cols)
 {
-	s = s ? s : "";
+	char *s = term_dup(text, TEXT_LINE);
 	bool cut = cols >= 0 && str_width(s) > cols;
 	int limit = cut ? cols - 1 : cols, used = 0;
 	for (const char *p = s; *p;) {
@@ -164,10 +164,7 @@ static void put_cell(struct buf *b, const char *s, int cols)
 		int w = cp_width(cp);
 		if (limit >= 0 && used + w > limit)
 			break;
-		if (cp < 0x20 || cp == 0x7f)
-			buf_putc(b, ' ');
-		else
-			buf_append(b, p, n);
+		buf_append(b, p, n);
 		used += w;
 		p += n;
 	}
@@ -179,6 +176,21 @@ static void put_cell(struct buf *b, const char *s, int cols)
 		buf_putc(b, ' ');
 		used++;
 	}
+	free(s);
+}
+
+/* Text from mail on one line, its control characters escaped. */
+static void put_safe(struct buf *b, const char *s)
+{
+	term_put(b, s, TEXT_LINE);
+}
+
+/* "Label: value\n", the value from mail. */
+static void put_field(struct buf *b, const char *label, const char *value)
+{
+	buf_printf(b, "%s: ", label);
+	put_safe(b, value);
+	buf_putc(b, '\n');
 }
 
 static char *addr_display(const struct message_addr *a)
@@ -197,7 +209,10 @@ void view_put_cell(struct buf *b, const char *s, int cols)
 
 int view_str_width(const char *s)
 {
-	return str_width(s ? s : "");
+	char *safe = term_dup(s, TEXT_LINE); /* as view_put_cell shows it */
+	int w = str_width(safe);
+	free(safe);
+	return w;
 }
 
 char *view_addr_display(const struct message_addr *a)
@@ -447,9 +462,11 @@ static void quarantined_one(struct buf *b, struct json *j, const struct store_me
 	view_relative_time(m->received, o->now, when, sizeof(when));
 	buf_printf(b, "%6llu  ", (unsigned long long)m->id);
 	put_cell(b, when, 14);
-	buf_printf(b, " %9llu  %s\n        %s\n", (unsigned long long)m->raw_size,
-	           m->source && *m->source ? m->source : "-",
-	           m->quarantine_reason ? m->quarantine_reason : "");
+	buf_printf(b, " %9llu  ", (unsigned long long)m->raw_size);
+	put_safe(b, m->source && *m->source ? m->source : "-");
+	buf_puts(b, "\n        ");
+	put_safe(b, m->quarantine_reason);
+	buf_putc(b, '\n');
 }
 
 int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *out)
@@ -661,19 +678,27 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	localtime_r(&tt, &tm);
 	strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
 	char *from = addr_display(&m->from);
-	buf_printf(b, "\n%s── %zu ── %s · %s%s\n", paint(o, "\033[1m"), n, from, when,
-	           paint(o, "\033[0m"));
-	buf_printf(b, "%sMessage-ID: <%s>%s\n", paint(o, "\033[2m"), m->message_id,
-	           m->message_id_synthetic ? " (none in the message; made from its content)" : "");
-	buf_printf(b, "Joined: %s: %s%s\n", thread_reason_name(m->join_reason),
-	           m->join_detail ? m->join_detail : "", paint(o, "\033[0m"));
+	buf_printf(b, "\n%s── %zu ── ", paint(o, "\033[1m"), n);
+	put_safe(b, from);
+	buf_printf(b, " · %s%s\n%sMessage-ID: <", when, paint(o, "\033[0m"), paint(o, "\033[2m"));
+	put_safe(b, m->message_id);
+	buf_printf(b, ">%s\nJoined: %s: ",
+	           m->message_id_synthetic ? " (none in the message; made from its content)" : "",
+	           thread_reason_name(m->join_reason));
+	put_safe(b, m->join_detail);
+	buf_printf(b, "%s\n", paint(o, "\033[0m"));
 	if (m->subject && *m->subject)
-		buf_printf(b, "Subject: %s\n", m->subject);
-	for (size_t i = 0; i < m->nattachments; i++)
-		buf_printf(b, "Attachment: %s (%s, %zu bytes)\n",
-		           m->attachments[i].filename ? m->attachments[i].filename : "(unnamed)",
-		           m->attachments[i].content_type, m->attachments[i].size);
-	buf_printf(b, "\n%s\n", m->text && *m->text ? m->text : "(no text)");
+		put_field(b, "Subject", m->subject);
+	for (size_t i = 0; i < m->nattachments; i++) {
+		buf_puts(b, "Attachment: ");
+		put_safe(b, m->attachments[i].filename ? m->attachments[i].filename : "(unnamed)");
+		buf_puts(b, " (");
+		put_safe(b, m->attachments[i].content_type);
+		buf_printf(b, ", %zu bytes)\n", m->attachments[i].size);
+	}
+	buf_putc(b, '\n');
+	term_put(b, m->text && *m->text ? m->text : "(no text)", TEXT_LINES);
+	buf_putc(b, '\n');
 	free(from);
 }
 
@@ -705,7 +730,8 @@ static void show_addrs(struct buf *b, const char *label, const struct message_ad
 	buf_printf(b, "%s: ", label);
 	for (size_t i = 0; i < as->n; i++) {
 		char *a = addr_display(&as->v[i]);
-		buf_printf(b, "%s%s", i ? ", " : "", a);
+		buf_puts(b, i ? ", " : "");
+		put_safe(b, a);
 		free(a);
 	}
 	buf_putc(b, '\n');
@@ -719,13 +745,17 @@ static void draft_status(struct buf *b, const struct store_draft *d, const struc
 	if (d->state == STORE_DRAFT_APPROVED || d->state == STORE_DRAFT_SENT) {
 		view_relative_time(d->state == STORE_DRAFT_SENT ? d->sent : d->approved, o->now,
 		                   when, sizeof(when));
-		if (d->approved_by)
-			buf_printf(b, " by %s", d->approved_by);
+		if (d->approved_by) {
+			buf_puts(b, " by ");
+			put_safe(b, d->approved_by);
+		}
 		buf_printf(b, " %s", when);
 		return;
 	}
-	if (d->edited && d->last_editor)
-		buf_printf(b, ", edited by %s", d->last_editor);
+	if (d->edited && d->last_editor) {
+		buf_puts(b, ", edited by ");
+		put_safe(b, d->last_editor);
+	}
 	view_relative_time(d->updated, o->now, when, sizeof(when));
 	buf_printf(b, ", updated %s", when);
 }
@@ -733,7 +763,8 @@ static void draft_status(struct buf *b, const struct store_draft *d, const struc
 /* Each line of text indented, for text shown beside the draft rather than as part of it. */
 static void put_indented(struct buf *b, const char *text, const char *indent)
 {
-	for (const char *p = text; *p;) {
+	char *safe = term_dup(text, TEXT_LINES);
+	for (const char *p = safe; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		if (n > 0)
@@ -742,25 +773,31 @@ static void put_indented(struct buf *b, const char *text, const char *indent)
 		buf_putc(b, '\n');
 		p += n + (nl != NULL);
 	}
+	free(safe);
 }
 
 static void draft_headers(struct buf *b, const struct store_draft *d)
 {
 	show_addrs(b, "To", &d->to);
 	show_addrs(b, "Cc", &d->cc);
-	buf_printf(b, "Subject: %s\n", d->subject ? d->subject : "");
+	put_field(b, "Subject", d->subject);
 	if (d->parts.n) {
 		buf_puts(b, "Answers:");
-		for (size_t i = 0; i < d->parts.n; i++)
-			buf_printf(b, "%s %s", i ? "," : "", d->parts.v[i]);
+		for (size_t i = 0; i < d->parts.n; i++) {
+			buf_puts(b, i ? ", " : " ");
+			put_safe(b, d->parts.v[i]);
+		}
 		buf_putc(b, '\n');
 	}
-	if (d->message_id)
-		buf_printf(b, "Message-ID: <%s>\n", d->message_id);
+	if (d->message_id) {
+		buf_puts(b, "Message-ID: <");
+		put_safe(b, d->message_id);
+		buf_puts(b, ">\n");
+	}
 	if (d->error)
-		buf_printf(b, "Sending failed: %s\n", d->error);
+		put_field(b, "Sending failed", d->error);
 	if (d->reject_reason)
-		buf_printf(b, "Rejected: %s\n", d->reject_reason);
+		put_field(b, "Rejected", d->reject_reason);
 }
 
 static void show_draft(struct buf *b, const struct store_draft *d, const struct view_options *o)
@@ -788,7 +825,8 @@ static void show_draft(struct buf *b, const struct store_draft *d, const struct 
 		put_indented(b, d->previous_body, "    ");
 		buf_puts(b, "\nThe draft now:\n");
 	}
-	buf_printf(b, "\n%s", d->body ? d->body : "");
+	buf_putc(b, '\n');
+	term_put(b, d->body, TEXT_LINES); /* template output: it quotes the customer */
 	if (b->len && b->data[b->len - 1] != '\n')
 		buf_putc(b, '\n');
 }
@@ -797,10 +835,14 @@ static void show_draft(struct buf *b, const struct store_draft *d, const struct 
 static void show_bounced(struct buf *b, const struct store_thread *th, const struct view_options *o)
 {
 	for (size_t i = 0; i < th->bounced.n; i++) {
-		buf_printf(b, "%sBounced: mail to %s came back", paint(o, "\033[31m"),
-		           th->bounced.v[i]);
-		if (th->bounce_detail)
-			buf_printf(b, " (%s)", th->bounce_detail);
+		buf_printf(b, "%sBounced: mail to ", paint(o, "\033[31m"));
+		put_safe(b, th->bounced.v[i]);
+		buf_puts(b, " came back");
+		if (th->bounce_detail) {
+			buf_puts(b, " (");
+			put_safe(b, th->bounce_detail);
+			buf_putc(b, ')');
+		}
 		buf_printf(b, "%s\n", paint(o, "\033[0m"));
 	}
 }
@@ -812,20 +854,23 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 	char first[32], last[32];
 	view_relative_time(th->created, o->now, first, sizeof(first));
 	view_relative_time(th->updated, o->now, last, sizeof(last));
-	buf_printf(b, "%sThread %llu: %s%s\n", paint(o, "\033[1m"), (unsigned long long)th->id,
-	           th->subject && *th->subject ? th->subject : "(no subject)", paint(o, "\033[0m"));
-	buf_printf(b, "Customer: %s\n", cust);
+	buf_printf(b, "%sThread %llu: ", paint(o, "\033[1m"), (unsigned long long)th->id);
+	put_safe(b, th->subject && *th->subject ? th->subject : "(no subject)");
+	buf_printf(b, "%s\n", paint(o, "\033[0m"));
+	put_field(b, "Customer", cust);
 	buf_printf(b, "State: %s · %zu message%s · started %s · last %s\n", state_name(th->state),
 	           th->messages.n, th->messages.n == 1 ? "" : "s", first, last);
 	if (th->tags.n) {
 		buf_puts(b, "Tags:");
-		for (size_t i = 0; i < th->tags.n; i++)
-			buf_printf(b, " %s", th->tags.v[i]);
+		for (size_t i = 0; i < th->tags.n; i++) {
+			buf_putc(b, ' ');
+			put_safe(b, th->tags.v[i]);
+		}
 		buf_putc(b, '\n');
 	}
 	show_due(b, th, o);
 	if (th->assignee && *th->assignee)
-		buf_printf(b, "Assigned to: %s\n", th->assignee);
+		put_field(b, "Assigned to", th->assignee);
 	show_bounced(b, th, o);
 	for (size_t i = 0; i < th->messages.n; i++)
 		show_message(b, i + 1, msgs[i], o);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "t.h"
+#include "tend/outbox.h"
 #include "tend/store.h"
 
 #define BODY "Hello Anna,\n\nYour refund is on its way.\n\nBest,\n{{agent.name}}\n"
@@ -937,9 +938,171 @@ static void test_edit_states(void)
 	fx_close(&f);
 }
 
+/* OSC 52, SGR 8, CSI as U+009B, BEL; then a raw 0x9b byte that is not UTF-8. */
+#define HOSTILE_UTF8                                                                               \
+	"\x1b]52;c;ZXZpbA==\x07\x1b[8m\xc2\x9b"                                                    \
+	"2J"
+#define HOSTILE HOSTILE_UTF8 "\x9b!"
+
+/* Text a terminal shows as it is: UTF-8 without a control but line feed and tab. */
+static bool terminal_safe(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	if (!utf8_valid(s, strlen(s)))
+		return false;
+	for (; *p; p++)
+		if ((*p < 0x20 && *p != '\n' && *p != '\t') || *p == 0x7f ||
+		    (p[0] == 0xc2 && p[1] >= 0x80 && p[1] < 0xa0))
+			return false;
+	return true;
+}
+
+/*
+ * A thread as a store written before the parser removed control characters can hold it; its
+ * draft proposed, or (failed) refused by the server.
+ */
+static uint64_t add_hostile_thread(struct fx *f, bool failed)
+{
+	uint64_t id = add_thread(f, "Refund " HOSTILE " please", (int64_t)time(NULL) + 3600, true);
+	struct store_txn *t = begin(f->s, true);
+	struct store_thread *th = NULL;
+	struct store_message *m = NULL;
+	struct store_draft *d = NULL;
+	T_EQ_INT(store_get_thread(t, id, &th), 0);
+	free(th->customer.name);
+	th->customer.name = xstrdup("Anna " HOSTILE);
+	strvec_push(&th->bounced, "anna" HOSTILE "@example.com");
+	th->bounce_detail = xstrdup("550 " HOSTILE);
+	T_EQ_INT(store_put_thread(t, th), 0);
+	T_EQ_INT(store_get_message(t, th->messages.v[0], &m), 0);
+	struct message_attachment att = {"invoice" HOSTILE ".pdf", "application/pdf", 4};
+	struct message_attachment *was = m->attachments;
+	size_t nwas = m->nattachments;
+	m->attachments = &att;
+	m->nattachments = 1;
+	char *subject = m->subject, *text = m->text, *detail = m->join_detail, *name = m->from.name;
+	m->subject = "Refund " HOSTILE;
+	m->from.name = "Anna " HOSTILE;
+	m->text = "Line one " HOSTILE "\nline two\r\n";
+	m->join_detail = "References <" HOSTILE "@example.com>";
+	T_EQ_INT(store_put_message(t, m), 0);
+	m->attachments = was; /* the record's own fields back, to be freed */
+	m->nattachments = nwas;
+	m->subject = subject;
+	m->text = text;
+	m->join_detail = detail;
+	m->from.name = name;
+	T_EQ_INT(store_get_draft(t, th->draft, &d), 0);
+	free(d->body);
+	d->body = xstrdup("Hello Anna " HOSTILE_UTF8 ",\n\nYour refund.\n"); /* edit wants UTF-8 */
+	if (failed) {
+		d->state = STORE_DRAFT_FAILED;
+		d->approved = (int64_t)time(NULL) - 60;
+		d->error = xstrdup("550 " HOSTILE);
+	}
+	T_EQ_INT(store_put_draft(t, d), 0);
+	struct store_audit a = {.time = (int64_t)time(NULL),
+	                        .agent = "tendd",
+	                        .action = "bounce",
+	                        .thread = id,
+	                        .detail = "mail to anna bounced: 550 " HOSTILE};
+	T_EQ_INT(store_audit_append(t, &a), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_thread_free(th);
+	store_message_free(m);
+	store_draft_free(d);
+	return id;
+}
+
+static char *threads_text(struct fx *f)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.now = (int64_t)time(NULL)};
+	struct store_txn *t = begin(f->s, false);
+	T_EQ_INT(view_threads(t, &o, mf), 0);
+	store_abort(t);
+	fclose(mf);
+	return text;
+}
+
+static char *outbox_text(struct fx *f)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.now = (int64_t)time(NULL)};
+	T_EQ_INT(outbox_list(f->s, &o, true, mf), 0);
+	fclose(mf);
+	return text;
+}
+
+/* Records that hold escape sequences are printed with them escaped, in every listing. */
+static void test_old_records_escaped(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_hostile_thread(&f, true);
+	struct review_agent a = agent("alice", "Alice");
+	char *show = show_text(&f, id, &a, false), *queue = queue_text(&f, false, true);
+	char *log = log_text(&f, 0, false), *threads = threads_text(&f), *outbox = outbox_text(&f);
+	const char *esc = "\\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!";
+	T_CONTAINS(show,
+	           "Thread 1: Refund \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b! please\n");
+	T_CONTAINS(show, "Customer: Anna \\x1b]52;");
+	T_CONTAINS(show, "Bounced: mail to anna\\x1b]52;");
+	T_CONTAINS(show, "Attachment: invoice\\x1b]52;");
+	T_CONTAINS(show, "Joined: ");
+	T_CONTAINS(show,
+	           "Line one \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!\nline two\\x0d\n");
+	T_CONTAINS(show, "Hello Anna \\x1b]52;");
+	T_CONTAINS(show, "Sending failed: 550 \\x1b]52;");
+	T_CONTAINS(queue, "not sent: 550 \\x1b]52;");
+	T_CONTAINS(log, "bounced: 550 \\x1b]52;");
+	T_CONTAINS(outbox, "550 \\x1b]52;");
+	T_CONTAINS(show, esc);
+	const char *outs[] = {show, queue, log, threads, outbox};
+	for (size_t i = 0; i < NELEM(outs); i++)
+		if (!terminal_safe(outs[i]))
+			T_FAIL("listing %zu holds a control character:\n%s", i, outs[i]);
+	free(show);
+	free(queue);
+	free(log);
+	free(threads);
+	free(outbox);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+/* What the editor shows below the scissors quotes the customer: escaped too. */
+static void test_edit_reference_escaped(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_hostile_thread(&f, false);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL, *cmd = xasprintf("cp \"$1\" '%s/seen'; :", f.dir);
+	use_editor(cmd);
+	free(cmd);
+	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
+	char *path = xasprintf("%s/seen", f.dir), *seen = NULL;
+	size_t n;
+	T_EQ_INT(read_file(path, &seen, &n), 0);
+	const char *ref = seen ? strstr(seen, REVIEW_SCISSORS) : NULL;
+	T_OK(ref && terminal_safe(ref));
+	T_CONTAINS(ref, "# The customer's latest message, from Anna \\x1b]52;c;ZXZpbA==\\x07");
+	T_CONTAINS(ref, "# Line one \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!\n# line two");
+	free(seen);
+	free(path);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
 T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show_draft),
        T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
        T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
        T_CASE(test_snooze), T_CASE(test_queue_order_and_fields), T_CASE(test_assign),
        T_CASE(test_audit_os_user), T_CASE(test_edit), T_CASE(test_edit_unchanged),
-       T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states))
+       T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states),
+       T_CASE(test_old_records_escaped), T_CASE(test_edit_reference_escaped))

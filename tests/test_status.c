@@ -228,7 +228,7 @@ static void test_human_wide_and_hostile(void)
 	         "customer-service  never logged in\n"
 	         "  INBOX           never fetched, 0 waiting, 0 on the server, 0 stored "
 	         "this run\n"
-	         "    error         bad [2Jthing  here\n"
+	         "    error         bad\\x1b[2Jthing  here\n"
 	         "store             0 messages, 1 thread, 0 quarantined\n"
 	         "outbox            0 waiting\n"
 	         "oldest            thread 1, unanswered since 10 min ago: \"(no subject)\"\n");

@@ -51,11 +51,12 @@ const char *view_draft_state_name(int state);
 
 /*
  * Appends s to b padded or cut (with an ellipsis) to exactly cols terminal columns; cols < 0:
- * as is. Control characters become spaces so that text from mail cannot move the cursor.
+ * as is. Control characters are shown escaped (term_put, TEXT_LINE) so that text from mail
+ * cannot move the cursor or talk to the terminal.
  */
 void view_put_cell(struct buf *b, const char *s, int cols);
 
-/* Columns s takes in a terminal. */
+/* Columns s takes in a terminal, as view_put_cell shows it. */
 int view_str_width(const char *s);
 
 /* "Name <addr>", or the address alone; the caller frees. */
