@@ -825,7 +825,21 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
-/* Writes a stored message exactly as it was received, e.g. to inspect a quarantined one. */
+/* A C0 control that a terminal acts on: tab, line ends and form feed are only text. */
+static bool has_terminal_control(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char ch = (unsigned char)s[i];
+		if (ch < 0x20 && ch != '\t' && ch != '\n' && ch != '\r' && ch != '\f')
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Writes a stored message exactly as it was received, e.g. to inspect a quarantined one; not
+ * to a terminal when it holds control characters, which the terminal would obey.
+ */
 static int cmd_raw(struct ctx *c, int argc, char **argv)
 {
 	bool json = false;
@@ -842,9 +856,16 @@ static int cmd_raw(struct ctx *c, int argc, char **argv)
 	const char *raw;
 	size_t len;
 	rc = store_get_raw(t, id, &raw, &len);
-	if (rc == 0 && (fwrite(raw, 1, len, stdout) != len || fflush(stdout) != 0))
+	bool refuse = rc == 0 && isatty(STDOUT_FILENO) && has_terminal_control(raw, len);
+	if (rc == 0 && !refuse && (fwrite(raw, 1, len, stdout) != len || fflush(stdout) != 0))
 		rc = STORE_ERROR;
 	store_abort(t);
+	if (refuse) {
+		log_warnx("message %llu holds terminal control characters: not written to a "
+		          "terminal; read it with `tend raw %llu | less` or redirect it to a file",
+		          (unsigned long long)id, (unsigned long long)id);
+		return 1;
+	}
 	if (rc == STORE_NOTFOUND)
 		log_warnx("no message %llu", (unsigned long long)id);
 	else if (rc < 0)
