@@ -725,6 +725,21 @@ static void use_editor(const char *cmd)
 	setenv("EDITOR", cmd, 1);
 }
 
+/* Runs tend edit with an editor that changes nothing; returns the file it was given. */
+static char *edit_unchanged(struct fx *f, uint64_t id, const struct review_agent *a)
+{
+	char *err = NULL, *cmd = xasprintf("cp \"$1\" '%s/seen'; :", f->dir);
+	use_editor(cmd);
+	free(cmd);
+	T_EQ_INT(review_edit(f->s, f->c, id, a, &err), REVIEW_UNCHANGED);
+	free(err);
+	char *path = xasprintf("%s/seen", f->dir), *seen = NULL;
+	size_t n;
+	T_EQ_INT(read_file(path, &seen, &n), 0);
+	free(path);
+	return seen;
+}
+
 static void test_edit(void)
 {
 	struct fx f = fx_open();
@@ -917,17 +932,10 @@ static void test_edit_states(void)
 	T_EQ_INT(store_put_draft(t, d), 0);
 	T_EQ_INT(store_commit(t), 0);
 	store_draft_free(d);
-	char *cmd = xasprintf("cp \"$1\" '%s/seen'; :", f.dir);
-	use_editor(cmd);
-	free(cmd);
-	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
-	char *path = xasprintf("%s/seen", f.dir), *seen = NULL;
-	size_t n;
-	T_EQ_INT(read_file(path, &seen, &n), 0);
+	char *seen = edit_unchanged(&f, id, &a);
 	T_CONTAINS(seen, "#\n# Your earlier edit, from before the customer wrote again:\n#\n"
 	                 "# My own words.\n");
 	free(seen);
-	free(path);
 	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
 	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
 	T_EQ_STR(err, "thread 1: the draft was approved by alice and is waiting to be sent; there "
@@ -1014,7 +1022,8 @@ static uint64_t add_hostile_thread(struct fx *f, bool failed)
 	return id;
 }
 
-static char *threads_text(struct fx *f)
+/* `tend threads` and `tend outbox --all`, one after the other. */
+static char *threads_and_outbox(struct fx *f)
 {
 	char *text = NULL;
 	size_t len = 0;
@@ -1023,16 +1032,6 @@ static char *threads_text(struct fx *f)
 	struct store_txn *t = begin(f->s, false);
 	T_EQ_INT(view_threads(t, &o, mf), 0);
 	store_abort(t);
-	fclose(mf);
-	return text;
-}
-
-static char *outbox_text(struct fx *f)
-{
-	char *text = NULL;
-	size_t len = 0;
-	FILE *mf = open_memstream(&text, &len);
-	struct view_options o = {.now = (int64_t)time(NULL)};
 	T_EQ_INT(outbox_list(f->s, &o, true, mf), 0);
 	fclose(mf);
 	return text;
@@ -1045,7 +1044,7 @@ static void test_old_records_escaped(void)
 	uint64_t id = add_hostile_thread(&f, true);
 	struct review_agent a = agent("alice", "Alice");
 	char *show = show_text(&f, id, &a, false), *queue = queue_text(&f, false, true);
-	char *log = log_text(&f, 0, false), *threads = threads_text(&f), *outbox = outbox_text(&f);
+	char *log = log_text(&f, 0, false), *lists = threads_and_outbox(&f);
 	const char *esc = "\\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!";
 	T_CONTAINS(show,
 	           "Thread 1: Refund \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b! please\n");
@@ -1059,17 +1058,17 @@ static void test_old_records_escaped(void)
 	T_CONTAINS(show, "Sending failed: 550 \\x1b]52;");
 	T_CONTAINS(queue, "not sent: 550 \\x1b]52;");
 	T_CONTAINS(log, "bounced: 550 \\x1b]52;");
-	T_CONTAINS(outbox, "550 \\x1b]52;");
+	T_CONTAINS(lists, "Refund \\x1b]52;");
+	T_CONTAINS(lists, "        550 \\x1b]52;"); /* the outbox's error line */
 	T_CONTAINS(show, esc);
-	const char *outs[] = {show, queue, log, threads, outbox};
+	const char *outs[] = {show, queue, log, lists};
 	for (size_t i = 0; i < NELEM(outs); i++)
 		if (!terminal_safe(outs[i]))
 			T_FAIL("listing %zu holds a control character:\n%s", i, outs[i]);
 	free(show);
 	free(queue);
 	free(log);
-	free(threads);
-	free(outbox);
+	free(lists);
 	review_agent_finish(&a);
 	fx_close(&f);
 }
@@ -1081,19 +1080,12 @@ static void test_edit_reference_escaped(void)
 	setenv("TMPDIR", f.dir, 1);
 	uint64_t id = add_hostile_thread(&f, false);
 	struct review_agent a = agent("alice", "Alice");
-	char *err = NULL, *cmd = xasprintf("cp \"$1\" '%s/seen'; :", f.dir);
-	use_editor(cmd);
-	free(cmd);
-	T_EQ_INT(review_edit(f.s, f.c, id, &a, &err), REVIEW_UNCHANGED);
-	char *path = xasprintf("%s/seen", f.dir), *seen = NULL;
-	size_t n;
-	T_EQ_INT(read_file(path, &seen, &n), 0);
+	char *seen = edit_unchanged(&f, id, &a);
 	const char *ref = seen ? strstr(seen, REVIEW_SCISSORS) : NULL;
 	T_OK(ref && terminal_safe(ref));
 	T_CONTAINS(ref, "# The customer's latest message, from Anna \\x1b]52;c;ZXZpbA==\\x07");
 	T_CONTAINS(ref, "# Line one \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!\n# line two");
 	free(seen);
-	free(path);
 	review_agent_finish(&a);
 	unsetenv("TMPDIR");
 	fx_close(&f);
