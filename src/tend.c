@@ -124,10 +124,13 @@ static int open_store(struct ctx *c, bool readonly)
 }
 
 /* Parses a command's own options; only --json (and -h) are shared by the listings. */
-static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, int *optind_out)
+/* --json, and --sent where sent is not NULL (tend import); --help prints the usage. */
+static int parse_flags(const char *cmd, int argc, char **argv, bool *json, bool *sent,
+                       int *optind_out)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"sent", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -136,6 +139,8 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, i
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (ch == 'j')
 			*json = true;
+		else if (ch == 's' && sent)
+			*sent = true;
 		else if (ch == 'h')
 			return command_help(cmd);
 		else
@@ -143,6 +148,11 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, i
 	}
 	*optind_out = optind;
 	return 0;
+}
+
+static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, int *optind_out)
+{
+	return parse_flags(cmd, argc, argv, json, NULL, optind_out);
 }
 
 static void print_import_summary(const struct import_report *r, const struct ingest_stats *s,
@@ -190,40 +200,15 @@ static void print_import_summary(const struct import_report *r, const struct ing
 		       (unsigned long long)r->unreadable);
 }
 
-/* tend import's options: --json and --sent. */
-static int parse_import_flags(int argc, char **argv, bool *json, bool *sent, int *first)
-{
-	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},
-	    {"sent", no_argument, NULL, 's'},
-	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
-	};
-	int ch;
-	optind = 0; /* 0: GNU getopt starts afresh, permuting options after operands */
-	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			*json = true;
-		else if (ch == 's')
-			*sent = true;
-		else if (ch == 'h')
-			return command_help("import");
-		else
-			return usage_error("import", "unknown option \"%s\"", argv[optind - 1]);
-	}
-	*first = optind;
-	if (*first >= argc)
-		return usage_error("import", "%s", "no PATH given");
-	return 0;
-}
-
 static int cmd_import(struct ctx *c, int argc, char **argv)
 {
 	bool json = false, sent = false;
 	int first = argc;
-	int rc = parse_import_flags(argc, argv, &json, &sent, &first);
+	int rc = parse_flags("import", argc, argv, &json, &sent, &first);
 	if (rc)
 		return rc;
+	if (first >= argc)
+		return usage_error("import", "%s", "no PATH given");
 	if (open_store(c, false) < 0)
 		return 1;
 	struct rules *rules = NULL;

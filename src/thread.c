@@ -274,7 +274,8 @@ static void add_participants(struct people *p, const struct message_addrs *as)
 		add_participant(p, as->v[i].addr);
 }
 
-/* The earlier clock, the higher priority and the later answer carry over; so does an assignee. */
+/* The earlier clock, the higher priority, the later answer and mark of unverified mail carry
+ * over; so does an assignee. */
 static void merge_review_state(struct store_thread *into, struct store_thread *from)
 {
 	if (from->clock_start && (!into->clock_start || from->clock_start < into->clock_start))
@@ -283,6 +284,8 @@ static void merge_review_state(struct store_thread *into, struct store_thread *f
 		into->priority = from->priority;
 	if (from->answered > into->answered)
 		into->answered = from->answered;
+	if (from->unverified > into->unverified)
+		into->unverified = from->unverified;
 	if (!into->first_response ||
 	    (from->first_response && from->first_response < into->first_response))
 		into->first_response = from->first_response;
