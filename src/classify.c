@@ -24,6 +24,9 @@ struct fresh {
 	struct rules_result res;
 };
 
+/* Messages that are no customer's: ours, and those claiming to be ours unverified. */
+#define NOT_CUSTOMERS (STORE_MSG_OURS | STORE_MSG_UNVERIFIED)
+
 /* What a transaction remembers at most; past it, drafts read the store as before. */
 #define FRESH_MAX   4096
 #define FRESH_BYTES (32u << 20) /* of raw message: parsed texts are of the same order */
@@ -92,7 +95,9 @@ static struct fresh *fresh_find(struct classify *cl, uint64_t id)
 bool classify_adopt(struct classify *cl, uint64_t id, struct message *m, size_t raw_len)
 {
 	struct fresh *f = fresh_find(cl, id);
-	if (f == NULL || f->m != NULL || cl->fresh_bytes + raw_len > FRESH_BYTES)
+	/* One message is always kept, however big: parsing 50 MB twice costs more than holding it */
+	if (f == NULL || f->m != NULL ||
+	    (cl->fresh_bytes && cl->fresh_bytes + raw_len > FRESH_BYTES))
 		return false;
 	f->m = m;
 	cl->fresh_bytes += raw_len;
@@ -115,14 +120,6 @@ void classify_free(struct classify *cl)
 	free(cl->actor);
 	free(cl->os_user);
 	free(cl);
-}
-
-static bool is_own(const struct classify *cl, const char *addr)
-{
-	for (size_t i = 0; addr && i < cl->own.n; i++)
-		if (str_ieq(cl->own.v[i], addr))
-			return true;
-	return false;
 }
 
 static int audit(struct classify *cl, struct store_txn *t, const char *action, uint64_t thread,
@@ -155,8 +152,6 @@ static void record_verdict(struct classify *cl, struct store_message *rec,
 		rec->ignore_reason = xstrdup(res->ignore_reason ? res->ignore_reason : "ignored");
 	if (res->automated)
 		rec->flags |= STORE_MSG_AUTOMATED;
-	if (is_own(cl, rec->from.addr))
-		rec->flags |= STORE_MSG_OURS;
 }
 
 static int64_t target(const struct classify *cl, int priority)
@@ -252,7 +247,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct store_thread *th = NULL;
 	judge(cl, m, first_message, v, &res);
 	record_verdict(cl, rec, &res);
-	if (!(rec->flags & STORE_MSG_OURS) && !rec->ignore_reason)
+	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
 		remember(cl, rec->id, &res);
 	else
 		rules_result_finish(&res);
@@ -260,7 +255,11 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	int rc = store_get_thread(t, rec->thread, &th);
 	if (rc < 0)
 		return rc;
-	if (rec->flags & STORE_MSG_OURS) {
+	if (rec->flags & STORE_MSG_UNVERIFIED) {
+		th->unverified = rec->id; /* shown; it answers, closes and supersedes nothing */
+	} else if (rec->flags & STORE_MSG_COPY) {
+		/* the reply was counted when the server accepted it */
+	} else if (rec->flags & STORE_MSG_OURS) {
 		we_wrote(th, rec);
 		*redraft = true; /* an open draft answering older messages gives way */
 	} else if (rec->ignore_reason) {
@@ -359,7 +358,7 @@ struct pending {
 
 static bool unanswered(const struct store_thread *th, const struct store_message *rec)
 {
-	return !(rec->flags & (STORE_MSG_OURS | STORE_MSG_QUARANTINED)) && !rec->ignore_reason &&
+	return !(rec->flags & (NOT_CUSTOMERS | STORE_MSG_QUARANTINED)) && !rec->ignore_reason &&
 	       rec->received >= th->answered;
 }
 
@@ -378,7 +377,8 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 		p->msgs[i] = f->m;
 		p->results[i] = f->res;
 		p->borrowed[i] = true;
-		p->dm[i] = (struct draft_message){.message = f->m, .result = &p->results[i]};
+		p->dm[i] = (struct draft_message){
+		    .message = f->m, .result = &p->results[i], .flags = rec->flags};
 		return;
 	}
 	if (store_get_raw(t, rec->id, &raw, &len) < 0 ||
@@ -393,6 +393,7 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	rules_eval(cl->rules, &input, &p->results[i]);
 	p->dm[i].message = m;
 	p->dm[i].result = &p->results[i];
+	p->dm[i].flags = rec->flags;
 }
 
 static int by_arrival(const void *a, const void *b)
@@ -535,6 +536,7 @@ static int write_draft(struct classify *cl, struct store_txn *t, struct store_th
 	    .token = cl->config->threading.token,
 	    .deadline = th->deadline,
 	    .timezone = bh && bh->set ? bh->timezone : NULL,
+	    .max_recipients = cl->config->review.max_recipients,
 	};
 	draft_compose(&in, d);
 	d->thread = th->id;

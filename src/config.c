@@ -42,6 +42,8 @@ static void set_defaults(struct config *c)
 	c->limits.header_count = 1000;
 	c->limits.mime_depth = 32;
 	c->limits.mime_parts = 1000;
+	c->limits.addresses = 1000;
+	c->review.max_recipients = 20;
 }
 
 struct config *config_defaults(void)
@@ -233,6 +235,11 @@ static const struct yamlutil_key limits_keys[] = {
      .offset = offsetof(struct config, limits.mime_parts),
      .min = 1,
      .max = 1000000},
+    {.name = "addresses",
+     .fn = yamlutil_set_int,
+     .offset = offsetof(struct config, limits.addresses),
+     .min = 1,
+     .max = 10000000},
 };
 
 static const struct yamlutil_key escalation_keys[] = {
@@ -247,6 +254,11 @@ static const struct yamlutil_key review_keys[] = {
     {.name = "require_second_person",
      .fn = yamlutil_set_bool,
      .offset = offsetof(struct config, review.require_second_person)},
+    {.name = "max_recipients",
+     .fn = yamlutil_set_int,
+     .offset = offsetof(struct config, review.max_recipients),
+     .min = 1,
+     .max = 10000},
 };
 
 static int walk_threading(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
@@ -648,6 +660,33 @@ static int walk_agents(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 	return 0;
 }
 
+/* One authserv-id or a list: each a token as RFC 8601 writes them, such as mx.shop.example. */
+static int set_authserv_ids(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                            yaml_node_t *val, void *obj)
+{
+	struct config *c = obj;
+	struct strvec ids = STRVEC_INIT;
+	const char *s = yamlutil_scalar(val);
+	if (s != NULL)
+		strvec_push(&ids, s);
+	else if (yamlutil_set_strlist(y, &(struct yamlutil_key){.name = k->name, .min = 1}, key,
+	                              val, &ids) < 0)
+		return -1;
+	for (size_t i = 0; i < ids.n; i++) {
+		const char *id = ids.v[i];
+		if (*id == '\0' || strcspn(id, " \t\r\n;()\"=") != strlen(id)) {
+			yamlutil_type_error(y, val, "\"authserv_id\"",
+			                    "the authserv-id your receiving server writes in "
+			                    "Authentication-Results, like mx.shop.example");
+			strvec_free(&ids);
+			return -1;
+		}
+	}
+	strvec_free(&c->authserv_ids);
+	c->authserv_ids = ids;
+	return 0;
+}
+
 static const struct yamlutil_key top_keys[] = {
     {.name = "store",
      .fn = yamlutil_set_path,
@@ -661,6 +700,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "agents", .fn = walk_agents},
     {.name = "escalation", .fn = walk_escalation},
     {.name = "review", .fn = walk_review},
+    {.name = "authserv_id", .fn = set_authserv_ids},
 };
 
 int config_load(const char *path, struct config **out, struct diags *diags)
@@ -765,5 +805,6 @@ void config_free(struct config *c)
 	free(c->group);
 	free(c->threading.token);
 	free(c->escalation_to);
+	strvec_free(&c->authserv_ids);
 	free(c);
 }

@@ -191,22 +191,6 @@ static bool is_own(const struct draft_input *in, const char *addr)
 	return false;
 }
 
-static bool has_addr(const struct message_addrs *as, const char *addr)
-{
-	for (size_t i = 0; i < as->n; i++)
-		if (str_ieq(as->v[i].addr, addr))
-			return true;
-	return false;
-}
-
-static void add_addr(struct message_addrs *as, const struct message_addr *a)
-{
-	as->v = xreallocarray(as->v, as->n + 1, sizeof(*as->v));
-	as->v[as->n].name = a->name ? xstrdup(a->name) : NULL;
-	as->v[as->n].addr = xstrdup(a->addr);
-	as->n++;
-}
-
 static void clear_addrs(struct message_addrs *as)
 {
 	for (size_t i = 0; i < as->n; i++) {
@@ -218,34 +202,67 @@ static void clear_addrs(struct message_addrs *as)
 	as->n = 0;
 }
 
+/* The addresses a reply already has, lowercase: a customer can name 40,000 in Cc. */
+struct seen {
+	struct strvec addrs;
+	struct strindex ix;
+};
+
+/* Adds a to list unless it is empty, ours or there already. */
+static void add_new(const struct draft_input *in, struct seen *seen, struct message_addrs *list,
+                    const struct message_addr *a)
+{
+	if (!a->addr[0] || is_own(in, a->addr))
+		return;
+	char *low = str_lower(xstrdup(a->addr));
+	if (strindex_push(&seen->ix, &seen->addrs, low))
+		message_addrs_add(list, a);
+	free(low);
+}
+
 /* Everyone the customer wrote to besides us stays in Cc, as "reply all" would. */
-static void add_cc(const struct draft_input *in, const struct message_addrs *from,
+static void add_cc(const struct draft_input *in, struct seen *seen, const struct message_addrs *as,
                    struct store_draft *d)
 {
-	for (size_t i = 0; i < from->n; i++) {
-		const struct message_addr *a = &from->v[i];
-		if (!a->addr[0] || is_own(in, a->addr) || has_addr(&d->to, a->addr) ||
-		    has_addr(&d->cc, a->addr))
-			continue;
-		add_addr(&d->cc, a);
+	for (size_t i = 0; i < as->n; i++)
+		add_new(in, seen, &d->cc, &as->v[i]);
+}
+
+/* The Reply-To, unless threading found it was not to be followed; else the sender. */
+static void compose_to(const struct draft_input *in, struct seen *seen, struct store_draft *d)
+{
+	const struct draft_message *last = &in->messages[in->nmessages - 1];
+	const struct message *m = last->message;
+	const struct message_addrs *rt = &m->reply_to;
+	for (size_t i = 0; i < rt->n; i++) {
+		if (last->flags & STORE_MSG_REPLY_TO_HELD)
+			message_addrs_add(&d->reply_to_held, &rt->v[i]);
+		else
+			add_new(in, seen, &d->to, &rt->v[i]);
 	}
+	if (d->to.n == 0)
+		add_new(in, seen, &d->to, &m->from);
+	if (d->to.n == 0 && in->thread->customer.addr && in->thread->customer.addr[0])
+		add_new(in, seen, &d->to, &in->thread->customer);
 }
 
 static void compose_recipients(const struct draft_input *in, struct store_draft *d)
 {
 	const struct message *m = in->messages[in->nmessages - 1].message;
+	struct seen seen = {STRVEC_INIT, {0}};
 	clear_addrs(&d->to);
 	clear_addrs(&d->cc);
-	const struct message_addrs *rt = &m->reply_to;
-	for (size_t i = 0; i < rt->n; i++)
-		if (rt->v[i].addr[0] && !is_own(in, rt->v[i].addr))
-			add_addr(&d->to, &rt->v[i]);
-	if (d->to.n == 0 && m->from.addr[0] && !is_own(in, m->from.addr))
-		add_addr(&d->to, &m->from);
-	if (d->to.n == 0 && in->thread->customer.addr && in->thread->customer.addr[0])
-		add_addr(&d->to, &in->thread->customer);
-	add_cc(in, &m->to, d);
-	add_cc(in, &m->cc, d);
+	clear_addrs(&d->reply_to_held);
+	d->cc_withheld = 0;
+	compose_to(in, &seen, d);
+	add_cc(in, &seen, &m->to, d);
+	add_cc(in, &seen, &m->cc, d);
+	if (in->max_recipients > 0 && d->to.n + d->cc.n > (size_t)in->max_recipients) {
+		d->cc_withheld = d->cc.n; /* a reply to the customer alone; show says why */
+		clear_addrs(&d->cc);
+	}
+	strindex_free(&seen.ix);
+	strvec_free(&seen.addrs);
 }
 
 static void compose_threading(const struct draft_input *in, struct store_draft *d)

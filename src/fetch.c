@@ -102,7 +102,13 @@ static int ingest_body(const struct fetch_job *job, const struct batch *b, const
 	const struct imap_entry *e = entry_of(b, body->uid);
 	char *label = xasprintf("imap://%s/%s;UIDVALIDITY=%u/;UID=%u", job->account, job->folder,
 	                        res->uidvalidity, body->uid);
-	struct ingest_source src = {.label = label, .received = e ? e->internaldate : 0};
+	struct ingest_source src = {
+	    .label = label,
+	    .received = e ? e->internaldate : 0,
+	    .ours = job->cfg->sent_folder && strcmp(job->folder, job->cfg->sent_folder) == 0
+	                ? "it was fetched from the Sent folder"
+	                : NULL,
+	};
 	enum ingest_outcome o = INGEST_STORED;
 	int rc;
 	if (body->header_only) {

@@ -363,7 +363,11 @@ static int add_message(struct run *r, struct item *it)
 		ingest_parsed_free(p);
 		return rc;
 	}
-	struct ingest_source src = {.label = it->label, .file_time = it->file_time};
+	struct ingest_source src = {
+	    .label = it->label,
+	    .file_time = it->file_time,
+	    .ours = r->opt->sent ? "it was imported as sent mail (tend import --sent)" : NULL,
+	};
 	enum ingest_outcome outcome;
 	if ((rc = ingest_add_parsed(r->in, p, it->raw, it->len, &src, &outcome, NULL)) < 0) {
 		ingest_abort(r->in);

@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tend/authres.h"
 #include "tend/classify.h"
 #include "tend/message.h"
 #include "tend/thread.h"
@@ -41,6 +42,7 @@ struct ingest *ingest_new(struct store *s, const struct config *c, const struct 
 	in->limits.max_headers = (size_t)c->limits.header_count;
 	in->limits.max_depth = (size_t)c->limits.mime_depth;
 	in->limits.max_parts = (size_t)c->limits.mime_parts;
+	in->limits.max_addresses = (size_t)c->limits.addresses;
 	for (size_t i = 0; i < c->naccounts; i++)
 		if (c->accounts[i].address)
 			strvec_push(&in->own, c->accounts[i].address);
@@ -247,6 +249,117 @@ static void record_from_message(struct store_message *rec, const struct message 
 	rec->raw_size = len;
 }
 
+/* The next line of s without its end-of-line white space; false at the end. */
+static bool next_line(const char **s, const char **line, size_t *n)
+{
+	if (**s == '\0')
+		return false;
+	const char *p = *s, *e = p + strcspn(p, "\n");
+	*line = p;
+	*s = *e ? e + 1 : e;
+	while (e > p && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r'))
+		e--;
+	*n = (size_t)(e - p);
+	return true;
+}
+
+/* The same text, but for line endings and trailing white space. */
+static bool same_text(const char *a, const char *b)
+{
+	const char *la, *lb;
+	size_t na, nb;
+	for (;;) {
+		bool ha = next_line(&a, &la, &na), hb = next_line(&b, &lb, &nb);
+		while (ha && na == 0 && *a == '\0') /* trailing blank lines */
+			ha = false;
+		while (hb && nb == 0 && *b == '\0')
+			hb = false;
+		if (!ha || !hb)
+			return ha == hb;
+		if (na != nb || memcmp(la, lb, na) != 0)
+			return false;
+	}
+}
+
+/* How far mail from one of our addresses is believed. */
+struct sender {
+	int kind;       /* enum thread_sender */
+	uint32_t flags; /* STORE_MSG_OURS, _COPY, _UNVERIFIED */
+	char *note;     /* what vouches, or why nothing does */
+};
+
+/* A copy of a reply tend sent: its Message-ID and its text. 1: yes; 0: no; <0: store error. */
+static int sent_copy(struct store_txn *t, const struct message *m, char **note)
+{
+	struct store_msgid e;
+	struct store_draft *d = NULL;
+	int rc = store_get_msgid(t, m->message_id, &e);
+	if (rc == STORE_NOTFOUND || (rc == 0 && e.draft == 0))
+		return 0;
+	if (rc < 0 || (rc = store_get_draft(t, e.draft, &d)) < 0)
+		return rc == STORE_NOTFOUND ? 0 : rc;
+	unsigned long long id = (unsigned long long)d->id;
+	if (d->state == STORE_DRAFT_SENT && same_text(m->text, d->body ? d->body : "")) {
+		*note = xasprintf("a copy of the reply tend sent (draft %llu)", id);
+		rc = 1;
+	} else {
+		*note =
+		    xasprintf("it carries the Message-ID of the reply tend sent in draft %llu, but "
+		              "not its text",
+		              id);
+	}
+	store_draft_free(d);
+	return rc;
+}
+
+static const char *domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at ? at + 1 : "";
+}
+
+/*
+ * Mail from one of our addresses counts as ours only when tend sent it, when its source says
+ * so (the Sent folder), or when a trusted server's Authentication-Results vouch for it: From
+ * is not authenticated, and anyone can write our address there.
+ */
+static int judge_sender(struct ingest *in, const struct message *m, const struct ingest_source *src,
+                        struct sender *s)
+{
+	memset(s, 0, sizeof(*s));
+	if (!config_is_own_address(in->config, m->from.addr))
+		return 0;
+	char *copy = NULL, *why = NULL;
+	int rc = sent_copy(in->txn, m, &copy);
+	if (rc < 0)
+		return rc;
+	s->kind = THREAD_SENDER_OURS;
+	s->flags = STORE_MSG_OURS;
+	if (rc > 0) {
+		s->flags |= STORE_MSG_COPY;
+		s->note = copy;
+		return 0;
+	}
+	if (src->ours) {
+		s->note = xstrdup(src->ours);
+	} else if (authres_vouches(m, &in->config->authserv_ids, domain_of(m->from.addr), &why)) {
+		s->note = why;
+	} else {
+		s->kind = THREAD_SENDER_UNVERIFIED;
+		s->flags = STORE_MSG_UNVERIFIED;
+		s->note = xasprintf("claims to come from %s, but nothing vouches for it: %s",
+		                    m->from.addr,
+		                    copy  ? copy
+		                    : why ? why
+		                          : "tend did not send it, it did not come from the Sent "
+		                            "folder, and tend.yaml trusts no server's "
+		                            "Authentication-Results (authserv_id)");
+		free(why);
+	}
+	free(copy);
+	return 0;
+}
+
 /* Classifies the new message and notes the conversations whose drafts must follow. */
 static int classify_stored(struct ingest *in, struct store_message *rec, const struct message *m,
                            struct classify_verdict *v, const struct thread_result *res)
@@ -266,18 +379,23 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
                         struct classify_verdict *v, const struct ingest_source *src, uint64_t *id)
 {
 	struct store_txn *t = in->txn;
-	struct thread_result res;
+	struct thread_result res = {0};
 	struct store_message rec;
+	struct sender who;
+	struct thread_options topt = in->topt;
 	int64_t arrival = arrival_time(src, m->date);
 	int rc = store_next_id(t, STORE_COUNTER_MESSAGE, id);
-	if (rc < 0)
+	if (rc < 0 || (rc = judge_sender(in, m, src, &who)) < 0)
 		return rc;
-	if ((rc = thread_assign(t, m, *id, arrival, &in->topt, &res)) < 0)
+	topt.sender = who.kind;
+	if ((rc = thread_assign(t, m, *id, arrival, &topt, &res)) < 0)
 		goto out;
 	record_from_message(&rec, m, *id, src, arrival, len);
 	rec.thread = res.thread;
 	rec.join_reason = res.reason;
 	rec.join_detail = res.detail;
+	rec.flags = who.flags | (res.reply_to_held ? STORE_MSG_REPLY_TO_HELD : 0);
+	rec.sender_note = who.note;
 	rc = classify_stored(in, &rec, m, v, &res);
 	if (rc == 0)
 		rc = classify_bounce(in->classify, t, &rec, raw, len);
@@ -293,6 +411,7 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	in->pending.threads_created += res.created;
 	in->pending.bytes += len;
 out:
+	free(who.note);
 	thread_result_finish(&res);
 	return rc;
 }

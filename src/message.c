@@ -23,6 +23,7 @@ const struct message_limits message_default_limits = {
     .max_headers = 1000,
     .max_depth = 32,
     .max_parts = 1000,
+    .max_addresses = 1000,
 };
 
 /* ---- Message-IDs, as notmuch 0.37 reads them (lib/message-id.c) ---- */
@@ -89,67 +90,24 @@ static char *parse_one_id(const char *s, const char **next)
 	return r;
 }
 
-struct idset {
-	size_t *slot; /* index + 1 into the strvec, 0 when free */
-	size_t cap, used;
-};
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 1099511628211ull;
-	return h;
-}
-
-/* Adds out->v[idx] unless an equal string is there already; returns whether it was added. */
-static bool idset_put(struct idset *set, const struct strvec *out, size_t idx)
-{
-	size_t mask = set->cap - 1;
-	for (size_t h = hash_str(out->v[idx]) & mask;; h = (h + 1) & mask) {
-		if (set->slot[h] == 0) {
-			set->slot[h] = idx + 1;
-			set->used++;
-			return true;
-		}
-		if (strcmp(out->v[set->slot[h] - 1], out->v[idx]) == 0)
-			return false;
-	}
-}
-
-static bool idset_add(struct idset *set, const struct strvec *out, size_t idx)
-{
-	if (2 * (set->used + 1) > set->cap) {
-		struct idset bigger = {NULL, set->cap ? set->cap * 2 : 64, 0};
-		bigger.slot = xcalloc(bigger.cap, sizeof(size_t));
-		for (size_t i = 0; i < set->cap; i++)
-			if (set->slot[i])
-				idset_put(&bigger, out, set->slot[i] - 1);
-		free(set->slot);
-		*set = bigger;
-	}
-	return idset_put(set, out, idx);
-}
-
 void message_parse_id_list(const char *value, struct strvec *out)
 {
 	if (value == NULL)
 		return;
-	struct idset set = {NULL, 0, 0};
-	for (size_t i = 0; i < out->n; i++)
-		idset_add(&set, out, i);
+	struct strindex set = {0};
+	strindex_build(&set, out);
 	const char *s = value;
 	while (*s) {
 		char *id = parse_one_id(s, &s);
 		if (id == NULL)
 			continue;
 		strvec_push_owned(out, id);
-		if (!idset_add(&set, out, out->n - 1)) {
+		if (!strindex_add(&set, out, out->n - 1)) {
 			free(out->v[--out->n]);
 			out->v[out->n] = NULL;
 		}
 	}
-	free(set.slot);
+	strindex_free(&set);
 }
 
 static void drop_id(struct strvec *sv, const char *id)
@@ -407,7 +365,7 @@ static void set_from(struct message *m, const struct message_hdrs *h)
 	struct message_addrs a = {NULL, 0};
 	const char *v = message_hdrs_get(h, "From");
 	if (v)
-		message_addrs_parse(v, &a, &m->warnings);
+		message_addrs_parse(v, &a, &m->warnings, 1);
 	else
 		strvec_push(&m->warnings, "no From header");
 	if (a.n > 0) {
@@ -421,13 +379,20 @@ static void set_from(struct message *m, const struct message_hdrs *h)
 	message_addrs_free(&a);
 }
 
-/* Every field called name: To and Cc given twice are read as one list. */
-static void set_addrs(struct message *m, const struct message_hdrs *h, const char *name,
+/* Every field called name: To and Cc given twice are read as one list, up to max addresses. */
+static void set_addrs(struct message *m, const struct message_hdrs *h, const char *name, size_t max,
                       struct message_addrs *out)
 {
 	for (size_t i = 0; i < h->n; i++)
-		if (str_ieq(h->v[i].name, name))
-			message_addrs_parse(h->v[i].value, out, &m->warnings);
+		if (str_ieq(h->v[i].name, name) &&
+		    message_addrs_parse(h->v[i].value, out, &m->warnings, max) > 0) {
+			strvec_push_owned(
+			    &m->warnings,
+			    xasprintf("%s: more than %zu addresses; the first %zu are "
+			              "read, the raw message keeps the rest",
+			              name, max, max));
+			return;
+		}
 }
 
 static void set_date(struct message *m, const struct message_hdrs *h)
@@ -442,8 +407,10 @@ static void set_date(struct message *m, const struct message_hdrs *h)
 	}
 }
 
-static void set_fields(struct message *m, const struct message_hdrs *h, const char *raw, size_t len)
+static void set_fields(struct message *m, const struct message_hdrs *h, const char *raw, size_t len,
+                       const struct message_limits *lim)
 {
+	size_t max = lim->max_addresses ? lim->max_addresses : message_default_limits.max_addresses;
 	set_message_id(m, h, raw, len);
 	const char *v = message_hdrs_get(h, "Subject");
 	struct buf b = BUF_INIT;
@@ -451,9 +418,9 @@ static void set_fields(struct message *m, const struct message_hdrs *h, const ch
 		message_decode_words(&b, v, strlen(v), &m->warnings);
 	m->subject = buf_steal(&b);
 	set_from(m, h);
-	set_addrs(m, h, "To", &m->to);
-	set_addrs(m, h, "Cc", &m->cc);
-	set_addrs(m, h, "Reply-To", &m->reply_to);
+	set_addrs(m, h, "To", max, &m->to);
+	set_addrs(m, h, "Cc", max, &m->cc);
+	set_addrs(m, h, "Reply-To", max, &m->reply_to);
 	set_date(m, h);
 }
 
@@ -539,14 +506,15 @@ int message_parse(const char *raw, size_t len, const struct message_limits *limi
 	struct message *m = xcalloc(1, sizeof(*m));
 	*out = NULL;
 	*reason = NULL;
-	if (parse_structure(&p, raw, len, limits ? limits : &message_default_limits, &m->warnings,
-	                    reason) < 0 ||
+	if (!limits)
+		limits = &message_default_limits;
+	if (parse_structure(&p, raw, len, limits, &m->warnings, reason) < 0 ||
 	    !is_email(&p.hdrs, reason)) {
 		parse_finish(&p);
 		message_free(m);
 		return -1;
 	}
-	set_fields(m, &p.hdrs, raw, len);
+	set_fields(m, &p.hdrs, raw, len, limits);
 	message_body_build(&p.tree, m);
 	for (size_t i = 0; i < m->warnings.n; i++) /* some quote a header value */
 		text_strip_controls(m->warnings.v[i], strlen(m->warnings.v[i]), TEXT_LINE);

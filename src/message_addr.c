@@ -53,7 +53,7 @@ static bool addr_ok(const char *a, bool bare)
 
 static void addrs_push(struct message_addrs *out, char *name, char *addr)
 {
-	out->v = xreallocarray(out->v, out->n + 1, sizeof(*out->v));
+	message_addrs_reserve(out);
 	text_strip_controls(addr, strlen(addr), TEXT_LINE); /* the name is decoded, so clean */
 	if (name && name[0] == '\0') {
 		free(name);
@@ -246,7 +246,15 @@ static void parse_segment(const char *s, size_t n, struct message_addrs *out,
 	free(raw);
 }
 
-void message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings)
+void message_addrs_reserve(struct message_addrs *as)
+{
+	/* The array grows in powers of two: a hostile Cc list pushes hundreds of thousands. */
+	if (as->n == 0 || (as->n & (as->n - 1)) == 0)
+		as->v = xreallocarray(as->v, as->n ? 2 * as->n : 1, sizeof(*as->v));
+}
+
+int message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings,
+                        size_t max)
 {
 	const char *seg = value;
 	bool quote = false;
@@ -258,6 +266,8 @@ void message_addrs_parse(const char *value, struct message_addrs *out, struct st
 			continue;
 		}
 		if (c == '\0' || ((c == ',' || c == ';') && !quote && !comment && !angle)) {
+			if (out->n >= max)
+				return *seg && seg[strspn(seg, " \t\r\n,;")] != '\0';
 			parse_segment(seg, (size_t)(p - seg), out, warnings);
 			if (c == '\0')
 				break;
@@ -274,6 +284,15 @@ void message_addrs_parse(const char *value, struct message_addrs *out, struct st
 			angle = 0;
 		}
 	}
+	return 0;
+}
+
+void message_addrs_add(struct message_addrs *as, const struct message_addr *a)
+{
+	message_addrs_reserve(as);
+	as->v[as->n].name = a->name ? xstrdup(a->name) : NULL;
+	as->v[as->n].addr = xstrdup(a->addr);
+	as->n++;
 }
 
 /* ---- dates ---- */

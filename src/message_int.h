@@ -117,7 +117,14 @@ char *message_param_get(const struct message_params *p, const char *name);
 /* ---- addresses and dates (message_addr.c) ---- */
 
 /* Appends the addresses in value (an address-list header) to out. */
-void message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings);
+/*
+ * Appends the addresses in value to out, until out holds max of them; returns 1 when some were
+ * left out for that, else 0.
+ */
+/* Makes room for one more address. */
+void message_addrs_reserve(struct message_addrs *as);
+int message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings,
+                        size_t max);
 void message_addrs_free(struct message_addrs *a);
 /* The display name in an address field whose address is unusable (a comment or the phrase
  * before "<"), decoded; NULL when there is none. Caller frees. */

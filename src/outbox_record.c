@@ -149,15 +149,25 @@ struct sent_args {
 	bool copied, copy_wanted;
 };
 
-/* Our Message-ID leads to the thread, so that an answer to it joins the conversation. */
+/*
+ * Our Message-ID leads to the thread, so that an answer to it joins the conversation, and to
+ * the draft, so that a copy of the reply (from the Sent folder, or a customer sending it back)
+ * is known for what it is.
+ */
 static int file_message_id(struct store_txn *t, const struct store_draft *d)
 {
 	struct store_msgid e;
 	uint64_t live;
 	int rc = store_resolve_thread(t, d->thread, &live);
-	if (rc == 0 && d->message_id && store_get_msgid(t, d->message_id, &e) == STORE_NOTFOUND)
-		rc = store_put_msgid(t, d->message_id, &(struct store_msgid){0, live});
-	return rc;
+	if (rc < 0 || !d->message_id)
+		return rc;
+	rc = store_get_msgid(t, d->message_id, &e);
+	if (rc == STORE_NOTFOUND)
+		e = (struct store_msgid){.message = 0, .thread = live, .draft = 0};
+	else if (rc < 0)
+		return rc;
+	e.draft = d->id;
+	return store_put_msgid(t, d->message_id, &e);
 }
 
 /*

@@ -358,6 +358,12 @@ static int check_approvable(const struct review_target *tg, const struct config 
 		                     "thread %llu: the customer wrote again after this draft was "
 		                     "made; run `tend show %llu` first",
 		                     id, id);
+	size_t n = view_recipients(tg->d);
+	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
+		return review_refuse(err,
+		                     "thread %llu: the reply would go to %zu addresses, more than "
+		                     "review.max_recipients (%d) in tend.yaml allows",
+		                     id, n, c->review.max_recipients);
 	if (c && c->review.require_second_person && tg->d->edited && tg->d->last_editor &&
 	    strcmp(tg->d->last_editor, a->login) == 0)
 		return review_refuse(err,

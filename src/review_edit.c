@@ -46,7 +46,8 @@ static struct store_message *latest_customer(struct store_txn *t, const struct s
 		struct store_message *m = NULL;
 		if (store_get_message(t, th->messages.v[i], &m) < 0)
 			continue;
-		if (!(m->flags & STORE_MSG_OURS) && (!best || m->received >= best->received)) {
+		if (!(m->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED)) &&
+		    (!best || m->received >= best->received)) {
 			store_message_free(best);
 			best = m;
 		} else {

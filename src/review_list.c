@@ -144,6 +144,12 @@ static void json_queue_item(struct json *j, const struct queue_item *it, int64_t
 	json_string(j, view_draft_state_name(it->d->state));
 	json_key(j, "error");
 	json_string(j, it->d->state == STORE_DRAFT_PROPOSED ? NULL : it->d->error);
+	json_key(j, "recipients");
+	json_int(j, (int64_t)view_recipients(it->d));
+	json_key(j, "reply_to_held");
+	json_bool(j, it->d->reply_to_held.n > 0);
+	json_key(j, "unverified");
+	json_bool(j, it->th->unverified != 0);
 	json_object_end(j);
 }
 
@@ -158,6 +164,13 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		buf_puts(&b, "may have been sent: see tend outbox");
 	if (it->d->stale)
 		buf_printf(&b, "%snew message", b.len ? ", " : "");
+	if (it->th->unverified)
+		buf_printf(&b, "%sunverified mail from us", b.len ? ", " : "");
+	if (it->d->reply_to_held.n)
+		buf_printf(&b, "%sReply-To not followed", b.len ? ", " : "");
+	if (it->d->cc_withheld)
+		buf_printf(&b, "%s%llu Cc left out", b.len ? ", " : "",
+		           (unsigned long long)it->d->cc_withheld);
 	if (at_risk(it, now))
 		buf_printf(&b, "%sat risk", b.len ? ", " : "");
 	for (size_t i = 0; i < it->th->bounced.n; i++) {
@@ -176,6 +189,8 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		strftime(when, sizeof(when), "%a %H:%M", &tm);
 		buf_printf(&b, "%ssnoozed until %s", b.len ? ", " : "", when);
 	}
+	if (view_recipients(it->d) != 1) /* last: the plain case of a reply-all */
+		buf_printf(&b, "%s%zu recipients", b.len ? ", " : "", view_recipients(it->d));
 	return buf_steal(&b);
 }
 

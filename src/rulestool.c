@@ -48,7 +48,7 @@ static void draft_for(const struct rules *r, const struct config *c, const struc
 	test_thread(m, &th);
 	const struct rules_sla *sla = rules_sla(r);
 	const struct rules_business_hours *bh = rules_business_hours(r);
-	struct draft_message dm = {m, res};
+	struct draft_message dm = {.message = m, .result = res, .flags = 0};
 	struct draft_input in = {
 	    .rules = r,
 	    .thread = &th,
@@ -235,7 +235,7 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
                            const struct store_message *rec, struct verdict *was,
                            struct verdict *now)
 {
-	if (rec->flags & (STORE_MSG_OURS | STORE_MSG_QUARANTINED))
+	if (rec->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED | STORE_MSG_QUARANTINED))
 		return;
 	bool unanswered = rec->received >= th->answered;
 	verdict_add(was, &rec->tags, rec->priority, rec->ignore_reason != NULL, unanswered);

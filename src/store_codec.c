@@ -67,6 +67,7 @@ static const struct codec_field message_fields[] = {
     FIELD(27, CODEC_STRVEC, M, rules),
     FIELD(28, CODEC_INT, M, priority),
     FIELD(29, CODEC_STR, M, ignore_reason),
+    FIELD(30, CODEC_STR, M, sender_note),
 };
 static const struct codec_field message_head_fields[] = {
     FIELD(1, CODEC_U64, M, id),
@@ -110,6 +111,7 @@ static const struct codec_field thread_fields[] = {
     FIELD(24, CODEC_I64, T, escalated),
     FIELD(25, CODEC_I64, T, holding_sent),
     FIELD(26, CODEC_I64, T, risk_at),
+    FIELD(27, CODEC_U64, T, unverified),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -157,6 +159,8 @@ static const struct codec_field draft_fields[] = {
     FIELD(34, CODEC_BOOL, D, copy_pending),
     FIELD(35, CODEC_I64, D, copied),
     FIELD(36, CODEC_INT, D, kind),
+    ARRAY(37, D, reply_to_held.v, reply_to_held.n, codec_addr),
+    FIELD(38, CODEC_U64, D, cc_withheld),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);
@@ -173,6 +177,7 @@ const struct codec_table codec_audit = TABLE("audit", struct store_audit, audit_
 static const struct codec_field msgid_fields[] = {
     FIELD(1, CODEC_U64, struct store_msgid, message),
     FIELD(2, CODEC_U64, struct store_msgid, thread),
+    FIELD(3, CODEC_U64, struct store_msgid, draft),
 };
 const struct codec_table codec_msgid = TABLE("msgid", struct store_msgid, msgid_fields);
 

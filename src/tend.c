@@ -124,10 +124,13 @@ static int open_store(struct ctx *c, bool readonly)
 }
 
 /* Parses a command's own options; only --json (and -h) are shared by the listings. */
-static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, int *optind_out)
+/* --json, and --sent where sent is not NULL (tend import); --help prints the usage. */
+static int parse_flags(const char *cmd, int argc, char **argv, bool *json, bool *sent,
+                       int *optind_out)
 {
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
+	    {"sent", no_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -136,6 +139,8 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, i
 	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (ch == 'j')
 			*json = true;
+		else if (ch == 's' && sent)
+			*sent = true;
 		else if (ch == 'h')
 			return command_help(cmd);
 		else
@@ -143,6 +148,11 @@ static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, i
 	}
 	*optind_out = optind;
 	return 0;
+}
+
+static int parse_json_flag(const char *cmd, int argc, char **argv, bool *json, int *optind_out)
+{
+	return parse_flags(cmd, argc, argv, json, NULL, optind_out);
 }
 
 static void print_import_summary(const struct import_report *r, const struct ingest_stats *s,
@@ -192,9 +202,9 @@ static void print_import_summary(const struct import_report *r, const struct ing
 
 static int cmd_import(struct ctx *c, int argc, char **argv)
 {
-	bool json = false;
-	int first;
-	int rc = parse_json_flag("import", argc, argv, &json, &first);
+	bool json = false, sent = false;
+	int first = argc;
+	int rc = parse_flags("import", argc, argv, &json, &sent, &first);
 	if (rc)
 		return rc;
 	if (first >= argc)
@@ -205,7 +215,7 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
 	if (load_rules(c, &rules) < 0)
 		return 1;
 	struct ingest *in = ingest_new(c->store, c->config, rules, "import");
-	struct import_options opt = {.progress = !json && isatty(STDERR_FILENO)};
+	struct import_options opt = {.progress = !json && isatty(STDERR_FILENO), .sent = sent};
 	struct import_report rep;
 	rc = import_paths(in, argv + first, (size_t)(argc - first), &opt, &rep);
 	if (rc < 0)
@@ -578,8 +588,16 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 	review_agent_finish(&a);
 	if (rc == 0 && review_current_draft(c->store, id, &d, &err) == 0) {
 		char *to = recipients(d);
-		printf("Approved thread %llu: the reply to %s is queued for sending.\n",
-		       (unsigned long long)id, to);
+		struct buf notes = BUF_INIT;
+		size_t n = view_recipients(d);
+		view_recipient_notes(&notes, d);
+		printf("Approved thread %llu: the reply to %s is queued for sending (%zu "
+		       "recipient%s",
+		       (unsigned long long)id, to, n, n == 1 ? "" : "s");
+		if (d->cc.n)
+			printf(": %zu in To, %zu in Cc", d->to.n, d->cc.n);
+		printf(").\n%s", notes.len ? notes.data : "");
+		buf_free(&notes);
 		free(to);
 		warn_bounced(c, d);
 		outbox_poke(c->config->store); /* tendd, when running, sends it now */
@@ -948,7 +966,8 @@ static int cmd_rules(struct ctx *c, int argc, char **argv)
 }
 
 static const struct command commands[] = {
-    {"import", cmd_import, "[--json] PATH...", "ingest mbox files, maildirs and .eml files"},
+    {"import", cmd_import, "[--json] [--sent] PATH...",
+     "ingest mbox files, maildirs and .eml files (--sent: our sent mail)"},
     {"threads", cmd_threads, "[--json] [--quarantined]",
      "list conversations (or quarantined messages)"},
     {"queue", cmd_queue, "[--json] [--all] [--limit N]",

@@ -118,8 +118,22 @@ static char *lower_dup(const char *s)
 	return str_lower(xstrdup(s ? s : ""));
 }
 
-static bool is_participant(const struct store_thread *th, const char *addr)
+static bool is_own(const struct thread_options *opt, const char *addr)
 {
+	if (!opt->own || !addr)
+		return false;
+	for (size_t i = 0; i < opt->own->n; i++)
+		if (str_ieq(opt->own->v[i], addr))
+			return true;
+	return false;
+}
+
+/* Our own addresses never count, also where an older store listed them. */
+static bool is_participant(const struct store_thread *th, const struct thread_options *opt,
+                           const char *addr)
+{
+	if (is_own(opt, addr))
+		return false;
 	char *a = lower_dup(addr);
 	bool yes = a[0] != '\0' && strvec_contains(&th->participants, a);
 	free(a);
@@ -131,7 +145,8 @@ static int link_by_token(struct store_txn *t, const struct message *m,
                          const struct thread_options *opt, struct links *l)
 {
 	uint64_t id, live;
-	if (!opt->token || !thread_token_find(opt->token, m->subject, &id))
+	if (opt->sender == THREAD_SENDER_UNVERIFIED || !opt->token ||
+	    !thread_token_find(opt->token, m->subject, &id))
 		return 0;
 	int rc = store_resolve_thread(t, id, &live);
 	if (rc == STORE_NOTFOUND)
@@ -141,10 +156,12 @@ static int link_by_token(struct store_txn *t, const struct message *m,
 	struct store_thread *th = NULL;
 	if ((rc = store_get_thread(t, live, &th)) < 0)
 		return rc == STORE_NOTFOUND ? 0 : rc;
-	if (is_participant(th, m->from.addr)) {
+	bool ours = opt->sender == THREAD_SENDER_OURS;
+	if (ours || is_participant(th, opt, m->from.addr)) {
 		char *tok = thread_token_format(opt->token, id);
 		links_add(l, live, THREAD_REASON_TOKEN,
-		          xasprintf("token %s from participant %s", tok, m->from.addr));
+		          xasprintf("token %s from %s %s", tok, ours ? "our" : "participant",
+		                    m->from.addr));
 		free(tok);
 	}
 	store_thread_free(th);
@@ -155,7 +172,8 @@ static int link_by_token(struct store_txn *t, const struct message *m,
 static int link_by_subject(struct store_txn *t, const struct message *m, int64_t arrival,
                            const struct thread_options *opt, struct links *l)
 {
-	if (!opt->subject_fallback || m->from.addr[0] == '\0')
+	if (!opt->subject_fallback || m->from.addr[0] == '\0' ||
+	    opt->sender != THREAD_SENDER_CUSTOMER || is_own(opt, m->from.addr))
 		return 0;
 	char *subj = message_normalize_subject(m->subject);
 	char *addr = lower_dup(m->from.addr);
@@ -179,16 +197,6 @@ out:
 	free(subj);
 	free(addr);
 	return rc;
-}
-
-static bool is_own(const struct thread_options *opt, const char *addr)
-{
-	if (!opt->own || !addr)
-		return false;
-	for (size_t i = 0; i < opt->own->n; i++)
-		if (str_ieq(opt->own->v[i], addr))
-			return true;
-	return false;
 }
 
 /* The customer of a conversation a message starts: its sender, unless that is us. */
@@ -221,24 +229,53 @@ static int create_thread(struct store_txn *t, const struct message *m, int64_t a
 	return rc;
 }
 
-static void add_participant(struct store_thread *th, const char *addr)
+/* A thread's participants while they are added to: a hostile message names 40,000. */
+struct people {
+	struct store_thread *th;
+	const struct thread_options *opt;
+	struct strindex ix;
+};
+
+static void people_open(struct people *p, struct store_thread *th, const struct thread_options *opt)
 {
-	if (!addr || !*addr)
+	p->th = th;
+	p->opt = opt;
+	memset(&p->ix, 0, sizeof(p->ix));
+	strindex_build(&p->ix, &th->participants);
+}
+
+static bool people_has(const struct people *p, const char *addr)
+{
+	char *a = lower_dup(addr);
+	bool yes = strindex_contains(&p->ix, &p->th->participants, a);
+	free(a);
+	return yes;
+}
+
+/*
+ * Participants a conversation keeps at most. The record is rewritten with every message, so a
+ * list that grew without end (a Cc of thousands, again and again) would make each message in
+ * the thread cost more; past it, new addresses can still write, but not by token or subject.
+ */
+#define MAX_PARTICIPANTS 1000
+
+static void add_participant(struct people *p, const char *addr)
+{
+	if (!addr || !*addr || is_own(p->opt, addr) || p->th->participants.n >= MAX_PARTICIPANTS)
 		return;
 	char *a = lower_dup(addr);
-	if (strvec_contains(&th->participants, a))
-		free(a);
-	else
-		strvec_push_owned(&th->participants, a);
+	strindex_push(&p->ix, &p->th->participants, a);
+	free(a);
 }
 
-static void add_participants(struct store_thread *th, const struct message_addrs *as)
+static void add_participants(struct people *p, const struct message_addrs *as)
 {
 	for (size_t i = 0; i < as->n; i++)
-		add_participant(th, as->v[i].addr);
+		add_participant(p, as->v[i].addr);
 }
 
-/* The earlier clock, the higher priority and the later answer carry over; so does an assignee. */
+/* The earlier clock, the higher priority, the later answer and mark of unverified mail carry
+ * over; so does an assignee. */
 static void merge_review_state(struct store_thread *into, struct store_thread *from)
 {
 	if (from->clock_start && (!into->clock_start || from->clock_start < into->clock_start))
@@ -247,6 +284,8 @@ static void merge_review_state(struct store_thread *into, struct store_thread *f
 		into->priority = from->priority;
 	if (from->answered > into->answered)
 		into->answered = from->answered;
+	if (from->unverified > into->unverified)
+		into->unverified = from->unverified;
 	if (!into->first_response ||
 	    (from->first_response && from->first_response < into->first_response))
 		into->first_response = from->first_response;
@@ -261,8 +300,9 @@ static void merge_review_state(struct store_thread *into, struct store_thread *f
 }
 
 /* Moves every message of thread `from` into `into` and leaves a forwarding record behind. */
-static int merge_thread(struct store_txn *t, struct store_thread *into, uint64_t from_id)
+static int merge_thread(struct store_txn *t, struct people *p, uint64_t from_id)
 {
+	struct store_thread *into = p->th;
 	struct store_thread *from = NULL;
 	int rc = store_get_thread(t, from_id, &from);
 	if (rc < 0)
@@ -279,7 +319,7 @@ static int merge_thread(struct store_txn *t, struct store_thread *into, uint64_t
 	if (rc < 0)
 		goto out;
 	for (size_t i = 0; i < from->participants.n; i++)
-		add_participant(into, from->participants.v[i]);
+		add_participant(p, from->participants.v[i]);
 	for (size_t i = 0; i < from->tags.n; i++)
 		if (!strvec_contains(&into->tags, from->tags.v[i]))
 			strvec_push(&into->tags, from->tags.v[i]);
@@ -314,33 +354,71 @@ static uint64_t lowest(const struct idvec *iv)
 	return min;
 }
 
+/* Did the message join by something anyone can type (the token, the subject)? */
+static bool weak_join(int reason)
+{
+	return reason == THREAD_REASON_TOKEN || reason == THREAD_REASON_SUBJECT;
+}
+
+/* A Reply-To outside the conversation, on a message that joined by token or subject. */
+static bool reply_to_outside(const struct people *p, const struct message *m)
+{
+	for (size_t i = 0; i < m->reply_to.n; i++) {
+		const char *a = m->reply_to.v[i].addr;
+		if (*a && !is_own(p->opt, a) && !people_has(p, a))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Who the message makes a participant (and so able to use the token and the subject later):
+ * everyone it names when it proved to know the conversation (references, a new thread); only
+ * its sender when it joined by token or subject; nobody when it claims to be us unverified.
+ */
+static void add_message_people(struct people *p, const struct message *m, struct thread_result *res)
+{
+	if (p->opt->sender == THREAD_SENDER_UNVERIFIED)
+		return;
+	if (weak_join(res->reason)) {
+		res->reply_to_held = reply_to_outside(p, m);
+		add_participant(p, m->from.addr);
+		return;
+	}
+	add_participant(p, m->from.addr);
+	add_participants(p, &m->to);
+	add_participants(p, &m->cc);
+	add_participants(p, &m->reply_to);
+}
+
 /* Adds the message to the thread record, merging the other linked threads into it. */
 static int update_thread(struct store_txn *t, const struct message *m, uint64_t msg,
-                         int64_t arrival, const struct links *l, struct thread_result *res)
+                         int64_t arrival, const struct links *l, const struct thread_options *opt,
+                         struct thread_result *res)
 {
 	struct store_thread *th = NULL;
+	struct people p;
 	int rc = store_get_thread(t, res->thread, &th);
 	if (rc < 0)
 		return rc;
+	people_open(&p, th, opt);
 	for (size_t i = 0; i < l->threads.n && rc == 0; i++) {
 		if (l->threads.v[i] == res->thread)
 			continue;
-		rc = merge_thread(t, th, l->threads.v[i]);
+		rc = merge_thread(t, &p, l->threads.v[i]);
 		idvec_push(&res->merged, l->threads.v[i]);
 	}
 	if (rc < 0)
 		goto out;
 	idvec_push(&th->messages, msg);
-	add_participant(th, m->from.addr);
-	add_participants(th, &m->to);
-	add_participants(th, &m->cc);
-	add_participants(th, &m->reply_to);
+	add_message_people(&p, m, res);
 	if (arrival > th->updated)
 		th->updated = arrival;
 	if (arrival < th->created)
 		th->created = arrival;
 	rc = store_put_thread(t, th);
 out:
+	strindex_free(&p.ix);
 	store_thread_free(th);
 	return rc;
 }
@@ -355,10 +433,17 @@ static int record_ids(struct store_txn *t, const struct message *m, uint64_t msg
 		rc = store_put_msgid(t, l->unknown.v[i], &e);
 	if (rc < 0)
 		return rc;
+	struct store_msgid was;
 	e.message = msg;
+	/* A copy of a reply tend sent keeps the draft it is a copy of. */
+	if ((rc = store_get_msgid(t, m->message_id, &was)) == 0)
+		e.draft = was.draft;
+	else if (rc != STORE_NOTFOUND)
+		return rc;
 	if ((rc = store_put_msgid(t, m->message_id, &e)) < 0)
 		return rc;
-	if (!opt->subject_fallback || m->from.addr[0] == '\0' || is_own(opt, m->from.addr))
+	if (!opt->subject_fallback || m->from.addr[0] == '\0' || is_own(opt, m->from.addr) ||
+	    opt->sender != THREAD_SENDER_CUSTOMER)
 		return 0;
 	char *subj = message_normalize_subject(m->subject);
 	char *addr = lower_dup(m->from.addr);
@@ -393,8 +478,12 @@ int thread_assign(struct store_txn *t, const struct message *m, uint64_t msg, in
 		res->reason = l.reason;
 		res->detail = l.detail;
 		l.detail = NULL;
+		if (opt->sender == THREAD_SENDER_UNVERIFIED) { /* it merges nothing */
+			idvec_clear(&l.threads);
+			idvec_push(&l.threads, res->thread);
+		}
 	}
-	if ((rc = update_thread(t, m, msg, arrival, &l, res)) < 0)
+	if ((rc = update_thread(t, m, msg, arrival, &l, opt, res)) < 0)
 		goto out;
 	rc = record_ids(t, m, msg, arrival, &l, opt, res->thread);
 out:

@@ -175,6 +175,75 @@ bool strvec_contains(const struct strvec *sv, const char *s)
 	return false;
 }
 
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull; /* FNV-1a */
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* The slot holding s, or the free slot where it would go. */
+static size_t strindex_find(const struct strindex *ix, const struct strvec *sv, const char *s)
+{
+	size_t mask = ix->cap - 1, h = hash_str(s) & mask;
+	while (ix->slot[h] != 0 && strcmp(sv->v[ix->slot[h] - 1], s) != 0)
+		h = (h + 1) & mask;
+	return h;
+}
+
+/* Keeps the table at most half full. */
+static void strindex_grow(struct strindex *ix, const struct strvec *sv)
+{
+	if (2 * (ix->used + 1) <= ix->cap)
+		return;
+	struct strindex bigger = {NULL, ix->cap ? ix->cap * 2 : 64, 0};
+	bigger.slot = xcalloc(bigger.cap, sizeof(*bigger.slot));
+	for (size_t i = 0; i < ix->cap; i++)
+		if (ix->slot[i])
+			bigger.slot[strindex_find(&bigger, sv, sv->v[ix->slot[i] - 1])] =
+			    ix->slot[i];
+	bigger.used = ix->used;
+	free(ix->slot);
+	*ix = bigger;
+}
+
+bool strindex_add(struct strindex *ix, const struct strvec *sv, size_t pos)
+{
+	strindex_grow(ix, sv);
+	size_t h = strindex_find(ix, sv, sv->v[pos]);
+	if (ix->slot[h] != 0)
+		return false;
+	ix->slot[h] = pos + 1;
+	ix->used++;
+	return true;
+}
+
+void strindex_build(struct strindex *ix, const struct strvec *sv)
+{
+	for (size_t i = 0; i < sv->n; i++)
+		strindex_add(ix, sv, i);
+}
+
+bool strindex_contains(const struct strindex *ix, const struct strvec *sv, const char *s)
+{
+	return ix->cap > 0 && ix->slot[strindex_find(ix, sv, s)] != 0;
+}
+
+bool strindex_push(struct strindex *ix, struct strvec *sv, const char *s)
+{
+	if (strindex_contains(ix, sv, s))
+		return false;
+	strvec_push(sv, s);
+	return strindex_add(ix, sv, sv->n - 1);
+}
+
+void strindex_free(struct strindex *ix)
+{
+	free(ix->slot);
+	memset(ix, 0, sizeof(*ix));
+}
+
 void strvec_free(struct strvec *sv)
 {
 	for (size_t i = 0; i < sv->n; i++)

@@ -579,6 +579,16 @@ static void json_message(struct json *j, const struct store_message *m)
 	json_object_end(j);
 	json_key(j, "warnings");
 	json_strvec(j, &m->warnings);
+	json_key(j, "reply_to");
+	json_addrs(j, &m->reply_to);
+	json_key(j, "reply_to_held");
+	json_bool(j, (m->flags & STORE_MSG_REPLY_TO_HELD) != 0);
+	json_key(j, "ours");
+	json_bool(j, (m->flags & STORE_MSG_OURS) != 0);
+	json_key(j, "unverified");
+	json_bool(j, (m->flags & STORE_MSG_UNVERIFIED) != 0);
+	json_key(j, "sender_note");
+	json_string(j, m->sender_note);
 	json_object_end(j);
 }
 
@@ -611,6 +621,12 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_addrs(j, &d->to);
 	json_key(j, "cc");
 	json_addrs(j, &d->cc);
+	json_key(j, "recipients");
+	json_int(j, (int64_t)view_recipients(d));
+	json_key(j, "cc_withheld");
+	json_int(j, (int64_t)d->cc_withheld);
+	json_key(j, "reply_to_held");
+	json_addrs(j, &d->reply_to_held);
 	json_key(j, "subject");
 	json_string(j, d->subject);
 	json_key(j, "in_reply_to");
@@ -669,6 +685,29 @@ static const char *paint(const struct view_options *o, const char *code)
 	return o->color ? code : "";
 }
 
+static void show_addrs(struct buf *b, const char *label, const struct message_addrs *as);
+
+/* Whether mail from our address is believed, and a Reply-To that is not followed. */
+static void show_sender(struct buf *b, const struct store_message *m, const struct view_options *o)
+{
+	if (m->flags & STORE_MSG_UNVERIFIED) {
+		buf_printf(b, "%sUnverified sender: ", paint(o, "\033[31m"));
+		put_safe(b, m->sender_note);
+		buf_printf(b, "; it answers nothing and closes nothing.%s\n", paint(o, "\033[0m"));
+	} else if ((m->flags & STORE_MSG_OURS) && m->sender_note) {
+		put_field(b, "From us", m->sender_note);
+	}
+	if (m->flags & STORE_MSG_REPLY_TO_HELD) {
+		buf_printf(b, "%s", paint(o, "\033[33m"));
+		show_addrs(b, "Reply-To (not followed)", &m->reply_to);
+		buf_printf(
+		    b,
+		    "  It asks for replies to go to an address outside this conversation, and "
+		    "it joined by its subject, which anyone can write.%s\n",
+		    paint(o, "\033[0m"));
+	}
+}
+
 static void show_message(struct buf *b, size_t n, const struct store_message *m,
                          const struct view_options *o)
 {
@@ -687,6 +726,7 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	           thread_reason_name(m->join_reason));
 	put_safe(b, m->join_detail);
 	buf_printf(b, "%s\n", paint(o, "\033[0m"));
+	show_sender(b, m, o);
 	if (m->subject && *m->subject)
 		put_field(b, "Subject", m->subject);
 	for (size_t i = 0; i < m->nattachments; i++) {
@@ -776,10 +816,38 @@ static void put_indented(struct buf *b, const char *text, const char *indent)
 	free(safe);
 }
 
+size_t view_recipients(const struct store_draft *d)
+{
+	return d->to.n + d->cc.n;
+}
+
+void view_recipient_notes(struct buf *b, const struct store_draft *d)
+{
+	if (d->reply_to_held.n) {
+		buf_puts(b, "The customer's message asked for replies to go to ");
+		for (size_t i = 0; i < d->reply_to_held.n; i++) {
+			char *a = addr_display(&d->reply_to_held.v[i]);
+			buf_puts(b, i ? ", " : "");
+			put_safe(b, a);
+			free(a);
+		}
+		buf_puts(
+		    b, ", outside this conversation; the reply goes to the participant instead.\n");
+	}
+	if (d->cc_withheld)
+		buf_printf(
+		    b,
+		    "The customer's message named %llu more address%s in To and Cc; the reply "
+		    "goes to the customer alone, as more would exceed review.max_recipients.\n",
+		    (unsigned long long)d->cc_withheld, d->cc_withheld == 1 ? "" : "es");
+}
+
 static void draft_headers(struct buf *b, const struct store_draft *d)
 {
 	show_addrs(b, "To", &d->to);
 	show_addrs(b, "Cc", &d->cc);
+	buf_printf(b, "Recipients: %zu\n", view_recipients(d));
+	view_recipient_notes(b, d);
 	put_field(b, "Subject", d->subject);
 	if (d->parts.n) {
 		buf_puts(b, "Answers:");

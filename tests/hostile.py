@@ -8,20 +8,359 @@ under valgrind.
 The sections follow the items of the issue; keep new cases in their item's section."""
 
 import os
+import re
 
 from tendtest import Env, check, eq, run, sample_mail  # noqa: F401
+
+# A shop with one support address, and agents who approve.
+SHOP = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
+        "agents:\n  - {login: alice, name: Alice Smith}\n")
+ALICE = {"TEND_AGENT": "alice"}
+ANNA = "anna@example.com"
+
+
+def mail(frm, subject, msgid, body="Hello, my voucher SHOP-1234 has expired. Can I use it?\n",
+         to="Shop Support <support@shop.example>", extra=""):
+    """A message as bytes: From, To, Subject, Message-ID and Date, extra header lines, body."""
+    return ("From: %s\nTo: %s\nSubject: %s\nMessage-ID: <%s>\n"
+            "Date: Mon, 30 Nov 2026 09:00:00 +0000\n%s\n%s"
+            % (frm, to, subject, msgid, extra, body)).encode()
+
+
+def anna_writes(env, subject="Voucher expired", extra=""):
+    """Anna's first message; returns her thread's id."""
+    env.import_(env.write("anna.eml", mail("Anna Meier <%s>" % ANNA, subject, "a1@example.com",
+                                           extra=extra)))
+    return thread_of(env, "a1@example.com")
+
+
+def thread_of(env, msgid):
+    for t in env.threads():
+        if msgid in t["message_ids"]:
+            return t["id"]
+    raise AssertionError("no thread holds <%s>" % msgid)
+
+
+def state(env, tid):
+    return [t for t in env.threads() if t["id"] == tid][0]["state"]
+
+
+def queued(env):
+    return [q["thread"] for q in env.json("queue", "--json")]
+
+
+def message(env, tid, msgid):
+    return [m for m in env.show(tid)["messages"] if m["message_id"] == msgid][0]
 
 
 # ---- 1. A forged mail from our own address ---------------------------------------------------
 
+def forged(env, name, subject, msgid, extra="", body="Your problem is solved. Thank you!\n"):
+    """A message claiming to come from our support address, imported as any mail is."""
+    return env.import_(env.write(name, mail("Shop Support <support@shop.example>", subject,
+                                            msgid, body=body, to="Anna Meier <%s>" % ANNA,
+                                            extra=extra)))
+
+
+def test_forged_token_from_our_address_closes_nothing():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        eq(queued(env), [tid], "Anna's draft in the queue")
+        forged(env, "forged.eml", "Re: [#%d] Voucher expired" % tid, "forged1@evil.example")
+        eq(queued(env), [tid], "the queue after a forged reply")
+        eq(state(env, tid), "open", "Anna's conversation")
+        other = thread_of(env, "forged1@evil.example")
+        check(other != tid, "a forged mail joined thread %d by its token" % tid)
+        m = message(env, other, "forged1@evil.example")
+        eq((m["unverified"], m["ours"]), (True, False), "the forged mail's marks")
+        out = env.tend("show", other).out
+        check("Unverified sender: claims to come from support@shop.example" in out, out)
+        check("it answers nothing and closes nothing" in out, out)
+    finally:
+        env.close()
+
+
+def test_forged_reference_keeps_an_approved_reply():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        env.tend("approve", tid, env=ALICE)
+        forged(env, "forged.eml", "Re: Voucher expired", "forged2@evil.example",
+               extra="In-Reply-To: <a1@example.com>\nReferences: <a1@example.com>\n")
+        eq(thread_of(env, "forged2@evil.example"), tid, "joined by its references")
+        out = [o for o in env.json("outbox", "--json", "--all") if o["thread"] == tid]
+        eq([o["state"] for o in out], ["approved"], "Anna's approved reply in the outbox")
+        eq(state(env, tid), "open", "Anna's conversation")
+        m = message(env, tid, "forged2@evil.example")
+        check(m["unverified"] and "nothing vouches" in m["sender_note"], m)
+        # An open draft stays in the queue, marked.
+        anna2 = mail("Anna Meier <%s>" % ANNA, "Re: Voucher expired", "a2@example.com",
+                     extra="In-Reply-To: <a1@example.com>\n", body="Any news?\n")
+        env.import_(env.write("anna2.eml", anna2))
+        forged(env, "forged3.eml", "Re: Voucher expired", "forged3@evil.example",
+               extra="In-Reply-To: <a2@example.com>\n")
+        item = [q for q in env.json("queue", "--json") if q["thread"] == tid]
+        eq(len(item), 1, "Anna's new draft still queued")
+        eq(item[0]["unverified"], True, "queue --json marks the thread")
+        check("unverified mail from us" in env.tend("queue").out, env.tend("queue").out)
+        check("draft" in env.show(tid) and env.show(tid)["draft"]["state"] == "proposed",
+              "the draft was superseded")
+    finally:
+        env.close()
+
+
+def test_our_address_is_never_a_participant():
+    """Anna wrote to us with our address in Cc; a forged mail with the token still does not
+    join (before, every address of a customer's mail became a participant, ours included)."""
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env, extra="Cc: Support <SUPPORT@shop.example>\n")
+        forged(env, "forged.eml", "[#%d]" % tid, "forged4@evil.example")
+        check(thread_of(env, "forged4@evil.example") != tid, "joined by token")
+        eq(queued(env), [tid], "queue")
+    finally:
+        env.close()
+
+
+def test_sent_mail_imported_with_sent_answers():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        reply = env.write("reply.eml", mail(
+            "Shop Support <support@shop.example>", "Re: Voucher expired", "r1@shop.example",
+            to="Anna Meier <%s>" % ANNA, extra="In-Reply-To: <a1@example.com>\n",
+            body="Dear Anna, the voucher is extended.\n"))
+        env.import_(reply)
+        eq(state(env, tid), "open", "our reply imported as inbox mail: unverified")
+        env2 = Env(config=SHOP)
+        try:
+            tid2 = anna_writes(env2)
+            env2.json("import", "--json", "--sent", reply)
+            eq(state(env2, tid2), "answered", "our reply imported with --sent")
+            eq(queued(env2), [], "queue")
+            m = message(env2, tid2, "r1@shop.example")
+            eq((m["ours"], m["unverified"]), (True, False), "marks")
+            check("tend import --sent" in env2.tend("show", tid2).out, "show says why")
+        finally:
+            env2.close()
+    finally:
+        env.close()
+
+
+def test_authentication_results_of_a_trusted_server():
+    ok = "Authentication-Results: mx.shop.example;\n dkim=pass (2048-bit key) header.d=shop.example header.s=s1;\n spf=pass smtp.mailfrom=shop.example\n"
+    cases = [
+        # (tend.yaml addition, header lines, counts as ours)
+        ("", ok, False),  # nobody trusted: no Authentication-Results believed
+        ("authserv_id: mx.shop.example\n", ok, True),
+        ("authserv_id: [other.example, mx.shop.example]\n",
+         "Authentication-Results: mx.shop.example; dmarc=pass header.from=shop.example\n", True),
+        ("authserv_id: mx.shop.example\n",
+         "Authentication-Results: mx.evil.example; dkim=pass header.d=shop.example\n", False),
+        ("authserv_id: mx.shop.example\n",
+         "Authentication-Results: mx.shop.example; dkim=pass header.d=evil.example\n", False),
+        ("authserv_id: mx.shop.example\n",
+         "Authentication-Results: mx.shop.example; dkim=fail header.d=shop.example\n", False),
+        # Our server's verdict on top, the sender's forgery below it: only the top one counts.
+        ("authserv_id: mx.shop.example\n",
+         "Authentication-Results: mx.shop.example; dmarc=fail header.from=shop.example\n" + ok,
+         False),
+        ("authserv_id: mx.shop.example\n",
+         "Authentication-Results: mx.shop.example (comment; dkim=pass); none\n" + ok, False),
+    ]
+    for top, headers, ours in cases:
+        env = Env(config=SHOP + top)
+        try:
+            tid = anna_writes(env)
+            forged(env, "reply.eml", "Re: Voucher expired", "r2@shop.example", extra=(
+                headers + "In-Reply-To: <a1@example.com>\n"))
+            m = message(env, tid, "r2@shop.example")
+            eq((m["ours"], state(env, tid)), (ours, "answered" if ours else "open"),
+               "%r with %r" % (top, headers))
+        finally:
+            env.close()
+
+
+def test_copies_of_our_replies_and_the_sent_folder():
+    """Against a real dovecot and SMTP server, with tendd reading INBOX and Sent: the copy of
+    a reply tend sent is ours and changes nothing; a customer sending it back does not close
+    their follow-up; our Message-ID with other words is unverified; a reply written in another
+    mail program and filed in Sent answers the customer."""
+    from daemon_send import CUSTOMER, Rig, customer_mail, first_draft, only_message
+    r = Rig(imap={"folders": ["INBOX", "Sent"]})
+    try:
+        tid, _ = first_draft(r)
+        r.approve(tid)
+        r.once()
+        sent = only_message(r)
+        ours = r.outbox(tid)["message_id"]
+        r.once()  # fetches the copy tend put in Sent
+        m = message(r.env, tid, ours)
+        eq((m["ours"], m["unverified"]), (True, False), "the Sent copy")
+        check("a copy of the reply tend sent" in m["sender_note"], m)
+        eq(state(r.env, tid), "answered", "after the copy")
+        r.customer_writes(customer_mail(msgid="c2@example.com", subject="Re: Voucher expired",
+                                        extra="In-Reply-To: <%s>\r\n" % ours))
+        eq(state(r.env, tid), "open", "Anna wrote again")
+        # Anna sends our reply back to us, byte for byte: a copy, and nothing changes.
+        r.dv.append("INBOX", sent.data.replace(
+            b"Message-ID: <%s>" % ours.encode(), b"Message-ID: <%s>" % ours.encode()))
+        r.once()
+        eq(state(r.env, tid), "open", "after our reply came back in the inbox")
+        # The same Message-ID with other words is not our reply.
+        other = sent.data.replace(b"Alice Smith", b"Alice Smith. PS: refund approved")
+        r.dv.append("INBOX", other)
+        r.once()
+        eq(state(r.env, tid), "open", "after a doctored copy")
+        check(r.env.show(tid)["draft"]["state"] == "proposed", "Anna's draft was superseded")
+        # A reply from another mail program, filed in Sent, answers her.
+        r.dv.append("Sent", (
+            "From: Shop Support <support@shop.example>\r\nTo: %s\r\nSubject: Re: Voucher\r\n"
+            "Message-ID: <thunderbird1@shop.example>\r\nIn-Reply-To: <c2@example.com>\r\n"
+            "Date: Mon, 30 Nov 2026 10:00:00 +0000\r\n\r\nDone, Anna.\r\n" % CUSTOMER).encode())
+        r.once()
+        eq(state(r.env, tid), "answered", "after our reply from another program")
+        out = r.env.tend("show", tid).out
+        check("From us: it was fetched from the Sent folder" in out, out)
+        eq(r.srv.count(), 1, "messages sent")
+    except Exception as e:
+        raise r.fail_context(e)
+    finally:
+        r.close()
+
 
 # ---- 2. A Reply-To that redirects a conversation's reply -------------------------------------
+
+def test_reply_to_outside_the_conversation_is_not_followed():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        env.import_(env.write("redirect.eml", mail(
+            "Anna Meier <%s>" % ANNA, "Re: [#%d] Voucher expired" % tid, "a2@example.com",
+            extra="Reply-To: Mallory <mallory@evil.example>\n",
+            body="Please send the voucher code to my new address.\n")))
+        eq(thread_of(env, "a2@example.com"), tid, "joined Anna's thread by token")
+        d = env.show(tid)["draft"]
+        eq([a["email"] for a in d["to"]], [ANNA], "the draft's To")
+        eq([a["email"] for a in d["reply_to_held"]], ["mallory@evil.example"], "held")
+        eq(message(env, tid, "a2@example.com")["reply_to_held"], True, "message mark")
+        out = env.tend("show", tid, env=ALICE).out
+        check("Reply-To (not followed): Mallory <mallory@evil.example>" in out, out)
+        check("asked for replies to go to Mallory <mallory@evil.example>" in out, out)
+        check("Reply-To not followed" in env.tend("queue").out, env.tend("queue").out)
+        r = env.tend("approve", tid, env=ALICE)
+        check("the reply to Anna Meier <%s> is queued" % ANNA in r.out, r.out)
+        check("asked for replies to go to Mallory <mallory@evil.example>" in r.out, r.out)
+        # Mallory did not become a participant: her own mail with the token starts anew.
+        env.import_(env.write("mallory.eml", mail("mallory@evil.example", "[#%d]" % tid,
+                                                  "m1@evil.example")))
+        check(thread_of(env, "m1@evil.example") != tid, "Mallory joined by token")
+    finally:
+        env.close()
+
+
+def test_reply_to_by_subject_is_not_followed():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        env.import_(env.write("redirect.eml", mail(
+            "Anna Meier <%s>" % ANNA, "Re: Voucher expired", "a2@example.com",
+            extra="Reply-To: mallory@evil.example\n")))
+        eq(thread_of(env, "a2@example.com"), tid, "joined Anna's thread by subject")
+        eq([a["email"] for a in env.show(tid)["draft"]["to"]], [ANNA], "the draft's To")
+    finally:
+        env.close()
+    # What is not hostile keeps working: a Reply-To that already takes part, and a reply that
+    # proves it knows the conversation (its References).
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env, extra="Cc: Ben Meier <ben@example.com>\n")
+        env.import_(env.write("a2.eml", mail(
+            "Anna Meier <%s>" % ANNA, "[#%d] one more thing" % tid, "a2@example.com",
+            extra="Reply-To: ben@example.com\n")))
+        eq([a["email"] for a in env.show(tid)["draft"]["to"]], ["ben@example.com"], "to Ben")
+        env.import_(env.write("a3.eml", mail(
+            "Anna Meier <%s>" % ANNA, "Re: Voucher expired", "a3@example.com",
+            extra="In-Reply-To: <a2@example.com>\nReply-To: anna@work.example\n")))
+        eq([a["email"] for a in env.show(tid)["draft"]["to"]], ["anna@work.example"],
+           "a reply by references")
+    finally:
+        env.close()
 
 
 # ---- 3. Symlinks and strangers' files in a group-shared store --------------------------------
 
 
 # ---- 4. Mass recipients ----------------------------------------------------------------------
+
+def mass_mail(n, msgid="mass@example.com", subject="Order 48213"):
+    cc = ",\n ".join("person%d@example.org" % i for i in range(n))
+    return mail("Anna Meier <%s>" % ANNA, subject, msgid, extra="Cc: %s\n" % cc)
+
+
+def test_mass_cc_is_read_in_part_and_not_copied_on_the_reply():
+    env = Env(config=SHOP)
+    try:
+        s = env.import_(env.write("mass.eml", mass_mail(40000)))
+        eq(s["stored"], 1, "stored")
+        tid = thread_of(env, "mass@example.com")
+        th = env.show(tid)
+        m = th["messages"][0]
+        eq(len(m["cc"]), 1000, "Cc addresses read (limits.addresses)")
+        check(any("more than 1000 addresses" in w for w in m["warnings"]), m["warnings"])
+        d = th["draft"]
+        eq((d["recipients"], d["cc_withheld"], [a["email"] for a in d["to"]]),
+           (1, 1000, [ANNA]), "the draft goes to Anna alone")
+        out = env.tend("show", tid).out
+        check("Recipients: 1\n" in out, out[-2000:])
+        check("named 1000 more addresses in To and Cc" in out, out[-2000:])
+        check("1000 Cc left out" in env.tend("queue").out, env.tend("queue").out)
+        raw = env.raw(m["id"])
+        check(b"person39999@example.org" in raw, "the raw message keeps every address")
+    finally:
+        env.close()
+
+
+def test_approval_refused_above_max_recipients():
+    env = Env(config=SHOP)
+    try:
+        env.import_(env.write("cc.eml", mail(
+            "Anna Meier <%s>" % ANNA, "Party order", "p1@example.com",
+            extra="Cc: b@example.com, c@example.com, d@example.com\n")))
+        tid = thread_of(env, "p1@example.com")
+        eq(env.show(tid)["draft"]["recipients"], 4, "To and Cc")
+        check(re.search(r"\b4 recipients\]", env.tend("queue").out), env.tend("queue").out)
+        env.write("tend.yaml", SHOP + "review: {max_recipients: 3}\n")
+        r = env.tend("approve", tid, env=ALICE, rc=1)
+        eq(r.err, "tend: thread %d: the reply would go to 4 addresses, more than "
+           "review.max_recipients (3) in tend.yaml allows\n" % tid, "refusal")
+        eq(env.show(tid)["draft"]["state"], "proposed", "not approved")
+        env.write("tend.yaml", SHOP)
+        r = env.tend("approve", tid, env=ALICE)
+        check("(4 recipients: 1 in To, 3 in Cc)" in r.out, r.out)
+    finally:
+        env.close()
+
+
+def test_mass_cc_reply_goes_to_the_customer_alone():
+    """A customer Cc'd 5,000 addresses: the approved reply reaches the SMTP server with one
+    RCPT TO (before, 5,001 without a word)."""
+    from daemon_send import CUSTOMER, Rig, only_message
+    r = Rig()
+    try:
+        cc = ",\n ".join("person%d@example.org" % i for i in range(5000))
+        r.customer_writes(mail("Anna Meier <%s>" % CUSTOMER, "Order 48213", "mass@example.com",
+                               extra="Cc: %s\n" % cc).replace(b"\n", b"\r\n"))
+        tid = thread_of(r.env, "mass@example.com")
+        out = r.approve(tid).out
+        check("(1 recipient)" in out and "named 1000 more addresses" in out, out)
+        r.once()
+        eq(only_message(r).rcpt_tos, [CUSTOMER], "RCPT TO")
+    except Exception as e:
+        raise r.fail_context(e)
+    finally:
+        r.close()
 
 
 # ---- 5. Terminal escapes in what a customer wrote --------------------------------------------

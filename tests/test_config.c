@@ -293,7 +293,7 @@ static void test_review(void)
 	             "\"often\"");
 	expect_error("store: .\nreview: {four_eyes: true}\n",
 	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
-	             "require_second_person)");
+	             "require_second_person, max_recipients)");
 }
 
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
@@ -467,7 +467,7 @@ static void test_err_unknown_key(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review; "
+	                  "review, authserv_id; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	              },
@@ -824,7 +824,7 @@ static void test_err_all_reported(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review; "
+	                  "review, authserv_id; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	                  "tend.yaml:3:19: \"subject_window\" must be a duration like 30s, 15m, "

@@ -84,7 +84,7 @@ static void test_compose(void)
 	match(&r2, "voucher", voucher, NULL, NULL);
 	match(&r2, "refund", refund, "order", "10461");
 	match(&r2, "tagonly", NULL, NULL, NULL);
-	struct draft_message dm[] = {{m1, &r1}, {m2, &r2}};
+	struct draft_message dm[] = {{m1, &r1, 0}, {m2, &r2, 0}};
 	struct strvec own = STRVEC_INIT;
 	strvec_push(&own, "support@shop.example");
 	struct store_thread th = {.id = 12,
@@ -131,6 +131,28 @@ static void test_compose(void)
 	if (dp->cc.n)
 		T_EQ_STR(dp->cc.v[0].addr, "bob@example.org");
 	T_CONTAINS(dp->body, "Refund for order 10460: on its way.");
+	store_draft_free(dp);
+
+	/* The second message's Reply-To held by threading: the reply goes to its sender. */
+	dp = xcalloc(1, sizeof(*dp));
+	in.nmessages = 2;
+	dm[1].flags = STORE_MSG_REPLY_TO_HELD;
+	draft_compose(&in, dp);
+	T_EQ_INT(dp->to.n, 1);
+	if (dp->to.n)
+		T_EQ_STR(dp->to.v[0].addr, "anna@example.com");
+	T_EQ_INT(dp->reply_to_held.n, 1);
+	if (dp->reply_to_held.n)
+		T_EQ_STR(dp->reply_to_held.v[0].addr, "anna.private@example.net");
+	store_draft_free(dp);
+
+	/* Over max_recipients the Cc is left out, and counted. */
+	dp = xcalloc(1, sizeof(*dp));
+	in.nmessages = 1;
+	in.max_recipients = 1;
+	draft_compose(&in, dp);
+	T_EQ_INT(dp->to.n + dp->cc.n, 1);
+	T_EQ_INT(dp->cc_withheld, 1);
 	store_draft_free(dp);
 	message_free(m1);
 	message_free(m2);

@@ -1043,7 +1043,7 @@ static void limit_depth(void)
 	free(raw);
 	/* deep but allowed: every walk over the tree keeps its own stack */
 	raw = nested_multiparts(1000);
-	struct message_limits lim = {1 << 20, 100, 5000, 10000};
+	struct message_limits lim = {1 << 20, 100, 5000, 10000, 0};
 	struct message *m = NULL;
 	T_EQ_INT(message_parse(raw, strlen(raw), &lim, &m, &r), 0);
 	message_free(m);

@@ -159,9 +159,9 @@ static void temp_store_done(struct store *s)
 	nftw(tmp_root, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-static uint64_t add(struct store_txn *t, const char *raw, struct thread_result *res)
+static uint64_t add_with(struct store_txn *t, const char *raw, const struct thread_options *opt,
+                         struct thread_result *res)
 {
-	static const struct thread_options opt = {.token = "[#{id}]"};
 	struct message *m = NULL;
 	char *reason = NULL;
 	uint64_t id = 0;
@@ -171,7 +171,7 @@ static uint64_t add(struct store_txn *t, const char *raw, struct thread_result *
 		return 0;
 	}
 	store_next_id(t, STORE_COUNTER_MESSAGE, &id);
-	T_EQ_INT(thread_assign(t, m, id, 1000 + (int64_t)id, &opt, res), 0);
+	T_EQ_INT(thread_assign(t, m, id, 1000 + (int64_t)id, opt, res), 0);
 	struct store_message rec = {.id = id,
 	                            .thread = res->thread,
 	                            .message_id = m->message_id,
@@ -183,6 +183,73 @@ static uint64_t add(struct store_txn *t, const char *raw, struct thread_result *
 	T_EQ_INT(store_put_message(t, &rec), 0);
 	message_free(m);
 	return id;
+}
+
+static uint64_t add(struct store_txn *t, const char *raw, struct thread_result *res)
+{
+	static const struct thread_options opt = {.token = "[#{id}]"};
+	return add_with(t, raw, &opt, res);
+}
+
+static bool participant(struct store_txn *t, uint64_t thread, const char *addr)
+{
+	struct store_thread *th = NULL;
+	bool yes =
+	    store_get_thread(t, thread, &th) == 0 && strvec_contains(&th->participants, addr);
+	store_thread_free(th);
+	return yes;
+}
+
+/*
+ * Our own address never takes part; mail claiming it unverified joins by references only and
+ * merges nothing; a token join makes nobody new a participant and holds a stranger's Reply-To.
+ */
+static void test_own_unverified_and_reply_to(void)
+{
+	struct store *s = temp_store();
+	struct store_txn *t = NULL;
+	if (!s || store_begin(s, true, &t) < 0)
+		return;
+	struct strvec own = STRVEC_INIT;
+	strvec_push(&own, "support@shop.example");
+	struct thread_options opt = {.token = "[#{id}]", .own = &own};
+	struct thread_result a, b, f1, f2, m, ours;
+	add_with(t, "From: anna@x\nCc: Support@Shop.example\nMessage-ID: <a@x>\n\nhi\n", &opt, &a);
+	T_OK(participant(t, a.thread, "anna@x"));
+	T_OK(!participant(t, a.thread, "support@shop.example"));
+	add_with(t, "From: bob@x\nMessage-ID: <b@x>\n\nhi\n", &opt, &b);
+	opt.sender = THREAD_SENDER_UNVERIFIED;
+	add_with(t, "From: support@shop.example\nCc: eve@x\nSubject: [#1]\nMessage-ID: <f1@x>\n\n",
+	         &opt, &f1);
+	T_OK(f1.created); /* the token of a claim nothing vouches for is not believed */
+	add_with(t,
+	         "From: support@shop.example\nCc: eve@x\nReferences: <a@x> <b@x>\n"
+	         "Message-ID: <f2@x>\n\n",
+	         &opt, &f2);
+	T_EQ_INT(f2.thread, a.thread);
+	T_EQ_INT(f2.merged.n, 0);
+	T_OK(!participant(t, a.thread, "eve@x"));
+	opt.sender = THREAD_SENDER_CUSTOMER;
+	add_with(t,
+	         "From: anna@x\nReply-To: mallory@y\nCc: carol@x\nSubject: Re: [#1]\n"
+	         "Message-ID: <m@x>\n\n",
+	         &opt, &m);
+	T_EQ_INT(m.thread, a.thread);
+	T_EQ_INT(m.reason, THREAD_REASON_TOKEN);
+	T_OK(m.reply_to_held);
+	T_OK(!participant(t, a.thread, "mallory@y"));
+	T_OK(!participant(t, a.thread, "carol@x"));
+	opt.sender = THREAD_SENDER_OURS;
+	add_with(t, "From: support@shop.example\nSubject: [#2] hello\nMessage-ID: <o@x>\n\n", &opt,
+	         &ours);
+	T_EQ_INT(ours.thread, b.thread);
+	T_EQ_INT(ours.reason, THREAD_REASON_TOKEN);
+	struct thread_result *all[] = {&a, &b, &f1, &f2, &m, &ours};
+	for (size_t i = 0; i < NELEM(all); i++)
+		thread_result_finish(all[i]);
+	strvec_free(&own);
+	store_abort(t);
+	temp_store_done(s);
 }
 
 static void test_assign_reasons_and_merge(void)
@@ -226,4 +293,5 @@ static void test_assign_reasons_and_merge(void)
 }
 
 T_MAIN(T_CASE(test_token_format_and_find), T_CASE(test_normalize_subject),
-       T_CASE(test_rfc5256_base_subjects), T_CASE(test_assign_reasons_and_merge))
+       T_CASE(test_rfc5256_base_subjects), T_CASE(test_assign_reasons_and_merge),
+       T_CASE(test_own_unverified_and_reply_to))

@@ -269,6 +269,31 @@ static void test_local_time_like_libc(void)
 	tz_restore(saved);
 }
 
-T_MAIN(T_CASE(test_utc_time), T_CASE(test_local_time_in), T_CASE(test_local_time_like_libc),
-       T_CASE(test_buf), T_CASE(test_utf8), T_CASE(test_strip_controls), T_CASE(test_term_put),
-       T_CASE(test_duration), T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))
+/* Long lists stay lists: order kept, each string once, lookups by hash. */
+static void test_strindex(void)
+{
+	struct strvec sv = STRVEC_INIT;
+	struct strindex ix = {0};
+	T_OK(!strindex_contains(&ix, &sv, "a"));
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < 5000; i++) {
+			char *s = xasprintf("person%d@example.org", i);
+			T_EQ_INT(strindex_push(&ix, &sv, s), round == 0);
+			free(s);
+		}
+	T_EQ_INT(sv.n, 5000);
+	T_EQ_STR(sv.v[4999], "person4999@example.org");
+	T_OK(strindex_contains(&ix, &sv, "person0@example.org"));
+	T_OK(!strindex_contains(&ix, &sv, "person5000@example.org"));
+	struct strindex again = {0};
+	strindex_build(&again, &sv);
+	T_OK(strindex_contains(&again, &sv, "person2500@example.org"));
+	strindex_free(&again);
+	strindex_free(&ix);
+	strvec_free(&sv);
+}
+
+T_MAIN(T_CASE(test_strindex), T_CASE(test_utc_time), T_CASE(test_local_time_in),
+       T_CASE(test_local_time_like_libc), T_CASE(test_buf), T_CASE(test_utf8),
+       T_CASE(test_strip_controls), T_CASE(test_term_put), T_CASE(test_duration),
+       T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))

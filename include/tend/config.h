@@ -85,11 +85,13 @@ struct config_limits {
 	int64_t header_count; /* default 1000 */
 	int64_t mime_depth;   /* default 32 */
 	int64_t mime_parts;   /* default 1000 */
+	int64_t addresses;    /* of each of To, Cc and Reply-To kept; default 1000 */
 };
 
 /* How drafts are reviewed. */
 struct config_review {
 	bool require_second_person; /* the approver may not be the draft's last editor; false */
+	int max_recipients;         /* To and Cc of a reply at most; default 20 */
 };
 
 struct config {
@@ -108,6 +110,12 @@ struct config {
 	char *escalation_to;
 	int escalation_at; /* percent of the target; 0 when unset */
 	struct config_review review;
+	/*
+	 * The authserv-ids (RFC 8601) of the receiving servers whose Authentication-Results are
+	 * believed: a DKIM or DMARC pass for our domain there makes mail from our address ours.
+	 * Empty (the default): no Authentication-Results field is believed.
+	 */
+	struct strvec authserv_ids;
 };
 
 /*

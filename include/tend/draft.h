@@ -21,6 +21,7 @@
 struct draft_message {
 	const struct message *message;
 	const struct rules_result *result;
+	uint32_t flags; /* the stored message's STORE_MSG_* flags */
 };
 
 struct draft_input {
@@ -32,11 +33,15 @@ struct draft_input {
 	const char *token;        /* the tracking token format, "[#{id}]" */
 	int64_t deadline;         /* for {{deadline}}; 0: none */
 	const char *timezone;     /* IANA zone to write the deadline in; NULL: local time */
+	int max_recipients;       /* To and Cc at most: past it the Cc is left out; 0: no cap */
 };
 
 /*
- * Fills d's body, subject, to, cc, in_reply_to, references and parts (replacing what they
- * held); leaves every other field alone.
+ * Fills d's body, subject, to, cc, reply_to_held, cc_withheld, in_reply_to, references and
+ * parts (replacing what they held); leaves every other field alone. The reply goes to the
+ * latest message's Reply-To, unless the message was flagged STORE_MSG_REPLY_TO_HELD (then to its
+ * sender, with the Reply-To kept in reply_to_held), else its sender, else the customer; the
+ * others it was addressed to are in Cc unless that makes more than max_recipients.
  */
 void draft_compose(const struct draft_input *in, struct store_draft *d);
 

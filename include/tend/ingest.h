@@ -22,6 +22,13 @@ struct ingest_source {
 	const char *label; /* stored as the message's source (file path, imap:...) */
 	int64_t received;  /* arrival time; 0: use the Date header, else now */
 	int64_t file_time; /* for imported files: the file's mtime, used when there is no Date */
+	/*
+	 * Non-NULL when the source itself vouches that mail from our addresses is ours (the
+	 * account's Sent folder, `tend import --sent`): says so, e.g. "it was fetched from the
+	 * Sent folder". Elsewhere such mail counts as ours only when tend sent it or a trusted
+	 * server authenticated it (config authserv_id).
+	 */
+	const char *ours;
 };
 
 enum ingest_outcome {

@@ -27,6 +27,9 @@ struct message_addrs {
 	size_t n;
 };
 
+/* Appends a copy of a to as (the array grows geometrically, whatever its length). */
+void message_addrs_add(struct message_addrs *as, const struct message_addr *a);
+
 struct message_header {
 	char *name; /* as written, e.g. "Subject" */
 	/* Unfolded, as UTF-8 (8-bit bytes that are not UTF-8 read as windows-1252); RFC 2047
@@ -45,6 +48,9 @@ struct message_limits {
 	size_t max_headers; /* header fields in any one header block */
 	size_t max_depth;   /* MIME nesting (multipart and message/rfc822) */
 	size_t max_parts;   /* MIME parts in all */
+	/* Addresses kept of each of To, Cc and Reply-To; the rest are left out of the parsed
+	 * message with a warning (the raw message keeps them). 0: the default. */
+	size_t max_addresses;
 };
 
 /* The limits used when a config does not say otherwise. */

@@ -106,8 +106,14 @@ int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *l
 /* Message flags. */
 enum {
 	STORE_MSG_QUARANTINED = 1 << 0, /* could not be parsed: stored raw with a reason */
-	STORE_MSG_OURS = 1 << 1,        /* a reply tend sent */
+	STORE_MSG_OURS = 1 << 1,        /* our reply: from our address, and something vouches */
 	STORE_MSG_AUTOMATED = 1 << 2,   /* automatic mail (RFC 3834, bounces, lists) */
+	/* Claims one of our addresses, but neither tend sent it, nor did it come from the Sent
+	 * folder, nor did a trusted server authenticate it: it answers and closes nothing. */
+	STORE_MSG_UNVERIFIED = 1 << 3,
+	STORE_MSG_COPY = 1 << 4, /* with OURS: a copy of a reply tend sent, counted when sent */
+	/* Joined by token or subject with a Reply-To outside the conversation: not followed. */
+	STORE_MSG_REPLY_TO_HELD = 1 << 5,
 };
 
 /* A parsed message as stored. All strings are UTF-8 and owned by the record. */
@@ -142,6 +148,9 @@ struct store_message {
 	struct strvec rules; /* the rules that matched it, in order */
 	int priority;        /* enum rules_priority the rules gave it */
 	char *ignore_reason; /* why it gets no draft (a rule, automatic mail), or NULL */
+	/* For mail from one of our addresses: what vouches that it is ours (STORE_MSG_OURS), or
+	 * why nothing does (STORE_MSG_UNVERIFIED); NULL for anyone else's mail. */
+	char *sender_note;
 };
 
 void store_message_free(struct store_message *m);
@@ -211,6 +220,7 @@ struct store_thread {
 	int64_t escalated;      /* the clock_start the escalation notice was sent for; 0: none */
 	int64_t holding_sent;   /* when a holding reply was queued for the customer; 0: never */
 	int64_t risk_at;        /* when the conversation is at risk (escalation.at of its target) */
+	uint64_t unverified;    /* the latest message claiming to be ours unverified; 0: none */
 };
 
 void store_thread_free(struct store_thread *th);
@@ -293,6 +303,11 @@ struct store_draft {
 	bool copy_pending; /* sent, but the copy is not in the Sent folder yet */
 	int64_t copied;    /* when the copy went into the Sent folder; 0: not (yet) */
 	int kind;          /* enum store_draft_kind */
+	/* The Reply-To of the message answered, when it was not followed (STORE_MSG_REPLY_TO_HELD) */
+	struct message_addrs reply_to_held;
+	/* Cc addresses of the customer's message left out: with them the reply would have had
+	 * more recipients than review.max_recipients allows. */
+	uint64_t cc_withheld;
 };
 
 void store_draft_free(struct store_draft *d);
@@ -343,6 +358,7 @@ int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit 
 struct store_msgid {
 	uint64_t message; /* 0 for a placeholder */
 	uint64_t thread;  /* may have been merged: resolve it */
+	uint64_t draft;   /* the draft whose reply tend sent with this Message-ID; 0: none */
 };
 
 /* Looks up a Message-ID (without brackets); an empty one is never found. */

@@ -5,6 +5,11 @@
  * subject, honoured only when the sender already takes part in that thread; (3) optionally the
  * same normalised subject from the same customer within a window; (4) a new thread.
  *
+ * Our own addresses never take part: a token or a subject from "us" is only believed when the
+ * caller has verified the sender. A token or a subject is something anyone can type, so a
+ * message that joins by one adds no new participants, and a Reply-To it names outside the
+ * conversation is reported (reply_to_held) instead of believed.
+ *
  * A message that links two threads merges them (the younger into the older). References to
  * messages not seen yet leave placeholders, so a parent that arrives later joins its replies.
  * With the subject fallback off the grouping equals notmuch's: the connected components of the
@@ -31,11 +36,25 @@ enum thread_reason {
 /* A short name for a reason ("new", "references", ...). */
 const char *thread_reason_name(int reason);
 
+/* Who the message in hand comes from, as far as anything vouches for it. */
+enum thread_sender {
+	THREAD_SENDER_CUSTOMER,   /* anyone but us (From is not authenticated) */
+	THREAD_SENDER_OURS,       /* one of our addresses, and something vouches for it */
+	THREAD_SENDER_UNVERIFIED, /* claims one of our addresses; nothing vouches for it */
+};
+
 struct thread_options {
 	bool subject_fallback;
 	int64_t subject_window;   /* seconds */
 	const char *token;        /* e.g. "[#{id}]" */
-	const struct strvec *own; /* our own addresses: never a thread's customer; may be NULL */
+	const struct strvec *own; /* our own addresses: never a participant nor a customer; may be
+	                             NULL */
+	/*
+	 * Of the message in hand (enum thread_sender). An unverified sender is threaded by its
+	 * references only and makes nobody a participant; our own verified mail may use the
+	 * token, whoever it names.
+	 */
+	int sender;
 };
 
 struct thread_result {
@@ -44,6 +63,11 @@ struct thread_result {
 	char *detail;        /* human explanation, e.g. "In-Reply-To <x@y>"; caller frees */
 	struct idvec merged; /* threads merged into this one by the message */
 	bool created;        /* the thread is new */
+	/*
+	 * The message joined by token or subject (which anyone can type) and its Reply-To names an
+	 * address that takes no part in the conversation: the reply must not follow it.
+	 */
+	bool reply_to_held;
 };
 
 /*

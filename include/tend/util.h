@@ -68,6 +68,26 @@ void strvec_push_owned(struct strvec *sv, char *s);
 bool strvec_contains(const struct strvec *sv, const char *s);
 void strvec_free(struct strvec *sv);
 
+/*
+ * A hash index over the strings of one strvec, for membership tests that stay fast on lists a
+ * hostile message can make long (references, participants, Cc). It refers to the vector's
+ * strings by position and owns only its slots: it is valid while the vector only grows through
+ * strindex_push (or strindex_add after a push). Zero-initialise; free with strindex_free.
+ */
+struct strindex {
+	size_t *slot; /* position + 1 in the vector; 0: free */
+	size_t cap, used;
+};
+
+/* Indexes sv->v[pos] unless an equal string is indexed already; returns whether it was added. */
+bool strindex_add(struct strindex *ix, const struct strvec *sv, size_t pos);
+/* Indexes every string of sv (after a vector was read from elsewhere). */
+void strindex_build(struct strindex *ix, const struct strvec *sv);
+bool strindex_contains(const struct strindex *ix, const struct strvec *sv, const char *s);
+/* Appends a copy of s to sv unless sv holds it already; returns whether it was appended. */
+bool strindex_push(struct strindex *ix, struct strvec *sv, const char *s);
+void strindex_free(struct strindex *ix);
+
 /* ASCII case-insensitive helpers that ignore the locale. */
 bool str_ieq(const char *a, const char *b);
 bool str_ieqn(const char *a, const char *b, size_t n);

@@ -62,6 +62,15 @@ int view_str_width(const char *s);
 /* "Name <addr>", or the address alone; the caller frees. */
 char *view_addr_display(const struct message_addr *a);
 
+/* How many addresses a draft goes to: To and Cc. */
+size_t view_recipients(const struct store_draft *d);
+/*
+ * Appends what an agent must know about a draft's recipients before approving it, a line
+ * each: a Reply-To the reply does not follow, Cc addresses left out. Nothing when all is
+ * plain.
+ */
+void view_recipient_notes(struct buf *b, const struct store_draft *d);
+
 /* An address as {"name": ..., "email": ...}; a list of them; a list of strings. */
 void view_json_addr(struct json *j, const struct message_addr *a);
 void view_json_addrs(struct json *j, const struct message_addrs *as);
