@@ -103,6 +103,10 @@ class Rig:
         finally:
             im.logout()
 
+    def status(self):
+        """`tend status`: (its --json, its lines)."""
+        return self.env.json("status", "--json"), self.env.tend("status").out.splitlines()
+
     def sent_folder(self):
         """[(flags, bytes)] of the Sent folder, read without changing anything."""
         im = self.dv.connect()
@@ -270,6 +274,35 @@ def test_sent_folder_cannot_be_created(r):
     check("CREATE Sent" in r.env.tend("outbox").out, "tend outbox shows it")
     eq([t["state"] for t in r.env.threads() if t["id"] == tid], ["answered"], "thread state")
     eq(r.folders(), ["INBOX"], "folders")
+
+
+@rig()
+def test_status_counts_replies_waiting(r):
+    # `tend status` said "outbox N waiting" of replies that were sent and only waited for
+    # their copy in the Sent folder
+    tid, _ = first_draft(r)
+    r.customer_writes(customer_mail(subject="Order missing", msgid="c5@example.com"))
+    tid2 = r.thread_of("Order missing")["id"]
+    r.approve(tid)
+    r.approve(tid2)
+    s, lines = r.status()
+    eq(s["outbox"], 2, "status --json outbox, both approved")
+    check("outbox      2 waiting" in lines, "status: %r" % lines)
+    # killed after the first reply was recorded as sent, before its copy was made
+    res = r.env.tendd("--once", ok=False, env={"TEND_FAULT": "recorded"})
+    eq(res.rc, -9, "tendd killed itself after recording the first reply")
+    eq(r.srv.count(), 1, "replies sent")
+    s, lines = r.status()
+    eq(s["outbox"], 1, "status --json outbox, one of two sent")
+    check("outbox      1 waiting, 1 sent reply still to be copied to the Sent folder"
+          in lines, "status: %r" % lines)
+    eq(s.get("copies_pending"), 1, "status --json copies_pending")
+    r.once()
+    eq(r.srv.count(), 2, "replies sent")
+    eq(len(r.sent_folder()), 2, "messages in Sent")
+    s, lines = r.status()
+    eq((s["outbox"], s["copies_pending"]), (0, 0), "status --json, both sent and copied")
+    check("outbox      0 waiting" in lines, "status: %r" % lines)
 
 
 @rig()
