@@ -37,6 +37,9 @@ from tendtest import Env, check, eq, run, sample_mail  # noqa: F401
 
 
 # ---- 9. A mailbox without a Sent folder ------------------------------------------------------
+# Not hostile, only what a user starts from: tests/daemon_send.py starts every case from a
+# mailbox without Sent (test_sent_folder_created, ..._special_use, ..._cannot_be_created, and
+# the crash cases that search Sent for a reply's Message-ID).
 
 
 if __name__ == "__main__":
