@@ -231,6 +231,13 @@ int fetch_folder(const struct fetch_job *job, struct fetch_result *res, char **e
 	struct store_cursor cur;
 	memset(res, 0, sizeof(*res));
 	int rc = imap_examine(job->imap, job->folder, &f, err);
+	if (rc == IMAP_EFOLDER && job->cfg->sent_folder &&
+	    strcmp(job->folder, job->cfg->sent_folder) == 0 &&
+	    imap_folder_missing(job->imap, job->folder)) {
+		free(*err); /* the first copy of a reply creates it: until then it is empty */
+		*err = NULL;
+		return 0;
+	}
 	if (rc == IMAP_OK)
 		rc = read_cursor(job, &cur, err);
 	if (rc != 0)

@@ -74,8 +74,9 @@ struct report {
 	struct account_row *accounts;
 	size_t naccounts;
 	struct store_counts counts;
-	uint64_t outbox;
-	uint64_t oldest; /* the thread; 0: nothing is waiting for an answer */
+	uint64_t outbox;         /* approved replies not sent yet */
+	uint64_t copies_pending; /* sent replies whose copy is not in the Sent folder yet */
+	uint64_t oldest;         /* the thread; 0: nothing is waiting for an answer */
 	int64_t oldest_since;
 	char *oldest_subject;
 };
@@ -169,9 +170,30 @@ static int read_account(struct store_txn *t, struct account_row *a)
 	return rc;
 }
 
+struct outbox_count {
+	struct store_txn *t;
+	struct report *r;
+};
+
+/*
+ * The outbox index also holds sent replies until their copy is in the Sent folder: those are
+ * not waiting to be sent, and are counted apart.
+ */
 static int count_outbox(int64_t when, uint64_t draft, void *arg)
 {
-	(*(uint64_t *)arg)++;
+	struct outbox_count *c = arg;
+	struct store_draft *d = NULL;
+	int rc = store_get_draft(c->t, draft, &d);
+	if (rc == STORE_NOTFOUND)
+		return 0; /* a stray entry, which the sender drops */
+	if (rc < 0)
+		return rc;
+	bool listed = d->next_attempt == when; /* else a stray entry, as the sender sees it */
+	if (listed && d->state == STORE_DRAFT_APPROVED)
+		c->r->outbox++;
+	else if (listed && d->state == STORE_DRAFT_SENT && d->copy_pending)
+		c->r->copies_pending++;
+	store_draft_free(d);
 	return 0;
 }
 
@@ -209,7 +231,8 @@ static int gather(struct store *s, const struct config *c, struct report *r)
 	if (rc >= 0)
 		rc = store_count(t, &r->counts);
 	if (rc >= 0)
-		rc = store_foreach_index(t, STORE_INDEX_OUTBOX, count_outbox, &r->outbox);
+		rc = store_foreach_index(t, STORE_INDEX_OUTBOX, count_outbox,
+		                         &(struct outbox_count){t, r});
 	if (rc >= 0)
 		rc = store_foreach_thread(t, find_oldest, r);
 	store_abort(t);
@@ -309,6 +332,8 @@ static void report_json(struct buf *b, const struct report *r)
 	json_int(&j, (int64_t)r->counts.quarantined);
 	json_key(&j, "outbox");
 	json_int(&j, (int64_t)r->outbox);
+	json_key(&j, "copies_pending");
+	json_int(&j, (int64_t)r->copies_pending);
 	json_oldest(&j, r);
 	json_object_end(&j);
 	buf_append(b, j.out.data, j.out.len);
@@ -418,7 +443,12 @@ static void human_store(struct buf *b, const struct report *r, const struct view
 	           (unsigned long long)n->quarantined,
 	           n->quarantined ? " (tend threads --quarantined)" : "");
 	put_label(b, "", "outbox", cols);
-	buf_printf(b, "%llu waiting\n", (unsigned long long)r->outbox);
+	buf_printf(b, "%llu waiting", (unsigned long long)r->outbox);
+	if (r->copies_pending)
+		buf_printf(b, ", %llu sent repl%s still to be copied to the Sent folder",
+		           (unsigned long long)r->copies_pending,
+		           r->copies_pending == 1 ? "y" : "ies");
+	buf_putc(b, '\n');
 	put_label(b, "", "oldest", cols);
 	if (r->oldest == 0) {
 		buf_puts(b, "no conversation is waiting for an answer\n");

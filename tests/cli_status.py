@@ -23,7 +23,7 @@ accounts:
       folders: [INBOX, Orders]
 """
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-KEYS = ["daemon", "accounts", "messages", "threads", "quarantined", "outbox",
+KEYS = ["daemon", "accounts", "messages", "threads", "quarantined", "outbox", "copies_pending",
         "oldest_unanswered"]
 FOLDER_KEYS = ["name", "uidvalidity", "last_uid", "last_fetch", "waiting", "exists", "fetched",
                "error", "error_since"]

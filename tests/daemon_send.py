@@ -8,8 +8,10 @@ its copy in the Sent folder, and what `tend outbox`, `tend queue` and `tend thre
 import email.parser
 import email.policy
 import functools
+import glob
 import json
 import os
+import re
 import time
 
 from imapserver import Dovecot, imap_quote
@@ -32,12 +34,14 @@ def customer_mail(subject="Voucher expired", msgid="c1@example.com", name="Anna 
 class Rig:
     """A dovecot, an SMTP server sharing its CA, and a tend installation using both."""
 
-    def __init__(self, smtp=None, retry="1s", imap=None):
-        self.dv = Dovecot()
+    def __init__(self, smtp=None, retry="1s", imap=None, sent=False, dovecot=None):
+        """A mailbox as a user starts from: INBOX only, unless sent asks for a Sent folder."""
+        self.dv = Dovecot(**(dovecot or {}))
         self.srv = self.env = None
         try:
             self.srv = SmtpServer(certs=self.dv, **(smtp or {}))
-            self.dv.create("Sent")
+            if sent:
+                self.dv.create("Sent")
             cfg = self.dv.config(poll_interval="300s", **(imap or {}))
             cfg = cfg.replace("    imap:\n", "    from_name: Shop Support\n    imap:\n", 1)
             cfg += self.srv.config_yaml(extra={"retry_interval": retry, "timeout": "10s"})
@@ -87,6 +91,21 @@ class Rig:
             if q["thread"] == tid:
                 return q
         return None
+
+    def folders(self, subscribed=False):
+        """The folder names the server lists (LSUB: those subscribed), in order."""
+        im = self.dv.connect()
+        try:
+            typ, data = im.lsub() if subscribed else im.list()
+            check(typ == "OK", "LIST: %r" % data)
+            # (\HasNoChildren) "." Sent: this dovecot's separator is "."
+            return sorted(d.decode().split(' "." ', 1)[1].strip('"') for d in data if d)
+        finally:
+            im.logout()
+
+    def status(self):
+        """`tend status`: (its --json, its lines)."""
+        return self.env.json("status", "--json"), self.env.tend("status").out.splitlines()
 
     def sent_folder(self):
         """[(flags, bytes)] of the Sent folder, read without changing anything."""
@@ -180,6 +199,110 @@ def test_reply_sent(r):
     r.once()
     eq(r.srv.count(), 1, "copies after three passes")
     eq(len(r.sent_folder()), 1, "Sent copies after three passes")
+
+
+@rig()
+def test_sent_folder_created(r):
+    # a fresh mailbox has no Sent folder: the first copy creates it (subscribed, so that mail
+    # programs show it) and goes in; the server's "NO [TRYCREATE]" is no error for the agent
+    eq(r.folders(), ["INBOX"], "folders before the first reply")
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    res = r.once()
+    m = only_message(r)
+    box = r.outbox(tid)
+    eq((box["state"], box["copied"], box["error"]), ("sent", True, None), "tend outbox")
+    eq(r.folders(), ["INBOX", "Sent"], "folders after the first reply")
+    eq(r.folders(subscribed=True), ["Sent"], "subscribed folders")
+    sent = r.sent_folder()
+    eq(len(sent), 1, "messages in Sent")
+    check("\\Seen" in sent[0][0], "Sent copy flags: %r" % sent[0][0])
+    eq(email.parser.BytesParser(policy=email.policy.default).parsebytes(sent[0][1])["Message-ID"],
+       m.msg["Message-ID"], "the copy is the reply the SMTP server received")
+    check("created the folder Sent" in res.err, "tendd says so: %r" % res.err)
+    human = r.env.tend("outbox").out
+    check("copy" not in human and "TRYCREATE" not in human, "tend outbox: %r" % human)
+    # the next reply goes into the same folder
+    r.customer_writes(customer_mail(subject="Order missing", msgid="c5@example.com"))
+    tid2 = r.thread_of("Order missing")["id"]
+    r.approve(tid2)
+    res = r.once()
+    eq(r.srv.count(), 2, "replies sent")
+    eq(r.outbox(tid2)["copied"], True, "second copy")
+    eq(len(r.sent_folder()), 2, "messages in Sent")
+    check("created the folder" not in res.err, "created once: %r" % res.err)
+
+
+@rig(dovecot={"conf": "imap_capability = +CREATE-SPECIAL-USE\nrawlog_dir = {d}/rawlog-mail\n"})
+def test_sent_folder_created_special_use(r):
+    # a server that offers RFC 6154's CREATE-SPECIAL-USE is asked to mark the folder \Sent
+    os.mkdir(r.dv.path("rawlog-mail"))
+    os.chmod(r.dv.path("rawlog-mail"), 0o777)  # written by dovecot's mail user
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    r.once()
+    eq(r.outbox(tid)["copied"], True, "copied")
+    eq(len(r.sent_folder()), 1, "messages in Sent")
+    said = b"".join(open(p, "rb").read() for p in glob.glob(r.dv.path("rawlog-mail", "*.in")))
+    check(re.search(rb'CREATE "Sent" \(USE \(\\Sent\)\)\r\n', said),
+          "CREATE with USE (\\Sent): %r" % said[-600:])
+    check(re.search(rb"SUBSCRIBE \"?Sent\"?\r\n", said), "SUBSCRIBE: %r" % said[-600:])
+
+
+@rig()
+def test_sent_folder_cannot_be_created(r):
+    # the server refuses to create the folder: the reply went out all the same, once, and the
+    # missing copy is an error about the copy, never a reason to send again
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    home = r.dv.path("mail", "support")
+    mode = os.stat(home).st_mode
+    os.chmod(home, 0o555)  # dovecot's mail user can read the mailbox but add no folder to it
+    try:
+        res = r.once(ok=False)
+        r.once(ok=False)
+    finally:
+        os.chmod(home, mode)
+    eq(r.srv.count(), 1, "replies sent")
+    box = r.outbox(tid)
+    eq((box["state"], box["copied"]), ("sent", False), "tend outbox")
+    err = box["error"] or ""
+    check(err.startswith("the copy for the Sent folder: ") and "CREATE Sent" in err,
+          "the error says what failed: %r" % err)
+    check("went out, but its copy is not in Sent yet" in res.err and "CREATE Sent" in res.err,
+          "logged: %r" % res.err)
+    check("CREATE Sent" in r.env.tend("outbox").out, "tend outbox shows it")
+    eq([t["state"] for t in r.env.threads() if t["id"] == tid], ["answered"], "thread state")
+    eq(r.folders(), ["INBOX"], "folders")
+
+
+@rig()
+def test_status_counts_replies_waiting(r):
+    # `tend status` said "outbox N waiting" of replies that were sent and only waited for
+    # their copy in the Sent folder
+    tid, _ = first_draft(r)
+    r.customer_writes(customer_mail(subject="Order missing", msgid="c5@example.com"))
+    tid2 = r.thread_of("Order missing")["id"]
+    r.approve(tid)
+    r.approve(tid2)
+    s, lines = r.status()
+    eq(s["outbox"], 2, "status --json outbox, both approved")
+    check("outbox      2 waiting" in lines, "status: %r" % lines)
+    # killed after the first reply was recorded as sent, before its copy was made
+    res = r.env.tendd("--once", ok=False, env={"TEND_FAULT": "recorded"})
+    eq(res.rc, -9, "tendd killed itself after recording the first reply")
+    eq(r.srv.count(), 1, "replies sent")
+    s, lines = r.status()
+    eq(s["outbox"], 1, "status --json outbox, one of two sent")
+    check("outbox      1 waiting, 1 sent reply still to be copied to the Sent folder"
+          in lines, "status: %r" % lines)
+    eq(s.get("copies_pending"), 1, "status --json copies_pending")
+    r.once()
+    eq(r.srv.count(), 2, "replies sent")
+    eq(len(r.sent_folder()), 2, "messages in Sent")
+    s, lines = r.status()
+    eq((s["outbox"], s["copies_pending"]), (0, 0), "status --json, both sent and copied")
+    check("outbox      0 waiting" in lines, "status: %r" % lines)
 
 
 @rig()
@@ -370,7 +493,9 @@ def test_crash_after_handing_over(r):
 
 @rig()
 def test_crash_after_accepted(r):
+    # the mailbox has no Sent folder yet: a folder that does not exist has no reply in it
     tid, box = crash_at(r, "accepted", "uncertain", 1)
+    eq(r.folders(), ["INBOX"], "folders (looking does not create Sent)")
     check("not in the Sent folder" in box["error"], "the warning: %r" % box["error"])
     q = r.queue_item(tid)
     check(q and q["state"] == "uncertain", "the agent sees it in the queue: %r" % q)
@@ -382,7 +507,7 @@ def test_crash_after_accepted(r):
     eq([t["state"] for t in r.env.threads() if t["id"] == tid], ["answered"], "thread state")
 
 
-@rig()
+@rig(sent=True)
 def test_crash_after_accepted_filed_by_server(r):
     # a server that files sent mail itself (as Gmail does) has the copy in Sent: found there
     tid, _ = first_draft(r)

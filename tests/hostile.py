@@ -548,6 +548,9 @@ def test_raw_not_to_a_terminal():
 
 
 # ---- 9. A mailbox without a Sent folder ------------------------------------------------------
+# Not hostile, only what a user starts from: tests/daemon_send.py starts every case from a
+# mailbox without Sent (test_sent_folder_created, ..._special_use, ..._cannot_be_created, and
+# the crash cases that search Sent for a reply's Message-ID).
 
 
 if __name__ == "__main__":

@@ -182,12 +182,14 @@ class Dovecot:
     idle_notify is imap_idle_notify_interval (how often an IDLE client hears "OK Still
     here"); new mail reaches IDLE clients about 0.5 s after it arrives whatever it is.
     rawlog=True records what clients send before they log in (dovecot's pre-login rawlog,
-    readable only for connections without TLS): see prelogin_rawlog()."""
+    readable only for connections without TLS): see prelogin_rawlog(). conf: more lines for
+    dovecot.conf, appended as they are ({d} is the directory)."""
 
     def __init__(self, tmpdir=None, users=None, start=True, oauth2_tokens=None,
-                 idle_notify="1 secs", rawlog=False):
+                 idle_notify="1 secs", rawlog=False, conf=""):
         self.users = dict(users or {"support": "secret"})
         self.rawlog = rawlog
+        self.extra_conf = conf
         self.oauth2_tokens = dict(oauth2_tokens) if oauth2_tokens else None
         self.idle_notify = idle_notify
         self.dir = tempfile.mkdtemp(prefix="tend-dovecot-", dir=tmpdir)
@@ -425,6 +427,7 @@ service managesieve-login {{
            pwmechs="  mechanisms = plain login\n" if oauth else "", idle_notify=self.idle_notify,
            port_imap=self.port_imap, port_imaps=self.port_imaps,
            rawlog=("  executable = imap-login -R %s/rawlog\n" % d) if self.rawlog else "")
+        conf += self.extra_conf.replace("{d}", d)
         with open(self.conf, "w") as f:
             f.write(conf)
         os.chmod(self.conf, 0o644)

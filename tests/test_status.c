@@ -88,6 +88,19 @@ static void put_thread(struct store_txn *t, uint64_t id, int state, int64_t cloc
 	T_EQ_INT(store_put_thread(t, &th), 0);
 }
 
+/* A draft listed in the outbox index under when (next_attempt may say otherwise: a stray). */
+static void put_outbox(struct store_txn *t, uint64_t id, int state, int64_t when,
+                       int64_t next_attempt, bool copy_pending)
+{
+	struct store_draft d = {.id = id,
+	                        .thread = 1,
+	                        .state = state,
+	                        .next_attempt = next_attempt,
+	                        .copy_pending = copy_pending};
+	T_EQ_INT(store_put_draft(t, &d), 0);
+	T_EQ_INT(store_index_put(t, STORE_INDEX_OUTBOX, when, id), 0);
+}
+
 /* The report, human or JSON, as a string the caller frees. */
 static char *report(struct fx *f, bool json)
 {
@@ -137,8 +150,13 @@ static void fill(struct fx *f)
 	for (uint64_t id = 1; id <= 3; id++)
 		T_EQ_INT(store_put_message(t, &(struct store_message){.id = id}), 0);
 	T_EQ_INT(store_put_quarantine(t, 3), 0);
-	T_EQ_INT(store_index_put(t, STORE_INDEX_OUTBOX, NOW - 10, 8), 0);
-	T_EQ_INT(store_index_put(t, STORE_INDEX_OUTBOX, NOW + 600, 9), 0);
+	/* waiting to be sent: 8 and 9; sent, its copy still to make: 11; the rest are strays */
+	put_outbox(t, 8, STORE_DRAFT_APPROVED, NOW - 10, NOW - 10, false);
+	put_outbox(t, 9, STORE_DRAFT_APPROVED, NOW + 600, NOW + 600, false);
+	put_outbox(t, 11, STORE_DRAFT_SENT, NOW - 5, NOW - 5, true);
+	put_outbox(t, 12, STORE_DRAFT_SENT, NOW - 4, 0, false);
+	put_outbox(t, 13, STORE_DRAFT_APPROVED, NOW - 3, NOW + 60, false);
+	T_EQ_INT(store_index_put(t, STORE_INDEX_OUTBOX, NOW - 2, 14), 0); /* no such draft */
 	T_EQ_INT(store_index_put(t, STORE_INDEX_QUEUE, NOW, 10), 0);
 	T_EQ_INT(store_commit(t), 0);
 }
@@ -171,7 +189,8 @@ static void test_json(void)
 	              "\"waiting\":0,\"exists\":0,\"fetched\":0,\"error\":null,"
 	              "\"error_since\":null}]}],"
 	              "\"messages\":3,\"threads\":7,\"quarantined\":1,\"outbox\":2,"
-	              "\"oldest_unanswered\":{\"thread\":1,\"since\":\"2023-11-14T20:13:20Z\","
+	              "\"copies_pending\":1,\"oldest_unanswered\":{\"thread\":1,\"since\":\"2023-"
+	              "11-14T20:13:20Z\","
 	              "\"subject\":\"Where is my order?\"}}\n");
 	free(out);
 	fx_close(&f);
@@ -183,7 +202,7 @@ static void test_json_empty_store(void)
 	char *out = report(&f, true);
 	T_EQ_STR(out, "{\"daemon\":{\"running\":false,\"pid\":null},\"accounts\":[],"
 	              "\"messages\":0,\"threads\":0,\"quarantined\":0,\"outbox\":0,"
-	              "\"oldest_unanswered\":null}\n");
+	              "\"copies_pending\":0,\"oldest_unanswered\":null}\n");
 	free(out);
 	fx_close(&f);
 }
@@ -206,7 +225,7 @@ static void test_human(void)
 	         "  INBOX     never fetched\n"
 	         "  Sent      never fetched\n"
 	         "store       3 messages, 7 threads, 1 quarantined (tend threads --quarantined)\n"
-	         "outbox      2 waiting\n"
+	         "outbox      2 waiting, 1 sent reply still to be copied to the Sent folder\n"
 	         "oldest      thread 1, unanswered since 3 h ago: \"Where is my order?\"\n");
 	free(out);
 	fx_close(&f);

@@ -7,8 +7,9 @@
  * ca_file or the system store and the host name is checked, during the handshake, before a
  * password is sent. Every read and write has the configured timeout.
  *
- * The session never changes the mailbox: folders are opened with EXAMINE (read-only) and
+ * The session never changes the mail it reads: folders are opened with EXAMINE (read-only) and
  * bodies fetched with BODY.PEEK, so flags that people see in their clients stay as they are.
+ * All it adds is the copies of sent replies, and the Sent folder for them when it is missing.
  */
 #ifndef TEND_IMAP_H
 #define TEND_IMAP_H
@@ -59,6 +60,12 @@ struct imap_folder {
 /* Opens folder read-only (EXAMINE). */
 int imap_examine(struct imap *im, const char *folder, struct imap_folder *out, char **err);
 
+/*
+ * After a refused EXAMINE: whether folder does not exist (a LIST of its name comes back empty).
+ * A folder that exists but cannot be opened, or a LIST that fails, gives false.
+ */
+bool imap_folder_missing(struct imap *im, const char *folder);
+
 /* One message of the open folder, as listed before its body is fetched. */
 struct imap_entry {
 	uint32_t uid;
@@ -91,13 +98,16 @@ int imap_idle(struct imap *im, int timeout_ms, int wake_fd, char **err);
 
 /*
  * Appends a message (CRLF line ends) to folder with the \Seen flag: the copy of a sent reply.
- * When the server answers that the folder does not exist, creates it and tries once more.
+ * When the server answers that the folder does not exist ([TRYCREATE]), creates it (marked
+ * \Sent where the server offers CREATE-SPECIAL-USE), subscribes to it and tries once more; a
+ * refused CREATE is the error, with the server's words.
  */
 int imap_append(struct imap *im, const char *folder, const char *data, size_t len, char **err);
 
 /*
  * Opens folder read-only and sets *found when a message in it has the Message-ID msgid
  * (without brackets): how the sender learns whether a reply whose outcome it lost went out.
+ * A folder that does not exist holds no message: IMAP_OK with *found false.
  */
 int imap_find_message_id(struct imap *im, const char *folder, const char *msgid, bool *found,
                          char **err);
