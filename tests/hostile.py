@@ -199,6 +199,23 @@ def test_planted_dangling_link_creates_nothing():
         env.close()
 
 
+def test_planted_pidfile_link_refused():
+    """tendd.pid linked to a root-only file: tendd does not truncate it or write its pid."""
+    if not _as_root():
+        return
+    env = _shared_env()
+    try:
+        secret = _secret(env)
+        before = _fingerprint(secret)
+        _plant_link(env, "tendd.pid", secret)
+        _refused(env, "tendd.pid", "is a symbolic link", (TENDD, "--once"))
+        eq(_fingerprint(secret), before, "the file tendd.pid points to")
+        r = env.tend("status")
+        check("not running" in r.out.split("\n")[0], "tend status:\n%r" % r)
+    finally:
+        env.close()
+
+
 def test_strangers_files_refused():
     """A member's own file in place of lock.mdb, and a hard link to root's file as data.mdb, are
     refused as well: the one is not the store's to use, the other not the store's to change."""
