@@ -300,6 +300,38 @@ def test_store_that_is_a_link_refused():
         env.close()
 
 
+def test_planted_socket_file_kept():
+    """A file or a link named tendd.sock is not removed to make way for the daemon's socket:
+    tendd says what is in the way and sends from its regular scans instead."""
+    if not _as_root():
+        return
+    env = _shared_env(config=SHARED + "accounts:\n  - name: support\n"
+                      "    address: support@shop.example\n"
+                      "    smtp:\n      url: smtp://127.0.0.1:9\n")
+    try:
+        secret = _secret(env)
+        sock = os.path.join(env.store, "tendd.sock")
+        for plant in ("file", "link"):
+            if plant == "file":
+                with open(sock, "w") as f:
+                    f.write("notes\n")
+            else:
+                _plant_link(env, "tendd.sock", secret)
+            before = _fingerprint(sock)
+            d = Daemon(env, name="tendd-%s.stderr" % plant)
+            try:
+                what = "a regular file" if plant == "file" else "a symbolic link"
+                d.wait_until(lambda: "tendd.sock is %s" % what in d.stderr(), 10,
+                             "tendd to refuse tendd.sock")
+            finally:
+                d.stop()
+                d.close()
+            eq(_fingerprint(sock), before, "the %s named tendd.sock" % plant)
+        eq(os.readlink(sock), secret, "the link")
+    finally:
+        env.close()
+
+
 
 # ---- 4. Mass recipients ----------------------------------------------------------------------
 
