@@ -90,11 +90,15 @@ static void reload_rules(struct daemon *d)
  */
 static int lock_pidfile(const char *store_dir)
 {
-	char *path = xasprintf("%s/tendd.pid", store_dir);
-	/* readable by the group of a shared store, so that agents' `tend status` sees the lock */
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	char *path = xasprintf("%s/tendd.pid", store_dir), *err = NULL;
+	/*
+	 * Readable by the group of a shared store, so that agents' `tend status` sees the lock.
+	 * Never a link or a stranger's file, and truncated only once it is ours and locked.
+	 */
+	int fd = store_file_open(store_dir, "tendd.pid", O_RDWR | O_CREAT, 0644, &err);
 	if (fd < 0) {
-		log_warn("%s", path);
+		log_warnx("%s", err);
+		free(err);
 		free(path);
 		return -1;
 	}

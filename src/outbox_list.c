@@ -216,11 +216,13 @@ int outbox_list(struct store *s, const struct view_options *o, bool all, FILE *o
 
 /* The wake-up socket */
 
+#define SOCKET_NAME "tendd.sock"
+
 static int socket_path(const char *store_dir, struct sockaddr_un *sa, char **err)
 {
 	memset(sa, 0, sizeof(*sa));
 	sa->sun_family = AF_UNIX;
-	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/tendd.sock", store_dir);
+	int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "%s/" SOCKET_NAME, store_dir);
 	if (n < 0 || (size_t)n >= sizeof(sa->sun_path)) {
 		if (err)
 			*err = xasprintf("%s/tendd.sock: the path is too long for a Unix socket "
@@ -236,15 +238,20 @@ int outbox_listen(const char *store_dir, bool group, char **err)
 	struct sockaddr_un sa;
 	if (socket_path(store_dir, &sa, err) < 0)
 		return -1;
+	/* A stale one goes (we hold the daemon's lock); anything else in its place stays. */
+	if (store_socket_clear(store_dir, SOCKET_NAME, err) < 0)
+		return -1;
 	int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0) {
 		*err = xasprintf("socket: %s", strerror(errno));
 		return -1;
 	}
-	(void)unlink(sa.sun_path); /* a stale one: we hold the daemon's lock */
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    chmod(sa.sun_path, group ? 0660 : 0600) < 0) {
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		*err = xasprintf("%s: %s", sa.sun_path, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	if (store_socket_chmod(store_dir, SOCKET_NAME, group ? 0660 : 0600, err) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -38,10 +38,11 @@ static pid_t read_pid(int fd)
 
 void status_daemon_probe(const char *dir, struct status_daemon *out)
 {
-	char *path = xasprintf("%s/tendd.pid", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	char *err = NULL;
+	/* A link or a stranger's file in its place says nothing about tendd: not running. */
+	int fd = store_file_open(dir, "tendd.pid", O_RDONLY, 0, &err);
 	memset(out, 0, sizeof(*out));
-	free(path);
+	free(err);
 	if (fd < 0)
 		return;
 	/* A shared lock we get is given back at close: tendd is not running. */

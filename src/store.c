@@ -19,7 +19,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <lmdb.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +181,23 @@ static uint64_t be64_get(const unsigned char b[8])
 
 /* Opening: the directory */
 
+/*
+ * The store directory while a store or one of its files is being opened: opened once, without
+ * following a link, and used through its descriptor from then on.
+ */
+struct dir_ctx {
+	const char *path;
+	int fd;
+	struct stat st; /* of the directory, kept up to date with its mode */
+	const char *group;
+	gid_t gid;
+	bool readonly;
+};
+
+/* What to tell someone who finds a file refused. */
+#define TAKEOVER "(someone may be trying to take over files: remove it and check who made it)"
+#define DENIED   "permission denied (is it shared with a group you are not in?)"
+
 static char *parent_of(const char *dir)
 {
 	const char *slash = strrchr(dir, '/');
@@ -198,6 +217,106 @@ static int lookup_group(const char *dir, const char *name, gid_t *gid, char **er
 	}
 	*gid = gr->gr_gid;
 	return 0;
+}
+
+/* A user's name, or the number when it has none; caller frees. */
+static char *user_name(uid_t uid)
+{
+	struct passwd *pw = getpwuid(uid);
+	return pw ? xstrdup(pw->pw_name) : xasprintf("%lu", (unsigned long)uid);
+}
+
+static char *group_name(gid_t gid)
+{
+	struct group *gr = getgrgid(gid);
+	return gr ? xstrdup(gr->gr_name) : xasprintf("%lu", (unsigned long)gid);
+}
+
+static const char *kind_of(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFLNK:
+		return "a symbolic link";
+	case S_IFDIR:
+		return "a directory";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFCHR:
+	case S_IFBLK:
+		return "a device";
+	default:
+		return "a regular file";
+	}
+}
+
+/*
+ * Is the entry name, with st from fstatat without following links, a file of the type we put
+ * there, that nobody but us could have put there? A link would make us open (and LMDB truncate,
+ * and us chmod) whatever it points to; a hard link shares its inode with a file elsewhere; and a
+ * file that belongs to someone other than the caller, the directory's owner or root is a group
+ * member's, who chose what it is. verb says what we refuse to do with it.
+ */
+static int check_entry(const struct dir_ctx *d, const char *name, const struct stat *st,
+                       mode_t type, const char *verb, char **err)
+{
+	uid_t uid = st->st_uid;
+	if ((st->st_mode & S_IFMT) != type) {
+		set_err(err, "%s/%s is %s; refusing to %s it " TAKEOVER, d->path, name,
+		        kind_of(st->st_mode), verb);
+		return STORE_ERROR;
+	}
+	if (uid != geteuid() && uid != d->st.st_uid && uid != 0) {
+		char *who = user_name(uid), *owner = user_name(d->st.st_uid);
+		set_err(
+		    err,
+		    "%s/%s belongs to %s, not to the store's owner %s; refusing to %s it " TAKEOVER,
+		    d->path, name, who, owner, verb);
+		free(who);
+		free(owner);
+		return STORE_ERROR;
+	}
+	if (type == S_IFREG && st->st_nlink != 1) {
+		set_err(err, "%s/%s has %ju hard links; refusing to %s it " TAKEOVER, d->path, name,
+		        (uintmax_t)st->st_nlink, verb);
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+/*
+ * Opens the directory itself. Its last component may not be a symbolic link: tend never makes
+ * one, and a link there could point the store, and everything we create or chmod in it, at
+ * anybody's directory. Links among the components before it are the operator's own layout (a
+ * /var/lib that lives on another disk) and are followed.
+ */
+static int open_dir(struct dir_ctx *d, char **err)
+{
+	struct stat st;
+	d->fd = open(d->path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (d->fd >= 0 && fstat(d->fd, &d->st) == 0)
+		return 0;
+	int e = errno;
+	if (e == ENOENT && d->readonly) {
+		set_err(err, "no store at %s (import some mail first)", d->path);
+		return STORE_NOTFOUND;
+	}
+	if (e == EACCES || e == EPERM) {
+		set_err(err, "store %s: " DENIED, d->path);
+		return STORE_ERROR;
+	}
+	if ((e == ELOOP || e == ENOTDIR) && lstat(d->path, &st) == 0 && S_ISLNK(st.st_mode))
+		set_err(err,
+		        "store %s is a symbolic link; refusing to use it (tend never makes one: "
+		        "name the directory it points to in tend.yaml, or remove the link and "
+		        "check who made it)",
+		        d->path);
+	else if (e == ENOTDIR && lstat(d->path, &st) == 0)
+		set_err(err, "store %s: not a directory", d->path);
+	else
+		set_err(err, "store %s: %s", d->path, strerror(e));
+	return STORE_ERROR;
 }
 
 /*
@@ -226,25 +345,51 @@ static int check_dir_safe(const char *dir, const struct stat *st, const char *gr
 
 /*
  * Gives the directory the mode the configuration asks for: always when we just created it (the
- * umask had its say), and when we own it and a group is configured (group: was added later).
+ * umask had its say), and when we own it and a group is configured (group: was added later, or
+ * the store was shared before it had the sticky bit). The set-group-ID bit makes new files the
+ * group's; the sticky bit keeps members from renaming or removing files they do not own.
  */
-static int set_dir_mode(const char *dir, const struct stat *st, const char *group, gid_t gid,
-                        char **err)
+static int set_dir_mode(struct dir_ctx *d, bool created, char **err)
 {
-	mode_t want = group ? 02770 : 0700;
-	bool created = st == NULL;
-	if (!created && st->st_uid != geteuid())
+	mode_t want = d->group ? 03770 : 0700;
+	if (!created && d->st.st_uid != geteuid())
 		return 0;
-	if (group && (created || st->st_gid != gid) && chown(dir, (uid_t)-1, gid) < 0) {
-		set_err(err, "store %s: cannot give the directory to group %s: %s", dir, group,
-		        strerror(errno));
+	if (d->group && (created || d->st.st_gid != d->gid) &&
+	    fchown(d->fd, (uid_t)-1, d->gid) < 0) {
+		set_err(err, "store %s: cannot give the directory to group %s: %s", d->path,
+		        d->group, strerror(errno));
 		return STORE_ERROR;
 	}
-	if ((created || (group && (st->st_mode & 07777) != want)) && chmod(dir, want) < 0) {
-		set_err(err, "store %s: chmod: %s", dir, strerror(errno));
+	if ((created || (d->group && (d->st.st_mode & 07777) != want)) && fchmod(d->fd, want) < 0) {
+		set_err(err, "store %s: cannot set its mode to %o: %s (as root: chmod %o %s)",
+		        d->path, (unsigned)want, strerror(errno), (unsigned)want, d->path);
+		return STORE_ERROR;
+	}
+	if (fstat(d->fd, &d->st) < 0) {
+		set_err(err, "store %s: %s", d->path, strerror(errno));
 		return STORE_ERROR;
 	}
 	return 0;
+}
+
+/*
+ * Without the sticky bit, a member of a group that may write the directory can rename or remove
+ * any file in it, and put a link in its place between our checks and LMDB's open. Its owner
+ * sets the bit (set_dir_mode); anyone else is refused until then.
+ */
+static int check_sticky(const struct dir_ctx *d, char **err)
+{
+	if (!(d->st.st_mode & S_IWGRP) || (d->st.st_mode & S_ISVTX))
+		return 0;
+	char *owner = user_name(d->st.st_uid), *group = group_name(d->st.st_gid);
+	set_err(err,
+	        "store %s is writable by group %s but lacks the sticky bit, so any member could "
+	        "replace its files; its owner (%s) sets the bit by running tend once, or run: "
+	        "chmod +t %s",
+	        d->path, group, owner, d->path);
+	free(owner);
+	free(group);
+	return STORE_ERROR;
 }
 
 static bool is_socket(DIR *d, const struct dirent *de)
@@ -274,27 +419,27 @@ static bool dir_has_files(const char *dir)
 	return found;
 }
 
-static bool has_data_file(const char *dir)
-{
-	char *path = xasprintf("%s/data.mdb", dir);
-	bool yes = access(path, F_OK) == 0;
-	free(path);
-	return yes;
-}
-
-static int prepare_readonly_dir(const char *dir, const struct store_options *opt, char **err)
+/*
+ * Is there a store here at all? A link named data.mdb counts, to be refused by name later. An
+ * empty data.mdb is a store that a writer created and was stopped before it wrote anything:
+ * none to read yet (and LMDB, asked to read it, would try to write its first pages).
+ */
+static int check_contents(const struct dir_ctx *d, char **err)
 {
 	struct stat st;
-	bool missing = stat(dir, &st) < 0;
-	if (missing && errno != ENOENT) {
-		set_err(err, "store %s: %s", dir, strerror(errno));
-		return STORE_ERROR;
-	}
-	if (missing || !has_data_file(dir)) {
-		set_err(err, "no store at %s (import some mail first)", dir);
+	bool has_data = fstatat(d->fd, "data.mdb", &st, AT_SYMLINK_NOFOLLOW) == 0;
+	if (d->readonly && (!has_data || (S_ISREG(st.st_mode) && st.st_size == 0))) {
+		set_err(err, "no store at %s (import some mail first)", d->path);
 		return STORE_NOTFOUND;
 	}
-	return check_dir_safe(dir, &st, opt->group, err);
+	if (!d->readonly && !has_data && dir_has_files(d->path)) {
+		set_err(err,
+		        "store %s: the directory holds other files and no store; refusing to "
+		        "create one there",
+		        d->path);
+		return STORE_ERROR;
+	}
+	return 0;
 }
 
 /*
@@ -318,49 +463,145 @@ static int make_parents(const char *dir, char **err)
 	return rc;
 }
 
-/* Creates the directory (and its missing parents) or checks the one that is there. */
-static int prepare_dir(const char *dir, const struct store_options *opt, gid_t gid, char **err)
+/* Creates the directory (and its missing parents), or checks the one that is there; opens it. */
+static int prepare_dir(struct dir_ctx *d, char **err)
 {
-	struct stat st;
-	if (opt->readonly)
-		return prepare_readonly_dir(dir, opt, err);
-	if (make_parents(dir, err) < 0)
-		return STORE_ERROR;
-	if (mkdir(dir, 0700) == 0)
-		return set_dir_mode(dir, NULL, opt->group, gid, err);
-	if (errno != EEXIST || stat(dir, &st) < 0) {
-		set_err(err, "store %s: %s", dir, strerror(errno));
-		return STORE_ERROR;
+	bool created = false;
+	if (!d->readonly) {
+		if (make_parents(d->path, err) < 0)
+			return STORE_ERROR;
+		created = mkdir(d->path, 0700) == 0;
+		if (!created && errno != EEXIST) {
+			set_err(err, "store %s: %s", d->path, strerror(errno));
+			return STORE_ERROR;
+		}
 	}
-	int rc = check_dir_safe(dir, &st, opt->group, err);
+	int rc = open_dir(d, err);
+	if (rc == 0 && !created)
+		rc = check_dir_safe(d->path, &d->st, d->group, err);
 	if (rc == 0)
-		rc = set_dir_mode(dir, &st, opt->group, gid, err);
-	if (rc == 0 && !has_data_file(dir) && dir_has_files(dir)) {
-		set_err(err,
-		        "store %s: the directory holds other files and no store; refusing to "
-		        "create one there",
-		        dir);
-		rc = STORE_ERROR;
-	}
+		rc = check_contents(d, err);
+	if (rc == 0)
+		rc = set_dir_mode(d, created, err);
+	if (rc == 0)
+		rc = check_sticky(d, err);
 	return rc;
 }
 
-/* Makes the LMDB files we own private, or shared with the group only. */
-static void set_file_modes(const struct store *s, const char *group, gid_t gid)
+/* Opening: files in the directory */
+
+/* A file as it was checked, to tell whether LMDB opened that one. */
+struct file_id {
+	dev_t dev;
+	ino_t ino; /* 0: none was checked */
+};
+
+/* The files LMDB opens by name, in the order of the file_id array. */
+static const char *const lmdb_files[] = {"data.mdb", "lock.mdb"};
+
+/* Gives a file of ours the mode (and group) of the store's files, through its descriptor. */
+static void set_file_mode(const struct dir_ctx *d, const char *name, int fd, const struct stat *st)
 {
-	static const char *const names[] = {"data.mdb", "lock.mdb"};
-	mode_t want = group ? 0660 : 0600;
-	for (size_t i = 0; i < NELEM(names); i++) {
-		char *path = xasprintf("%s/%s", s->dir, names[i]);
-		struct stat st;
-		if (stat(path, &st) == 0 && st.st_uid == geteuid()) {
-			if (group && st.st_gid != gid && chown(path, (uid_t)-1, gid) < 0)
-				log_warn("store %s: chown %s", s->dir, names[i]);
-			if ((st.st_mode & 07777) != want && chmod(path, want) < 0)
-				log_warn("store %s: chmod %s", s->dir, names[i]);
-		}
-		free(path);
+	mode_t want = d->group ? 0660 : 0600;
+	if (st->st_uid != geteuid())
+		return;
+	if (d->group && st->st_gid != d->gid && fchown(fd, (uid_t)-1, d->gid) < 0)
+		log_warn("store %s: chown %s", d->path, name);
+	if ((st->st_mode & 07777) != want && fchmod(fd, want) < 0)
+		log_warn("store %s: chmod %s", d->path, name);
+}
+
+/*
+ * Opens name in the directory without following a link (O_CREAT in flags: creating it with
+ * mode when it is missing, with O_EXCL, so that nothing is ever created through a dangling
+ * link), and never truncating. O_NONBLOCK: a FIFO does not hang us before check_opened refuses
+ * it. Returns the descriptor, or -1 with errno.
+ */
+static int open_nofollow(const struct dir_ctx *d, const char *name, int flags, mode_t mode)
+{
+	const int safe = O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+	int fd = -1;
+	if (flags & O_CREAT)
+		fd = openat(d->fd, name, flags | O_EXCL | safe, mode);
+	if (fd < 0 && (!(flags & O_CREAT) || errno == EEXIST))
+		fd = openat(d->fd, name, (flags & ~O_CREAT) | safe);
+	return fd;
+}
+
+/*
+ * Checks what open_nofollow gave: returns the descriptor, or -1 (closed) with *err. When the
+ * open failed (ELOOP for a link, ENXIO for a socket, EACCES for a stranger's file), what is
+ * wrong with the file is the better reason.
+ */
+static int check_opened(const struct dir_ctx *d, const char *name, int fd, char **err)
+{
+	struct stat st;
+	int e = errno;
+	if (fd < 0 && e != ENOENT && fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    check_entry(d, name, &st, S_IFREG, "open", err) < 0)
+		return -1;
+	if (fd < 0) {
+		set_err(err, "%s/%s: %s", d->path, name,
+		        e == EACCES || e == EPERM ? DENIED : strerror(e));
+		return -1;
 	}
+	if (fstat(fd, &st) < 0 || check_entry(d, name, &st, S_IFREG, "open", err) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/*
+ * Who may create the store's files: in a directory that a group may write, a file that a
+ * member made is one the sticky bit does not protect from that member, who could swap it for a
+ * link at any time, and that the others refuse. Only the directory's owner and root make them.
+ */
+static int check_may_create(const struct dir_ctx *d, const char *name, char **err)
+{
+	uid_t me = geteuid();
+	if (me == d->st.st_uid || me == 0 || !(d->st.st_mode & S_IWGRP))
+		return 0;
+	char *owner = user_name(d->st.st_uid);
+	set_err(err,
+	        "store %s has no %s, and only its owner (%s) may create it there: run tend once "
+	        "as %s",
+	        d->path, name, owner, owner);
+	free(owner);
+	return STORE_ERROR;
+}
+
+/*
+ * Readies an LMDB file for mdb_env_open, which opens it by name and follows links: checked,
+ * created by us when missing, with the store's mode when it is ours. *id says which file
+ * passed. On a read-only file system LMDB goes without a lock file, and so do we. (Closing a
+ * descriptor of lock.mdb drops the process's locks on it: this runs before LMDB takes any, and
+ * LMDB allows one environment per store and process.)
+ */
+static int prepare_lmdb_file(const struct dir_ctx *d, const char *name, struct file_id *id,
+                             char **err)
+{
+	struct stat st;
+	int fd = open_nofollow(d, name, O_RDONLY, 0);
+	if (fd < 0 && errno == ENOENT) {
+		if (check_may_create(d, name, err) < 0)
+			return STORE_ERROR;
+		fd = open_nofollow(d, name, O_RDONLY | O_CREAT, d->group ? 0660 : 0600);
+	}
+	if (fd < 0 && errno == EROFS && d->readonly)
+		return 0;
+	if ((fd = check_opened(d, name, fd, err)) < 0)
+		return STORE_ERROR;
+	if (fstat(fd, &st) < 0) {
+		set_err(err, "%s/%s: %s", d->path, name, strerror(errno));
+		close(fd);
+		return STORE_ERROR;
+	}
+	set_file_mode(d, name, fd, &st);
+	id->dev = st.st_dev;
+	id->ino = st.st_ino;
+	close(fd);
+	return 0;
 }
 
 /* Opening: the environment */
@@ -406,9 +647,7 @@ static void describe_open_error(const struct store *s, int rc, char **err)
 		break;
 	case EACCES:
 	case EPERM:
-		set_err(err,
-		        "store %s: permission denied (is it shared with a group you are not in?)",
-		        s->dir);
+		set_err(err, "store %s: " DENIED, s->dir);
 		break;
 	default:
 		set_err(err, "store %s: %s", s->dir, mdb_strerror(rc));
@@ -600,11 +839,53 @@ static int open_dbs_in(struct store *s, bool create, char **err)
 	return rc;
 }
 
+/*
+ * LMDB opened the files by name after prepare_lmdb_file checked them. In between, nobody but
+ * their owner, the directory's owner and root can rename or remove them: the directory is its
+ * owner's alone, or it is shared and has the sticky bit, which is what closes that race (and
+ * why check_sticky refuses a shared store without it). Look again all the same, so that a swap
+ * that got through anyway is an error rather than a store in use.
+ */
+static int verify_lmdb_files(const struct store *s, const struct dir_ctx *d,
+                             const struct file_id ids[NELEM(lmdb_files)], char **err)
+{
+	mdb_filehandle_t fd;
+	struct stat st[NELEM(lmdb_files)];
+	bool seen[NELEM(lmdb_files)] = {
+	    mdb_env_get_fd(s->env, &fd) == 0 && fstat(fd, &st[0]) == 0,
+	    fstatat(d->fd, lmdb_files[1], &st[1], AT_SYMLINK_NOFOLLOW) == 0,
+	};
+	for (size_t i = 0; i < NELEM(lmdb_files); i++) {
+		if (ids[i].ino == 0 ||
+		    (seen[i] && st[i].st_dev == ids[i].dev && st[i].st_ino == ids[i].ino))
+			continue;
+		set_err(err,
+		        "%s/%s was replaced while the store was being opened; refusing to use "
+		        "it " TAKEOVER,
+		        d->path, lmdb_files[i]);
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+/* Everything before LMDB's turn: the directory, and the files LMDB will open in it. */
+static int prepare_store(struct dir_ctx *d, struct file_id ids[NELEM(lmdb_files)], char **err)
+{
+	int rc = 0;
+	if (d->group && (rc = lookup_group(d->path, d->group, &d->gid, err)) < 0)
+		return rc;
+	if ((rc = prepare_dir(d, err)) < 0)
+		return rc;
+	for (size_t i = 0; rc == 0 && i < NELEM(lmdb_files); i++)
+		rc = prepare_lmdb_file(d, lmdb_files[i], &ids[i], err);
+	return rc;
+}
+
 int store_open(const char *dir, const struct store_options *opt, struct store **out, char **err)
 {
 	static const struct store_options defaults = {0};
 	struct store *s = NULL;
-	gid_t gid = (gid_t)-1;
+	struct file_id ids[NELEM(lmdb_files)] = {{0, 0}};
 	int rc = 0;
 
 	*out = NULL;
@@ -612,17 +893,18 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 		*err = NULL;
 	if (opt == NULL)
 		opt = &defaults;
-	if (opt->group && (rc = lookup_group(dir, opt->group, &gid, err)) < 0)
-		goto out;
-	if ((rc = prepare_dir(dir, opt, gid, err)) < 0)
+	struct dir_ctx d = {.path = dir,
+	                    .fd = -1,
+	                    .group = opt->group,
+	                    .gid = (gid_t)-1,
+	                    .readonly = opt->readonly};
+	if ((rc = prepare_store(&d, ids, err)) < 0)
 		goto out;
 	s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(dir);
 	s->readonly = opt->readonly;
-	if ((rc = env_open(s, opt, err)) < 0)
+	if ((rc = env_open(s, opt, err)) < 0 || (rc = verify_lmdb_files(s, &d, ids, err)) < 0)
 		goto out;
-	if (!opt->readonly)
-		set_file_modes(s, opt->group, gid);
 	rc = open_dbs_in(s, false, err);
 	if (rc == NEED_CREATE)
 		rc = open_dbs_in(s, true, err);
@@ -631,6 +913,8 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	*out = s;
 	s = NULL;
 out:
+	if (d.fd >= 0)
+		close(d.fd);
 	store_close(s);
 	return rc;
 }
@@ -649,6 +933,75 @@ void store_close(struct store *s)
 const char *store_dir(const struct store *s)
 {
 	return s->dir;
+}
+
+/* Files beside LMDB's */
+
+static int open_dir_at(struct dir_ctx *d, const char *dir, char **err)
+{
+	*d = (struct dir_ctx){.path = dir, .fd = -1, .gid = (gid_t)-1};
+	return open_dir(d, err);
+}
+
+int store_file_open(const char *dir, const char *name, int flags, mode_t mode, char **err)
+{
+	struct dir_ctx d;
+	int fd = -1;
+	if (err)
+		*err = NULL;
+	if (open_dir_at(&d, dir, err) == 0)
+		fd = check_opened(&d, name, open_nofollow(&d, name, flags, mode), err);
+	if (d.fd >= 0)
+		close(d.fd);
+	return fd;
+}
+
+int store_socket_clear(const char *dir, const char *name, char **err)
+{
+	struct dir_ctx d;
+	struct stat st;
+	int rc = open_dir_at(&d, dir, err);
+	if (rc == 0 && fstatat(d.fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		rc = check_entry(&d, name, &st, S_IFSOCK, "replace", err);
+		if (rc == 0 && unlinkat(d.fd, name, 0) < 0) {
+			set_err(err, "%s/%s: cannot remove the old socket: %s", dir, name,
+			        strerror(errno));
+			rc = STORE_ERROR;
+		}
+	} else if (rc == 0 && errno != ENOENT) {
+		set_err(err, "%s/%s: %s", dir, name, strerror(errno));
+		rc = STORE_ERROR;
+	}
+	if (d.fd >= 0)
+		close(d.fd);
+	return rc;
+}
+
+/*
+ * A socket file's mode cannot be set through the socket's descriptor (fchmod there changes the
+ * socket, not the file bind made), so this goes by name, from the directory's descriptor, after
+ * checking that the name is a socket of ours; AT_SYMLINK_NOFOLLOW never follows a link, and the
+ * sticky bit of a shared store keeps anyone else from swapping our file in between.
+ */
+int store_socket_chmod(const char *dir, const char *name, mode_t mode, char **err)
+{
+	struct dir_ctx d;
+	struct stat st;
+	int rc = open_dir_at(&d, dir, err);
+	if (rc == 0 && fstatat(d.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		set_err(err, "%s/%s: %s", dir, name, strerror(errno));
+		rc = STORE_ERROR;
+	}
+	if (rc == 0)
+		rc = check_entry(&d, name, &st, S_IFSOCK, "change", err);
+	if (rc == 0 && (st.st_mode & 07777) != mode &&
+	    fchmodat(d.fd, name, mode, AT_SYMLINK_NOFOLLOW) < 0) {
+		set_err(err, "%s/%s: chmod: %s", dir, name, strerror(errno));
+		rc = STORE_ERROR;
+	}
+	if (d.fd >= 0)
+		close(d.fd);
+	return rc;
 }
 
 /* Transactions */

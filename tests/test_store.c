@@ -13,7 +13,9 @@
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -302,7 +304,7 @@ static void test_open_group_store(void)
 	umask(old);
 	struct stat st;
 	T_EQ_INT(stat(dir, &st), 0);
-	T_EQ_INT(st.st_mode & 07777, 02770);
+	T_EQ_INT(st.st_mode & 07777, 03770);
 	T_EQ_INT(st.st_gid, getgid());
 	char *data = xasprintf("%s/data.mdb", dir), *lock = xasprintf("%s/lock.mdb", dir);
 	T_EQ_INT(stat(data, &st), 0);
@@ -322,6 +324,234 @@ static void test_open_group_store(void)
 	free(group);
 	free(data);
 	free(lock);
+	free(dir);
+	done();
+}
+
+/* Planted files: what a group member of a store made before the sticky bit could leave. */
+
+static void write_file(const char *path, const char *text, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	T_OK(fd >= 0);
+	T_EQ_INT(write(fd, text, strlen(text)), (long long)strlen(text));
+	close(fd);
+}
+
+/* The mode, size and first bytes of a file, to tell whether anything changed it. */
+static char *fingerprint(const char *path)
+{
+	struct stat st;
+	char head[32] = "";
+	if (stat(path, &st) < 0)
+		return xstrdup("(missing)");
+	int fd = open(path, O_RDONLY);
+	ssize_t n = fd >= 0 ? read(fd, head, sizeof(head) - 1) : -1;
+	head[n > 0 ? n : 0] = '\0';
+	if (fd >= 0)
+		close(fd);
+	return xasprintf("%o %jd %s", (unsigned)st.st_mode, (intmax_t)st.st_size, head);
+}
+
+/* Replaces dir/name with what plant makes, then expects store_open to refuse naming it. */
+static void expect_refused(const char *dir, const char *name, const char *plant, const char *target,
+                           const char *want)
+{
+	char *path = xasprintf("%s/%s", dir, name), *err = NULL;
+	struct store *s = NULL;
+	T_OK(unlink(path) == 0 || errno == ENOENT);
+	if (strcmp(plant, "symlink") == 0)
+		T_EQ_INT(symlink(target, path), 0);
+	else if (strcmp(plant, "link") == 0)
+		T_EQ_INT(link(target, path), 0);
+	else if (strcmp(plant, "fifo") == 0)
+		T_EQ_INT(mkfifo(path, 0600), 0);
+	for (int ro = 0; ro < 2; ro++) {
+		T_EQ_INT(store_open(dir, &(struct store_options){.readonly = ro}, &s, &err),
+		         STORE_ERROR);
+		char *line =
+		    xasprintf("%s %s; refusing to open it (someone may be trying", path, want);
+		T_CONTAINS(err, line);
+		free(line);
+		free(err);
+		err = NULL;
+	}
+	T_OK(s == NULL);
+	T_EQ_INT(unlink(path), 0);
+	free(path);
+}
+
+static void test_open_refuses_planted_files(void)
+{
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	char *secret = xasprintf("%s/secret", base), *gone = xasprintf("%s/gone", base);
+	write_file(secret, "not the store's\n", 0600);
+	char *before = fingerprint(secret);
+	expect_refused(dir, "lock.mdb", "symlink", secret, "is a symbolic link");
+	expect_refused(dir, "lock.mdb", "symlink", gone, "is a symbolic link");
+	T_OK(access(gone, F_OK) < 0); /* nothing was created through the dangling link */
+	expect_refused(dir, "lock.mdb", "fifo", NULL, "is a FIFO");
+	char *data = xasprintf("%s/data.mdb", dir), *saved = xasprintf("%s/saved.mdb", base);
+	T_EQ_INT(rename(data, saved), 0);
+	write_file(data, "", 0600);
+	expect_refused(dir, "data.mdb", "symlink", secret, "is a symbolic link");
+	write_file(data, "", 0600);
+	expect_refused(dir, "data.mdb", "link", secret, "has 2 hard links");
+	char *after = fingerprint(secret);
+	T_EQ_STR(after, before);
+	/* Put back, the store opens again: a refusal changed nothing. */
+	T_EQ_INT(rename(saved, data), 0);
+	store_close(open_rw(dir));
+	free(after);
+	free(before);
+	free(saved);
+	free(data);
+	free(gone);
+	free(secret);
+	free(dir);
+	done();
+}
+
+static void test_open_refuses_strangers_file(void)
+{
+	if (geteuid() != 0) {
+		printf("# skipped: giving a file to another user needs root\n");
+		return;
+	}
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	char *lock = xasprintf("%s/lock.mdb", dir), *err = NULL;
+	struct store *s = NULL;
+	T_EQ_INT(chown(lock, 65534, (gid_t)-1), 0);
+	T_EQ_INT(store_open(dir, NULL, &s, &err), STORE_ERROR);
+	T_CONTAINS(err, "lock.mdb belongs to");
+	T_CONTAINS(err, "not to the store's owner root; refusing to open it");
+	free(err);
+	free(lock);
+	free(dir);
+	done();
+}
+
+static void test_open_store_behind_link(void)
+{
+	char *real = xasprintf("%s/real", tmpdir()), *dir = xasprintf("%s/store", base);
+	T_EQ_INT(mkdir(real, 0700), 0);
+	T_EQ_INT(symlink(real, dir), 0);
+	struct store *s = NULL;
+	char *err = NULL;
+	for (int ro = 0; ro < 2; ro++) {
+		T_EQ_INT(store_open(dir, &(struct store_options){.readonly = ro}, &s, &err),
+		         STORE_ERROR);
+		char *want = xasprintf("store %s is a symbolic link; refusing to use it", dir);
+		T_CONTAINS(err, want);
+		free(want);
+		free(err);
+		err = NULL;
+	}
+	/* A link before the last component is the operator's layout. */
+	char *inner = xasprintf("%s/inner", dir);
+	store_close(open_rw(inner));
+	char *data = xasprintf("%s/inner/data.mdb", real);
+	T_EQ_INT(access(data, F_OK), 0);
+	free(data);
+	free(inner);
+	free(dir);
+	free(real);
+	done();
+}
+
+static void test_old_group_store_gets_sticky_bit(void)
+{
+	struct group *gr = getgrgid(getgid());
+	T_OK(gr != NULL);
+	if (gr == NULL)
+		return;
+	char *dir = store_path(), *group = xstrdup(gr->gr_name), *err = NULL;
+	struct store_options opt = {.group = group};
+	struct store *s = NULL;
+	T_EQ_INT(store_open(dir, &opt, &s, &err), 0);
+	store_close(s);
+	T_EQ_INT(chmod(dir, 02770), 0);
+	opt.readonly = true;
+	T_EQ_INT(store_open(dir, &opt, &s, &err), 0);
+	store_close(s);
+	struct stat st;
+	T_EQ_INT(stat(dir, &st), 0);
+	T_EQ_INT(st.st_mode & 07777, 03770);
+	free(err);
+	free(group);
+	free(dir);
+	done();
+}
+
+static void test_file_open(void)
+{
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	char *pid = xasprintf("%s/tendd.pid", dir), *secret = xasprintf("%s/secret", base);
+	char *err = NULL;
+	int fd = store_file_open(dir, "tendd.pid", O_RDWR | O_CREAT, 0644, &err);
+	T_OK(fd >= 0);
+	T_EQ_INT(write(fd, "42\n", 3), 3);
+	close(fd);
+	/* Opened again, it is not truncated: that is the caller's to do once it holds the lock. */
+	fd = store_file_open(dir, "tendd.pid", O_RDWR | O_CREAT, 0644, &err);
+	struct stat st;
+	T_OK(fd >= 0 && fstat(fd, &st) == 0 && st.st_size == 3);
+	close(fd);
+	write_file(secret, "not the store's\n", 0600);
+	char *before = fingerprint(secret);
+	T_EQ_INT(unlink(pid), 0);
+	T_EQ_INT(symlink(secret, pid), 0);
+	T_EQ_INT(store_file_open(dir, "tendd.pid", O_RDWR | O_CREAT, 0644, &err), -1);
+	T_CONTAINS(err, "tendd.pid is a symbolic link; refusing to open it");
+	free(err);
+	err = NULL;
+	T_EQ_INT(store_file_open(dir, "tendd.pid", O_RDONLY, 0, &err), -1);
+	T_CONTAINS(err, "tendd.pid is a symbolic link");
+	char *after = fingerprint(secret);
+	T_EQ_STR(after, before);
+	free(after);
+	free(before);
+	free(err);
+	free(secret);
+	free(pid);
+	free(dir);
+	done();
+}
+
+static void test_socket_clear_and_chmod(void)
+{
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	char *sock = xasprintf("%s/tendd.sock", dir), *err = NULL;
+	T_EQ_INT(store_socket_clear(dir, "tendd.sock", &err), 0); /* nothing there */
+	write_file(sock, "notes\n", 0600);
+	T_OK(store_socket_clear(dir, "tendd.sock", &err) < 0);
+	T_CONTAINS(err, "tendd.sock is a regular file; refusing to replace it");
+	T_EQ_INT(access(sock, F_OK), 0);
+	free(err);
+	err = NULL;
+	T_EQ_INT(unlink(sock), 0);
+	T_EQ_INT(symlink(base, sock), 0);
+	T_OK(store_socket_chmod(dir, "tendd.sock", 0600, &err) < 0);
+	T_CONTAINS(err, "tendd.sock is a symbolic link; refusing to change it");
+	T_EQ_INT(unlink(sock), 0);
+	/* A socket of ours: its mode set, and removed as stale the next time. */
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", sock);
+	int fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	T_EQ_INT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	close(fd);
+	T_EQ_INT(store_socket_chmod(dir, "tendd.sock", 0660, &err), 0);
+	struct stat st;
+	T_EQ_INT(lstat(sock, &st), 0);
+	T_EQ_INT(st.st_mode & 07777, 0660);
+	T_EQ_INT(store_socket_clear(dir, "tendd.sock", &err), 0);
+	T_OK(lstat(sock, &st) < 0 && errno == ENOENT);
+	free(err);
+	free(sock);
 	free(dir);
 	done();
 }
@@ -385,6 +615,12 @@ static void test_open_readonly_missing(void)
 	T_EQ_STR(err, want);
 	char *data = xasprintf("%s/data.mdb", dir);
 	T_OK(access(data, F_OK) < 0);
+	/* A data file that a writer created and never filled holds no store yet either. */
+	free(err);
+	err = NULL;
+	write_file(data, "", 0600);
+	T_EQ_INT(store_open(dir, &ro, &s, &err), STORE_NOTFOUND);
+	T_EQ_STR(err, want);
 	free(data);
 	free(want);
 	free(err);
@@ -1630,6 +1866,12 @@ int main(int argc, char **argv)
 	    T_CASE(test_open_creates_private_store),
 	    T_CASE(test_open_group_store),
 	    T_CASE(test_open_refuses_world_writable),
+	    T_CASE(test_open_refuses_planted_files),
+	    T_CASE(test_open_refuses_strangers_file),
+	    T_CASE(test_open_store_behind_link),
+	    T_CASE(test_old_group_store_gets_sticky_bit),
+	    T_CASE(test_file_open),
+	    T_CASE(test_socket_clear_and_chmod),
 	    T_CASE(test_open_missing_parents),
 	    T_CASE(test_draft_roundtrip),
 	    T_CASE(test_queue_and_audit_order),

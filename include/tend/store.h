@@ -1,7 +1,7 @@
 /*
  * store: the LMDB environment and everything kept in it. Nothing else includes lmdb.h.
  *
- * One environment (a directory created mode 0700, or 2770 for a team group), named databases
+ * One environment (a directory created mode 0700, or 3770 for a team group), named databases
  * inside it, records encoded as MessagePack maps with integer keys behind a version byte, so a
  * field can be added without breaking older records. Raw messages are kept byte for byte.
  *
@@ -31,6 +31,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tend/message.h"
 #include "tend/util.h"
@@ -55,7 +56,7 @@ struct store_txn;
 
 struct store_options {
 	bool readonly;     /* open an existing store for reading only */
-	const char *group; /* share the store with this Unix group (mode 2770) */
+	const char *group; /* share the store with this Unix group (mode 3770) */
 };
 
 /*
@@ -64,13 +65,38 @@ struct store_options {
  * instance a schema version this build does not understand. A readonly open of a store that
  * does not exist yet returns STORE_NOTFOUND ("no store at DIR (import some mail first)").
  * Only the last component of dir is created. A directory that others may write (the world, or
- * a group when opt->group is not set) is refused. opt may be NULL for the defaults.
+ * a group when opt->group is not set) is refused, as is a shared one without the sticky bit
+ * that the caller does not own (its owner sets the bit), and a dir whose last component is a
+ * symbolic link. data.mdb and lock.mdb are checked before LMDB opens them (regular files with
+ * one link, owned by the caller, the directory's owner or root) and created by the caller when
+ * missing (in a shared store only by its owner or root). opt may be NULL for the defaults.
  */
 int store_open(const char *dir, const struct store_options *opt, struct store **out, char **err);
 /* Closes the store; every transaction must have ended. store_close(NULL) does nothing. */
 void store_close(struct store *s);
 /* The directory the store was opened in; owned by the store. */
 const char *store_dir(const struct store *s);
+
+/*
+ * Files that tend keeps in the store directory beside LMDB's (tendd.pid, tendd.sock). Nothing
+ * in a store is opened through a symbolic link, and nothing is taken that someone else put
+ * there: a file must be of the type tend makes, belong to the caller, the directory's owner or
+ * root, and (a regular file) have one link. Refusals name the file and what is wrong with it.
+ *
+ * store_file_open opens dir/name with flags (O_RDONLY or O_RDWR, and O_CREAT to create it with
+ * mode when missing), never following a link and never truncating: truncate with ftruncate
+ * once the descriptor is yours. Returns the descriptor (close-on-exec, O_NONBLOCK), or -1
+ * with *err (caller frees).
+ */
+int store_file_open(const char *dir, const char *name, int flags, mode_t mode, char **err);
+/*
+ * Makes way for a socket dir/name the caller is about to bind: removes a stale socket that
+ * belongs to the caller, the directory's owner or root, and refuses anything else. Returns 0, or
+ * a negative code with *err (caller frees).
+ */
+int store_socket_clear(const char *dir, const char *name, char **err);
+/* Sets the mode of the socket dir/name the caller bound, never through a link; as above. */
+int store_socket_chmod(const char *dir, const char *name, mode_t mode, char **err);
 
 /*
  * Begins a transaction. Only one write transaction exists at a time: this call waits for it
