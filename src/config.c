@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -139,6 +140,20 @@ static int set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 	return 0;
 }
 
+/* After getgrnam or getpwnam (errno cleared before) found no entry for name. */
+static void lookup_failed(struct yamlutil_doc *y, yaml_node_t *val, const char *what,
+                          const char *name)
+{
+	int e = errno;
+	struct buf q = BUF_INIT;
+	yamlutil_quote(&q, name);
+	if (e != 0 && e != ENOENT && e != ESRCH)
+		yamlutil_error(y, val, "cannot look up %s %s: %s", what, q.data, strerror(e));
+	else
+		yamlutil_error(y, val, "%s %s does not exist on this system", what, q.data);
+	buf_free(&q);
+}
+
 static int set_group(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                      yaml_node_t *val, void *obj)
 {
@@ -149,14 +164,7 @@ static int set_group(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	/* The store is created with this group: a typo would leave agents locked out later. */
 	errno = 0;
 	if (getgrnam(s) == NULL) {
-		struct buf q = BUF_INIT;
-		yamlutil_quote(&q, s);
-		if (errno != 0 && errno != ENOENT && errno != ESRCH)
-			yamlutil_error(y, val, "cannot look up group %s: %s", q.data,
-			               strerror(errno));
-		else
-			yamlutil_error(y, val, "group %s does not exist on this system", q.data);
-		buf_free(&q);
+		lookup_failed(y, val, "group", s);
 		return -1;
 	}
 	free(c->group);
@@ -550,12 +558,33 @@ static const struct yamlutil_key account_keys[] = {
     {.name = "smtp", .fn = walk_smtp},
 };
 
+/* An agent bound to an OS user: a typo would lock the agent out, so the user must exist. */
+static int set_agent_user(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                          yaml_node_t *val, void *obj)
+{
+	struct config_agent *g = obj;
+	const char *s;
+	if (yamlutil_get_string(y, val, k->name, &s) < 0)
+		return -1;
+	errno = 0;
+	struct passwd *pw = getpwnam(s);
+	if (pw == NULL) {
+		lookup_failed(y, val, "user", s);
+		return -1;
+	}
+	free(g->user);
+	g->user = xstrdup(s);
+	g->uid = pw->pw_uid;
+	return 0;
+}
+
 static const struct yamlutil_key agent_keys[] = {
     {.name = "login",
      .fn = yamlutil_set_string,
      .offset = offsetof(struct config_agent, login),
      .flags = YAMLUTIL_REQUIRED},
     {.name = "name", .fn = yamlutil_set_string, .offset = offsetof(struct config_agent, name)},
+    {.name = "user", .fn = set_agent_user},
 };
 
 /*
@@ -643,6 +672,8 @@ static int walk_agents(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 		free(where);
 		if (g->name == NULL && g->login != NULL)
 			g->name = xstrdup(g->login);
+		if (g->user != NULL)
+			c->agents_bound = true;
 	}
 	check_unique(y, val, "login", "agent login");
 	return 0;
@@ -756,6 +787,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nagents; i++) {
 		free(c->agents[i].login);
 		free(c->agents[i].name);
+		free(c->agents[i].user);
 	}
 	free(c->agents);
 	free(c->path);

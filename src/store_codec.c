@@ -157,6 +157,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(34, CODEC_BOOL, D, copy_pending),
     FIELD(35, CODEC_I64, D, copied),
     FIELD(36, CODEC_INT, D, kind),
+    FIELD(37, CODEC_STR, D, last_editor_os),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

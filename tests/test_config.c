@@ -296,6 +296,25 @@ static void test_review(void)
 	             "require_second_person)");
 }
 
+/* agents bound to OS users: the user must exist, and then every agent is bound. */
+static void test_agent_user(void)
+{
+	struct config *c = load_ok("store: .\nagents:\n  - {login: alice, user: root}\n"
+	                           "  - {login: bob}\n");
+	T_OK(c != NULL && c->agents_bound && c->nagents == 2);
+	if (c != NULL && c->nagents == 2) {
+		T_EQ_STR(c->agents[0].user, "root");
+		T_EQ_INT(c->agents[0].uid, 0);
+		T_OK(c->agents[1].user == NULL);
+	}
+	config_free(c);
+	c = load_ok("store: .\nagents:\n  - {login: alice}\n");
+	T_OK(c != NULL && !c->agents_bound);
+	config_free(c);
+	expect_error("store: .\nagents:\n  - {login: alice, user: no-such-user-here}\n",
+	             "tend.yaml:3:26: user \"no-such-user-here\" does not exist on this system");
+}
+
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
 static void test_empty_lists(void)
 {
@@ -487,7 +506,7 @@ static void test_err_unknown_key_in_agent(void)
 {
 	expect_error("store: /srv\nagents:\n  - {login: alice, nmae: Alice}\n",
 	             "tend.yaml:3:20: unknown key \"nmae\" in agent \"alice\" (expected one of: "
-	             "login, name; did you mean \"name\"?)");
+	             "login, name, user; did you mean \"name\"?)");
 }
 
 static void test_err_port(void)
@@ -915,4 +934,5 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
        T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
        T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
-       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth))
+       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
+       T_CASE(test_agent_user))

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tend/util.h"
 
@@ -71,6 +72,8 @@ struct config_account {
 struct config_agent {
 	char *login;
 	char *name; /* default: the login */
+	char *user; /* the OS user it is bound to (user:), or NULL */
+	uid_t uid;  /* that user's uid, looked up when the file was loaded */
 };
 
 struct config_threading {
@@ -105,6 +108,7 @@ struct config {
 	struct config_agent *agents;
 	size_t nagents;
 	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
+	bool agents_bound;  /* an agent names a user: every agent is bound to an OS user */
 	char *escalation_to;
 	int escalation_at; /* percent of the target; 0 when unset */
 	struct config_review review;
