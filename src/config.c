@@ -365,28 +365,15 @@ static int set_auth(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_n
 	return -1;
 }
 
-/* smtp://host[:port][/...] or smtps://..., the two forms libcurl sends mail with. */
+/*
+ * smtp:// or smtps://, the two forms libcurl sends mail with. The rest of the URL is read by
+ * libcurl, and checked as it reads it (smtp_check_config): a second reading here could only
+ * disagree with it about where the mail goes.
+ */
 static bool smtp_url_valid(const char *s)
 {
-	const char *p;
-	if (str_istarts(s, "smtp://"))
-		p = s + 7;
-	else if (str_istarts(s, "smtps://"))
-		p = s + 8;
-	else
-		return false;
-	size_t host = *p == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
-	if (host == 0 || (*p == '[' && p[host - 1] != ']') || strpbrk(s, " \t") != NULL)
-		return false;
-	p += host;
-	if (*p == ':') {
-		size_t digits = strspn(++p, "0123456789");
-		long port = digits > 0 && digits <= 5 ? strtol(p, NULL, 10) : 0;
-		if (port < 1 || port > 65535)
-			return false;
-		p += digits;
-	}
-	return *p == '\0' || *p == '/';
+	return (str_istarts(s, "smtp://") || str_istarts(s, "smtps://")) &&
+	       strpbrk(s, " \t") == NULL;
 }
 
 static int set_url(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
@@ -403,6 +390,8 @@ static int set_url(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_no
 	}
 	free(a->smtp.url);
 	a->smtp.url = xstrdup(s);
+	a->smtp.url_line = (int)val->start_mark.line + 1;
+	a->smtp.url_column = (int)val->start_mark.column + 1;
 	return 0;
 }
 

@@ -133,6 +133,162 @@ def test_second_person_is_another_os_user():
 
 # ---- 7. The SMTP URL -------------------------------------------------------------------------
 
+def smtp_config(url, user=True):
+    cfg = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
+           "    smtp:\n      url: \"%s\"\n" % url)
+    if user:
+        cfg += "      user: support\n      password_file: smtp.pass\n"
+    return cfg
+
+
+def test_smtp_url_is_read_as_libcurl_reads_it():
+    env = Env()
+    try:
+        env.write("smtp.pass", "secret\n")
+        where = "%s:6:12: account \"support\": the smtp url " % env.config
+        for url, why in [
+                ("smtp://192.0.2.2?@127.0.0.1", 'has a query (from "?" on), which SMTP URLs do '
+                 "not take; libcurl reads the host as 192.0.2.2"),
+                ("smtp://a@b@127.0.0.1", 'has user info (before "@"), which tend does not '
+                 "take there, and libcurl cannot read it (Bad hostname)"),
+                ("smtp://user:pw@127.0.0.1", 'has user info (before "@"), which tend does not '
+                 'take there: the user goes in "user", the password in password_file or '
+                 "password_command"),
+                ("smtp://127.0.0.1/#x", 'has a fragment (from "#" on), which SMTP URLs do not '
+                 "take"),
+                ("smtp://127.0.0.1:2525?", 'has a query (from "?" on), which SMTP URLs do not '
+                 "take; libcurl reads the host as 127.0.0.1")]:
+            env.write("tend.yaml", smtp_config(url))
+            r = env.tendd("--check-config", rc=1)
+            eq(r.err, where + why + "\n%s: 1 error\n" % env.config, url)
+            check("pw" not in r.err.replace("password", ""), "the password was printed")
+            r = env.tendd("--once", rc=1)
+            check(where + why in r.err and "has errors: not starting" in r.err, repr(r))
+        for url in ["smtp://127.0.0.1:2525", "smtps://smtp.shop.example", "smtp://[::1]:25",
+                    "smtp://smtp.shop.example:587"]:
+            env.write("tend.yaml", smtp_config(url))
+            env.tendd("--check-config")
+    finally:
+        env.close()
+
+
+def own_address():
+    """An IPv4 address of this machine other than loopback, or None."""
+    import subprocess
+    try:
+        out = subprocess.run(["ip", "-4", "-o", "addr", "show", "scope", "global"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except OSError:
+        return None
+    for line in out.splitlines():
+        f = line.split()
+        if "inet" in f:
+            return f[f.index("inet") + 1].split("/")[0]
+    return None
+
+
+class PlainSmtp:
+    """An SMTP server without TLS that offers AUTH: it records every line a client sends."""
+
+    def __init__(self, host, port=0):
+        import socket
+        import threading
+        self.lines, self.conns = [], 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self.sock.bind((host, port))
+        except OSError:
+            self.sock.close()
+            raise
+        self.sock.listen(5)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.done = False
+        self.thread = threading.Thread(target=self.serve, daemon=True)
+        self.thread.start()
+
+    def serve(self):
+        import socket
+        while not self.done:
+            try:
+                c, _ = self.sock.accept()
+            except socket.timeout:
+                continue
+            self.conns += 1
+            with c:
+                self.talk(c.makefile("rwb"))
+
+    def talk(self, f):
+        f.write(b"220 plain.example ESMTP\r\n")
+        f.flush()
+        state = None  # "data" inside DATA, "auth" when the credentials come next
+        for line in f:
+            self.lines.append(line.decode("latin-1").rstrip("\r\n"))
+            words = line.upper().split()
+            verb = words[0] if words else b""
+            if state == "data":
+                state, out = (None, b"250 queued") if line == b".\r\n" else ("data", None)
+            elif state == "auth" or (verb == b"AUTH" and len(words) > 2):
+                state, out = None, b"235 ok"
+            elif verb == b"AUTH":
+                state, out = "auth", b"334 "
+            elif verb == b"EHLO":
+                out = b"250-plain.example\r\n250 AUTH PLAIN LOGIN"
+            elif verb == b"DATA":
+                state, out = "data", b"354 go on"
+            else:
+                out = b"221 bye" if verb == b"QUIT" else b"250 ok"
+            if out is not None:
+                f.write(out + b"\r\n")
+                f.flush()
+            if verb == b"QUIT" and state is None:
+                return
+
+    def close(self):
+        self.done = True
+        self.thread.join()
+        self.sock.close()
+
+
+def approved_reply(env):
+    env.json("import", "--json", sample_mail())
+    tid = env.json("queue", "--json")[0]["thread"]
+    env.tend("approve", tid, env={"TEND_AGENT": "alice"})
+    return tid
+
+
+def test_plain_smtp_never_to_another_host():
+    addr = own_address()
+    if addr is None:  # no address but loopback: nothing to listen on but what is allowed
+        return
+    # The disguise of the issue: a URL without a port, so libcurl goes to port 25 of addr
+    # while tend used to read the host as 127.0.0.1 and allow plain text. Port 25 takes root
+    # and a free port; without them only the second half runs.
+    try:
+        srv = PlainSmtp(addr, 25)
+    except OSError:
+        srv = None
+    env = Env(config=smtp_config("smtp://%s?@127.0.0.1" % addr))
+    try:
+        env.write("smtp.pass", "secret\n")
+        approved_reply(env)
+        if srv is not None:
+            env.tendd("--once", ok=False)
+            eq((srv.conns, srv.lines), (0, []), "what the server at %s:25 heard" % addr)
+            srv.close()
+        # Without the disguise the host is not loopback: STARTTLS or nothing, never AUTH.
+        srv = PlainSmtp(addr)
+        env.write("tend.yaml", smtp_config("smtp://%s:%d" % (addr, srv.port)))
+        env.tendd("--once", ok=False)
+        check(srv.conns >= 1, "tendd did not try to send at all")
+        check(not [ln for ln in srv.lines if ln.upper().startswith(("AUTH", "MAIL"))],
+              "sent in the clear to %s: %r" % (addr, srv.lines))
+    finally:
+        if srv is not None:
+            srv.close()
+        env.close()
+
 
 # ---- 8. Deeply nested rules ------------------------------------------------------------------
 

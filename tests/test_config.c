@@ -795,14 +795,14 @@ static void test_err_url_and_name(void)
 	              "    smtp: {url: \"https://smtp.shop.example\"}\n"
 	              "  - name: b\n"
 	              "    address: b@shop.example\n"
-	              "    smtp: {url: \"smtp://smtp.shop.example:0\"}\n",
+	              "    smtp: {url: \"smtps:/smtp.shop.example\"}\n",
 	              (const char *const[]){
 	                  "tend.yaml:3:11: \"name\" must be letters, digits, \".\", \"_\" or "
 	                  "\"-\", not \"my support\"",
 	                  "tend.yaml:5:17: \"url\" must be a URL like smtp://HOST:587 (STARTTLS) "
 	                  "or smtps://HOST:465, not \"https://smtp.shop.example\"",
 	                  "tend.yaml:8:17: \"url\" must be a URL like smtp://HOST:587 (STARTTLS) "
-	                  "or smtps://HOST:465, not \"smtp://smtp.shop.example:0\"",
+	                  "or smtps://HOST:465, not \"smtps:/smtp.shop.example\"",
 	              },
 	              3);
 }

@@ -48,10 +48,12 @@ struct config_imap {
 };
 
 struct config_smtp {
-	char *url;     /* smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT] (implicit TLS) */
-	char *ca_file; /* NULL: the system store */
-	char *user;    /* NULL: no AUTH (a loopback relay); then no password source either */
-	char *password_file;            /* absolute path, or NULL */
+	char *url;    /* smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT] (implicit TLS) */
+	int url_line; /* where url is written in the file, for the checks of smtp_check_config */
+	int url_column;
+	char *ca_file;       /* NULL: the system store */
+	char *user;          /* NULL: no AUTH (a loopback relay); then no password source either */
+	char *password_file; /* absolute path, or NULL */
 	struct strvec password_command; /* argv, empty when unset */
 	int64_t timeout;                /* seconds for connect, TLS and each reply; default 60 */
 	int64_t retry_interval; /* seconds before the first retry after a temporary failure; the
