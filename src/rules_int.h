@@ -20,6 +20,10 @@
 #define RULES_DEPTH_LIMIT 100000
 #define RULES_HEAP_LIMIT  (20 * 1024) /* KiB */
 
+/* How deep any, all and not may nest: each level is a level of recursion in parsing,
+ * evaluating, explaining and freeing a rule. */
+#define RULES_MAX_NESTING 64
+
 struct rules_regex {
 	char *src; /* as the operator wrote it, for explanations */
 	pcre2_code *code;
@@ -99,6 +103,7 @@ struct rules_load {
 	yaml_node_t *draft[3];   /* draft: greeting, closing, fallback as given, or NULL */
 	yaml_node_t *holding;    /* holding_reply: template as given, or NULL */
 	bool capture_failed;     /* the rule's variables are unknown: do not check its template */
+	int depth;               /* any, all and not open around the condition being parsed */
 };
 
 /* rules.c */

@@ -40,12 +40,41 @@ static const struct cond_type cond_types[] = {
     {"not", parse_not, rules_eval_not},
 };
 
+static const char *label(struct yamlutil_doc *y);
+
+/*
+ * Parses a condition that holds conditions, one level deeper. Parsing, evaluating and freeing
+ * conditions each take a level of the stack per level of nesting: past RULES_MAX_NESTING the
+ * condition is refused at its key, and nothing inside it is parsed.
+ */
+static int parse_nested(struct yamlutil_doc *y, const struct cond_type *t,
+                        const struct yamlutil_key *k, yaml_node_t *key, yaml_node_t *val,
+                        struct rules_cond *parent)
+{
+	struct rules_load *ld = y->user;
+	if (ld->depth >= RULES_MAX_NESTING) {
+		yamlutil_error(y, key,
+		               "\"%s\" in %s nests conditions deeper than %d levels (any, all and "
+		               "not inside one another)",
+		               t->key, label(y), RULES_MAX_NESTING);
+		return -1;
+	}
+	ld->depth++;
+	int rc = t->parse(y, t, k, val, parent);
+	ld->depth--;
+	return rc;
+}
+
 static int add_cond(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                     yaml_node_t *val, void *obj)
 {
-	for (size_t i = 0; i < NELEM(cond_types); i++)
-		if (strcmp(cond_types[i].key, k->name) == 0)
-			return cond_types[i].parse(y, &cond_types[i], k, val, obj);
+	for (size_t i = 0; i < NELEM(cond_types); i++) {
+		const struct cond_type *t = &cond_types[i];
+		if (strcmp(t->key, k->name) != 0)
+			continue;
+		bool nests = t->parse == parse_list || t->parse == parse_not;
+		return nests ? parse_nested(y, t, k, key, val, obj) : t->parse(y, t, k, val, obj);
+	}
 	fatalx("rules: condition \"%s\" has no type", k->name);
 }
 

@@ -292,6 +292,117 @@ def test_plain_smtp_never_to_another_host():
 
 # ---- 8. Deeply nested rules ------------------------------------------------------------------
 
+def nested_rules(kind, n, leaf="{subject: '(?i)voucher'}"):
+    """A rules file whose one rule nests kind (not, any or all) n deep around leaf, written in
+    flow style on line 4, as an attacker would (block style needs n*n bytes of indentation)."""
+    if kind == "not":
+        match = "{not: " * n + leaf + "}" * n
+    else:
+        match = ("{%s: [" % kind) * n + leaf + "]}" * n
+    return ("version: 1\nrules:\n  - name: deep\n    match: %s\n    tags: [deep]\n" % match)
+
+
+YAML_DEPTH = r"rules\.yaml:4:\d+: mappings and lists nest deeper than 200 levels here\n"
+
+
+def test_deep_rules_are_refused_with_their_place():
+    import re
+    env = Env()
+    try:
+        for kind in ("not", "any", "all"):
+            env.write("rules.yaml", nested_rules(kind, 30000))
+            r = env.tend("rules", "check", rc=1)
+            check(re.search(YAML_DEPTH, r.err), "%s 30000 deep:\n%r" % (kind, r))
+            # Deep enough to be read, too deep to be a rule: the 65th level is refused.
+            env.write("rules.yaml", nested_rules(kind, 65))
+            col = 12 + (6 if kind == "not" else 7) * 64 + 1
+            r = env.tend("rules", "check", rc=1)
+            eq(r.err, "%s:4:%d: \"%s\" in rule \"deep\" nests conditions deeper than 64 "
+               "levels (any, all and not inside one another)\n%s: 1 error\n"
+               % (env.path("rules.yaml"), col, kind, env.path("rules.yaml")), kind + " 65")
+        # An alias that holds itself nests without end.
+        env.write("rules.yaml", "version: 1\nrules:\n  - name: loop\n"
+                  "    match: &m {any: [{subject: x}, {not: *m}]}\n")
+        r = env.tend("rules", "check", rc=1)
+        check("rules.yaml:4:16: \"any\" in rule \"loop\" nests conditions deeper than 64 "
+              "levels" in r.err, repr(r))
+        env.write("rules.yaml", nested_rules("not", 30000))
+        r = env.tend("import", sample_mail(), rc=1)
+        check(re.search(YAML_DEPTH, r.err), repr(r))
+        eq(env.threads(), [], "threads imported with rules that were refused")
+    finally:
+        env.close()
+
+
+def test_rules_nested_64_deep_still_work():
+    env = Env()
+    try:
+        env.use_sample_rules()
+        rules = env.path("rules.yaml")
+        with open(rules) as f:
+            sample = f.read()
+        # 64 levels of not (an even number) around the subject: the subject is what counts.
+        extra = ["  - name: deep_%s\n    match: %s\n    tags: [deep_%s]\n"
+                 % (kind, nested_rules(kind, 64).split("match: ")[1].split("\n")[0], kind)
+                 for kind in ("not", "any", "all")]
+        env.write("rules.yaml", sample.rstrip("\n") + "\n" + "".join(extra))
+        r = env.tend("rules", "check")
+        check(r.out.endswith("OK (%d rules)\n" % (sample.count("\n  - name:") + 3)), r.out)
+        env.import_(sample_mail())
+        tags = [t["tags"] for t in env.threads() if "voucher" in t["tags"]]
+        check(tags and all({"deep_not", "deep_any", "deep_all"} <= set(t) for t in tags),
+              "voucher threads: %r" % tags)
+    finally:
+        env.close()
+
+
+def test_deep_tend_yaml_is_refused_with_its_place():
+    env = Env()
+    try:
+        for text, pos in [("store: store\nagents: " + "[" * 30000 + "]" * 30000 + "\n", "2:208"),
+                          ("store: store\nlimits:\n  " + "- " * 30000 + "x\n", "3:401")]:
+            env.write("tend.yaml", text)
+            r = env.tendd("--check-config", rc=1)
+            eq(r.err, "%s:%s: mappings and lists nest deeper than 200 levels here\n"
+               "%s: 1 error\n" % (env.config, pos, env.config), "tendd --check-config")
+            r = env.tend("queue", rc=1)
+            check("%s:%s: mappings and lists nest" % (env.config, pos) in r.err, repr(r))
+    finally:
+        env.close()
+
+
+def test_deep_rules_on_sighup_keep_the_old_ones():
+    import signal
+    from daemon_rules import mail, relabel, wait_for_subject
+    from imapserver import Dovecot
+    from tendtest import Daemon
+    dv = Dovecot()
+    env = daemon = None
+    try:
+        env = Env(config=dv.config(poll_interval="300s"))
+        env.use_sample_rules()
+        daemon = Daemon(env)
+        voucher = mail("01-voucher-expired.eml")
+        for i, (kind, n) in enumerate([("not", 30000), ("any", 65)]):
+            env.write("rules.yaml", nested_rules(kind, n))
+            daemon.signal(signal.SIGHUP)
+            want = "has errors: keeping the rules loaded before"
+            daemon.wait_until(lambda: daemon.stderr().count(want) == i + 1, 10, repr(want))
+            check(("rules.yaml:4:" in daemon.stderr()) and "deeper than" in daemon.stderr(),
+                  "no place or reason in the log:\n" + daemon.tail())
+            subject = "Voucher %d" % i
+            dv.append("INBOX", relabel(voucher, subject, "v%d@example.com" % i))
+            tags = wait_for_subject(daemon, env, subject)
+            check("voucher" in tags and "deep" not in tags, "the old rules: %r" % tags)
+        check("nests conditions deeper than 64 levels" in daemon.stderr(), daemon.tail())
+        eq(daemon.stop(), 0, "exit status after SIGTERM")
+    finally:
+        if daemon is not None:
+            daemon.close()
+        if env is not None:
+            env.close()
+        dv.close()
+
 
 # ---- 9. A mailbox without a Sent folder ------------------------------------------------------
 

@@ -315,6 +315,32 @@ static void test_agent_user(void)
 	             "tend.yaml:3:26: user \"no-such-user-here\" does not exist on this system");
 }
 
+/* Nesting deeper than YAMLUTIL_MAX_DEPTH is refused where it happens, before a tree is built
+ * (libyaml takes seconds to build one a few thousand levels deep). */
+static void test_err_deep_nesting(void)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "store: /srv\nx: ");
+	for (int i = 0; i < 30000; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 30000; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '\n');
+	expect_error(b.data,
+	             "tend.yaml:2:203: mappings and lists nest deeper than 200 levels here");
+	buf_reset(&b);
+	buf_puts(&b, "store: /srv\nx: ");
+	for (int i = 0; i < 199; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 199; i++)
+		buf_putc(&b, ']');
+	expect_error(b.data,
+	             "tend.yaml:2:1: unknown key \"x\" in the top level (expected one of: "
+	             "store, rules, group, threading, limits, accounts, agents, escalation, "
+	             "review)");
+	buf_free(&b);
+}
+
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
 static void test_empty_lists(void)
 {
@@ -935,4 +961,4 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
        T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
        T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
-       T_CASE(test_agent_user))
+       T_CASE(test_agent_user), T_CASE(test_err_deep_nesting))
