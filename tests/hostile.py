@@ -356,6 +356,23 @@ def test_rules_nested_64_deep_still_work():
         env.close()
 
 
+def test_aliases_that_multiply_conditions_are_refused():
+    # Each rule's match is twice the one before, by alias: rule r16 alone stands for 131,071
+    # conditions, and 40 rules would stand for two trillion.
+    text = "version: 1\nrules:\n  - name: r0\n    match: &a0 {subject: x}\n"
+    for i in range(1, 17):
+        text += "  - name: r%d\n    match: &a%d {any: [*a%d, *a%d]}\n" % (i, i, i - 1, i - 1)
+    env = Env()
+    try:
+        env.write("rules.yaml", text)
+        r = env.tend("rules", "check", rc=1)
+        eq(r.err, "%s:4:17: more than 100000 conditions in the file by rule \"r15\" (aliases "
+           "repeat the conditions they name)\n%s: 1 error\n"
+           % (env.path("rules.yaml"), env.path("rules.yaml")), "rules check")
+    finally:
+        env.close()
+
+
 def test_deep_tend_yaml_is_refused_with_its_place():
     env = Env()
     try:

@@ -540,6 +540,30 @@ static void test_nesting_limit(void)
 	free(not65);
 }
 
+/* Aliases to aliases multiply conditions: a file stands for at most 100,000 of them. */
+static void test_conditions_limit(void)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "version: 1\nrules:\n  - name: r0\n    match: &a0 {subject: x}\n");
+	for (int i = 1; i <= 40; i++)
+		buf_printf(&b, "  - name: r%d\n    match: &a%d {any: [*a%d, *a%d]}\n", i, i, i - 1,
+		           i - 1);
+	expect_error(b.data, "rules.yaml:4:17: more than 100000 conditions in the file by rule "
+	                     "\"r15\" (aliases repeat the conditions they name)");
+	buf_free(&b);
+	/* Far more than any rules file holds is still well below it. */
+	buf_puts(&b, "version: 1\nrules:\n");
+	for (int i = 0; i < 2500; i++)
+		buf_printf(&b,
+		           "  - name: r%d\n    match: {any: [{subject: a}, {body: b}, {not: {to: "
+		           "c}}]}\n",
+		           i);
+	struct rules *r = load_ok(b.data);
+	T_EQ_INT(rules_count(r), 2500);
+	rules_free(r);
+	buf_free(&b);
+}
+
 /* Quoted-printable Latin-1 is decoded before matching; \b, \w and (?i) know about ü (UCP). */
 static void test_unicode(void)
 {
@@ -1531,4 +1555,4 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
-       T_CASE(test_nesting_limit))
+       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit))
