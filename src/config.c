@@ -12,6 +12,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <grp.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +142,20 @@ static int set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 	return 0;
 }
 
+/* After getgrnam or getpwnam (errno cleared before) found no entry for name. */
+static void lookup_failed(struct yamlutil_doc *y, yaml_node_t *val, const char *what,
+                          const char *name)
+{
+	int e = errno;
+	struct buf q = BUF_INIT;
+	yamlutil_quote(&q, name);
+	if (e != 0 && e != ENOENT && e != ESRCH)
+		yamlutil_error(y, val, "cannot look up %s %s: %s", what, q.data, strerror(e));
+	else
+		yamlutil_error(y, val, "%s %s does not exist on this system", what, q.data);
+	buf_free(&q);
+}
+
 static int set_group(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                      yaml_node_t *val, void *obj)
 {
@@ -151,14 +166,7 @@ static int set_group(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	/* The store is created with this group: a typo would leave agents locked out later. */
 	errno = 0;
 	if (getgrnam(s) == NULL) {
-		struct buf q = BUF_INIT;
-		yamlutil_quote(&q, s);
-		if (errno != 0 && errno != ENOENT && errno != ESRCH)
-			yamlutil_error(y, val, "cannot look up group %s: %s", q.data,
-			               strerror(errno));
-		else
-			yamlutil_error(y, val, "group %s does not exist on this system", q.data);
-		buf_free(&q);
+		lookup_failed(y, val, "group", s);
 		return -1;
 	}
 	free(c->group);
@@ -369,28 +377,15 @@ static int set_auth(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_n
 	return -1;
 }
 
-/* smtp://host[:port][/...] or smtps://..., the two forms libcurl sends mail with. */
+/*
+ * smtp:// or smtps://, the two forms libcurl sends mail with. The rest of the URL is read by
+ * libcurl, and checked as it reads it (smtp_check_config): a second reading here could only
+ * disagree with it about where the mail goes.
+ */
 static bool smtp_url_valid(const char *s)
 {
-	const char *p;
-	if (str_istarts(s, "smtp://"))
-		p = s + 7;
-	else if (str_istarts(s, "smtps://"))
-		p = s + 8;
-	else
-		return false;
-	size_t host = *p == '[' ? strcspn(p, "]") + 1 : strcspn(p, ":/");
-	if (host == 0 || (*p == '[' && p[host - 1] != ']') || strpbrk(s, " \t") != NULL)
-		return false;
-	p += host;
-	if (*p == ':') {
-		size_t digits = strspn(++p, "0123456789");
-		long port = digits > 0 && digits <= 5 ? strtol(p, NULL, 10) : 0;
-		if (port < 1 || port > 65535)
-			return false;
-		p += digits;
-	}
-	return *p == '\0' || *p == '/';
+	return (str_istarts(s, "smtp://") || str_istarts(s, "smtps://")) &&
+	       strpbrk(s, " \t") == NULL;
 }
 
 static int set_url(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
@@ -407,6 +402,8 @@ static int set_url(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_no
 	}
 	free(a->smtp.url);
 	a->smtp.url = xstrdup(s);
+	a->smtp.url_line = (int)val->start_mark.line + 1;
+	a->smtp.url_column = (int)val->start_mark.column + 1;
 	return 0;
 }
 
@@ -562,12 +559,33 @@ static const struct yamlutil_key account_keys[] = {
     {.name = "smtp", .fn = walk_smtp},
 };
 
+/* An agent bound to an OS user: a typo would lock the agent out, so the user must exist. */
+static int set_agent_user(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                          yaml_node_t *val, void *obj)
+{
+	struct config_agent *g = obj;
+	const char *s;
+	if (yamlutil_get_string(y, val, k->name, &s) < 0)
+		return -1;
+	errno = 0;
+	struct passwd *pw = getpwnam(s);
+	if (pw == NULL) {
+		lookup_failed(y, val, "user", s);
+		return -1;
+	}
+	free(g->user);
+	g->user = xstrdup(s);
+	g->uid = pw->pw_uid;
+	return 0;
+}
+
 static const struct yamlutil_key agent_keys[] = {
     {.name = "login",
      .fn = yamlutil_set_string,
      .offset = offsetof(struct config_agent, login),
      .flags = YAMLUTIL_REQUIRED},
     {.name = "name", .fn = yamlutil_set_string, .offset = offsetof(struct config_agent, name)},
+    {.name = "user", .fn = set_agent_user},
 };
 
 /*
@@ -655,6 +673,8 @@ static int walk_agents(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 		free(where);
 		if (g->name == NULL && g->login != NULL)
 			g->name = xstrdup(g->login);
+		if (g->user != NULL)
+			c->agents_bound = true;
 	}
 	check_unique(y, val, "login", "agent login");
 	return 0;
@@ -796,6 +816,7 @@ void config_free(struct config *c)
 	for (size_t i = 0; i < c->nagents; i++) {
 		free(c->agents[i].login);
 		free(c->agents[i].name);
+		free(c->agents[i].user);
 	}
 	free(c->agents);
 	free(c->path);

@@ -128,7 +128,9 @@ static int lock_pidfile(const char *store_dir)
 static int setup(struct daemon *d, const char *config_path)
 {
 	struct diags dg = DIAGS_INIT;
-	if (config_load(config_path, &d->config, &dg) < 0) {
+	/* The sender connects where libcurl reads the SMTP URL: check it the way it will. */
+	if (config_load(config_path, &d->config, &dg) < 0 ||
+	    smtp_check_config(d->config, &dg) > 0) {
 		diags_print(&dg);
 		diags_free(&dg);
 		log_warnx("%s has errors: not starting", config_path);

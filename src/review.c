@@ -56,6 +56,11 @@ static const struct config_agent *find_agent(const struct config *c, const char 
 	return NULL;
 }
 
+static const char *config_name(const struct config *c)
+{
+	return c->path ? c->path : "tend.yaml";
+}
+
 /* Checks a login against tend.yaml's agents; returns 0, or -1 with *err set. */
 static int check_listed(const struct config *c, const char *login, char **err)
 {
@@ -64,11 +69,61 @@ static int check_listed(const struct config *c, const char *login, char **err)
 		return -1;
 	}
 	if (c && c->agents_listed && !find_agent(c, login)) {
-		*err = xasprintf("agent \"%s\" is not listed in agents in %s", login,
-		                 c->path ? c->path : "tend.yaml");
+		*err =
+		    xasprintf("agent \"%s\" is not listed in agents in %s", login, config_name(c));
 		return -1;
 	}
 	return 0;
+}
+
+/* When tend.yaml binds agents, each is bound to its user:, else to the OS account named like
+ * its login: then nobody can act as someone else's agent by naming it. */
+static bool bound_to(const struct config_agent *g, uid_t uid)
+{
+	if (g->user != NULL)
+		return g->uid == uid;
+	struct passwd *pw = getpwnam(g->login);
+	return pw != NULL && pw->pw_uid == uid;
+}
+
+/* With agents bound and none named: the caller's own agent ($USER picks among several). */
+static int bound_default(const struct config *c, const char *os, const char **login, char **err)
+{
+	const char *user = env_value("USER");
+	const struct config_agent *mine = NULL;
+	size_t n = 0;
+	for (size_t i = 0; i < c->nagents; i++) {
+		const struct config_agent *g = &c->agents[i];
+		if (g->login == NULL || !bound_to(g, getuid()))
+			continue;
+		if (user != NULL && strcmp(g->login, user) == 0) {
+			*login = g->login;
+			return 0;
+		}
+		mine = g;
+		n++;
+	}
+	if (n == 1) {
+		*login = mine->login;
+		return 0;
+	}
+	if (n == 0)
+		*err = xasprintf("no agent in %s is bound to OS user %s", config_name(c), os);
+	else
+		*err = xasprintf("OS user %s is bound to %zu agents in %s; say which with --as", os,
+		                 n, config_name(c));
+	return -1;
+}
+
+/* A named agent (--as, $TEND_AGENT) must be bound to the caller when agents are bound. */
+static int check_bound(const struct config *c, const char *login, const char *os, char **err)
+{
+	const struct config_agent *g = c ? find_agent(c, login) : NULL;
+	if (g == NULL || !c->agents_bound || bound_to(g, getuid()))
+		return 0;
+	*err = xasprintf("agent \"%s\" is bound to OS user %s in %s, and you are %s", login,
+	                 g->user ? g->user : g->login, config_name(c), os);
+	return -1;
 }
 
 int review_agent_resolve(const struct config *c, const char *as, struct review_agent *out,
@@ -76,14 +131,17 @@ int review_agent_resolve(const struct config *c, const char *as, struct review_a
 {
 	memset(out, 0, sizeof(*out));
 	char *os = os_login();
-	const char *login = as;
-	if (login == NULL)
-		login = env_value("TEND_AGENT");
-	if (login == NULL)
-		login = env_value("USER");
-	if (login == NULL)
-		login = os;
-	if (check_listed(c, login, err) < 0) {
+	const char *login = as ? as : env_value("TEND_AGENT");
+	int rc = 0;
+	if (login == NULL && c && c->agents_bound)
+		rc = bound_default(c, os, &login, err);
+	else if (login == NULL)
+		login = env_value("USER") ? env_value("USER") : os;
+	if (rc == 0)
+		rc = check_listed(c, login, err);
+	if (rc == 0)
+		rc = check_bound(c, login, os, err);
+	if (rc < 0) {
 		free(os);
 		return -1;
 	}
@@ -346,6 +404,67 @@ char *review_message_id(const struct config *c, const struct store_thread *th,
 	return id;
 }
 
+struct edit_find {
+	uint64_t draft;
+	char *os_user; /* of its latest edit */
+};
+
+static int visit_edit(const struct store_audit *e, void *arg)
+{
+	struct edit_find *f = arg;
+	if (e->draft == f->draft && e->action && strcmp(e->action, "edit") == 0) {
+		free(f->os_user);
+		f->os_user = e->os_user ? xstrdup(e->os_user) : NULL;
+	}
+	return 0;
+}
+
+/* The OS user of the draft's last edit: recorded in the draft, or (edited before drafts kept
+ * it) in the audit trail. NULL when neither knows; caller frees. */
+static char *editor_os_user(const struct review_target *tg)
+{
+	if (tg->d->last_editor_os)
+		return xstrdup(tg->d->last_editor_os);
+	struct edit_find f = {tg->d->id, NULL};
+	if (store_foreach_audit(tg->t, visit_edit, &f) < 0) {
+		free(f.os_user);
+		return NULL;
+	}
+	return f.os_user;
+}
+
+/* Someone else: another agent, and another OS user, since one OS user can name any agent. */
+static int check_second_person(const struct review_target *tg, const struct review_agent *a,
+                               char **err)
+{
+	unsigned long long id = (unsigned long long)tg->id;
+	const char *editor = tg->d->last_editor;
+	if (editor && strcmp(editor, a->login) == 0)
+		return review_refuse(err,
+		                     "thread %llu: %s made the last edit to this draft, and "
+		                     "tend.yaml (review: require_second_person) asks for someone "
+		                     "else to approve it",
+		                     id, a->login);
+	char *os = editor_os_user(tg);
+	int rc = 0;
+	if (os == NULL)
+		rc = review_refuse(err,
+		                   "thread %llu: the OS user who made the last edit to this draft "
+		                   "is not recorded, and tend.yaml (review: require_second_person) "
+		                   "asks for another person to approve it",
+		                   id);
+	else if (strcmp(os, a->os_user) == 0)
+		rc =
+		    review_refuse(err,
+		                  "thread %llu: OS user %s made the last edit to this draft (as "
+		                  "agent %s), and tend.yaml (review: require_second_person) asks "
+		                  "for another person to approve it, not another agent of the same "
+		                  "OS user",
+		                  id, os, editor ? editor : "?");
+	free(os);
+	return rc;
+}
+
 static int check_approvable(const struct review_target *tg, const struct config *c,
                             const struct review_agent *a, char **err)
 {
@@ -364,13 +483,8 @@ static int check_approvable(const struct review_target *tg, const struct config 
 		                     "thread %llu: the reply would go to %zu addresses, more than "
 		                     "review.max_recipients (%d) in tend.yaml allows",
 		                     id, n, c->review.max_recipients);
-	if (c && c->review.require_second_person && tg->d->edited && tg->d->last_editor &&
-	    strcmp(tg->d->last_editor, a->login) == 0)
-		return review_refuse(err,
-		                     "thread %llu: %s made the last edit to this draft, and "
-		                     "tend.yaml (review: require_second_person) asks for someone "
-		                     "else to approve it",
-		                     id, a->login);
+	if (c && c->review.require_second_person && tg->d->edited)
+		return check_second_person(tg, a, err);
 	return 0;
 }
 

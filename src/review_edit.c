@@ -282,6 +282,8 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 	tg.d->edited = true;
 	free(tg.d->last_editor);
 	tg.d->last_editor = xstrdup(a->login);
+	free(tg.d->last_editor_os);
+	tg.d->last_editor_os = xstrdup(a->os_user);
 	tg.d->updated = now;
 	char *diff = diff_unified(old, body, "before", "after");
 	rc = store_put_draft(tg.t, tg.d);

@@ -20,6 +20,15 @@
 #define RULES_DEPTH_LIMIT 100000
 #define RULES_HEAP_LIMIT  (20 * 1024) /* KiB */
 
+/* How deep any, all and not may nest: each level is a level of recursion in parsing,
+ * evaluating, explaining and freeing a rule. */
+#define RULES_MAX_NESTING 64
+
+/* How many conditions a file may have, counting each use of an alias: far more than anyone
+ * writes (2,000 rules of five conditions load in half a second), and few enough to compile in
+ * a second or two. */
+#define RULES_MAX_CONDITIONS 100000
+
 struct rules_regex {
 	char *src; /* as the operator wrote it, for explanations */
 	pcre2_code *code;
@@ -99,6 +108,9 @@ struct rules_load {
 	yaml_node_t *draft[3];   /* draft: greeting, closing, fallback as given, or NULL */
 	yaml_node_t *holding;    /* holding_reply: template as given, or NULL */
 	bool capture_failed;     /* the rule's variables are unknown: do not check its template */
+	int depth;               /* any, all and not open around the condition being parsed */
+	size_t nconds;           /* conditions parsed so far, in the whole file */
+	bool too_many;           /* past RULES_MAX_CONDITIONS, and said so */
 };
 
 /* rules.c */

@@ -40,12 +40,64 @@ static const struct cond_type cond_types[] = {
     {"not", parse_not, rules_eval_not},
 };
 
+static const char *label(struct yamlutil_doc *y);
+
+/*
+ * Parses a condition that holds conditions, one level deeper. Parsing, evaluating and freeing
+ * conditions each take a level of the stack per level of nesting: past RULES_MAX_NESTING the
+ * condition is refused at its key, and nothing inside it is parsed.
+ */
+static int parse_nested(struct yamlutil_doc *y, const struct cond_type *t,
+                        const struct yamlutil_key *k, yaml_node_t *key, yaml_node_t *val,
+                        struct rules_cond *parent)
+{
+	struct rules_load *ld = y->user;
+	if (ld->depth >= RULES_MAX_NESTING) {
+		yamlutil_error(y, key,
+		               "\"%s\" in %s nests conditions deeper than %d levels (any, all and "
+		               "not inside one another)",
+		               t->key, label(y), RULES_MAX_NESTING);
+		return -1;
+	}
+	ld->depth++;
+	int rc = t->parse(y, t, k, val, parent);
+	ld->depth--;
+	return rc;
+}
+
+/*
+ * Counts the file's conditions. An alias repeats the conditions it names, so a few lines of
+ * aliases to aliases can stand for billions of them; past RULES_MAX_CONDITIONS the file is
+ * refused (once, where it happens) and nothing more is parsed.
+ */
+static bool count_cond(struct yamlutil_doc *y, const yaml_node_t *key)
+{
+	struct rules_load *ld = y->user;
+	if (ld->nconds < RULES_MAX_CONDITIONS) {
+		ld->nconds++;
+		return true;
+	}
+	if (!ld->too_many)
+		yamlutil_error(y, key,
+		               "more than %d conditions in the file by %s (aliases repeat the "
+		               "conditions they name)",
+		               RULES_MAX_CONDITIONS, label(y));
+	ld->too_many = true;
+	return false;
+}
+
 static int add_cond(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                     yaml_node_t *val, void *obj)
 {
-	for (size_t i = 0; i < NELEM(cond_types); i++)
-		if (strcmp(cond_types[i].key, k->name) == 0)
-			return cond_types[i].parse(y, &cond_types[i], k, val, obj);
+	if (!count_cond(y, key))
+		return -1;
+	for (size_t i = 0; i < NELEM(cond_types); i++) {
+		const struct cond_type *t = &cond_types[i];
+		if (strcmp(t->key, k->name) != 0)
+			continue;
+		bool nests = t->parse == parse_list || t->parse == parse_not;
+		return nests ? parse_nested(y, t, k, key, val, obj) : t->parse(y, t, k, val, obj);
+	}
 	fatalx("rules: condition \"%s\" has no type", k->name);
 }
 
@@ -141,7 +193,8 @@ static void walk_conds(struct yamlutil_doc *y, yaml_node_t *map, struct rules_co
                        const char *where, const char *subject)
 {
 	size_t errors = yamlutil_walk(y, map, cond_keys, NELEM(cond_keys), node, where, subject);
-	if (errors == 0 && node->nkids == 0)
+	/* Past the count of conditions none is parsed: that was said once already. */
+	if (errors == 0 && node->nkids == 0 && !((struct rules_load *)y->user)->too_many)
 		yamlutil_error(y, map, "%s must list at least one condition (%s)", where,
 		               COND_LIST);
 }

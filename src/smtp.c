@@ -111,31 +111,127 @@ static int debug_cb(CURL *h, curl_infotype type, char *data, size_t size, void *
 	return 0;
 }
 
-/* The host of an smtp:// or smtps:// URL, for the loopback rule; caller frees. */
-static char *url_host(const char *url)
+/* Whether libcurl found this part of the URL (an empty one counts). */
+static bool has_part(CURLU *u, CURLUPart what)
 {
-	const char *p = strstr(url, "://");
-	p = p ? p + 3 : url;
-	const char *at = strchr(p, '@');
-	const char *slash = strchr(p, '/');
-	if (at && (!slash || at < slash))
-		p = at + 1;
-	if (*p == '[') {
-		const char *end = strchr(p, ']');
-		return end ? xstrndup(p + 1, (size_t)(end - p - 1)) : xstrdup(p);
-	}
-	size_t n = strcspn(p, ":/");
-	return xstrndup(p, n);
+	char *v = NULL;
+	CURLUcode rc = curl_url_get(u, what, &v, 0);
+	curl_free(v);
+	return rc == CURLUE_OK;
 }
 
-static long tls_policy(const char *url)
+/* The part libcurl found, as a string the caller frees; NULL when there is none. */
+static char *get_part(CURLU *u, CURLUPart what)
 {
-	if (str_istarts(url, "smtps://"))
+	char *v = NULL;
+	if (curl_url_get(u, what, &v, 0) != CURLUE_OK)
+		return NULL;
+	char *copy = xstrdup(v);
+	curl_free(v);
+	return copy;
+}
+
+/* What tend refuses in a URL that libcurl read; NULL when nothing. */
+static char *url_problem(CURLU *u, const char *url, const char *host)
+{
+	char *scheme = get_part(u, CURLUPART_SCHEME);
+	bool smtp = scheme && (strcmp(scheme, "smtp") == 0 || strcmp(scheme, "smtps") == 0);
+	free(scheme);
+	if (!smtp)
+		return xstrdup("is not an smtp:// or smtps:// URL");
+	if (has_part(u, CURLUPART_USER) || has_part(u, CURLUPART_PASSWORD) ||
+	    has_part(u, CURLUPART_OPTIONS))
+		return xstrdup("has user info (before \"@\"), which tend does not take there: the "
+		               "user goes in \"user\", the password in password_file or "
+		               "password_command");
+	/* An empty query or fragment leaves no part behind, but still says something else. */
+	if (has_part(u, CURLUPART_QUERY) || strchr(url, '?'))
+		return xasprintf(
+		    "has a query (from \"?\" on), which SMTP URLs do not take; libcurl "
+		    "reads the host as %s",
+		    host);
+	if (has_part(u, CURLUPART_FRAGMENT) || strchr(url, '#'))
+		return xstrdup("has a fragment (from \"#\" on), which SMTP URLs do not take");
+	char *port = get_part(u, CURLUPART_PORT);
+	bool zero = port && strtol(port, NULL, 10) == 0;
+	free(port);
+	return zero ? xstrdup("has port 0") : NULL;
+}
+
+/* The URL as libcurl reads it, and its host without brackets; NULL with *err set when tend
+ * will not send through it. */
+static CURLU *parse_url(const char *url, char **host, char **err)
+{
+	CURLU *u = curl_url();
+	if (u == NULL)
+		fatal("out of memory");
+	char *h = NULL, *why = NULL;
+	CURLUcode rc = curl_url_set(u, CURLUPART_URL, url, 0);
+	if (rc != CURLUE_OK && strchr(url, '@'))
+		why = xasprintf("has user info (before \"@\"), which tend does not take there, and "
+		                "libcurl cannot read it (%s)",
+		                curl_url_strerror(rc));
+	else if (rc != CURLUE_OK)
+		why = xasprintf("cannot be read by libcurl (%s)", curl_url_strerror(rc));
+	else if ((h = get_part(u, CURLUPART_HOST)) == NULL)
+		why = xstrdup("has no host");
+	else
+		why = url_problem(u, url, h);
+	if (why != NULL) {
+		*err = why;
+		free(h);
+		curl_url_cleanup(u);
+		return NULL;
+	}
+	size_t n = strlen(h);
+	if (n >= 2 && h[0] == '[' && h[n - 1] == ']') {
+		memmove(h, h + 1, n - 2);
+		h[n - 2] = '\0';
+	}
+	*host = h;
+	return u;
+}
+
+int smtp_url_check(const char *url, char **host, char **err)
+{
+	char *h = NULL;
+	CURLU *u = parse_url(url, &h, err);
+	if (u == NULL)
+		return -1;
+	curl_url_cleanup(u);
+	if (host)
+		*host = h;
+	else
+		free(h);
+	return 0;
+}
+
+size_t smtp_check_config(const struct config *c, struct diags *d)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->naccounts; i++) {
+		const struct config_account *a = &c->accounts[i];
+		char *err = NULL;
+		if (!a->has_smtp || a->smtp.url == NULL ||
+		    smtp_url_check(a->smtp.url, NULL, &err) == 0)
+			continue;
+		diag_add(d, c->path, a->smtp.url_line, a->smtp.url_column,
+		         "account \"%s\": the smtp url %s", a->name ? a->name : "?", err);
+		free(err);
+		n++;
+	}
+	return n;
+}
+
+/* smtps:// is TLS from the start; smtp:// must upgrade, except to a loopback host. */
+static long tls_policy(CURLU *u, const char *host)
+{
+	char *scheme = get_part(u, CURLUPART_SCHEME);
+	bool implicit = scheme && strcmp(scheme, "smtps") == 0;
+	free(scheme);
+	if (implicit || !config_host_is_loopback(host))
 		return CURLUSESSL_ALL;
-	char *host = url_host(url);
-	bool loopback = config_host_is_loopback(host);
-	free(host);
-	return loopback ? CURLUSESSL_TRY : CURLUSESSL_ALL;
+	return CURLUSESSL_TRY;
 }
 
 static struct curl_slist *recipients(const struct smtp_envelope *env)
@@ -152,13 +248,15 @@ static struct curl_slist *recipients(const struct smtp_envelope *env)
 	return list;
 }
 
-static void set_options(CURL *h, const struct config_smtp *cfg, const char *password,
-                        struct attempt *a, char *errbuf)
+/* url and host from parse_url: libcurl connects to the URL that the TLS policy was worked out
+ * from, not to its own reading of the text again. */
+static void set_options(CURL *h, const struct config_smtp *cfg, CURLU *url, const char *host,
+                        const char *password, struct attempt *a, char *errbuf)
 {
 	long t = cfg->timeout > 0 ? (long)cfg->timeout : 60;
-	curl_easy_setopt(h, CURLOPT_URL, cfg->url);
+	curl_easy_setopt(h, CURLOPT_CURLU, url);
 	curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "smtp,smtps");
-	curl_easy_setopt(h, CURLOPT_USE_SSL, tls_policy(cfg->url));
+	curl_easy_setopt(h, CURLOPT_USE_SSL, tls_policy(url, host));
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
 	curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
 	if (cfg->ca_file)
@@ -235,6 +333,15 @@ static char *describe(const struct config_smtp *cfg, CURLcode rc, const struct a
 	return xasprintf("%s: %s", cfg->url, why);
 }
 
+/* An attempt that never starts: the URL is one tend does not send through. */
+static int refuse_url(struct smtp_result *res, char *why)
+{
+	res->outcome = SMTP_ACCOUNT;
+	res->reply = xasprintf("not sent: the smtp url %s", why);
+	free(why);
+	return -1;
+}
+
 int smtp_send(const struct config_smtp *cfg, const char *password, const struct smtp_envelope *env,
               const char *data, size_t len, smtp_data_done_fn done, void *arg,
               struct smtp_result *res)
@@ -242,12 +349,16 @@ int smtp_send(const struct config_smtp *cfg, const char *password, const struct 
 	struct attempt a = {.data = data, .len = len, .done = done, .arg = arg};
 	char errbuf[CURL_ERROR_SIZE] = "";
 	memset(res, 0, sizeof(*res));
+	char *host = NULL, *why = NULL;
+	CURLU *url = parse_url(cfg->url, &host, &why);
+	if (url == NULL)
+		return refuse_url(res, why);
 	CURL *h = curl_easy_init();
 	if (h == NULL)
 		fatal("cannot start a libcurl session");
 	struct curl_slist *rcpts = recipients(env);
 	char *from = xasprintf("<%s>", env->from);
-	set_options(h, cfg, password, &a, errbuf);
+	set_options(h, cfg, url, host, password, &a, errbuf);
 	curl_easy_setopt(h, CURLOPT_MAIL_FROM, from);
 	curl_easy_setopt(h, CURLOPT_MAIL_RCPT, rcpts);
 	CURLcode rc = curl_easy_perform(h);
@@ -257,6 +368,8 @@ int smtp_send(const struct config_smtp *cfg, const char *password, const struct 
 	res->code = (int)code;
 	res->reply = describe(cfg, rc, &a, errbuf, res->outcome);
 	curl_easy_cleanup(h);
+	curl_url_cleanup(url);
+	free(host);
 	curl_slist_free_all(rcpts);
 	free(from);
 	buf_free(&a.reply);

@@ -161,6 +161,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(36, CODEC_INT, D, kind),
     ARRAY(37, D, reply_to_held.v, reply_to_held.n, codec_addr),
     FIELD(38, CODEC_U64, D, cc_withheld),
+    FIELD(39, CODEC_STR, D, last_editor_os),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -47,10 +47,11 @@ static int check_config(const char *path)
 {
 	struct config *c = NULL;
 	struct diags d = DIAGS_INIT;
-	if (config_load(path, &c, &d) < 0) {
+	if (config_load(path, &c, &d) < 0 || smtp_check_config(c, &d) > 0) {
 		diags_print(&d);
 		fprintf(stderr, "%s: %zu error%s\n", path, d.n, d.n == 1 ? "" : "s");
 		diags_free(&d);
+		config_free(c);
 		return 1;
 	}
 	printf("%s: OK (store %s, %zu account%s)\n", path, c->store, c->naccounts,

@@ -81,8 +81,45 @@ static void check_single(struct yamlutil_doc *y, yaml_parser_t *p, const char *d
 	yaml_document_delete(&extra);
 }
 
+/*
+ * Reads the stream's events, counting how deep mappings and lists nest, and refuses the file
+ * once they nest deeper than YAMLUTIL_MAX_DEPTH, before a tree is built: nothing tend reads
+ * nests that deep, and libyaml's loader takes seconds on a few thousand levels of flow
+ * nesting. A syntax error ends the count quietly; the loader reports it. Returns 0 or -1.
+ */
+static int check_depth(struct yamlutil_doc *y, const char *data, size_t len)
+{
+	yaml_parser_t p;
+	yaml_event_t ev;
+	int depth = 0, rc = 0;
+	if (!yaml_parser_initialize(&p))
+		fatalx("libyaml: cannot initialize a parser");
+	yaml_parser_set_input_string(&p, (const unsigned char *)data, len);
+	while (rc == 0 && yaml_parser_parse(&p, &ev)) {
+		yaml_event_type_t type = ev.type;
+		if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > YAMLUTIL_MAX_DEPTH) {
+			diag_add(y->diags, y->file, (int)ev.start_mark.line + 1,
+			         (int)ev.start_mark.column + 1,
+			         "mappings and lists nest deeper than %d levels here",
+			         YAMLUTIL_MAX_DEPTH);
+			rc = -1;
+		}
+		yaml_event_delete(&ev);
+		if (type == YAML_STREAM_END_EVENT)
+			break;
+	}
+	yaml_parser_delete(&p);
+	return rc;
+}
+
 static int parse(struct yamlutil_doc *y, const char *data, size_t len)
 {
+	if (check_depth(y, data, len) < 0)
+		return -1;
 	yaml_parser_t p;
 	if (!yaml_parser_initialize(&p))
 		fatalx("libyaml: cannot initialize a parser");

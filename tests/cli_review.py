@@ -269,8 +269,12 @@ def test_second_person_rule():
         eq(r.err, "tend: thread %d: alice made the last edit to this draft, and tend.yaml "
            "(review: require_second_person) asks for someone else to approve it\n" % tid,
            "four eyes")
-        env.tend("--as", "bob", "approve", tid)
-        eq(draft(env, tid)["approved_by"], "bob", "approved by the second person")
+        # Another agent is not another person: bob, run by the same OS user, is refused too
+        # (tests/hostile.py has a second OS user approve).
+        r = env.tend("--as", "bob", "approve", tid, rc=1)
+        check("OS user %s made the last edit to this draft (as agent alice)" % os_user()
+              in r.err, r.err)
+        eq(draft(env, tid)["state"], "proposed", "not approved")
     finally:
         env.close()
 

@@ -296,6 +296,51 @@ static void test_review(void)
 	             "require_second_person, max_recipients)");
 }
 
+/* agents bound to OS users: the user must exist, and then every agent is bound. */
+static void test_agent_user(void)
+{
+	struct config *c = load_ok("store: .\nagents:\n  - {login: alice, user: root}\n"
+	                           "  - {login: bob}\n");
+	T_OK(c != NULL && c->agents_bound && c->nagents == 2);
+	if (c != NULL && c->nagents == 2) {
+		T_EQ_STR(c->agents[0].user, "root");
+		T_EQ_INT(c->agents[0].uid, 0);
+		T_OK(c->agents[1].user == NULL);
+	}
+	config_free(c);
+	c = load_ok("store: .\nagents:\n  - {login: alice}\n");
+	T_OK(c != NULL && !c->agents_bound);
+	config_free(c);
+	expect_error("store: .\nagents:\n  - {login: alice, user: no-such-user-here}\n",
+	             "tend.yaml:3:26: user \"no-such-user-here\" does not exist on this system");
+}
+
+/* Nesting deeper than YAMLUTIL_MAX_DEPTH is refused where it happens, before a tree is built
+ * (libyaml takes seconds to build one a few thousand levels deep). */
+static void test_err_deep_nesting(void)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "store: /srv\nx: ");
+	for (int i = 0; i < 30000; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 30000; i++)
+		buf_putc(&b, ']');
+	buf_putc(&b, '\n');
+	expect_error(b.data,
+	             "tend.yaml:2:203: mappings and lists nest deeper than 200 levels here");
+	buf_reset(&b);
+	buf_puts(&b, "store: /srv\nx: ");
+	for (int i = 0; i < 199; i++)
+		buf_putc(&b, '[');
+	for (int i = 0; i < 199; i++)
+		buf_putc(&b, ']');
+	expect_error(b.data,
+	             "tend.yaml:2:1: unknown key \"x\" in the top level (expected one of: "
+	             "store, rules, group, threading, limits, accounts, agents, escalation, "
+	             "review, authserv_id)");
+	buf_free(&b);
+}
+
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
 static void test_empty_lists(void)
 {
@@ -487,7 +532,7 @@ static void test_err_unknown_key_in_agent(void)
 {
 	expect_error("store: /srv\nagents:\n  - {login: alice, nmae: Alice}\n",
 	             "tend.yaml:3:20: unknown key \"nmae\" in agent \"alice\" (expected one of: "
-	             "login, name; did you mean \"name\"?)");
+	             "login, name, user; did you mean \"name\"?)");
 }
 
 static void test_err_port(void)
@@ -776,14 +821,14 @@ static void test_err_url_and_name(void)
 	              "    smtp: {url: \"https://smtp.shop.example\"}\n"
 	              "  - name: b\n"
 	              "    address: b@shop.example\n"
-	              "    smtp: {url: \"smtp://smtp.shop.example:0\"}\n",
+	              "    smtp: {url: \"smtps:/smtp.shop.example\"}\n",
 	              (const char *const[]){
 	                  "tend.yaml:3:11: \"name\" must be letters, digits, \".\", \"_\" or "
 	                  "\"-\", not \"my support\"",
 	                  "tend.yaml:5:17: \"url\" must be a URL like smtp://HOST:587 (STARTTLS) "
 	                  "or smtps://HOST:465, not \"https://smtp.shop.example\"",
 	                  "tend.yaml:8:17: \"url\" must be a URL like smtp://HOST:587 (STARTTLS) "
-	                  "or smtps://HOST:465, not \"smtp://smtp.shop.example:0\"",
+	                  "or smtps://HOST:465, not \"smtps:/smtp.shop.example\"",
 	              },
 	              3);
 }
@@ -915,4 +960,5 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
        T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
        T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
-       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth))
+       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
+       T_CASE(test_agent_user), T_CASE(test_err_deep_nesting))

@@ -79,9 +79,18 @@ static void add_account(struct config *c, const char *name, const char *address)
 static void add_agent(struct config *c, const char *login, const char *name)
 {
 	c->agents = xreallocarray(c->agents, c->nagents + 1, sizeof(*c->agents));
+	memset(&c->agents[c->nagents], 0, sizeof(*c->agents));
 	c->agents[c->nagents].login = xstrdup(login);
 	c->agents[c->nagents++].name = xstrdup(name);
 	c->agents_listed = true;
+}
+
+/* Binds the last agent added to the OS user with uid (user: in tend.yaml). */
+static void bind_agent(struct config *c, const char *user, uid_t uid)
+{
+	c->agents[c->nagents - 1].user = xstrdup(user);
+	c->agents[c->nagents - 1].uid = uid;
+	c->agents_bound = true;
 }
 
 static struct store_txn *begin(struct store *s, bool write)
@@ -333,6 +342,56 @@ static void test_agents_list(void)
 	config_free(c);
 }
 
+/* Agents bound to OS users: nobody acts as another user's agent, however it is named. */
+static void test_agents_bound(void)
+{
+	struct config *c = config_defaults();
+	c->path = xstrdup("/etc/tend/tend.yaml");
+	add_agent(c, "alice", "Alice Smith");
+	bind_agent(c, "me", getuid());
+	add_agent(c, "bob", "Bob");
+	bind_agent(c, "someone", getuid() + 1);
+	add_agent(c, "no-such-account", "Nobody");
+	struct review_agent a;
+	char *err = NULL;
+	unsetenv("TEND_AGENT");
+	unsetenv("USER");
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), 0);
+	T_EQ_STR(a.login, "alice"); /* the caller's own agent, unnamed */
+	review_agent_finish(&a);
+	T_EQ_INT(review_agent_resolve(c, "alice", &a, &err), 0);
+	review_agent_finish(&a);
+	char *want = xasprintf("agent \"bob\" is bound to OS user someone in /etc/tend/tend.yaml, "
+	                       "and you are %s",
+	                       os_login());
+	T_EQ_INT(review_agent_resolve(c, "bob", &a, &err), -1);
+	T_EQ_STR(err, want);
+	free(err);
+	err = NULL;
+	setenv("TEND_AGENT", "bob", 1);
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), -1);
+	T_EQ_STR(err, want);
+	free(err);
+	free(want);
+	err = NULL;
+	unsetenv("TEND_AGENT");
+	/* Without user:, an agent is bound to the account of its login's name. */
+	T_EQ_INT(review_agent_resolve(c, "no-such-account", &a, &err), -1);
+	T_CONTAINS(err, "agent \"no-such-account\" is bound to OS user no-such-account");
+	free(err);
+	err = NULL;
+	/* The caller's agent is gone: no agent left to act as. */
+	free(c->agents[0].user);
+	c->agents[0].user = xstrdup("someone");
+	c->agents[0].uid = getuid() + 1;
+	T_EQ_INT(review_agent_resolve(c, NULL, &a, &err), -1);
+	want = xasprintf("no agent in /etc/tend/tend.yaml is bound to OS user %s", os_login());
+	T_EQ_STR(err, want);
+	free(want);
+	free(err);
+	config_free(c);
+}
+
 static void test_show_draft(void)
 {
 	struct fx f = fx_open();
@@ -512,13 +571,25 @@ static void test_message_id_domain(void)
 	fx_close(&f);
 }
 
-static void set_last_editor(struct fx *f, uint64_t thread, const char *login)
+/* An edit by login, run by OS user os; NULL: a draft stored before drafts kept the OS user,
+ * whose edit only the audit trail ties to one (audit_os; NULL: no audit entry either). */
+static void set_last_editor(struct fx *f, uint64_t thread, const char *login, const char *os,
+                            const char *audit_os)
 {
 	struct store_draft *d = get_draft(f, thread);
 	struct store_txn *t = begin(f->s, true);
 	d->edited = true;
 	d->last_editor = xstrdup(login);
+	d->last_editor_os = os ? xstrdup(os) : NULL;
 	T_EQ_INT(store_put_draft(t, d), 0);
+	struct store_audit e = {.time = 1,
+	                        .agent = (char *)login,
+	                        .os_user = (char *)audit_os,
+	                        .action = "edit",
+	                        .thread = thread,
+	                        .draft = d->id};
+	if (audit_os)
+		T_EQ_INT(store_audit_append(t, &e), 0);
 	T_EQ_INT(store_commit(t), 0);
 	store_draft_free(d);
 }
@@ -528,8 +599,8 @@ static void test_second_person(void)
 	struct fx f = fx_open();
 	uint64_t id = add_thread(&f, "Refund please", 0, true);
 	uint64_t other = add_thread(&f, "Refund again", 0, true);
-	set_last_editor(&f, id, "alice");
-	set_last_editor(&f, other, "alice");
+	set_last_editor(&f, id, "alice", "osalice", NULL);
+	set_last_editor(&f, other, "alice", "osalice", NULL);
 	struct review_agent alice = agent("alice", "Alice"), bob = agent("bob", "Bob");
 	char *err = NULL;
 	f.c->review.require_second_person = true;
@@ -538,11 +609,53 @@ static void test_second_person(void)
 	              "require_second_person) asks for someone else to approve it");
 	free(err);
 	err = NULL;
+	/* bob, run by the OS user who edited as alice, is the same person. */
+	free(bob.os_user);
+	bob.os_user = xstrdup("osalice");
+	T_EQ_INT(review_approve(f.s, f.c, id, &bob, &err), REVIEW_REFUSED);
+	T_EQ_STR(err,
+	         "thread 1: OS user osalice made the last edit to this draft (as agent alice), "
+	         "and tend.yaml (review: require_second_person) asks for another person to "
+	         "approve it, not another agent of the same OS user");
+	free(err);
+	err = NULL;
+	free(bob.os_user);
+	bob.os_user = xstrdup("osbob");
 	T_EQ_INT(review_approve(f.s, f.c, id, &bob, &err), 0);
 	f.c->review.require_second_person = false;
 	T_EQ_INT(review_approve(f.s, f.c, other, &alice, &err), 0);
 	T_OK(err == NULL);
 	review_agent_finish(&alice);
+	review_agent_finish(&bob);
+	fx_close(&f);
+}
+
+/* A draft edited before drafts kept the OS user: the audit trail says who it was. */
+static void test_second_person_old_record(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", 0, true);
+	uint64_t lost = add_thread(&f, "Refund again", 0, true);
+	set_last_editor(&f, id, "alice", NULL, "osalice");
+	set_last_editor(&f, lost, "alice", NULL, NULL);
+	struct review_agent bob = agent("bob", "Bob");
+	char *err = NULL;
+	f.c->review.require_second_person = true;
+	free(bob.os_user);
+	bob.os_user = xstrdup("osalice");
+	T_EQ_INT(review_approve(f.s, f.c, id, &bob, &err), REVIEW_REFUSED);
+	T_CONTAINS(err, "OS user osalice made the last edit to this draft (as agent alice)");
+	free(err);
+	err = NULL;
+	free(bob.os_user);
+	bob.os_user = xstrdup("osbob");
+	T_EQ_INT(review_approve(f.s, f.c, lost, &bob, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 2: the OS user who made the last edit to this draft is not recorded, "
+	              "and tend.yaml (review: require_second_person) asks for another person to "
+	              "approve it");
+	free(err);
+	err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &bob, &err), 0);
 	review_agent_finish(&bob);
 	fx_close(&f);
 }
@@ -758,6 +871,7 @@ static void test_edit(void)
 	T_EQ_STR(d->body, "Hi Anna,\n\nYour refund is on its way.\n\nBest,\n{{agent.name}}\n");
 	T_OK(d->edited);
 	T_EQ_STR(d->last_editor, "alice");
+	T_EQ_STR(d->last_editor_os, "osuser");
 	store_draft_free(d);
 	char *path = xasprintf("%s/seen", f.dir), *seen = NULL, *mode = NULL;
 	size_t n;
@@ -1097,4 +1211,5 @@ T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show
        T_CASE(test_snooze), T_CASE(test_queue_order_and_fields), T_CASE(test_assign),
        T_CASE(test_audit_os_user), T_CASE(test_edit), T_CASE(test_edit_unchanged),
        T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states),
-       T_CASE(test_old_records_escaped), T_CASE(test_edit_reference_escaped))
+       T_CASE(test_old_records_escaped), T_CASE(test_edit_reference_escaped),
+       T_CASE(test_agents_bound), T_CASE(test_second_person_old_record))

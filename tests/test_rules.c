@@ -503,6 +503,67 @@ static void test_cond_any_all_not(void)
 	expect_match(rules, refund_mail, true, "any all not not_not map nested");
 }
 
+/* kind (any, all or not) n deep around leaf, in flow style. Caller frees. */
+static char *nested(const char *kind, int n, const char *leaf)
+{
+	struct buf b = BUF_INIT;
+	bool list = strcmp(kind, "not") != 0;
+	for (int i = 0; i < n; i++)
+		buf_printf(&b, "{%s: %s", kind, list ? "[" : "");
+	buf_puts(&b, leaf);
+	for (int i = 0; i < n; i++)
+		buf_puts(&b, list ? "]}" : "}");
+	return buf_steal(&b);
+}
+
+/* any, all and not nest 64 deep and still match; the 65th level is refused where it stands. */
+static void test_nesting_limit(void)
+{
+	char *not64 = nested("not", 64, "{subject: Refund}");
+	char *any64 = nested("any", 64, "{subject: Refund}");
+	char *all63 = nested("all", 63, "{not: {subject: nomatch}}");
+	const struct rule_src rules[] = {
+	    {"not64", not64}, {"any64", any64}, {"all64", all63}, {NULL, NULL}};
+	expect_match(rules, refund_mail, true, "not64 any64 all64");
+	char *not65 = nested("not", 65, "{subject: x}");
+	char *yaml = xasprintf("version: 1\nrules:\n  - name: deep\n    match: %s\n", not65);
+	expect_error(yaml, "rules.yaml:4:397: \"not\" in rule \"deep\" nests conditions deeper "
+	                   "than 64 levels (any, all and not inside one another)");
+	free(yaml);
+	/* An alias to a mapping that holds it: without the limit, it nests without end. */
+	expect_error("version: 1\nrules:\n  - name: loop\n    match: &m {not: {not: *m}}\n",
+	             "rules.yaml:4:16: \"not\" in rule \"loop\" nests conditions deeper than 64 "
+	             "levels (any, all and not inside one another)");
+	free(not64);
+	free(any64);
+	free(all63);
+	free(not65);
+}
+
+/* Aliases to aliases multiply conditions: a file stands for at most 100,000 of them. */
+static void test_conditions_limit(void)
+{
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "version: 1\nrules:\n  - name: r0\n    match: &a0 {subject: x}\n");
+	for (int i = 1; i <= 40; i++)
+		buf_printf(&b, "  - name: r%d\n    match: &a%d {any: [*a%d, *a%d]}\n", i, i, i - 1,
+		           i - 1);
+	expect_error(b.data, "rules.yaml:4:17: more than 100000 conditions in the file by rule "
+	                     "\"r15\" (aliases repeat the conditions they name)");
+	buf_free(&b);
+	/* Far more than any rules file holds is still well below it. */
+	buf_puts(&b, "version: 1\nrules:\n");
+	for (int i = 0; i < 2500; i++)
+		buf_printf(&b,
+		           "  - name: r%d\n    match: {any: [{subject: a}, {body: b}, {not: {to: "
+		           "c}}]}\n",
+		           i);
+	struct rules *r = load_ok(b.data);
+	T_EQ_INT(rules_count(r), 2500);
+	rules_free(r);
+	buf_free(&b);
+}
+
 /* Quoted-printable Latin-1 is decoded before matching; \b, \w and (?i) know about ü (UCP). */
 static void test_unicode(void)
 {
@@ -1493,4 +1554,5 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_duplicate_name), T_CASE(test_err_priority), T_CASE(test_err_duration),
        T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
-       T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several))
+       T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
+       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit))

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tend/util.h"
 
@@ -47,10 +48,12 @@ struct config_imap {
 };
 
 struct config_smtp {
-	char *url;     /* smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT] (implicit TLS) */
-	char *ca_file; /* NULL: the system store */
-	char *user;    /* NULL: no AUTH (a loopback relay); then no password source either */
-	char *password_file;            /* absolute path, or NULL */
+	char *url;    /* smtp://HOST[:PORT] (STARTTLS) or smtps://HOST[:PORT] (implicit TLS) */
+	int url_line; /* where url is written in the file, for the checks of smtp_check_config */
+	int url_column;
+	char *ca_file;       /* NULL: the system store */
+	char *user;          /* NULL: no AUTH (a loopback relay); then no password source either */
+	char *password_file; /* absolute path, or NULL */
 	struct strvec password_command; /* argv, empty when unset */
 	int64_t timeout;                /* seconds for connect, TLS and each reply; default 60 */
 	int64_t retry_interval; /* seconds before the first retry after a temporary failure; the
@@ -71,6 +74,8 @@ struct config_account {
 struct config_agent {
 	char *login;
 	char *name; /* default: the login */
+	char *user; /* the OS user it is bound to (user:), or NULL */
+	uid_t uid;  /* that user's uid, looked up when the file was loaded */
 };
 
 struct config_threading {
@@ -107,6 +112,7 @@ struct config {
 	struct config_agent *agents;
 	size_t nagents;
 	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
+	bool agents_bound;  /* an agent names a user: every agent is bound to an OS user */
 	char *escalation_to;
 	int escalation_at; /* percent of the target; 0 when unset */
 	struct config_review review;

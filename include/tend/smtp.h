@@ -56,6 +56,21 @@ int smtp_send(const struct config_smtp *cfg, const char *password, const struct 
               const char *data, size_t len, smtp_data_done_fn done, void *arg,
               struct smtp_result *res);
 
+/*
+ * Checks an SMTP URL as libcurl reads it, since libcurl is what connects: smtp:// or smtps://,
+ * and no user info, query or fragment (the user and password have keys of their own; anything
+ * more only lets a reader and libcurl disagree about the host). Returns 0 and, when host is
+ * not NULL, the host libcurl connects to, without brackets, in *host; or -1 with a reason in
+ * *err. The caller frees *host or *err.
+ */
+int smtp_url_check(const char *url, char **host, char **err);
+
+/*
+ * Checks the SMTP URL of every account of c with smtp_url_check, adding each problem to d as
+ * FILE:LINE:COLUMN where the URL is written. Returns how many it added.
+ */
+size_t smtp_check_config(const struct config *c, struct diags *d);
+
 /* Frees what res holds. */
 void smtp_result_finish(struct smtp_result *res);
 

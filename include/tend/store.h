@@ -309,6 +309,7 @@ struct store_draft {
 	struct strvec parts; /* the rules whose templates make up the body, in order */
 	uint64_t answers;    /* the latest customer message it answers */
 	char *last_editor;
+	char *last_editor_os; /* the OS user who made that edit; NULL in older records */
 	char *approved_by;
 	char *reject_reason;
 	int64_t created;

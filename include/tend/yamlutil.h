@@ -35,10 +35,17 @@ struct yamlutil_doc {
 };
 
 /*
+ * How deep mappings and lists may nest in a file: far beyond what tend.yaml or rules.yaml need
+ * (rules nest conditions at most 64 deep, two levels each), and refused before a tree is built.
+ */
+#define YAMLUTIL_MAX_DEPTH 200
+
+/*
  * Reads and parses the file at path. Returns 0 with y->root set (NULL when the file holds no
- * document), or -1 after adding one diagnostic: "FILE: cannot read: <strerror>" or the YAML
- * syntax error "FILE:LINE:COL: <problem> (<context>)". Either way y must be released with
- * yamlutil_finish.
+ * document), or -1 after adding one diagnostic: "FILE: cannot read: <strerror>", the YAML
+ * syntax error "FILE:LINE:COL: <problem> (<context>)" or, where mappings and lists nest deeper
+ * than YAMLUTIL_MAX_DEPTH, "FILE:LINE:COL: mappings and lists nest deeper than 200 levels
+ * here". Either way y must be released with yamlutil_finish.
  */
 int yamlutil_load(struct yamlutil_doc *y, const char *path, struct diags *diags);
 
