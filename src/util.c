@@ -338,6 +338,8 @@ void log_init(const char *progname, int verbosity)
 	log_verbosity = verbosity;
 }
 
+static void log_vemit(const char *fmt, va_list ap, const char *err) ATTR_PRINTF(1, 0);
+
 static void log_vemit(const char *fmt, va_list ap, const char *err)
 {
 	char *msg = xvasprintf(fmt, ap);
