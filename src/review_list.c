@@ -370,8 +370,7 @@ static char *log_who(const struct store_audit *a)
 static void put_detail_block(struct buf *b, const char *detail, const struct view_options *o)
 {
 	for (const char *p = detail; *p;) {
-		const char *nl = strchr(p, '\n');
-		size_t n = nl ? (size_t)(nl - p) : strlen(p);
+		size_t n = strcspn(p, "\n");
 		const char *colour = "";
 		if (n && *p == '+' && strncmp(p, "+++ ", 4) != 0)
 			colour = GREEN;
@@ -383,7 +382,7 @@ static void put_detail_block(struct buf *b, const char *detail, const struct vie
 		view_put_cell(b, line.data ? line.data : "", -1);
 		buf_free(&line);
 		buf_printf(b, "%s\n", *colour ? paint(o, RESET) : "");
-		p += n + (nl != NULL);
+		p += n + (p[n] == '\n');
 	}
 }
 
