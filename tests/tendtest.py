@@ -40,8 +40,9 @@ def corpora_missing():
 
 def need_corpora():
     """For a test that reads the corpora: skips it when they are not there."""
-    if not os.path.isdir(CORPORA):
-        raise Skip(NO_CORPORA)
+    why = corpora_missing()
+    if why:
+        raise Skip(why)
 
 
 def check(cond, msg):
