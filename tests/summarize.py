@@ -18,13 +18,14 @@ Counting. A --run contributes one result per test in meson's JSON log
 (LOG, one object a line): OK and EXPECTEDFAIL pass; SKIP is listed but counts
 neither way; FAIL, UNEXPECTEDPASS, TIMEOUT, ERROR, INTERRUPT and anything
 unknown fail. The cases a passing TAP test skipped ("ok N - name # SKIP why")
-are listed with the skipped tests; the list is grouped by the reason the tests
-gave (a whole file's "1..0 # SKIP why", or its cases'). Each test that did not build, and each planned test missing
-from the log, fails. If meson test exited non-zero (RC) and nothing above
-accounts for it, that is one more failure; RC "-" means meson test was not
-run (nothing to run). A --check is one test, passed when RC is 0. A --build
-counts only when it fails (one failure): the tests it broke fail on their own
-account, but a program that no test covers must not break unnoticed.
+are listed with the skipped tests, all under the reason they gave (a whole
+file's "1..0 # SKIP why", or its cases'). Each test that did not build, and
+each planned test missing from the log, fails. If meson test exited non-zero
+(RC) and nothing above accounts for it, that is one more failure; RC "-" means
+meson test was not run (nothing to run). A --check is one test, passed when RC
+is 0. A --build counts only when it fails (one failure): the tests it broke
+fail on their own account, but a program that no test covers must not break
+unnoticed.
 """
 
 import argparse
@@ -36,7 +37,9 @@ import sys
 
 PASS = {"OK", "EXPECTEDFAIL"}
 SKIP = {"SKIP"}
-TAP_SKIP = re.compile(r"^(?:1\.\.0|ok\s+\d+\s*(?:-\s*)?(.*?))\s+#\s*SKIP\b\s*(.*)$", re.I | re.M)
+# A skipped file's plan, or a skipped case (its name in group 1); the reason in group 2.
+TAP_SKIP = re.compile(r"^(?:1\.\.0|ok\s+\d+\s*(?:-\s*)?(.*?))\s+#\s*SKIP\b\s*(.*)$",
+                      re.I | re.M)
 
 
 def in_suite(test, suite):
