@@ -370,7 +370,8 @@ static char *log_who(const struct store_audit *a)
 static void put_detail_block(struct buf *b, const char *detail, const struct view_options *o)
 {
 	for (const char *p = detail; *p;) {
-		size_t n = strcspn(p, "\n");
+		const char *nl = strchr(p, '\n');
+		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		const char *colour = "";
 		if (n && *p == '+' && strncmp(p, "+++ ", 4) != 0)
 			colour = GREEN;
@@ -382,7 +383,7 @@ static void put_detail_block(struct buf *b, const char *detail, const struct vie
 		view_put_cell(b, line.data ? line.data : "", -1);
 		buf_free(&line);
 		buf_printf(b, "%s\n", *colour ? paint(o, RESET) : "");
-		p += n + (p[n] == '\n');
+		p += n + (nl != NULL);
 	}
 }
 
