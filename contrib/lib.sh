@@ -16,12 +16,19 @@ BUILD_PACKAGES=(
 	clang-format
 )
 
-# What the tests need on top: valgrind, Debian's python3 (/usr/bin/python3, with
-# aiosmtpd as the SMTP server), dovecot as the IMAP server, openssl for test
-# certificates, mdb_* tools for looking into a store.
+# What contrib/demo (run by contrib/quickstart) needs on top: Debian's python3
+# (/usr/bin/python3, with aiosmtpd as the SMTP server), dovecot as the IMAP
+# server, openssl for the servers' certificates.
+# shellcheck disable=SC2034
+DEMO_PACKAGES=(
+	python3 python3-aiosmtpd dovecot-imapd openssl
+)
+
+# What the tests need on top: the demo's servers, valgrind, mdb_* tools for
+# looking into a store.
 # shellcheck disable=SC2034
 TEST_PACKAGES=(
-	valgrind python3 python3-aiosmtpd dovecot-imapd openssl lmdb-utils
+	"${DEMO_PACKAGES[@]}" valgrind lmdb-utils
 )
 
 # contrib/fuzz and the fuzz build contrib/check makes: clang with libFuzzer.

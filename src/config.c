@@ -136,7 +136,7 @@ static int set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
 		free(subject);
 		return -1;
 	}
-	char **dst = (char **)((char *)obj + k->offset);
+	char **dst = yamlutil_field(k, obj);
 	free(*dst);
 	*dst = xstrdup(s);
 	return 0;

@@ -122,9 +122,9 @@ static void put_block(struct buf *b, const struct template *t, struct vars *v)
 }
 
 char *draft_render(const struct template *t, const struct store_thread *th, int64_t deadline,
-                   const char *timezone)
+                   const char *zone)
 {
-	struct draft_input in = {.thread = th, .deadline = deadline, .timezone = timezone};
+	struct draft_input in = {.thread = th, .deadline = deadline, .timezone = zone};
 	struct vars v;
 	struct buf b = BUF_INIT;
 	vars_init(&v, &in);

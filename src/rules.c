@@ -38,8 +38,8 @@ static const char *const draft_builtin[DRAFT_NPARTS] = {
     "Hello {{customer.first_name|there}},",
     "Kind regards,\n{{agent.name}}",
     /* Honest, and plainly a placeholder: the agent replaces it with the answer. */
-    "Thank you for your message. I have read it and I am looking into your question now; "
-    "I will write again with a full answer as soon as I can.",
+    ("Thank you for your message. I have read it and I am looking into your question now; "
+     "I will write again with a full answer as soon as I can."),
 };
 
 const char *rules_priority_name(int priority)
@@ -281,7 +281,7 @@ static int set_draft_part(struct yamlutil_doc *y, const struct yamlutil_key *k, 
 		free(subject);
 		return -1;
 	}
-	*(yaml_node_t **)((char *)obj + k->offset) = val;
+	*(yaml_node_t **)yamlutil_field(k, obj) = val;
 	return 0;
 }
 

@@ -50,9 +50,17 @@ static void usage(FILE *f)
 	fprintf(f, "\nCONFIG defaults to $TEND_CONFIG, else /etc/tend/tend.yaml.\n");
 }
 
-static int usage_error(const char *cmd, const char *fmt, ...) ATTR_PRINTF(2, 3);
+static void usage_print(const char *cmd, const char *fmt, ...) ATTR_PRINTF(2, 3);
 
-static int usage_error(const char *cmd, const char *fmt, ...)
+/*
+ * Says what is wrong with the command line and how the command is used; its value is the exit
+ * status. A macro, so that every caller sees the constant: a parser that returns it leaves its
+ * results unset, and only with the value in sight can the compiler tell that the caller never
+ * reads them then (a function's value is unknown to it; -O3 warned of maybe-uninitialized).
+ */
+#define usage_error(...) (usage_print(__VA_ARGS__), EXIT_USAGE)
+
+static void usage_print(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 	fprintf(stderr, "tend%s%s: ", cmd ? " " : "", cmd ? cmd : "");
@@ -65,7 +73,6 @@ static int usage_error(const char *cmd, const char *fmt, ...)
 			fprintf(stderr, "usage: tend %s %s\n", c->name, c->args);
 	if (!cmd)
 		fprintf(stderr, "Try 'tend --help'.\n");
-	return EXIT_USAGE;
 }
 
 /* Prints a command's usage to stdout; the caller exits with status 0 (HELP_SHOWN). */

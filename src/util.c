@@ -89,6 +89,8 @@ char *xasprintf(const char *fmt, ...)
 
 void buf_reserve(struct buf *b, size_t extra)
 {
+	if (extra >= SIZE_MAX - b->len) /* len + extra + 1 would wrap around to a small size */
+		out_of_memory(SIZE_MAX);
 	if (b->len + extra + 1 <= b->cap)
 		return;
 	size_t cap = b->cap ? b->cap : 64;
@@ -517,6 +519,8 @@ void log_init(const char *progname, int verbosity)
 	log_prog = progname;
 	log_verbosity = verbosity;
 }
+
+static void log_vemit(const char *fmt, va_list ap, const char *err) ATTR_PRINTF(1, 0);
 
 static void log_vemit(const char *fmt, va_list ap, const char *err)
 {

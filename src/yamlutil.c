@@ -171,6 +171,9 @@ void yamlutil_finish(struct yamlutil_doc *y)
 }
 
 static void verror(struct yamlutil_doc *y, const yaml_node_t *n, const char *fmt, va_list ap)
+    ATTR_PRINTF(3, 0);
+
+static void verror(struct yamlutil_doc *y, const yaml_node_t *n, const char *fmt, va_list ap)
 {
 	char *msg = xvasprintf(fmt, ap);
 	if (n == NULL)
@@ -616,7 +619,7 @@ int yamlutil_get_string(struct yamlutil_doc *y, const yaml_node_t *n, const char
 	return rc;
 }
 
-static void *field(const struct yamlutil_key *k, void *obj)
+void *yamlutil_field(const struct yamlutil_key *k, void *obj)
 {
 	return (char *)obj + k->offset;
 }
@@ -627,7 +630,7 @@ int yamlutil_set_string(struct yamlutil_doc *y, const struct yamlutil_key *k, ya
 	const char *s;
 	if (yamlutil_get_string(y, val, k->name, &s) < 0)
 		return -1;
-	char **dst = field(k, obj);
+	char **dst = yamlutil_field(k, obj);
 	free(*dst);
 	*dst = xstrdup(s);
 	return 0;
@@ -650,7 +653,7 @@ int yamlutil_set_path(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml
 	const char *s;
 	if (yamlutil_get_string(y, val, k->name, &s) < 0)
 		return -1;
-	char **dst = field(k, obj);
+	char **dst = yamlutil_field(k, obj);
 	free(*dst);
 	*dst = yamlutil_resolve(y->dir ? y->dir : ".", s);
 	return 0;
@@ -671,7 +674,7 @@ int yamlutil_set_bool(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml
 	static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no",
 	                                                                       "off"};
 	const char *s = yamlutil_scalar(val);
-	bool *dst = field(k, obj);
+	bool *dst = yamlutil_field(k, obj);
 	for (size_t i = 0; s != NULL && i < NELEM(yes); i++) {
 		if (str_ieq(s, yes[i]) || str_ieq(s, no[i])) {
 			*dst = str_ieq(s, yes[i]);
@@ -711,7 +714,7 @@ int yamlutil_get_int(struct yamlutil_doc *y, const yaml_node_t *n, const char *n
 int yamlutil_set_int(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                      yaml_node_t *val, void *obj)
 {
-	return yamlutil_get_int(y, val, k->name, k->min, k->max, field(k, obj));
+	return yamlutil_get_int(y, val, k->name, k->min, k->max, yamlutil_field(k, obj));
 }
 
 int yamlutil_set_duration(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
@@ -727,7 +730,7 @@ int yamlutil_set_duration(struct yamlutil_doc *y, const struct yamlutil_key *k, 
 		free(expected);
 		return -1;
 	}
-	*(int64_t *)field(k, obj) = v;
+	*(int64_t *)yamlutil_field(k, obj) = v;
 	return 0;
 }
 
@@ -778,7 +781,7 @@ int yamlutil_set_size(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml
 		free(expected);
 		return -1;
 	}
-	*(int64_t *)field(k, obj) = v;
+	*(int64_t *)yamlutil_field(k, obj) = v;
 	return 0;
 }
 
@@ -806,7 +809,7 @@ int yamlutil_set_strlist(struct yamlutil_doc *y, const struct yamlutil_key *k, y
 		strvec_free(&sv);
 		return -1;
 	}
-	struct strvec *dst = field(k, obj);
+	struct strvec *dst = yamlutil_field(k, obj);
 	strvec_free(dst);
 	*dst = sv;
 	return 0;

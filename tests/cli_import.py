@@ -5,7 +5,7 @@ import json
 import os
 import stat
 
-from tendtest import Env, check, eq, run, sample_mail, corpus
+from tendtest import Env, check, corpus, eq, need_corpora, run, sample_mail
 
 
 def sample_files():
@@ -144,6 +144,7 @@ def test_unparseable_message_quarantined_raw():
 
 
 def test_mbox_crlf_copy_is_duplicate():
+    need_corpora()
     env = Env()
     try:
         s = env.import_(corpus("mail-box", "mbox.src"))

@@ -8,7 +8,7 @@ reason; every message file and every mbox position can be found again in the sto
 import os
 import re
 
-from tendtest import Env, check, corpus, eq, run
+from tendtest import Env, check, corpora_missing, corpus, eq, run
 
 # Messages per mbox, from the corpora's own summaries (mimekit *-summary.txt, Mail::Box tests).
 MBOXES = {
@@ -142,4 +142,4 @@ def test_hostile_messages_do_not_crash():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), skip=corpora_missing())

@@ -13,7 +13,7 @@ import mailbox
 import os
 import re
 
-from tendtest import Env, Failure, check, corpus, eq, run
+from tendtest import Env, Failure, check, corpora_missing, corpus, eq, run
 
 
 def describe_difference(got, want):
@@ -188,4 +188,4 @@ def test_imaptest_references_cases():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), skip=corpora_missing())

@@ -11,7 +11,7 @@ server keeps every message, and the next `tendd --once` after the tmpfs grows fe
 A running tendd logs the error once, retries with back-off (no busy loop, no exit), and stores
 the rest by itself once there is room.
 
-Needs root (to mount a tmpfs); reported as skipped when the mount is not allowed."""
+Needs root (to mount a tmpfs) and the corpora; reported as skipped without either."""
 
 import functools
 import glob
@@ -22,10 +22,9 @@ import time
 
 from daemon_imap import account, exactly_once, folder, status
 from imapserver import Dovecot
-from tendtest import SLOW, Daemon, Env, Failure, check, eq, run
+from tendtest import SLOW, Daemon, Env, Failure, check, corpora_missing, corpus, eq, run
 
-ARCHIVE = sorted(glob.glob(os.path.join(os.environ.get("CORPORA", ""), "bench",
-                                        "r-package-devel", "*.txt")))
+ARCHIVE = sorted(glob.glob(corpus("bench", "r-package-devel", "*.txt")))
 
 
 def mount(path, size):
@@ -266,10 +265,5 @@ def can_mount():
 
 
 if __name__ == "__main__":
-    if can_mount():
-        run(globals())
-    else:
-        names = [n for n in dict(globals()) if n.startswith("test_")]
-        print("1..%d" % len(names))
-        for i, name in enumerate(names, 1):
-            print("ok %d - %s # SKIP cannot mount a tmpfs here (needs root)" % (i, name))
+    run(globals(), skip=corpora_missing() or
+        (None if can_mount() else "cannot mount a tmpfs here (needs root)"))

@@ -17,22 +17,29 @@
 Counting. A --run contributes one result per test in meson's JSON log
 (LOG, one object a line): OK and EXPECTEDFAIL pass; SKIP is listed but counts
 neither way; FAIL, UNEXPECTEDPASS, TIMEOUT, ERROR, INTERRUPT and anything
-unknown fail. Each test that did not build, and each planned test missing
-from the log, fails. If meson test exited non-zero (RC) and nothing above
-accounts for it, that is one more failure; RC "-" means meson test was not
-run (nothing to run). A --check is one test, passed when RC is 0. A --build
-counts only when it fails (one failure): the tests it broke fail on their own
-account, but a program that no test covers must not break unnoticed.
+unknown fail. The cases a passing TAP test skipped ("ok N - name # SKIP why")
+are listed with the skipped tests, all under the reason they gave (a whole
+file's "1..0 # SKIP why", or its cases'). Each test that did not build, and
+each planned test missing from the log, fails. If meson test exited non-zero
+(RC) and nothing above accounts for it, that is one more failure; RC "-" means
+meson test was not run (nothing to run). A --check is one test, passed when RC
+is 0. A --build counts only when it fails (one failure): the tests it broke
+fail on their own account, but a program that no test covers must not break
+unnoticed.
 """
 
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 
 PASS = {"OK", "EXPECTEDFAIL"}
 SKIP = {"SKIP"}
+# A skipped file's plan, or a skipped case (its name in group 1); the reason in group 2.
+TAP_SKIP = re.compile(r"^(?:1\.\.0|ok\s+\d+\s*(?:-\s*)?(.*?))\s+#\s*SKIP\b\s*(.*)$",
+                      re.I | re.M)
 
 
 def in_suite(test, suite):
@@ -123,7 +130,7 @@ def cmd_plan(args):
 
 
 def read_log(path):
-    """Returns (results, problems): results as (name, result) pairs."""
+    """Returns (results, problems): results as (name, result, stdout) triples."""
     results, problems = [], []
     try:
         with open(path, encoding="utf-8") as f:
@@ -132,7 +139,8 @@ def read_log(path):
                     continue
                 try:
                     obj = json.loads(line)
-                    results.append((obj.get("name", "?"), str(obj.get("result"))))
+                    results.append((obj.get("name", "?"), str(obj.get("result")),
+                                    obj.get("stdout") or ""))
                 except ValueError:
                     problems.append(f"{path}:{n}: unreadable log line")
     except FileNotFoundError:
@@ -140,15 +148,52 @@ def read_log(path):
     return results, problems
 
 
+def skips(name, result, stdout):
+    """What a test skipped, as (what, why) pairs: the whole test when meson says SKIP (why:
+    its plan's reason, else its first case's), else each case its TAP output skipped."""
+    found = [(case, why.strip() or "no reason given") for case, why in TAP_SKIP.findall(stdout)]
+    if result in SKIP:
+        return [(name, found[0][1] if found else "no reason given")]
+    return [(f"{name} / {case or '?'}", why) for case, why in found]
+
+
+def wrap_list(head, items, width=100):
+    """head and the items, comma-separated, in lines of at most width (unless an item is
+    longer); an item is never broken."""
+    lines, line = [], head
+    for i, item in enumerate(items):
+        piece = item + ("," if i + 1 < len(items) else "")
+        if len(line) + 1 + len(piece) > width and line.strip() != head.strip():
+            lines.append(line)
+            line = "      " + piece
+        else:
+            line += " " + piece
+    return "\n".join(lines + [line])
+
+
 class Tally:
     def __init__(self):
         self.passed = 0
         self.failed = 0
-        self.skipped = []
+        self.skipped = {}  # why -> {label: [what, ...]}
 
     def fail(self, what):
         self.failed += 1
         print(f"    FAIL  {what}")
+
+    def skip(self, label, what, why):
+        self.skipped.setdefault(why, {}).setdefault(label, []).append(what)
+
+    def print_skipped(self):
+        """The skipped tests and cases, under the reason they gave, by run."""
+        count = {why: sum(map(len, runs.values())) for why, runs in self.skipped.items()}
+        if not count:
+            return
+        print(f"{sum(count.values())} skipped (not counted as passed):")
+        for why, runs in self.skipped.items():
+            print(f"  {count[why]}: {why}")
+            for label, what in runs.items():
+                print(wrap_list(f"    {label}:", what))
 
 
 def report_run(tally, label, planfile, logfile, rc):
@@ -161,19 +206,20 @@ def report_run(tally, label, planfile, logfile, rc):
 
     results, problems = read_log(logfile)
     counts = {}
-    for _, res in results:
+    for _, res, _ in results:
         counts[res] = counts.get(res, 0) + 1
     passed = sum(v for k, v in counts.items() if k in PASS)
-    skipped = [name for name, res in results if res in SKIP]
     meson = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "no results"
     print(f"{label}: {len(results)} ran ({meson}); "
           f"{len(plan['not_built'])} not built")
 
     before = tally.failed
     tally.passed += passed
-    tally.skipped += [f"{label}: {name}" for name in skipped]
-    for name, res in results:
-        if res not in PASS and res not in SKIP:
+    for name, res, out in results:
+        if res in PASS or res in SKIP:
+            for what, why in skips(name, res, out):
+                tally.skip(label, what, why)
+        else:
             tally.fail(f"{name}  ({res})")
     for t in plan["not_built"]:
         tally.fail(f"{t['name']}  ({t['why']})")
@@ -205,9 +251,7 @@ def cmd_report(args):
         else:
             print(f"{label}: failed (status {rc})")
             tally.fail(label)
-    if tally.skipped:
-        print(f"{len(tally.skipped)} skipped (not counted as passed): "
-              + "; ".join(tally.skipped))
+    tally.print_skipped()
     print(f"{tally.passed} passed, {tally.failed} failed")
     return 1 if tally.failed else 0
 

@@ -6,6 +6,8 @@
 #define TEND_T_H
 
 #include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +44,43 @@ static inline void t_rmtree(const char *dir)
 }
 
 static int t_failed_checks;
+
+/* Why the running case was skipped (t_skip), or empty. */
+static char t_skip_why[512];
+
+/*
+ * Skips the running case, which returns right after: its TAP line says "ok N - name # SKIP"
+ * and why, and meson and contrib/check count it as skipped, not passed.
+ */
+__attribute__((format(printf, 1, 2))) static inline void t_skip(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(t_skip_why, sizeof(t_skip_why), fmt, ap);
+	va_end(ap);
+}
+
+#ifdef CORPORA
+/* Where a test looked for the corpora, and how to point it elsewhere. */
+#define T_NO_CORPORA                                                                               \
+	"corpora not found at " CORPORA " (meson setup -Dcorpora=DIR to point elsewhere)"
+
+/* Whether the shared corpora (meson's -Dcorpora) are there. */
+static inline bool t_corpora_found(void)
+{
+	struct stat st;
+	return stat(CORPORA, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* For a case that reads the corpora: false, and the case skipped, when they are not there. */
+static inline bool t_corpora(void)
+{
+	if (t_corpora_found())
+		return true;
+	t_skip("%s", T_NO_CORPORA);
+	return false;
+}
+#endif
 
 #define T_FAIL(...)                                                                                \
 	do {                                                                                       \
@@ -112,9 +151,13 @@ static inline int t_run(const struct t_case *cases, size_t n, int argc, char **a
 		if (!want)
 			continue;
 		int before = t_failed_checks;
+		t_skip_why[0] = '\0';
 		cases[i].fn();
 		int ok = t_failed_checks == before;
-		printf("%s %zu - %s\n", ok ? "ok" : "not ok", ++k, cases[i].name);
+		if (ok && t_skip_why[0])
+			printf("ok %zu - %s # SKIP %s\n", ++k, cases[i].name, t_skip_why);
+		else
+			printf("%s %zu - %s\n", ok ? "ok" : "not ok", ++k, cases[i].name);
 		fflush(stdout);
 		failed += !ok;
 	}
@@ -127,5 +170,22 @@ static inline int t_run(const struct t_case *cases, size_t n, int argc, char **a
 		static const struct t_case t_cases_[] = {__VA_ARGS__};                             \
 		return t_run(t_cases_, sizeof(t_cases_) / sizeof(t_cases_[0]), argc, argv);        \
 	}
+
+#ifdef CORPORA
+/*
+ * T_MAIN for a test program whose every case reads the corpora: without them it skips as a
+ * whole, in one line that says where it looked.
+ */
+#define T_MAIN_CORPORA(...)                                                                        \
+	int main(int argc, char **argv)                                                            \
+	{                                                                                          \
+		static const struct t_case t_cases_[] = {__VA_ARGS__};                             \
+		if (!t_corpora_found()) {                                                          \
+			printf("1..0 # SKIP %s\n", T_NO_CORPORA);                                  \
+			return 0;                                                                  \
+		}                                                                                  \
+		return t_run(t_cases_, sizeof(t_cases_) / sizeof(t_cases_[0]), argc, argv);        \
+	}
+#endif
 
 #endif

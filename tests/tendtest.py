@@ -16,7 +16,9 @@ import traceback
 TEND = os.environ.get("TEND_BIN", "tend")
 TENDD = os.environ.get("TENDD_BIN", "tendd")
 SRC = os.environ.get("TEND_SRC", os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CORPORA = os.environ.get("CORPORA", os.path.join(SRC, "..", "shared", "corpora"))
+CORPORA = os.environ.get("CORPORA",
+                         os.path.normpath(os.path.join(SRC, "..", "shared", "corpora")))
+NO_CORPORA = "corpora not found at %s (meson setup -Dcorpora=DIR to point elsewhere)" % CORPORA
 
 VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
             "--errors-for-leak-kinds=definite", "--show-leak-kinds=definite", "--quiet",
@@ -25,6 +27,22 @@ VALGRIND = ["valgrind", "--error-exitcode=99", "--leak-check=full",
 
 class Failure(Exception):
     pass
+
+
+class Skip(Exception):
+    """A test that cannot run here: reported as skipped, with the reason."""
+
+
+def corpora_missing():
+    """NO_CORPORA when the shared corpora are not there, else None (for run(skip=...))."""
+    return None if os.path.isdir(CORPORA) else NO_CORPORA
+
+
+def need_corpora():
+    """For a test that reads the corpora: skips it when they are not there."""
+    why = corpora_missing()
+    if why:
+        raise Skip(why)
 
 
 def check(cond, msg):
@@ -144,8 +162,12 @@ def sample_mail():
     return os.path.join(SRC, "config", "sample-mail")
 
 
-def run(module_globals):
-    """Runs every test_* function of the calling module (or those named in argv) as TAP."""
+def run(module_globals, skip=None):
+    """Runs every test_* function of the calling module (or those named in argv) as TAP.
+    With skip (a reason), runs none: the whole file is skipped in one line saying why."""
+    if skip:
+        print("1..0 # SKIP %s" % skip, flush=True)
+        sys.exit(0)
     names = [n for n in module_globals if n.startswith("test_") and callable(module_globals[n])]
     if len(sys.argv) > 1:
         names = [n for n in names if n in sys.argv[1:]]
@@ -155,6 +177,8 @@ def run(module_globals):
         try:
             module_globals[name]()
             print("ok %d - %s" % (i, name), flush=True)
+        except Skip as e:
+            print("ok %d - %s # SKIP %s" % (i, name, e), flush=True)
         except Exception as e:  # a crash in a test is a failure of that test only
             failed += 1
             detail = str(e) if isinstance(e, Failure) else traceback.format_exc()

@@ -604,8 +604,8 @@ static void test_subject_injection(void)
 	    "Hello Bcc: x@y",
 	    "Hello Bcc: x@y Injected body",
 	    "Hello Bcc: x@y",
-	    "Gr\xc3\xbc\xc3\x9f"
-	    "e Bcc: x@y",
+	    ("Gr\xc3\xbc\xc3\x9f"
+	     "e Bcc: x@y"),
 	    "Hello Bcc: x@y",
 	};
 	for (size_t i = 0; i < NELEM(subjects); i++) {

@@ -543,36 +543,34 @@ static void html_deep(void)
 	buf_free(&b);
 }
 
-static const char *const alternative = "From: a@example.com\n"
-                                       "Subject: alt\n"
-                                       "MIME-Version: 1.0\n"
-                                       "Content-Type: multipart/alternative; boundary=\"ALT\"\n"
-                                       "\n"
-                                       "preamble is not text\n"
-                                       "--ALT\n"
-                                       "Content-Type: text/plain; charset=utf-8\n"
-                                       "\n"
-                                       "%s\n"
-                                       "--ALT\n"
-                                       "Content-Type: text/html; charset=utf-8\n"
-                                       "\n"
-                                       "<p>The <i>HTML</i> version</p>\n"
-                                       "--ALT--\n"
-                                       "epilogue is not text\n";
+/* A multipart/alternative message whose text/plain part is plain (a string literal). */
+#define ALTERNATIVE(plain)                                                                         \
+	"From: a@example.com\n"                                                                    \
+	"Subject: alt\n"                                                                           \
+	"MIME-Version: 1.0\n"                                                                      \
+	"Content-Type: multipart/alternative; boundary=\"ALT\"\n"                                  \
+	"\n"                                                                                       \
+	"preamble is not text\n"                                                                   \
+	"--ALT\n"                                                                                  \
+	"Content-Type: text/plain; charset=utf-8\n"                                                \
+	"\n" plain "\n"                                                                            \
+	"--ALT\n"                                                                                  \
+	"Content-Type: text/html; charset=utf-8\n"                                                 \
+	"\n"                                                                                       \
+	"<p>The <i>HTML</i> version</p>\n"                                                         \
+	"--ALT--\n"                                                                                \
+	"epilogue is not text\n"
 
 static void text_alternative(void)
 {
-	char raw[1024];
-	snprintf(raw, sizeof(raw), alternative, "The plain version");
-	struct message *m = parse(raw);
+	struct message *m = parse(ALTERNATIVE("The plain version"));
 	if (m) {
 		T_EQ_STR(m->text, "The plain version");
 		T_OK(!m->text_from_html);
 		T_EQ_INT(m->nattachments, 0);
 	}
 	message_free(m);
-	snprintf(raw, sizeof(raw), alternative, "  \n");
-	m = parse(raw);
+	m = parse(ALTERNATIVE("  \n"));
 	if (m) {
 		T_EQ_STR(m->text, "The HTML version");
 		T_OK(m->text_from_html);

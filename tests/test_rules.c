@@ -969,6 +969,8 @@ static void test_automated(void)
  */
 static void test_automated_bounces(void)
 {
+	if (!t_corpora())
+		return;
 	char *dir = xasprintf("%s/bounces", CORPORA);
 	DIR *d = opendir(dir);
 	T_OK(d != NULL);

@@ -223,8 +223,8 @@ static void test_err_several(void)
 {
 	static const char *const want[] = {
 	    "templates/refund.txt:1:8: empty variable name in \"{{}}\"",
-	    "templates/refund.txt:2:14: bad character \"!\" in variable name \"order!\" (letters, "
-	    "digits, \"_\" and \".\" only)",
+	    ("templates/refund.txt:2:14: bad character \"!\" in variable name \"order!\" (letters, "
+	     "digits, \"_\" and \".\" only)"),
 	    "templates/refund.txt:3:1: unclosed \"{{\" (no \"}}\" on the same line)",
 	    "templates/refund.txt:4:7: unclosed \"{{\" (no \"}}\" on the same line)",
 	};

@@ -4,7 +4,11 @@
 #include "t.h"
 #include "tend/util.h"
 
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 static void test_buf(void)
 {
@@ -19,6 +23,36 @@ static void test_buf(void)
 	s = buf_steal(&b);
 	T_EQ_STR(s, "");
 	free(s);
+}
+
+/*
+ * A size so large that len + extra + 1 wraps around is out of memory (abort, with the
+ * message), not a fit in the buffer there is; the child process is the one that aborts.
+ */
+static void test_buf_reserve_wraps(void)
+{
+	int fds[2];
+	T_EQ_INT(pipe(fds), 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		struct rlimit no_core = {0, 0};
+		setrlimit(RLIMIT_CORE, &no_core);
+		dup2(fds[1], STDERR_FILENO);
+		struct buf b = BUF_INIT;
+		buf_puts(&b, "x");
+		buf_reserve(&b, SIZE_MAX - 1);
+		_exit(0);
+	}
+	close(fds[1]);
+	char err[512] = "";
+	size_t got = 0;
+	for (ssize_t n; (n = read(fds[0], err + got, sizeof(err) - 1 - got)) > 0;)
+		got += (size_t)n;
+	close(fds[0]);
+	int status = 0;
+	T_EQ_INT(waitpid(pid, &status, 0), pid);
+	T_OK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT);
+	T_CONTAINS(err, "out of memory");
 }
 
 static void test_utf8(void)
@@ -294,6 +328,6 @@ static void test_strindex(void)
 }
 
 T_MAIN(T_CASE(test_strindex), T_CASE(test_utc_time), T_CASE(test_local_time_in),
-       T_CASE(test_local_time_like_libc), T_CASE(test_buf), T_CASE(test_utf8),
-       T_CASE(test_strip_controls), T_CASE(test_term_put), T_CASE(test_duration),
+       T_CASE(test_local_time_like_libc), T_CASE(test_buf), T_CASE(test_buf_reserve_wraps),
+       T_CASE(test_utf8), T_CASE(test_strip_controls), T_CASE(test_term_put), T_CASE(test_duration),
        T_CASE(test_strings), T_CASE(test_diag_format), T_CASE(test_sha256))

@@ -47,10 +47,10 @@ void draft_compose(const struct draft_input *in, struct store_draft *d);
 
 /*
  * One template rendered for thread th on its own (a holding reply): the thread's variables and
- * the deadline written in timezone (NULL: local time). Caller frees.
+ * the deadline written in zone (NULL: local time). Caller frees.
  */
 char *draft_render(const struct template *t, const struct store_thread *th, int64_t deadline,
-                   const char *timezone);
+                   const char *zone);
 
 /* Returns body with every {{agent.name}} replaced by name; caller frees. */
 char *draft_sign(const char *body, const char *name);

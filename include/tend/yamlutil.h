@@ -131,6 +131,12 @@ struct yamlutil_key {
 size_t yamlutil_walk(struct yamlutil_doc *y, yaml_node_t *map, const struct yamlutil_key *keys,
                      size_t nkeys, void *obj, const char *where, const char *subject);
 
+/*
+ * Where a handler stores k's value: obj + k->offset, as void * because the table knows the
+ * member's type and so its alignment (a cast from char * would make compilers doubt it).
+ */
+void *yamlutil_field(const struct yamlutil_key *k, void *obj);
+
 /* Generic handlers; each stores at obj + k->offset. */
 yamlutil_handler yamlutil_set_string;   /* char *, replaced; empty is an error */
 yamlutil_handler yamlutil_set_path;     /* char *, made absolute against y->dir */
