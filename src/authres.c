@@ -50,9 +50,15 @@ static char *blank_comments(const char *value)
 	return out;
 }
 
+/* White space as the field's grammar has it; a vertical tab or form feed is a word. */
+static bool is_ws(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 static const char *skip_ws(const char *s)
 {
-	while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+	while (is_ws(*s))
 		s++;
 	return s;
 }
@@ -90,7 +96,7 @@ static char *read_value(const char **s)
 		*s = end;
 		return buf_steal(&b);
 	}
-	while (*p && !isspace((unsigned char)*p))
+	while (*p && !is_ws(*p))
 		p++;
 	char *v = xstrndup(*s, (size_t)(p - *s));
 	*s = p;
@@ -145,8 +151,7 @@ static void read_props(const char *p, struct authres_result *r)
 				strvec_push_owned(&r->props, xasprintf("%s.%s=%s", ptype, prop, v));
 			free(v);
 		} else {
-			while (*p &&
-			       !isspace((unsigned char)*p)) /* not a property: skip the word */
+			while (*p && !is_ws(*p)) /* not a property: skip the word */
 				p++;
 		}
 		free(ptype);

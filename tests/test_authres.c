@@ -65,6 +65,12 @@ static void test_parse_odd_text(void)
 	T_EQ_INT(authres_parse("mx; =pass; dkim; dkim=; x.y", &ar), 0);
 	T_EQ_INT(ar.n, 0);
 	authres_finish(&ar);
+	/* a vertical tab or form feed between properties is read as a word, not looped on */
+	T_EQ_INT(authres_parse("mx; dkim=pass \v header.d=shop.example \f x", &ar), 0);
+	T_EQ_INT(ar.n, 1);
+	if (ar.n == 1)
+		T_EQ_STR(authres_prop(&ar.v[0], "header.d"), "shop.example");
+	authres_finish(&ar);
 }
 
 /* Whether a message with these header lines vouches for shop.example, trusting mx.shop.example. */
