@@ -707,6 +707,31 @@ static int set_authserv_ids(struct yamlutil_doc *y, const struct yamlutil_key *k
 	return 0;
 }
 
+/* Each "addr@domain", "@domain" or "local@": an @ and no white space. */
+static int set_form_senders(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                            yaml_node_t *val, void *obj)
+{
+	struct config *c = obj;
+	struct strvec list = STRVEC_INIT;
+	if (yamlutil_set_strlist(y, &(struct yamlutil_key){.name = k->name}, key, val, &list) < 0)
+		return -1;
+	for (size_t i = 0; i < list.n; i++) {
+		const char *e = list.v[i], *at = strchr(e, '@');
+		if (!at || at != strrchr(e, '@') || strcspn(e, " \t\r\n<>,;\"") != strlen(e) ||
+		    strlen(e) < 2) {
+			yamlutil_type_error(
+			    y, yamlutil_seq_item(y, val, i), "each entry of \"form_senders\"",
+			    "an address (forms@shop.example), a domain (@forms.example) "
+			    "or a local part (orders@)");
+			strvec_free(&list);
+			return -1;
+		}
+	}
+	strvec_free(&c->form_senders);
+	c->form_senders = list;
+	return 0;
+}
+
 static const struct yamlutil_key top_keys[] = {
     {.name = "store",
      .fn = yamlutil_set_path,
@@ -721,6 +746,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "escalation", .fn = walk_escalation},
     {.name = "review", .fn = walk_review},
     {.name = "authserv_id", .fn = set_authserv_ids},
+    {.name = "form_senders", .fn = set_form_senders},
 };
 
 int config_load(const char *path, struct config **out, struct diags *diags)
@@ -827,5 +853,6 @@ void config_free(struct config *c)
 	free(c->threading.token);
 	free(c->escalation_to);
 	strvec_free(&c->authserv_ids);
+	strvec_free(&c->form_senders);
 	free(c);
 }

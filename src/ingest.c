@@ -50,6 +50,7 @@ struct ingest *ingest_new(struct store *s, const struct config *c, const struct 
 	in->topt.subject_window = c->threading.subject_window;
 	in->topt.token = c->threading.token;
 	in->topt.own = &in->own;
+	in->topt.form_senders = &c->form_senders;
 	in->own_rules = rules_builtin();
 	in->classify = classify_new(c, rules ? rules : in->own_rules, actor);
 	return in;
@@ -394,7 +395,8 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	rec.thread = res.thread;
 	rec.join_reason = res.reason;
 	rec.join_detail = res.detail;
-	rec.flags = who.flags | (res.reply_to_held ? STORE_MSG_REPLY_TO_HELD : 0);
+	rec.flags = who.flags | (res.reply_to_held ? STORE_MSG_REPLY_TO_HELD : 0) |
+	            (res.form ? STORE_MSG_FORM : 0);
 	rec.sender_note = who.note;
 	rc = classify_stored(in, &rec, m, v, &res);
 	if (rc == 0)

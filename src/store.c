@@ -46,19 +46,20 @@ enum db {
 	DB_QUEUE,
 	DB_OUTBOX,
 	DB_AUDIT,
+	DB_CUSTOMERS,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     "meta",    "raw",    "messages", "msgids", "threads", "quarantine", "subjects",
-    "cursors", "status", "drafts",   "queue",  "outbox",  "audit",
+    "cursors", "status", "drafts",   "queue",  "outbox",  "audit",      "customers",
 };
 
 /*
  * Databases added after schema version 1 was fixed. A store from before them gets them the
  * next time it is opened for writing; until then a read-only open sees them as empty.
  */
-#define DB_LATER (1u << DB_STATUS)
+#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS))
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -66,6 +67,8 @@ static const char *const db_names[DB_COUNT] = {
 #define META_LAST_THREAD  "last_thread_id"
 #define META_LAST_DRAFT   "last_draft_id"
 #define META_LAST_AUDIT   "last_audit_seq"
+/* Set once the customers database lists every thread (stores from before it are filled in). */
+#define META_CUSTOMERS "customers_indexed"
 
 #define DEFAULT_MAPSIZE ((size_t)256 << 30)
 /* The least map asked for where address space is short. */
@@ -806,6 +809,46 @@ static int open_db(struct store *s, MDB_txn *txn, enum db i, bool create, char *
 	return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
 }
 
+static void customer_key(const char *addr, uint64_t thread, char out[MAX_PLAIN_KEY + 9],
+                         MDB_val *k);
+static int decode_record(struct store_txn *t, enum db db, const MDB_val *k, const MDB_val *v,
+                         const struct codec_table *table, void *rec);
+
+/* Files every live thread under its customer: a store from before the customers database. */
+static int fill_customers(struct store *s, MDB_txn *txn, char **err)
+{
+	uint64_t done = 0;
+	int rc = meta_get(s, txn, META_CUSTOMERS, &done);
+	if (rc == 0 || rc != MDB_NOTFOUND)
+		return rc == 0 ? 0 : STORE_ERROR;
+	MDB_cursor *c = NULL;
+	MDB_val k, v, ck, empty = {0, NULL};
+	struct store_txn t = {.s = s, .txn = txn, .write = true};
+	rc = mdb_cursor_open(txn, s->dbi[DB_THREADS], &c);
+	for (MDB_cursor_op op = MDB_FIRST; rc == 0; op = MDB_NEXT) {
+		if ((rc = mdb_cursor_get(c, &k, &v, op)) != 0)
+			break;
+		struct store_thread th = {0};
+		char kb[MAX_PLAIN_KEY + 9];
+		if (decode_record(&t, DB_THREADS, &k, &v, &codec_thread, &th) == 0 &&
+		    !th.merged_into && th.customer.addr && *th.customer.addr) {
+			customer_key(th.customer.addr, th.id, kb, &ck);
+			rc = mdb_put(txn, s->dbi[DB_CUSTOMERS], &ck, &empty, 0);
+		}
+		codec_clear(&codec_thread, &th);
+	}
+	if (c)
+		mdb_cursor_close(c);
+	if (rc == MDB_NOTFOUND)
+		rc = meta_put(s, txn, META_CUSTOMERS, 1);
+	if (rc != 0) {
+		set_err(err, "store %s: listing the conversations by customer: %s", s->dir,
+		        mdb_strerror(rc));
+		return lmdb_full(rc) ? STORE_FULL : STORE_ERROR;
+	}
+	return 0;
+}
+
 /*
  * Opens every database handle in one transaction: a read transaction first, so that opening an
  * existing store never waits for another process's writer, then a write transaction only when
@@ -825,6 +868,8 @@ static int open_dbs_in(struct store *s, bool create, char **err)
 		rc = check_schema(s, txn, fresh, err);
 	for (int i = DB_META + 1; rc == 0 && i < DB_COUNT; i++)
 		rc = open_db(s, txn, (enum db)i, create, err);
+	if (rc == 0 && create)
+		rc = fill_customers(s, txn, err);
 	if (rc == 0) {
 		rc = mdb_txn_commit(txn);
 		txn = NULL;
@@ -1619,6 +1664,58 @@ int store_put_subject(struct store_txn *t, const char *addr, const char *subject
 	struct codec_subject e = {thread, when};
 	pair_key(addr, subject, kb, &k);
 	return put_record(t, DB_SUBJECTS, &k, &codec_subject, &e, false);
+}
+
+/* Customers: the lowercase address, '\0', the thread id big-endian; no value. */
+static void customer_key(const char *addr, uint64_t thread, char out[MAX_PLAIN_KEY + 9], MDB_val *k)
+{
+	char *low = str_lower(xstrdup(addr));
+	size_t n = key_part(out, low, MAX_PLAIN_KEY - 1);
+	free(low);
+	out[n++] = '\0';
+	be64_put((unsigned char *)out + n, thread);
+	k->mv_size = n + 8;
+	k->mv_data = out;
+}
+
+int store_put_customer(struct store_txn *t, const char *addr, uint64_t thread)
+{
+	char kb[MAX_PLAIN_KEY + 9];
+	MDB_val k, v = {0, NULL};
+	if (!addr || !*addr)
+		return 0;
+	customer_key(addr, thread, kb, &k);
+	return db_put(t, DB_CUSTOMERS, &k, &v, false);
+}
+
+int store_foreach_customer_thread(struct store_txn *t, const char *addr,
+                                  int (*fn)(uint64_t thread, void *), void *arg)
+{
+	char kb[MAX_PLAIN_KEY + 9];
+	MDB_val k, v, from;
+	MDB_cursor *c = NULL;
+	if (db_absent(t, DB_CUSTOMERS) || !addr || !*addr)
+		return 0;
+	customer_key(addr, UINT64_MAX, kb, &from);
+	size_t prefix = from.mv_size - 8;
+	int stop = 0, rc = mdb_cursor_open(t->txn, t->s->dbi[DB_CUSTOMERS], &c);
+	k = from;
+	if (rc == 0) /* newest first: from the highest id of the address down */
+		rc = mdb_cursor_get(c, &k, &v, MDB_SET_RANGE);
+	if (rc == 0 && (k.mv_size != from.mv_size || memcmp(k.mv_data, kb, from.mv_size) != 0))
+		rc = mdb_cursor_get(c, &k, &v, MDB_PREV);
+	else if (rc == MDB_NOTFOUND)
+		rc = mdb_cursor_get(c, &k, &v, MDB_LAST);
+	for (; rc == 0 && stop == 0; rc = mdb_cursor_get(c, &k, &v, MDB_PREV)) {
+		if (k.mv_size != prefix + 8 || memcmp(k.mv_data, kb, prefix) != 0)
+			break;
+		stop = fn(be64_get((const unsigned char *)k.mv_data + prefix), arg);
+	}
+	if (c)
+		mdb_cursor_close(c);
+	if (stop)
+		return stop;
+	return rc == 0 || rc == MDB_NOTFOUND ? 0 : map_err(t->s, rc, "reading customers");
 }
 
 /*

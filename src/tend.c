@@ -278,6 +278,29 @@ static int cmd_threads(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* tend customer ADDRESS: every conversation with that customer. */
+static int cmd_customer(struct ctx *c, int argc, char **argv)
+{
+	bool json = false;
+	int first = argc;
+	int rc = parse_json_flag("customer", argc, argv, &json, &first);
+	if (rc)
+		return rc;
+	if (argc - first != 1)
+		return usage_error("customer", "%s", "one ADDRESS is needed");
+	struct store_txn *t;
+	if (with_read_txn(c, &t) < 0)
+		return 1;
+	struct view_options o;
+	view_options_detect(&o, json);
+	rc = view_customer(t, argv[first], &o, stdout);
+	store_abort(t);
+	if (rc < 0)
+		log_warnx("cannot list the conversations of %s: %s", argv[first],
+		          store_strerror(rc));
+	return rc < 0 ? 1 : 0;
+}
+
 /* A thread id as agents type it: digits, optionally with a leading '#'. */
 static int parse_thread_id(const char *s, uint64_t *id)
 {
@@ -977,6 +1000,8 @@ static const struct command commands[] = {
      "ingest mbox files, maildirs and .eml files (--sent: our sent mail)"},
     {"threads", cmd_threads, "[--json] [--quarantined]",
      "list conversations (or quarantined messages)"},
+    {"customer", cmd_customer, "[--json] ADDRESS",
+     "every conversation with a customer, and the messages exchanged"},
     {"queue", cmd_queue, "[--json] [--all] [--limit N]",
      "drafts awaiting review, most urgent first"},
     {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},

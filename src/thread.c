@@ -128,6 +128,39 @@ static bool is_own(const struct thread_options *opt, const char *addr)
 	return false;
 }
 
+static bool local_is(const char *local, size_t n, const char *word)
+{
+	size_t k = strlen(word);
+	return n >= k && str_ieqn(local, word, k) && (n == k || strchr("+-._", local[k]));
+}
+
+static bool configured_form(const char *addr, const char *at, const struct strvec *configured)
+{
+	for (size_t i = 0; configured && i < configured->n; i++) {
+		const char *e = configured->v[i];
+		size_t n = strlen(e);
+		if (str_ieq(e, addr) || (e[0] == '@' && str_ieq(e, at)) ||
+		    (n > 1 && e[n - 1] == '@' && str_ieqn(e, addr, n)))
+			return true;
+	}
+	return false;
+}
+
+bool thread_form_sender(const char *addr, const struct strvec *configured)
+{
+	static const char *const usual[] = {
+	    "noreply",   "no-reply", "no_reply", "donotreply", "do-not-reply", "do_not_reply",
+	    "wordpress", "forms",    "form",     "webform",    "web-form",
+	};
+	const char *at = addr ? strrchr(addr, '@') : NULL;
+	if (!at || at == addr)
+		return false;
+	for (size_t i = 0; i < NELEM(usual); i++)
+		if (local_is(addr, (size_t)(at - addr), usual[i]))
+			return true;
+	return configured_form(addr, at, configured);
+}
+
 /* Our own addresses never count, also where an older store listed them. */
 static bool is_participant(const struct store_thread *th, const struct thread_options *opt,
                            const char *addr)
@@ -138,6 +171,44 @@ static bool is_participant(const struct store_thread *th, const struct thread_op
 	bool yes = a[0] != '\0' && strvec_contains(&th->participants, a);
 	free(a);
 	return yes;
+}
+
+/* The one address a form's Reply-To names besides the form itself and us; NULL: none or more. */
+static const struct message_addr *form_reply_to(const struct message *m,
+                                                const struct thread_options *opt)
+{
+	const struct message_addr *one = NULL;
+	for (size_t i = 0; i < m->reply_to.n; i++) {
+		const struct message_addr *a = &m->reply_to.v[i];
+		if (!*a->addr || is_own(opt, a->addr) || str_ieq(a->addr, m->from.addr) ||
+		    (one && str_ieq(one->addr, a->addr)))
+			continue;
+		if (one)
+			return NULL;
+		one = a;
+	}
+	return one;
+}
+
+const struct message_addr *thread_customer_of(const struct message *m,
+                                              const struct thread_options *opt, bool *form)
+{
+	*form = false;
+	if (is_own(opt, m->from.addr))
+		return m->to.n > 0 ? &m->to.v[0] : &m->from;
+	const struct message_addr *rt = NULL;
+	if (thread_form_sender(m->from.addr, opt->form_senders) && (rt = form_reply_to(m, opt))) {
+		*form = true;
+		return rt;
+	}
+	return &m->from;
+}
+
+/* The address a message stands for in the conversation: see thread_customer_of. */
+static const char *customer_addr(const struct message *m, const struct thread_options *opt)
+{
+	bool form;
+	return thread_customer_of(m, opt, &form)->addr;
 }
 
 /* Step 2: the tracking token, from someone who already takes part in that thread. */
@@ -157,11 +228,11 @@ static int link_by_token(struct store_txn *t, const struct message *m,
 	if ((rc = store_get_thread(t, live, &th)) < 0)
 		return rc == STORE_NOTFOUND ? 0 : rc;
 	bool ours = opt->sender == THREAD_SENDER_OURS;
-	if (ours || is_participant(th, opt, m->from.addr)) {
+	const char *who = customer_addr(m, opt);
+	if (ours || is_participant(th, opt, who)) {
 		char *tok = thread_token_format(opt->token, id);
 		links_add(l, live, THREAD_REASON_TOKEN,
-		          xasprintf("token %s from %s %s", tok, ours ? "our" : "participant",
-		                    m->from.addr));
+		          xasprintf("token %s from %s %s", tok, ours ? "our" : "participant", who));
 		free(tok);
 	}
 	store_thread_free(th);
@@ -172,11 +243,12 @@ static int link_by_token(struct store_txn *t, const struct message *m,
 static int link_by_subject(struct store_txn *t, const struct message *m, int64_t arrival,
                            const struct thread_options *opt, struct links *l)
 {
-	if (!opt->subject_fallback || m->from.addr[0] == '\0' ||
-	    opt->sender != THREAD_SENDER_CUSTOMER || is_own(opt, m->from.addr))
+	const char *who = customer_addr(m, opt);
+	if (!opt->subject_fallback || who[0] == '\0' || opt->sender != THREAD_SENDER_CUSTOMER ||
+	    is_own(opt, who))
 		return 0;
 	char *subj = message_normalize_subject(m->subject);
-	char *addr = lower_dup(m->from.addr);
+	char *addr = lower_dup(who);
 	uint64_t thread, live;
 	int64_t when;
 	int rc = 0;
@@ -192,20 +264,19 @@ static int link_by_subject(struct store_txn *t, const struct message *m, int64_t
 	if ((rc = store_resolve_thread(t, thread, &live)) < 0)
 		goto out;
 	links_add(l, live, THREAD_REASON_SUBJECT,
-	          xasprintf("subject \"%s\" from %s", m->subject, m->from.addr));
+	          xasprintf("subject \"%s\" from %s", m->subject, who));
 out:
 	free(subj);
 	free(addr);
 	return rc;
 }
 
-/* The customer of a conversation a message starts: its sender, unless that is us. */
+/* The customer of a conversation a message starts. */
 static void pick_customer(const struct message *m, const struct thread_options *opt,
                           struct message_addr *out)
 {
-	const struct message_addr *a = &m->from;
-	if (is_own(opt, a->addr) && m->to.n > 0)
-		a = &m->to.v[0];
+	bool form;
+	const struct message_addr *a = thread_customer_of(m, opt, &form);
 	out->name = a->name ? xstrdup(a->name) : NULL;
 	out->addr = xstrdup(a->addr ? a->addr : "");
 }
@@ -224,6 +295,8 @@ static int create_thread(struct store_txn *t, const struct message *m, int64_t a
 	pick_customer(m, opt, &th.customer);
 	th.created = th.updated = arrival;
 	rc = store_put_thread(t, &th);
+	if (rc == 0)
+		rc = store_put_customer(t, th.customer.addr, th.id);
 	free(th.customer.name);
 	free(th.customer.addr);
 	return rc;
@@ -333,6 +406,8 @@ static int merge_thread(struct store_txn *t, struct people *p, uint64_t from_id)
 		free(into->customer.addr);
 		into->customer = from->customer;
 		from->customer.name = from->customer.addr = NULL;
+		if ((rc = store_put_customer(t, into->customer.addr, into->id)) < 0)
+			goto out;
 	}
 	if (from->updated > into->updated)
 		into->updated = from->updated;
@@ -378,14 +453,17 @@ static bool reply_to_outside(const struct people *p, const struct message *m)
  */
 static void add_message_people(struct people *p, const struct message *m, struct thread_result *res)
 {
+	bool form;
+	const struct message_addr *who = thread_customer_of(m, p->opt, &form);
+	res->form = form;
 	if (p->opt->sender == THREAD_SENDER_UNVERIFIED)
 		return;
 	if (weak_join(res->reason)) {
 		res->reply_to_held = reply_to_outside(p, m);
-		add_participant(p, m->from.addr);
+		add_participant(p, who->addr);
 		return;
 	}
-	add_participant(p, m->from.addr);
+	add_participant(p, who->addr); /* not a form's own address: it writes for everyone */
 	add_participants(p, &m->to);
 	add_participants(p, &m->cc);
 	add_participants(p, &m->reply_to);
@@ -442,11 +520,12 @@ static int record_ids(struct store_txn *t, const struct message *m, uint64_t msg
 		return rc;
 	if ((rc = store_put_msgid(t, m->message_id, &e)) < 0)
 		return rc;
-	if (!opt->subject_fallback || m->from.addr[0] == '\0' || is_own(opt, m->from.addr) ||
+	const char *who = customer_addr(m, opt);
+	if (!opt->subject_fallback || who[0] == '\0' || is_own(opt, who) ||
 	    opt->sender != THREAD_SENDER_CUSTOMER)
 		return 0;
 	char *subj = message_normalize_subject(m->subject);
-	char *addr = lower_dup(m->from.addr);
+	char *addr = lower_dup(who);
 	if (subj[0] != '\0')
 		rc = store_put_subject(t, addr, subj, thread, arrival);
 	free(subj);

@@ -22,7 +22,7 @@ static const char *const state_names[] = {
     [STORE_THREAD_IGNORED] = "ignored",
 };
 
-static const char *state_name(int s)
+const char *view_thread_state_name(int s)
 {
 	if (s < 0 || (size_t)s >= NELEM(state_names))
 		return "unknown";
@@ -328,7 +328,7 @@ static void json_thread_fields(struct json *j, const struct store_thread *th)
 	json_key(j, "customer");
 	json_addr(j, &th->customer);
 	json_key(j, "state");
-	json_string(j, state_name(th->state));
+	json_string(j, view_thread_state_name(th->state));
 	json_key(j, "tags");
 	json_strvec(j, &th->tags);
 	json_key(j, "bounced");
@@ -368,7 +368,7 @@ static void human_thread(struct buf *b, const struct store_thread *th, const str
 	           o->color ? "\033[0m" : "");
 	put_cell(b, when, 14);
 	buf_printf(b, " %4zu  ", th->messages.n);
-	put_cell(b, state_name(th->state), 9);
+	put_cell(b, view_thread_state_name(th->state), 9);
 	put_cell(b, cust, CUSTOMER_COLS);
 	buf_puts(b, "  ");
 	int rest = o->width > 0 ? o->width - (idw + 2 + 14 + 7 + 9 + CUSTOMER_COLS + 2) : -1;
@@ -652,12 +652,14 @@ static void json_draft(struct json *j, const struct store_draft *d)
 }
 
 static void show_json(struct buf *b, const struct store_thread *th, struct store_message **msgs,
-                      const struct store_draft *d)
+                      const struct store_draft *d, const struct view_history *hist)
 {
 	struct json j;
 	json_init(&j, true);
 	json_object_begin(&j);
 	json_thread_fields(&j, th);
+	json_key(&j, "customer_history");
+	view_history_json(&j, hist);
 	json_key(&j, "priority");
 	json_string(&j, rules_priority_name(th->priority));
 	json_key(&j, "deadline");
@@ -696,6 +698,13 @@ static void show_sender(struct buf *b, const struct store_message *m, const stru
 		buf_printf(b, "; it answers nothing and closes nothing.%s\n", paint(o, "\033[0m"));
 	} else if ((m->flags & STORE_MSG_OURS) && m->sender_note) {
 		put_field(b, "From us", m->sender_note);
+	}
+	if ((m->flags & STORE_MSG_FORM) && m->reply_to.n) {
+		buf_puts(b, "Through a form: ");
+		put_safe(b, m->from.addr);
+		buf_puts(b, " sent it for ");
+		put_safe(b, m->reply_to.v[0].addr);
+		buf_puts(b, " (its Reply-To), the customer\n");
 	}
 	if (m->flags & STORE_MSG_REPLY_TO_HELD) {
 		buf_printf(b, "%s", paint(o, "\033[33m"));
@@ -916,7 +925,7 @@ static void show_bounced(struct buf *b, const struct store_thread *th, const str
 }
 
 static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
-                       const struct view_options *o)
+                       const struct view_history *hist, const struct view_options *o)
 {
 	char *cust = addr_display(&th->customer);
 	char first[32], last[32];
@@ -926,8 +935,9 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 	put_safe(b, th->subject && *th->subject ? th->subject : "(no subject)");
 	buf_printf(b, "%s\n", paint(o, "\033[0m"));
 	put_field(b, "Customer", cust);
-	buf_printf(b, "State: %s · %zu message%s · started %s · last %s\n", state_name(th->state),
-	           th->messages.n, th->messages.n == 1 ? "" : "s", first, last);
+	buf_printf(b, "State: %s · %zu message%s · started %s · last %s\n",
+	           view_thread_state_name(th->state), th->messages.n,
+	           th->messages.n == 1 ? "" : "s", first, last);
 	if (th->tags.n) {
 		buf_puts(b, "Tags:");
 		for (size_t i = 0; i < th->tags.n; i++) {
@@ -940,6 +950,7 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 	if (th->assignee && *th->assignee)
 		put_field(b, "Assigned to", th->assignee);
 	show_bounced(b, th, o);
+	view_history_human(b, hist, o);
 	for (size_t i = 0; i < th->messages.n; i++)
 		show_message(b, i + 1, msgs[i], o);
 	free(cust);
@@ -965,6 +976,7 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 	struct store_thread *th = NULL;
 	struct store_draft *d = NULL;
 	struct store_message **msgs = NULL;
+	struct view_history hist = {0};
 	struct buf b = BUF_INIT;
 	uint64_t live;
 	int rc = store_resolve_thread(t, id, &live);
@@ -974,10 +986,12 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 		return rc;
 	if ((rc = load_draft(t, th, &d)) < 0 || (rc = load_messages(t, th, &msgs)) < 0)
 		goto out;
+	if ((rc = view_history_load(t, th, &hist)) < 0)
+		goto out_msgs;
 	if (o->json) {
-		show_json(&b, th, msgs, d);
+		show_json(&b, th, msgs, d, &hist);
 	} else {
-		show_human(&b, th, msgs, o);
+		show_human(&b, th, msgs, &hist, o);
 		show_draft(&b, d, o);
 	}
 	if (!o->json && live != id)
@@ -985,9 +999,11 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 		           (unsigned long long)id, (unsigned long long)live);
 	if (fwrite(b.data, 1, b.len, out) != b.len)
 		rc = STORE_ERROR;
+out_msgs:
 	for (size_t i = 0; i < th->messages.n; i++)
 		store_message_free(msgs[i]);
 	free(msgs);
+	view_history_free(&hist);
 out:
 	buf_free(&b);
 	store_draft_free(d);

@@ -337,8 +337,31 @@ static void test_err_deep_nesting(void)
 	expect_error(b.data,
 	             "tend.yaml:2:1: unknown key \"x\" in the top level (expected one of: "
 	             "store, rules, group, threading, limits, accounts, agents, escalation, "
-	             "review, authserv_id)");
+	             "review, authserv_id, form_senders)");
 	buf_free(&b);
+}
+
+/* Form senders: addresses, domains or local parts; authserv-ids: one or a list. */
+static void test_form_senders_and_authserv(void)
+{
+	struct config *c =
+	    load_ok("store: .\nform_senders: [orders@platform.example, '@forms.example',"
+	            " 'shopify@']\nauthserv_id: mx.shop.example\n");
+	T_OK(c != NULL);
+	if (c) {
+		T_EQ_INT(c->form_senders.n, 3);
+		T_EQ_INT(c->authserv_ids.n, 1);
+	}
+	config_free(c);
+	expect_error(
+	    "store: .\nform_senders: [platform.example]\n",
+	    "tend.yaml:2:16: each entry of \"form_senders\" must be an address "
+	    "(forms@shop.example), a domain (@forms.example) or a local part (orders@), not "
+	    "\"platform.example\"");
+	expect_error(
+	    "store: .\nauthserv_id: \"mx; dkim=pass\"\n",
+	    "tend.yaml:2:14: \"authserv_id\" must be the authserv-id your receiving server "
+	    "writes in Authentication-Results, like mx.shop.example, not \"mx; dkim=pass\"");
 }
 
 /* Keys left with no value (all entries commented out) are empty lists, not errors. */
@@ -512,7 +535,7 @@ static void test_err_unknown_key(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id; "
+	                  "review, authserv_id, form_senders; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	              },
@@ -869,7 +892,7 @@ static void test_err_all_reported(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id; "
+	                  "review, authserv_id, form_senders; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	                  "tend.yaml:3:19: \"subject_window\" must be a duration like 30s, 15m, "
@@ -950,15 +973,16 @@ static void test_err_auth(void)
 }
 
 T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
-       T_CASE(test_empty_lists), T_CASE(test_shipped_example), T_CASE(test_api),
-       T_CASE(test_default_path), T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions),
-       T_CASE(test_err_unreadable), T_CASE(test_err_empty), T_CASE(test_err_syntax),
-       T_CASE(test_err_second_document), T_CASE(test_err_unknown_key),
-       T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port), T_CASE(test_err_password),
-       T_CASE(test_err_password_sources), T_CASE(test_err_tls), T_CASE(test_err_duplicate_key),
-       T_CASE(test_err_duplicate_names), T_CASE(test_err_missing_required), T_CASE(test_err_types),
-       T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
-       T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
-       T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
-       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
-       T_CASE(test_agent_user), T_CASE(test_err_deep_nesting))
+       T_CASE(test_form_senders_and_authserv), T_CASE(test_empty_lists),
+       T_CASE(test_shipped_example), T_CASE(test_api), T_CASE(test_default_path),
+       T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions), T_CASE(test_err_unreadable),
+       T_CASE(test_err_empty), T_CASE(test_err_syntax), T_CASE(test_err_second_document),
+       T_CASE(test_err_unknown_key), T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port),
+       T_CASE(test_err_password), T_CASE(test_err_password_sources), T_CASE(test_err_tls),
+       T_CASE(test_err_duplicate_key), T_CASE(test_err_duplicate_names),
+       T_CASE(test_err_missing_required), T_CASE(test_err_types), T_CASE(test_err_duration),
+       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_err_address),
+       T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
+       T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
+       T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
+       T_CASE(test_err_deep_nesting))

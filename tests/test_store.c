@@ -1270,6 +1270,78 @@ static void test_status_db_added_to_old_store(void)
 	done();
 }
 
+static int list_threads(uint64_t thread, void *arg)
+{
+	struct idvec *iv = arg;
+	idvec_push(iv, thread);
+	return 0;
+}
+
+static void customer_threads(struct store *s, const char *addr, struct idvec *iv)
+{
+	struct store_txn *t = begin(s, false);
+	idvec_clear(iv);
+	T_EQ_INT(store_foreach_customer_thread(t, addr, list_threads, iv), 0);
+	store_abort(t);
+}
+
+/* A customer's conversations, newest first; a store from before the index is filled in. */
+static void test_customers_index(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	static const char *const who[] = {"anna@x.example", "Bob@x.example", "ANNA@X.example",
+	                                  "anna@x.example.org"};
+	for (uint64_t i = 1; i <= 4; i++) {
+		struct store_thread th = {.id = i, .customer = {NULL, (char *)who[i - 1]}};
+		T_EQ_INT(store_put_thread(t, &th), 0);
+		T_EQ_INT(store_put_customer(t, who[i - 1], i), 0);
+	}
+	T_EQ_INT(store_commit(t), 0);
+	struct idvec iv = {0};
+	customer_threads(s, "Anna@x.example", &iv);
+	T_EQ_INT(iv.n, 2);
+	if (iv.n == 2)
+		T_OK(iv.v[0] == 3 && iv.v[1] == 1);
+	customer_threads(s, "nobody@x.example", &iv);
+	T_EQ_INT(iv.n, 0);
+	store_close(s);
+
+	/* As a store written before the index: the database and its mark gone. */
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	T_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	T_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	T_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "customers", 0, &dbi), 0);
+	T_EQ_INT(mdb_drop(txn, dbi, 1), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "meta", 0, &dbi), 0);
+	MDB_val k = {strlen("customers_indexed"), "customers_indexed"};
+	T_EQ_INT(mdb_del(txn, dbi, &k, NULL), 0);
+	T_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	char *err = NULL;
+	s = NULL;
+	T_EQ_INT(store_open(dir, &(struct store_options){.readonly = true}, &s, &err), 0);
+	customer_threads(s, "anna@x.example", &iv);
+	T_EQ_INT(iv.n, 0); /* read-only: nothing to read yet, and no error */
+	store_close(s);
+	s = open_rw(dir);
+	customer_threads(s, "anna@x.example", &iv);
+	T_EQ_INT(iv.n, 2);
+	customer_threads(s, "bob@x.example", &iv);
+	T_EQ_INT(iv.n, 1);
+	store_close(s);
+	idvec_free(&iv);
+	free(err);
+	free(dir);
+	done();
+}
+
 /* Counters and transactions */
 
 static void test_counters_persist(void)
@@ -1890,6 +1962,7 @@ int main(int argc, char **argv)
 	    T_CASE(test_status_null_error_and_absent),
 	    T_CASE(test_status_order),
 	    T_CASE(test_status_db_added_to_old_store),
+	    T_CASE(test_customers_index),
 	    T_CASE(test_counters_persist),
 	    T_CASE(test_abort_discards),
 	    T_CASE(test_foreach_skips_merged),

@@ -27,13 +27,14 @@ _tend()
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "-c --as import threads queue show edit approve reject
-			snooze assign outbox stats log rules raw status" -- "$cur"))
+		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
+			reject snooze assign outbox stats log rules raw status" -- "$cur"))
 		return
 	fi
 	local opts
 	case $cmd in
-	import) opts="--json" ;;
+	import) opts="--json --sent" ;;
+	customer) opts="--json" ;;
 	threads) opts="--json --quarantined" ;;
 	queue) opts="--json --all --limit" ;;
 	show) opts="--json --as" ;;

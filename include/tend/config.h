@@ -122,6 +122,9 @@ struct config {
 	 * Empty (the default): no Authentication-Results field is believed.
 	 */
 	struct strvec authserv_ids;
+	/* Senders that write for someone else, besides no-reply@ and its kin (thread.h):
+	 * "addr@domain", "@domain" or "local@". Their mail's customer is its Reply-To. */
+	struct strvec form_senders;
 };
 
 /*

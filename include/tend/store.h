@@ -140,6 +140,8 @@ enum {
 	STORE_MSG_COPY = 1 << 4, /* with OURS: a copy of a reply tend sent, counted when sent */
 	/* Joined by token or subject with a Reply-To outside the conversation: not followed. */
 	STORE_MSG_REPLY_TO_HELD = 1 << 5,
+	/* From a web form or shop platform writing for someone: the customer is its Reply-To. */
+	STORE_MSG_FORM = 1 << 6,
 };
 
 /* A parsed message as stored. All strings are UTF-8 and owned by the record. */
@@ -404,6 +406,17 @@ int store_get_subject(struct store_txn *t, const char *addr, const char *subject
                       int64_t *when);
 int store_put_subject(struct store_txn *t, const char *addr, const char *subject, uint64_t thread,
                       int64_t when);
+
+/*
+ * The conversations of a customer: store_put_customer files thread under addr (its customer,
+ * compared without case); store_foreach_customer_thread calls fn for each thread filed under
+ * addr, newest (highest id) first, until fn returns nonzero, which becomes the return value.
+ * A thread merged away stays filed: resolve it. Stores from before this index are filled in the
+ * first time they are opened for writing.
+ */
+int store_put_customer(struct store_txn *t, const char *addr, uint64_t thread);
+int store_foreach_customer_thread(struct store_txn *t, const char *addr,
+                                  int (*fn)(uint64_t thread, void *), void *arg);
 
 /*
  * When an automatic message (a holding reply) last went to addr (lowercase), and in which

@@ -49,6 +49,9 @@ struct thread_options {
 	const char *token;        /* e.g. "[#{id}]" */
 	const struct strvec *own; /* our own addresses: never a participant nor a customer; may be
 	                             NULL */
+	/* Senders that write for someone else (a shop's web form: noreply@...), besides the usual
+	 * local parts: "addr@domain", "@domain" or "local@"; may be NULL. */
+	const struct strvec *form_senders;
 	/*
 	 * Of the message in hand (enum thread_sender). An unverified sender is threaded by its
 	 * references only and makes nobody a participant; our own verified mail may use the
@@ -68,7 +71,24 @@ struct thread_result {
 	 * address that takes no part in the conversation: the reply must not follow it.
 	 */
 	bool reply_to_held;
+	/* The message came from a form sender on someone's behalf: the customer is its Reply-To. */
+	bool form;
 };
+
+/*
+ * Whether addr sends for someone else: a no-reply or form address (no-reply, noreply,
+ * do-not-reply, wordpress, forms, webform... as a local part, alone or followed by "+-._"), or
+ * one of configured ("addr@domain", "@domain", "local@"; may be NULL).
+ */
+bool thread_form_sender(const char *addr, const struct strvec *configured);
+
+/*
+ * Who a message is from, as far as the conversation goes: its sender; the one address its
+ * Reply-To names when the sender is a form sender (*form is then set); the first To of our own
+ * mail. The result points into m.
+ */
+const struct message_addr *thread_customer_of(const struct message *m,
+                                              const struct thread_options *opt, bool *form);
 
 /*
  * Threads the parsed message m, already given store id msg and arrival time, inside the write

@@ -40,11 +40,44 @@ int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *ou
  */
 int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FILE *out);
 
+/*
+ * The conversations of a customer (the address a thread's customer has, without case), as
+ * `tend customer ADDRESS` lists them: every one, newest first, each with the messages exchanged.
+ * Returns 0 or a store code; an address with none is not an error (it says so).
+ */
+int view_customer(struct store_txn *t, const char *addr, const struct view_options *o, FILE *out);
+
+/* One of a customer's other conversations, for `tend show`. */
+struct view_history_item {
+	uint64_t id;
+	int state;
+	char *subject;
+	int64_t updated;
+};
+
+struct view_history {
+	struct view_history_item *v;
+	size_t n;
+	size_t more; /* conversations left out (answered ones past the latest ten) */
+};
+
+/*
+ * The other conversations of th's customer: the open ones first, then the latest ten others,
+ * each group newest first. Free with view_history_free.
+ */
+int view_history_load(struct store_txn *t, const struct store_thread *th, struct view_history *h);
+void view_history_free(struct view_history *h);
+void view_history_human(struct buf *b, const struct view_history *h, const struct view_options *o);
+void view_history_json(struct json *j, const struct view_history *h);
+
 /* "just now", "5 min ago", "3 h ago", "yesterday 14:02", "Mon 14:02", "12 Nov", "2024-03-01". */
 void view_relative_time(int64_t t, int64_t now, char *buf, size_t size);
 
 /* Due in or overdue by: "in 25 min", "in 3 h", "in 2 d", "overdue 2 h"; "-" for no deadline. */
 void view_due(int64_t deadline, int64_t now, char *buf, size_t size);
+
+/* "open", "answered", "closed", "ignored". */
+const char *view_thread_state_name(int state);
 
 /* "proposed", "approved", "sent", "rejected", "failed", "superseded". */
 const char *view_draft_state_name(int state);
