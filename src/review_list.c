@@ -162,6 +162,8 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		term_put(&b, it->d->error ? it->d->error : "refused", TEXT_LINE);
 	} else if (it->d->state == STORE_DRAFT_UNCERTAIN)
 		buf_puts(&b, "may have been sent: see tend outbox");
+	if (view_draft_empty(it->d))
+		buf_printf(&b, "%sempty: write it with tend edit", b.len ? ", " : "");
 	if (it->d->stale)
 		buf_printf(&b, "%snew message", b.len ? ", " : "");
 	if (it->th->unverified)

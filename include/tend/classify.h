@@ -79,4 +79,11 @@ int classify_bounce(struct classify *cl, struct store_txn *t, const struct store
 /* Brings the draft of thread (resolved through merges) up to date; now is the time of action. */
 int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
 
+/*
+ * An agent reopened thread (resolved or answered): it needs an answer again, its clock runs
+ * from now, what resolving settled is unsettled, and a new draft answers the unanswered
+ * messages, or with none the customer's latest message. The caller checks and audits.
+ */
+int classify_reopen(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
+
 #endif
