@@ -2,6 +2,7 @@
  * classify: rules verdict -> message record and conversation; unanswered messages -> draft.
  */
 #include "tend/classify.h"
+#include "classify_int.h"
 #include "tend/bounce.h"
 #include "tend/sla.h"
 
@@ -202,7 +203,8 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 	th->answered = rec->received;
 	if (th->first_response == 0 && th->clock_start) {
 		th->first_response = rec->received;
-		th->first_deadline = th->deadline;
+		if (!th->first_bounced) /* after a bounce, the target of the first message holds */
+			th->first_deadline = th->deadline;
 	}
 	th->clock_start = 0;
 	th->deadline = th->risk_at = 0;
@@ -501,7 +503,8 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 		bool newer = d->answers != latest;
 		if ((rc = unlist(t, d)) < 0)
 			goto fail;
-		if (newer && d->edited) {
+		/* an agent's text, or the text of a reply that bounced, is kept beside the new one */
+		if (newer && (d->edited || d->resend_of)) {
 			free(d->previous_body);
 			d->previous_body = d->body;
 			d->body = NULL;
@@ -691,7 +694,25 @@ int classify_bounce(struct classify *cl, struct store_txn *t, const struct store
 	int rc = 0;
 	for (size_t i = 0; i < threads.n && rc >= 0; i++)
 		rc = flag_bounced(cl, t, threads.v[i], &b, rec->id);
+	if (rc >= 0) /* after the flags: the address that failed is no other address */
+		rc = classify_bounce_back(cl, t, rec, &b);
 	idvec_free(&threads);
 	bounce_info_finish(&b);
 	return rc < 0 ? rc : 0;
+}
+
+int classify_audit(struct classify *cl, struct store_txn *t, const char *action, uint64_t thread,
+                   uint64_t draft, char *detail)
+{
+	return audit(cl, t, action, thread, draft, detail);
+}
+
+void classify_set_deadline(const struct classify *cl, struct store_thread *th)
+{
+	set_deadline(cl, th);
+}
+
+const struct strvec *classify_own(const struct classify *cl)
+{
+	return &cl->own;
 }

@@ -665,6 +665,10 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->reject_reason);
 	json_key(j, "error");
 	json_string(j, d->error);
+	json_key(j, "bounce");
+	json_string(j, d->bounce);
+	json_key(j, "resend_of");
+	json_int(j, (int64_t)d->resend_of);
 	json_draft_times(j, d);
 	json_object_end(j);
 }
@@ -898,10 +902,15 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 		put_field(b, "Rejected", d->reject_reason);
 }
 
-/* A draft with no text or nobody to send it to: what to do. */
+/* A bounced reply back in review, a draft with no text or nobody to send it to: what to do. */
 static void draft_warnings(struct buf *b, const struct store_draft *d, const struct view_options *o)
 {
 	unsigned long long id = (unsigned long long)d->thread;
+	if (d->bounce) {
+		buf_printf(b, "%sReturned: ", paint(o, "\033[31m"));
+		put_safe(b, d->bounce);
+		buf_printf(b, "; its text is below, to send again.%s\n", paint(o, "\033[0m"));
+	}
 	if (view_recipients(d) == 0)
 		buf_printf(b,
 		           "%sNo recipient: the customer gave no other address in this "
