@@ -2,6 +2,7 @@
  * classify: rules verdict -> message record and conversation; unanswered messages -> draft.
  */
 #include "tend/classify.h"
+#include "classify_int.h"
 #include "tend/bounce.h"
 #include "tend/sla.h"
 
@@ -202,7 +203,8 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 	th->answered = rec->received;
 	if (th->first_response == 0 && th->clock_start) {
 		th->first_response = rec->received;
-		th->first_deadline = th->deadline;
+		if (!th->first_bounced) /* after a bounce, the target of the first message holds */
+			th->first_deadline = th->deadline;
 	}
 	th->clock_start = 0;
 	th->deadline = th->risk_at = 0;
@@ -245,6 +247,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 {
 	struct rules_result res;
 	struct store_thread *th = NULL;
+	bool reopened = false;
 	judge(cl, m, first_message, v, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
@@ -266,6 +269,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 		if (first_message)
 			th->state = STORE_THREAD_IGNORED;
 	} else if (rec->received >= th->answered) { /* the same second: let a person look */
+		reopened = th->state == STORE_THREAD_CLOSED;
 		customer_wrote(cl, th, rec);
 		*redraft = true;
 	}
@@ -273,6 +277,10 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	if (th->state == STORE_THREAD_OPEN && th->clock_start)
 		set_deadline(cl, th);
 	rc = store_put_thread(t, th);
+	if (rc == 0 && reopened)
+		rc = audit(cl, t, "reopen", th->id, 0,
+		           xasprintf("the customer wrote again (message %llu)",
+		                     (unsigned long long)rec->id));
 	store_thread_free(th);
 	return rc;
 }
@@ -359,7 +367,7 @@ struct pending {
 static bool unanswered(const struct store_thread *th, const struct store_message *rec)
 {
 	return !(rec->flags & (NOT_CUSTOMERS | STORE_MSG_QUARANTINED)) && !rec->ignore_reason &&
-	       rec->received >= th->answered;
+	       rec->received >= th->answered && rec->id > th->settled;
 }
 
 /* Re-reads one message: the draft needs its captures, which are not stored. */
@@ -405,6 +413,26 @@ static int by_arrival(const void *a, const void *b)
 	return x->id < y->id ? -1 : (x->id > y->id);
 }
 
+/* The customer's latest message, whatever answered or settled it: what a reopened
+ * conversation with nothing unanswered is drafted for. NULL when there is none. */
+static struct store_message *latest_customer(struct store_txn *t, const struct store_thread *th)
+{
+	struct store_message *best = NULL;
+	for (size_t i = 0; i < th->messages.n; i++) {
+		struct store_message *rec = NULL;
+		if (store_get_message_head(t, th->messages.v[i], &rec) < 0)
+			continue;
+		if (!(rec->flags & (NOT_CUSTOMERS | STORE_MSG_QUARANTINED)) &&
+		    (best == NULL || by_arrival(&rec, &best) > 0)) {
+			store_message_free(best);
+			best = rec;
+		} else {
+			store_message_free(rec);
+		}
+	}
+	return best;
+}
+
 /*
  * The most unanswered messages a draft answers. Each redraft parses them and runs the rules on
  * them again (captures are not stored), so a conversation with hundreds of unanswered messages
@@ -413,8 +441,9 @@ static int by_arrival(const void *a, const void *b)
  */
 #define MAX_PENDING 20
 
+/* reopened: with nothing unanswered, the customer's latest message is drafted for. */
 static int load_pending(struct classify *cl, struct store_txn *t, const struct store_thread *th,
-                        struct pending *p)
+                        bool reopened, struct pending *p)
 {
 	size_t n = th->messages.n;
 	struct store_message **recs = xcalloc(n + 1, sizeof(*recs));
@@ -428,6 +457,8 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 		else
 			store_message_free(rec);
 	}
+	if (k == 0 && rc == 0 && reopened && (recs[0] = latest_customer(t, th)) != NULL)
+		k = 1;
 	if (k)
 		qsort(recs, k, sizeof(*recs), by_arrival);
 	memset(p, 0, sizeof(*p));
@@ -472,7 +503,8 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 		bool newer = d->answers != latest;
 		if ((rc = unlist(t, d)) < 0)
 			goto fail;
-		if (newer && d->edited) {
+		/* an agent's text, or the text of a reply that bounced, is kept beside the new one */
+		if (newer && (d->edited || d->resend_of)) {
 			free(d->previous_body);
 			d->previous_body = d->body;
 			d->body = NULL;
@@ -565,7 +597,8 @@ static bool up_to_date(struct store_txn *t, const struct store_thread *th, uint6
 	return yes;
 }
 
-int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now)
+static int draft_thread(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now,
+                        bool reopened)
 {
 	struct store_thread *th = NULL;
 	struct pending p = {0};
@@ -578,7 +611,7 @@ int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, in
 			rc = store_put_thread(t, th);
 		goto out;
 	}
-	if ((rc = load_pending(cl, t, th, &p)) < 0 || p.n == 0)
+	if ((rc = load_pending(cl, t, th, reopened, &p)) < 0 || p.n == 0)
 		goto out;
 	if (!up_to_date(t, th, p.ids[p.n - 1]))
 		rc = write_draft(cl, t, th, &p, now);
@@ -586,6 +619,28 @@ out:
 	pending_free(&p);
 	store_thread_free(th);
 	return rc;
+}
+
+int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now)
+{
+	return draft_thread(cl, t, thread, now, false);
+}
+
+int classify_reopen(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now)
+{
+	struct store_thread *th = NULL;
+	uint64_t live;
+	int rc = store_resolve_thread(t, thread, &live);
+	if (rc < 0 || (rc = store_get_thread(t, live, &th)) < 0)
+		return rc;
+	th->state = STORE_THREAD_OPEN;
+	th->settled = 0; /* what resolving settled needs an answer again */
+	th->resolved = 0;
+	th->clock_start = now;
+	set_deadline(cl, th);
+	rc = store_put_thread(t, th);
+	store_thread_free(th);
+	return rc == 0 ? draft_thread(cl, t, live, now, true) : rc;
 }
 
 /* Flags on one conversation the failed addresses that took part in it; 1 when it changed. */
@@ -639,7 +694,25 @@ int classify_bounce(struct classify *cl, struct store_txn *t, const struct store
 	int rc = 0;
 	for (size_t i = 0; i < threads.n && rc >= 0; i++)
 		rc = flag_bounced(cl, t, threads.v[i], &b, rec->id);
+	if (rc >= 0) /* after the flags: the address that failed is no other address */
+		rc = classify_bounce_back(cl, t, rec, &b);
 	idvec_free(&threads);
 	bounce_info_finish(&b);
 	return rc < 0 ? rc : 0;
+}
+
+int classify_audit(struct classify *cl, struct store_txn *t, const char *action, uint64_t thread,
+                   uint64_t draft, char *detail)
+{
+	return audit(cl, t, action, thread, draft, detail);
+}
+
+void classify_set_deadline(const struct classify *cl, struct store_thread *th)
+{
+	set_deadline(cl, th);
+}
+
+const struct strvec *classify_own(const struct classify *cl)
+{
+	return &cl->own;
 }

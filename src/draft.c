@@ -322,6 +322,33 @@ void draft_compose(const struct draft_input *in, struct store_draft *d)
 	free(c.v);
 }
 
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+void draft_copy_reply(struct store_draft *d, const struct store_draft *src, bool recipients)
+{
+	d->thread = src->thread;
+	d->state = STORE_DRAFT_PROPOSED;
+	d->kind = STORE_KIND_REPLY;
+	d->subject = dup_or_null(src->subject);
+	d->in_reply_to = dup_or_null(src->in_reply_to);
+	for (size_t i = 0; i < src->references.n; i++)
+		strvec_push(&d->references, src->references.v[i]);
+	d->answers = src->answers;
+	d->account = dup_or_null(src->account);
+	if (!recipients)
+		return;
+	for (size_t i = 0; i < src->to.n; i++)
+		message_addrs_add(&d->to, &src->to.v[i]);
+	for (size_t i = 0; i < src->cc.n; i++)
+		message_addrs_add(&d->cc, &src->cc.v[i]);
+	for (size_t i = 0; i < src->reply_to_held.n; i++)
+		message_addrs_add(&d->reply_to_held, &src->reply_to_held.v[i]);
+	d->cc_withheld = src->cc_withheld;
+}
+
 char *draft_sign(const char *body, const char *name)
 {
 	static const char tag[] = "{{agent.name}}";

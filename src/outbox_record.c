@@ -188,7 +188,8 @@ static int thread_answered(struct store_txn *t, const struct store_draft *d, int
 		th->answered = when;
 	if (th->first_response == 0) {
 		th->first_response = when;
-		th->first_deadline = th->deadline;
+		if (!th->first_bounced) /* after a bounce, the target of the first message holds */
+			th->first_deadline = th->deadline;
 		free(th->first_agent);
 		th->first_agent = d->approved_by ? xstrdup(d->approved_by) : NULL;
 	}

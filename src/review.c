@@ -465,6 +465,28 @@ static int check_second_person(const struct review_target *tg, const struct revi
 	return rc;
 }
 
+/* An empty draft (rejected, to be written by the agent) is never sent. */
+static int check_has_text(const struct review_target *tg, char **err)
+{
+	unsigned long long id = (unsigned long long)tg->id;
+	if (!view_draft_empty(tg->d))
+		return 0;
+	return review_refuse(
+	    err, "thread %llu: the draft is empty: write the reply with `tend edit %llu`", id, id);
+}
+
+/* Nor one that goes to nobody (a bounced reply with no other address of the customer). */
+static int check_has_recipient(const struct review_target *tg, char **err)
+{
+	unsigned long long id = (unsigned long long)tg->id;
+	if (view_recipients(tg->d) > 0)
+		return 0;
+	return review_refuse(err,
+	                     "thread %llu: the draft has no recipient, and tend cannot set one "
+	                     "yet: reach the customer another way, then `tend resolve %llu`",
+	                     id, id);
+}
+
 static int check_approvable(const struct review_target *tg, const struct config *c,
                             const struct review_agent *a, char **err)
 {
@@ -477,6 +499,8 @@ static int check_approvable(const struct review_target *tg, const struct config 
 		                     "thread %llu: the customer wrote again after this draft was "
 		                     "made; run `tend show %llu` first",
 		                     id, id);
+	if ((rc = check_has_text(tg, err)) < 0 || (rc = check_has_recipient(tg, err)) < 0)
+		return rc;
 	size_t n = view_recipients(tg->d);
 	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
 		return review_refuse(err,
@@ -567,8 +591,13 @@ static int finish(struct review_target *tg, int rc, const char *verb, char **err
 	return review_target_commit(tg, err);
 }
 
+int review_finish(struct review_target *tg, int rc, const char *verb, char **err)
+{
+	return finish(tg, rc, verb, err);
+}
+
 int review_reject(struct store *s, uint64_t thread, const struct review_agent *a,
-                  const char *reason, char **err)
+                  const char *reason, bool resolve, char **err)
 {
 	if (blank(reason))
 		return review_refuse(err, "a reason is required to reject a draft");
@@ -590,11 +619,14 @@ int review_reject(struct store *s, uint64_t thread, const struct review_agent *a
 	tg.th->draft = 0;
 	rc = store_put_draft(tg.t, tg.d);
 	if (rc == 0)
-		rc = store_put_thread(tg.t, tg.th);
-	if (rc == 0)
 		rc = review_queue_remove(tg.t, tg.d->id, queued);
 	if (rc == 0)
 		rc = review_audit(&tg, a, "reject", tg.d->reject_reason, now);
+	/* the conversation still needs an answer, written by the agent; or none */
+	if (rc == 0 && resolve)
+		rc = review_resolve_in(&tg, a, reason, now);
+	else if (rc == 0)
+		rc = review_blank_draft(&tg, now);
 	return finish(&tg, rc, "reject the draft of", err);
 }
 

@@ -313,10 +313,10 @@ static int edit_finish(struct store *s, const struct edit_session *es, const str
 	if (rc < 0)
 		return rc;
 	char *old = normalize(es->body, strlen(es->body));
-	if (*body == '\0')
-		rc = review_refuse(err, "empty draft: edit aborted; the draft is unchanged");
-	else if (strcmp(body, old) == 0)
+	if (strcmp(body, old) == 0) /* an empty draft (rejected) left empty too */
 		rc = REVIEW_UNCHANGED;
+	else if (*body == '\0')
+		rc = review_refuse(err, "empty draft: edit aborted; the draft is unchanged");
 	else
 		rc = edit_save(s, es, a, old, body, err);
 	if (rc == 0 || rc == REVIEW_UNCHANGED || *body == '\0')

@@ -39,6 +39,19 @@ int review_need_proposed(const struct review_target *tg, const char *verb, char 
 int review_audit(struct review_target *tg, const struct review_agent *a, const char *action,
                  const char *detail, int64_t now);
 
+/* Ends an action whose change is in tg: commits, or with rc < 0 aborts and sets *err to
+ * "cannot VERB thread N: ...". Returns rc or the commit's code. */
+int review_finish(struct review_target *tg, int rc, const char *verb, char **err);
+
+/* Resolves the target's thread in its transaction (see review_resolve): withdraws the open
+ * draft, stops the clock, records who, when and why (reason may be NULL), audits. */
+int review_resolve_in(struct review_target *tg, const struct review_agent *a, const char *reason,
+                      int64_t now);
+
+/* A new empty draft in place of tg->d (just rejected), with its recipients and threading,
+ * in the queue at the thread's deadline; the thread names it. */
+int review_blank_draft(struct review_target *tg, int64_t now);
+
 /* Removes draft's queue entry, filed under when (its store_draft.queued); when 0, every
  * entry of the draft, whatever time it was filed under. */
 int review_queue_remove(struct store_txn *t, uint64_t draft, int64_t when);

@@ -150,6 +150,8 @@ static void json_queue_item(struct json *j, const struct queue_item *it, int64_t
 	json_bool(j, it->d->reply_to_held.n > 0);
 	json_key(j, "unverified");
 	json_bool(j, it->th->unverified != 0);
+	json_key(j, "bounce");
+	json_string(j, it->d->bounce);
 	json_object_end(j);
 }
 
@@ -162,6 +164,12 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		term_put(&b, it->d->error ? it->d->error : "refused", TEXT_LINE);
 	} else if (it->d->state == STORE_DRAFT_UNCERTAIN)
 		buf_puts(&b, "may have been sent: see tend outbox");
+	if (it->d->bounce) {
+		buf_printf(&b, "%s", b.len ? ", " : "");
+		term_put(&b, it->d->bounce, TEXT_LINE);
+	}
+	if (view_draft_empty(it->d))
+		buf_printf(&b, "%sempty: write it with tend edit", b.len ? ", " : "");
 	if (it->d->stale)
 		buf_printf(&b, "%snew message", b.len ? ", " : "");
 	if (it->th->unverified)
@@ -173,7 +181,7 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 		           (unsigned long long)it->d->cc_withheld);
 	if (at_risk(it, now))
 		buf_printf(&b, "%sat risk", b.len ? ", " : "");
-	for (size_t i = 0; i < it->th->bounced.n; i++) {
+	for (size_t i = 0; !it->d->bounce && i < it->th->bounced.n; i++) {
 		buf_printf(&b, "%sbounced: ", b.len ? ", " : "");
 		term_put(&b, it->th->bounced.v[i], TEXT_LINE);
 	}

@@ -237,7 +237,7 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
 {
 	if (rec->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED | STORE_MSG_QUARANTINED))
 		return;
-	bool unanswered = rec->received >= th->answered;
+	bool unanswered = rec->received >= th->answered && rec->id > th->settled;
 	verdict_add(was, &rec->tags, rec->priority, rec->ignore_reason != NULL, unanswered);
 	const char *raw;
 	size_t len;

@@ -13,6 +13,8 @@
 struct group {
 	char *key;
 	uint64_t received, answered, within, breached;
+	uint64_t resolved;      /* without a reply: needed none after all */
+	uint64_t not_delivered; /* the first reply bounced */
 	int64_t *times;
 	size_t ntimes;
 };
@@ -41,9 +43,18 @@ static int64_t first_clock(const struct store_thread *th)
 	return th->first_clock ? th->first_clock : th->created;
 }
 
+/* The deadline an unanswered conversation is late against: after its first reply bounced, the
+ * first one (the customer has waited since), else the current one. */
+static int64_t due(const struct store_thread *th)
+{
+	return th->first_bounced && th->first_deadline ? th->first_deadline : th->deadline;
+}
+
 static void count(struct group *g, const struct store_thread *th, int64_t now)
 {
 	g->received++;
+	if (th->first_bounced)
+		g->not_delivered++;
 	if (th->first_response) {
 		g->answered++;
 		int64_t frt = th->first_response - first_clock(th);
@@ -53,9 +64,17 @@ static void count(struct group *g, const struct store_thread *th, int64_t now)
 			g->within++;
 		else
 			g->breached++;
-	} else if (th->deadline && now > th->deadline) {
+	} else if (th->state == STORE_THREAD_CLOSED) {
+		g->resolved++;
+	} else if (due(th) && now > due(th)) {
 		g->breached++;
 	}
+}
+
+/* Conversations that needed a reply: the share of them answered in time is what counts. */
+static uint64_t needed(const struct group *g)
+{
+	return g->received - g->resolved;
 }
 
 /* Who approved the first reply; replies found in the mailbox had no agent in tend. */
@@ -129,8 +148,8 @@ static void json_group(struct json *j, const struct group *g)
 	json_key(j, "within_target");
 	json_int(j, (int64_t)g->within);
 	json_key(j, "within_target_share");
-	if (g->received)
-		json_double(j, (double)g->within / (double)g->received);
+	if (needed(g))
+		json_double(j, (double)g->within / (double)needed(g));
 	else
 		json_null(j);
 	json_key(j, "breached");
@@ -145,6 +164,10 @@ static void json_group(struct json *j, const struct group *g)
 		else
 			json_null(j);
 	}
+	json_key(j, "resolved");
+	json_int(j, (int64_t)g->resolved);
+	json_key(j, "not_delivered");
+	json_int(j, (int64_t)g->not_delivered);
 }
 
 static void print_json(struct buf *b, const struct tally *t)
@@ -197,13 +220,14 @@ static void human_row(struct buf *b, const char *key, const struct group *g)
 	duration(p50, sizeof(p50), percentile(g, 50));
 	duration(p90, sizeof(p90), percentile(g, 90));
 	duration(p99, sizeof(p99), percentile(g, 99));
-	if (g->received)
+	if (needed(g))
 		snprintf(share, sizeof(share), "%.0f%%",
-		         100.0 * (double)g->within / (double)g->received);
+		         100.0 * (double)g->within / (double)needed(g));
 	view_put_cell(b, key, 20); /* a tag or an agent's name: escaped, cut and padded */
-	buf_printf(b, " %8llu %8llu %8s %8llu %8s %8s %8s\n", (unsigned long long)g->received,
-	           (unsigned long long)g->answered, share, (unsigned long long)g->breached, p50,
-	           p90, p99);
+	buf_printf(b, " %8llu %8llu %8llu %8s %8llu %8llu %8s %8s %8s\n",
+	           (unsigned long long)g->received, (unsigned long long)g->answered,
+	           (unsigned long long)g->resolved, share, (unsigned long long)g->breached,
+	           (unsigned long long)g->not_delivered, p50, p90, p99);
 }
 
 static int by_received(const void *a, const void *b)
@@ -216,8 +240,8 @@ static int by_received(const void *a, const void *b)
 
 static void print_human(struct buf *b, struct tally *t)
 {
-	buf_printf(b, "%-20s %8s %8s %8s %8s %8s %8s %8s\n", "", "received", "answered", "in time",
-	           "breached", "p50", "p90", "p99");
+	buf_printf(b, "%-20s %8s %8s %8s %8s %8s %8s %8s %8s %8s\n", "", "received", "answered",
+	           "resolved", "in time", "breached", "bounced", "p50", "p90", "p99");
 	if (t->n > 1)
 		qsort(t->v, t->n, sizeof(*t->v), by_received);
 	for (size_t i = 0; i < t->n; i++)

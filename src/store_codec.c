@@ -112,6 +112,11 @@ static const struct codec_field thread_fields[] = {
     FIELD(25, CODEC_I64, T, holding_sent),
     FIELD(26, CODEC_I64, T, risk_at),
     FIELD(27, CODEC_U64, T, unverified),
+    FIELD(28, CODEC_U64, T, settled),
+    FIELD(29, CODEC_I64, T, resolved),
+    FIELD(30, CODEC_STR, T, resolved_by),
+    FIELD(31, CODEC_STR, T, resolve_reason),
+    FIELD(32, CODEC_I64, T, first_bounced),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -162,6 +167,8 @@ static const struct codec_field draft_fields[] = {
     ARRAY(37, D, reply_to_held.v, reply_to_held.n, codec_addr),
     FIELD(38, CODEC_U64, D, cc_withheld),
     FIELD(39, CODEC_STR, D, last_editor_os),
+    FIELD(40, CODEC_U64, D, resend_of),
+    FIELD(41, CODEC_STR, D, bounce),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -11,6 +11,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tend/classify.h"
 #include "tend/config.h"
 #include "tend/import.h"
 #include "tend/ingest.h"
@@ -251,17 +252,25 @@ static int cmd_threads(struct ctx *c, int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"json", no_argument, NULL, 'j'},
 	    {"quarantined", no_argument, NULL, 'q'},
+	    {"state", required_argument, NULL, 's'},
 	    {NULL, 0, NULL, 0},
 	};
 	bool json = false, quarantined = false;
-	int ch;
+	int ch, state = -1;
 	optind = 0; /* 0: GNU getopt starts afresh, permuting options after operands */
-	while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":", longopts, NULL)) != -1) {
 		if (ch == 'j')
 			json = true;
 		else if (ch == 'q')
 			quarantined = true;
-		else
+		else if (ch == 's' && (state = view_thread_state_parse(optarg)) < 0)
+			return usage_error("threads",
+			                   "--state takes open, answered, resolved or ignored, not "
+			                   "\"%s\"",
+			                   optarg);
+		else if (ch == ':')
+			return usage_error("threads", "%s needs a value", argv[optind - 1]);
+		else if (ch != 's')
 			return usage_error("threads", "unknown option \"%s\"", argv[optind - 1]);
 	}
 	if (optind < argc)
@@ -271,7 +280,8 @@ static int cmd_threads(struct ctx *c, int argc, char **argv)
 		return 1;
 	struct view_options o;
 	view_options_detect(&o, json);
-	int rc = quarantined ? view_quarantined(t, &o, stdout) : view_threads(t, &o, stdout);
+	int rc =
+	    quarantined ? view_quarantined(t, &o, stdout) : view_threads_in(t, &o, state, stdout);
 	store_abort(t);
 	if (rc < 0)
 		log_warnx("cannot list threads: %s", store_strerror(rc));
@@ -326,10 +336,11 @@ enum {
 	OPT_AS = 1 << 2,
 	OPT_REASON = 1 << 3,
 	OPT_LIMIT = 1 << 4,
+	OPT_RESOLVE = 1 << 5,
 };
 
 struct opts {
-	bool json, all;
+	bool json, all, resolve;
 	const char *as;
 	const char *reason;
 	const char *limit;
@@ -349,6 +360,8 @@ static unsigned opt_bit(int ch)
 		return OPT_REASON;
 	case 'l':
 		return OPT_LIMIT;
+	case 'R':
+		return OPT_RESOLVE;
 	default:
 		return 0;
 	}
@@ -362,6 +375,7 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"as", required_argument, NULL, 'a'},
 	    {"reason", required_argument, NULL, 'r'},
 	    {"limit", required_argument, NULL, 'l'},
+	    {"resolve", no_argument, NULL, 'R'}, /* reject --resolve */
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -377,6 +391,7 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 			return usage_error(cmd, "unknown option \"%s\"", argv[optind - 1]);
 		o->json |= ch == 'j';
 		o->all |= ch == 'A';
+		o->resolve |= ch == 'R';
 		if (ch == 'a')
 			o->as = optarg;
 		if (ch == 'r')
@@ -641,20 +656,93 @@ static int cmd_reject(struct ctx *c, int argc, char **argv)
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = parse_opts("reject", OPT_AS | OPT_REASON, argc, argv, &o);
+	int rc = parse_opts("reject", OPT_AS | OPT_REASON | OPT_RESOLVE, argc, argv, &o);
 	if (rc)
 		return rc;
 	if (o.reason == NULL || strspn(o.reason, " \t\r\n") == strlen(o.reason))
 		return usage_error("reject", "%s", "--reason TEXT is required: say why");
-	if ((rc = begin_action(c, "reject", OPT_REASON, 1, "one thread ID", argc, argv, &o, &id,
+	if ((rc = begin_action(c, "reject", OPT_REASON | OPT_RESOLVE, 1, "one thread ID", argc,
+	                       argv, &o, &id, &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_reject(c->store, id, &a, o.reason, o.resolve, &err);
+	review_agent_finish(&a);
+	unsigned long long n = (unsigned long long)id;
+	if (rc == 0 && o.resolve)
+		printf("Rejected the draft of thread %llu and resolved the conversation.\n", n);
+	else if (rc == 0)
+		printf("Rejected the draft of thread %llu: the draft is empty now; write the reply "
+		       "with `tend edit %llu`.\n",
+		       n, n);
+	return review_status(rc, err, "reject", id);
+}
+
+static int cmd_resolve(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("resolve", OPT_AS | OPT_REASON, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.reason && strspn(o.reason, " \t\r\n") == strlen(o.reason))
+		return usage_error("resolve", "%s",
+		                   "--reason TEXT is empty: say why, or leave it out");
+	if ((rc = begin_action(c, "resolve", OPT_REASON, 1, "one thread ID", argc, argv, &o, &id,
 	                       &a)))
 		return rc;
 	char *err = NULL;
-	rc = review_reject(c->store, id, &a, o.reason, &err);
+	rc = review_resolve(c->store, id, &a, o.reason, &err);
 	review_agent_finish(&a);
 	if (rc == 0)
-		printf("Rejected the draft of thread %llu.\n", (unsigned long long)id);
-	return review_status(rc, err, "reject", id);
+		printf(
+		    "Resolved thread %llu: it needs nothing more; a new message from the customer "
+		    "opens it again.\n",
+		    (unsigned long long)id);
+	return review_status(rc, err, "resolve", id);
+}
+
+/* "Reopened thread 12: its new draft is in the queue, due in 4 h." */
+static void print_reopened(struct ctx *c, uint64_t id)
+{
+	struct store_draft *d = NULL;
+	char *err = NULL, due[32] = "-";
+	if (review_current_draft(c->store, id, &d, &err) == 0 && d->queued)
+		view_due(d->queued, (int64_t)time(NULL), due, sizeof(due));
+	if (d)
+		printf("Reopened thread %llu: its new draft is in the queue, due %s.\n",
+		       (unsigned long long)id, due);
+	else
+		printf("Reopened thread %llu; no customer message to draft a reply for.\n",
+		       (unsigned long long)id);
+	store_draft_free(d);
+	free(err);
+}
+
+static int cmd_reopen(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	struct rules *rules = NULL;
+	int rc = begin_action(c, "reopen", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	if (load_rules(c, &rules) < 0) {
+		review_agent_finish(&a);
+		return 1;
+	}
+	struct rules *builtin = rules ? NULL : rules_builtin();
+	struct classify *cl = classify_new(c->config, rules ? rules : builtin, a.login);
+	char *err = NULL;
+	rc = review_reopen(c->store, cl, id, &a, &err);
+	classify_free(cl);
+	rules_free(rules);
+	rules_free(builtin);
+	review_agent_finish(&a);
+	if (rc == 0)
+		print_reopened(c, id);
+	return review_status(rc, err, "reopen", id);
 }
 
 static int cmd_snooze(struct ctx *c, int argc, char **argv)
@@ -998,8 +1086,8 @@ static int cmd_rules(struct ctx *c, int argc, char **argv)
 static const struct command commands[] = {
     {"import", cmd_import, "[--json] [--sent] PATH...",
      "ingest mbox files, maildirs and .eml files (--sent: our sent mail)"},
-    {"threads", cmd_threads, "[--json] [--quarantined]",
-     "list conversations (or quarantined messages)"},
+    {"threads", cmd_threads, "[--json] [--quarantined] [--state STATE]",
+     "list conversations (or quarantined messages), or those in one state"},
     {"customer", cmd_customer, "[--json] ADDRESS",
      "every conversation with a customer, and the messages exchanged"},
     {"queue", cmd_queue, "[--json] [--all] [--limit N]",
@@ -1007,7 +1095,11 @@ static const struct command commands[] = {
     {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},
     {"edit", cmd_edit, "[--as AGENT] ID", "edit the draft in $VISUAL or $EDITOR"},
     {"approve", cmd_approve, "[--as AGENT] ID", "approve the draft: it is queued for sending"},
-    {"reject", cmd_reject, "[--as AGENT] --reason TEXT ID", "reject the draft"},
+    {"reject", cmd_reject, "[--as AGENT] --reason TEXT [--resolve] ID",
+     "reject the draft: write the reply yourself, or resolve"},
+    {"resolve", cmd_resolve, "[--as AGENT] [--reason TEXT] ID",
+     "the conversation needs nothing more: the clock stops"},
+    {"reopen", cmd_reopen, "[--as AGENT] ID", "it needs an answer again: a new draft"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",

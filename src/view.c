@@ -18,7 +18,7 @@
 static const char *const state_names[] = {
     [STORE_THREAD_OPEN] = "open",
     [STORE_THREAD_ANSWERED] = "answered",
-    [STORE_THREAD_CLOSED] = "closed",
+    [STORE_THREAD_CLOSED] = "resolved",
     [STORE_THREAD_IGNORED] = "ignored",
 };
 
@@ -27,6 +27,14 @@ const char *view_thread_state_name(int s)
 	if (s < 0 || (size_t)s >= NELEM(state_names))
 		return "unknown";
 	return state_names[s];
+}
+
+int view_thread_state_parse(const char *name)
+{
+	for (size_t i = 0; i < NELEM(state_names); i++)
+		if (strcmp(state_names[i], name) == 0)
+			return (int)i;
+	return -1;
 }
 
 static const char *const draft_state_names[] = {
@@ -265,6 +273,7 @@ void view_json_strvec(struct json *j, const struct strvec *sv)
 struct thread_list {
 	struct store_thread **v;
 	size_t n, cap;
+	int state; /* only threads in this state; -1: all */
 };
 
 static struct store_thread *thread_copy(const struct store_thread *th);
@@ -272,6 +281,8 @@ static struct store_thread *thread_copy(const struct store_thread *th);
 static int collect(const struct store_thread *th, void *arg)
 {
 	struct thread_list *l = arg;
+	if (l->state >= 0 && th->state != l->state)
+		return 0;
 	if (l->n == l->cap) {
 		l->cap = l->cap ? l->cap * 2 : 64;
 		l->v = xreallocarray(l->v, l->cap, sizeof(*l->v));
@@ -405,7 +416,9 @@ static int print_threads(struct store_txn *t, const struct thread_list *l,
 		           CUSTOMER_COLS, "CUSTOMER", "SUBJECT");
 		for (size_t i = 0; i < l->n; i++)
 			human_thread(&b, l->v[i], o, idw);
-		if (l->n == 0)
+		if (l->n == 0 && l->state >= 0)
+			buf_printf(&b, "No %s conversations.\n", state_name(l->state));
+		else if (l->n == 0)
 			buf_puts(&b,
 			         "No conversations yet: import mail with `tend import PATH`.\n");
 	}
@@ -417,7 +430,12 @@ static int print_threads(struct store_txn *t, const struct thread_list *l,
 
 int view_threads(struct store_txn *t, const struct view_options *o, FILE *out)
 {
-	struct thread_list l = {0};
+	return view_threads_in(t, o, -1, out);
+}
+
+int view_threads_in(struct store_txn *t, const struct view_options *o, int state, FILE *out)
+{
+	struct thread_list l = {.state = state};
 	int rc = store_foreach_thread(t, collect, &l);
 	if (rc >= 0) {
 		if (l.n)
@@ -647,6 +665,10 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->reject_reason);
 	json_key(j, "error");
 	json_string(j, d->error);
+	json_key(j, "bounce");
+	json_string(j, d->bounce);
+	json_key(j, "resend_of");
+	json_int(j, (int64_t)d->resend_of);
 	json_draft_times(j, d);
 	json_object_end(j);
 }
@@ -666,6 +688,13 @@ static void show_json(struct buf *b, const struct store_thread *th, struct store
 	json_time(&j, th->deadline);
 	json_key(&j, "assignee");
 	json_string(&j, th->assignee);
+	bool resolved = th->state == STORE_THREAD_CLOSED;
+	json_key(&j, "resolved");
+	json_time(&j, resolved ? th->resolved : 0);
+	json_key(&j, "resolved_by");
+	json_string(&j, resolved ? th->resolved_by : NULL);
+	json_key(&j, "resolve_reason");
+	json_string(&j, resolved ? th->resolve_reason : NULL);
 	json_key(&j, "messages");
 	json_array_begin(&j);
 	for (size_t i = 0; i < th->messages.n; i++)
@@ -825,6 +854,11 @@ static void put_indented(struct buf *b, const char *text, const char *indent)
 	free(safe);
 }
 
+bool view_draft_empty(const struct store_draft *d)
+{
+	return d->body == NULL || d->body[strspn(d->body, " \t\r\n")] == '\0';
+}
+
 size_t view_recipients(const struct store_draft *d)
 {
 	return d->to.n + d->cc.n;
@@ -877,6 +911,26 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 		put_field(b, "Rejected", d->reject_reason);
 }
 
+/* A bounced reply back in review, a draft with no text or nobody to send it to: what to do. */
+static void draft_warnings(struct buf *b, const struct store_draft *d, const struct view_options *o)
+{
+	unsigned long long id = (unsigned long long)d->thread;
+	if (d->bounce) {
+		buf_printf(b, "%sReturned: ", paint(o, "\033[31m"));
+		put_safe(b, d->bounce);
+		buf_printf(b, "; its text is below, to send again.%s\n", paint(o, "\033[0m"));
+	}
+	if (view_recipients(d) == 0)
+		buf_printf(b,
+		           "%sNo recipient: the customer gave no other address in this "
+		           "conversation, and tend cannot set one yet: reach the customer another "
+		           "way, then `tend resolve %llu`.%s\n",
+		           paint(o, "\033[33m"), id, paint(o, "\033[0m"));
+	if (view_draft_empty(d))
+		buf_printf(b, "%sThe draft is empty: write the reply with `tend edit %llu`.%s\n",
+		           paint(o, "\033[33m"), id, paint(o, "\033[0m"));
+}
+
 static void show_draft(struct buf *b, const struct store_draft *d, const struct view_options *o)
 {
 	if (d == NULL) {
@@ -887,6 +941,7 @@ static void show_draft(struct buf *b, const struct store_draft *d, const struct 
 	draft_status(b, d, o);
 	buf_printf(b, "%s\n", paint(o, "\033[0m"));
 	draft_headers(b, d);
+	draft_warnings(b, d, o);
 	if (d->snoozed_until > o->now) {
 		char when[64];
 		local_stamp(d->snoozed_until, when, sizeof(when));
@@ -924,6 +979,24 @@ static void show_bounced(struct buf *b, const struct store_thread *th, const str
 	}
 }
 
+/* "Resolved by alice 2 h ago: answered by phone" */
+static void show_resolved(struct buf *b, const struct store_thread *th,
+                          const struct view_options *o)
+{
+	if (th->state != STORE_THREAD_CLOSED || th->resolved == 0)
+		return;
+	char when[32];
+	view_relative_time(th->resolved, o->now, when, sizeof(when));
+	buf_puts(b, "Resolved by ");
+	put_safe(b, th->resolved_by ? th->resolved_by : "?");
+	buf_printf(b, " %s", when);
+	if (th->resolve_reason) {
+		buf_puts(b, ": ");
+		put_safe(b, th->resolve_reason);
+	}
+	buf_putc(b, '\n');
+}
+
 static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
                        const struct view_history *hist, const struct view_options *o)
 {
@@ -947,6 +1020,7 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 		buf_putc(b, '\n');
 	}
 	show_due(b, th, o);
+	show_resolved(b, th, o);
 	if (th->assignee && *th->assignee)
 		put_field(b, "Assigned to", th->assignee);
 	show_bounced(b, th, o);

@@ -285,17 +285,20 @@ def test_reject_reason_in_log():
         tid = queue(env)[0]["thread"]
         r = env.tend("reject", tid, rc=2, env=ALICE)
         check("--reason" in r.err, r.err)
+        rejected = draft(env, tid)["id"]
         r = env.tend("reject", tid, "--reason", "answered by phone", env=ALICE)
-        eq(r.out, "Rejected the draft of thread %d.\n" % tid, "output")
-        check(tid not in [i["thread"] for i in queue(env)], "rejected draft still queued")
-        eq(env.show(tid)["draft"], None, "draft after rejection")
-        check("\nNo draft.\n" in env.tend("show", tid).out, "human show")
+        eq(r.out, "Rejected the draft of thread %d: the draft is empty now; write the reply "
+           "with `tend edit %d`.\n" % (tid, tid), "output")
+        eq([i["draft"] for i in queue(env) if i["thread"] == tid], [draft(env, tid)["id"]],
+           "an empty draft in the queue instead")
+        check(rejected != draft(env, tid)["id"], "the rejected draft is gone")
         entry = [e for e in log(env, tid) if e["action"] == "reject"]
         eq([e["detail"] for e in entry], ["answered by phone"], "reason logged")
         out = env.tend("log").out
         check(re.search(r"  reject +#%d +answered by phone\n" % tid, out), out)
         r = env.tend("approve", tid, rc=1, env=ALICE)
-        eq(r.err, "tend: thread %d has no draft to approve\n" % tid, "approve after reject")
+        eq(r.err, "tend: thread %d: the draft is empty: write the reply with `tend edit %d`\n"
+           % (tid, tid), "approve after reject")
     finally:
         env.close()
 

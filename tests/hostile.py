@@ -1250,5 +1250,41 @@ def test_deep_rules_on_sighup_keep_the_old_ones():
 # the crash cases that search Sent for a reply's Message-ID).
 
 
+
+# ---- 10. Forged delivery reports -------------------------------------------------------------
+
+def test_forged_delivery_reports():
+    """A delivery report is mail anyone can write who saw our reply's Message-ID (a customer,
+    anyone in Cc). It brings the reply back to review only when it names an address the reply
+    went to; and the reply then goes to an address the customer gave, never to a Reply-To
+    that was not followed (issue 15)."""
+    from daemon_send import CUSTOMER, Rig, customer_mail, dsn, only_message
+    r = Rig()
+    try:
+        r.customer_writes()
+        tid = r.thread_of("Voucher expired")["id"]
+        r.customer_writes(customer_mail(
+            msgid="c2@example.com", subject="Re: Voucher expired [#%d]" % tid,
+            extra="Reply-To: Mallory <mallory@evil.example>\r\n"))
+        d = r.env.show(tid)["draft"]
+        eq([a["email"] for a in d["reply_to_held"]], ["mallory@evil.example"], "held")
+        r.env.tend("show", "--as", "alice", tid)  # seen after Anna's second message
+        r.approve(tid)
+        r.once()
+        eq(only_message(r).rcpt_tos, [CUSTOMER], "the reply went to Anna")
+        ours = r.outbox(tid)["message_id"]
+        r.customer_writes(dsn(ours, "mallory@evil.example"))
+        eq(state(r.env, tid), "answered", "a report for an address we never wrote to")
+        check(r.queue_item(tid) is None, "nothing came back")
+        r.customer_writes(dsn(ours, CUSTOMER).replace(b"dsn1@", b"dsn2@"))
+        d = r.env.show(tid)["draft"]
+        eq((state(r.env, tid), d["state"], d["to"]), ("open", "proposed", []),
+           "back, with nobody to send it to: not Mallory")
+    except Exception as e:
+        raise r.fail_context(e)
+    finally:
+        r.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -663,38 +663,124 @@ static void test_second_person_old_record(void)
 static void test_reject(void)
 {
 	struct fx f = fx_open();
-	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 60, true);
+	int64_t deadline = (int64_t)time(NULL) + 60;
+	uint64_t id = add_thread(&f, "Refund please", deadline, true);
 	struct store_draft *d = get_draft(&f, id);
 	uint64_t draft = d->id;
 	store_draft_free(d);
 	struct review_agent a = agent("alice", "Alice");
 	char *err = NULL;
-	T_EQ_INT(review_reject(f.s, id, &a, " \n", &err), REVIEW_REFUSED);
+	T_EQ_INT(review_reject(f.s, id, &a, " \n", false, &err), REVIEW_REFUSED);
 	T_EQ_STR(err, "a reason is required to reject a draft");
 	free(err);
 	err = NULL;
-	T_EQ_INT(review_reject(f.s, id, &a, "  wrong customer, answered by phone ", &err), 0);
+	T_EQ_INT(review_reject(f.s, id, &a, "  wrong customer, answered by phone ", false, &err),
+	         0);
 	T_EQ_INT(index_entries(&f, STORE_INDEX_QUEUE, draft).n, 0);
 	d = get_draft_by_id(f.s, draft);
 	T_EQ_INT(d->state, STORE_DRAFT_REJECTED);
 	T_EQ_STR(d->reject_reason, "wrong customer, answered by phone");
+	T_EQ_STR(d->body, BODY); /* the rejected text is kept with its draft */
+	store_draft_free(d);
+	/* an empty draft in its place, to the same customer, in the queue at the deadline */
+	d = get_draft(&f, id);
+	T_OK(d->id != draft);
+	T_EQ_INT(d->state, STORE_DRAFT_PROPOSED);
+	T_EQ_STR(d->body, "");
+	T_EQ_STR(d->to.v[0].addr, "anna@example.com");
+	T_EQ_STR(d->subject, "Re: Refund please [#1]");
+	struct index_count ix = index_entries(&f, STORE_INDEX_QUEUE, d->id);
+	T_EQ_INT(ix.n, 1);
+	T_EQ_INT(ix.when, deadline);
 	store_draft_free(d);
 	struct store_thread *th = get_thread(&f, id);
-	T_EQ_INT(th->draft, 0);
+	T_EQ_INT(th->state, STORE_THREAD_OPEN);
+	T_EQ_INT(th->deadline, deadline);
 	store_thread_free(th);
-	char *q = queue_text(&f, false, false);
-	T_EQ_STR(q, "Nothing to review.\n");
-	free(q);
 	char *log = log_text(&f, id, true);
 	T_CONTAINS(log, "\"action\":\"reject\",\"thread\":1,\"draft\":1,\"detail\":\"wrong "
 	                "customer, answered by phone\"");
 	free(log);
-	T_EQ_INT(review_reject(f.s, id, &a, "again", &err), REVIEW_REFUSED);
-	T_EQ_STR(err, "thread 1 has no draft to reject");
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the draft is empty: write the reply with `tend edit 1`");
 	free(err);
 	err = NULL;
+	/* with resolve: no draft, the conversation needs nothing more */
+	T_EQ_INT(review_reject(f.s, id, &a, "spam", true, &err), 0);
+	th = get_thread(&f, id);
+	T_EQ_INT(th->state, STORE_THREAD_CLOSED);
+	T_EQ_INT(th->draft, 0);
+	T_EQ_INT(th->deadline, 0);
+	T_EQ_STR(th->resolve_reason, "spam");
+	store_thread_free(th);
+	char *q = queue_text(&f, false, false);
+	T_EQ_STR(q, "Nothing to review.\n");
+	free(q);
+	T_EQ_INT(review_reject(f.s, id, &a, "again", false, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1 has no draft to reject");
+	free(err);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void test_resolve(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) - 60, true);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	store_draft_free(d);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
+	T_EQ_INT(review_resolve(f.s, id, &a, " answered by phone\n", &err), 0);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_INT(th->state, STORE_THREAD_CLOSED);
+	T_EQ_INT(th->draft, 0);
+	T_EQ_INT(th->deadline, 0);
+	T_EQ_INT(th->clock_start, 0);
+	T_EQ_INT(th->settled, th->messages.v[0]);
+	T_EQ_STR(th->resolved_by, "alice");
+	T_EQ_STR(th->resolve_reason, "answered by phone");
+	store_thread_free(th);
+	d = get_draft_by_id(f.s, draft);
+	T_EQ_INT(d->state, STORE_DRAFT_REJECTED);
+	T_EQ_STR(d->reject_reason, "the conversation was resolved");
+	store_draft_free(d);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_QUEUE, draft).n, 0);
+	char *log = log_text(&f, id, true);
+	T_CONTAINS(log, "\"action\":\"resolve\",\"thread\":1,\"draft\":1,\"detail\":\"answered "
+	                "by phone\"");
+	free(log);
+	char *show = show_text(&f, id, NULL, false);
+	T_CONTAINS(show, "State: resolved");
+	T_CONTAINS(show, "Resolved by alice");
+	T_CONTAINS(show, ": answered by phone\n");
+	free(show);
+	T_EQ_INT(review_resolve(f.s, id, &a, NULL, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1 is resolved already");
+	free(err);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void test_approve_needs_recipient(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 60, true);
+	struct store_txn *t = begin(f.s, true);
+	struct store_draft *d = NULL;
+	T_EQ_INT(store_get_draft(t, 1, &d), 0);
+	free(d->to.v[0].name);
+	free(d->to.v[0].addr);
+	d->to.n = 0;
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+	struct review_agent a = agent("alice", "Alice");
+	char *err = NULL;
 	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
-	T_EQ_STR(err, "thread 1 has no draft to approve");
+	T_EQ_STR(err, "thread 1: the draft has no recipient, and tend cannot set one yet: reach "
+	              "the customer another way, then `tend resolve 1`");
 	free(err);
 	review_agent_finish(&a);
 	fx_close(&f);
@@ -1208,8 +1294,9 @@ static void test_edit_reference_escaped(void)
 T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show_draft),
        T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
        T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
-       T_CASE(test_snooze), T_CASE(test_queue_order_and_fields), T_CASE(test_assign),
-       T_CASE(test_audit_os_user), T_CASE(test_edit), T_CASE(test_edit_unchanged),
-       T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states),
-       T_CASE(test_old_records_escaped), T_CASE(test_edit_reference_escaped),
-       T_CASE(test_agents_bound), T_CASE(test_second_person_old_record))
+       T_CASE(test_resolve), T_CASE(test_approve_needs_recipient), T_CASE(test_snooze),
+       T_CASE(test_queue_order_and_fields), T_CASE(test_assign), T_CASE(test_audit_os_user),
+       T_CASE(test_edit), T_CASE(test_edit_unchanged), T_CASE(test_edit_aborts),
+       T_CASE(test_edit_conflict), T_CASE(test_edit_states), T_CASE(test_old_records_escaped),
+       T_CASE(test_edit_reference_escaped), T_CASE(test_agents_bound),
+       T_CASE(test_second_person_old_record))

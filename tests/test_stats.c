@@ -12,7 +12,8 @@
 
 #include "t.h"
 
-#define T0 1796000000 /* 2026-11-29 */
+#define T0 1796000000        /* 2026-11-29 */
+#define T1 (T0 + 86400 * 40) /* after everything else, for the life-cycle cases */
 
 static char dir[PATH_MAX];
 static struct store *s;
@@ -61,15 +62,20 @@ static void setup(void)
 	put_thread(13, 0, -1, NULL, NULL, 0);               /* automatic: not counted */
 }
 
-static char *report(const struct stats_options *so)
+static char *report_at(const struct stats_options *so, bool json, int64_t now)
 {
-	struct view_options o = {.json = true, .now = T0 + 86400 * 30 + 60};
+	struct view_options o = {.json = json, .now = now};
 	char *text = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&text, &len);
 	T_EQ_INT(stats_report(s, so, &o, f), 0);
 	fclose(f);
 	return text;
+}
+
+static char *report(const struct stats_options *so)
+{
+	return report_at(so, true, T0 + 86400 * 30 + 60);
 }
 
 static void test_totals(void)
@@ -79,7 +85,8 @@ static void test_totals(void)
 	T_CONTAINS(r, "\"total\": {\n    \"received\": 12,\n    \"answered\": 10,\n"
 	              "    \"within_target\": 6,\n    \"within_target_share\": 0.500,\n"
 	              "    \"breached\": 5,\n    \"first_response_p50\": 3000,\n"
-	              "    \"first_response_p90\": 5400,\n    \"first_response_p99\": 6000\n");
+	              "    \"first_response_p90\": 5400,\n    \"first_response_p99\": 6000,\n"
+	              "    \"resolved\": 0,\n    \"not_delivered\": 0\n");
 	free(r);
 }
 
@@ -112,10 +119,61 @@ static void test_since_until(void)
 	free(r);
 }
 
+/* A thread of the life cycle in a window of its own (T1 on), with a one-hour target. */
+static void put_life(uint64_t id, int state, int64_t first_response, int64_t first_bounced,
+                     int64_t deadline)
+{
+	struct store_txn *t = NULL;
+	int64_t clock = T1 + (int64_t)id;
+	struct store_thread th = {.id = id,
+	                          .state = state,
+	                          .subject = "x",
+	                          .created = clock,
+	                          .first_clock = clock,
+	                          .first_response = first_response,
+	                          .first_bounced = first_bounced,
+	                          .deadline = deadline,
+	                          .priority = 1};
+	th.customer = (struct message_addr){NULL, "c@example.com"};
+	if (first_response || first_bounced)
+		th.first_deadline = clock + 3600;
+	T_EQ_INT(store_begin(s, true, &t), 0);
+	T_EQ_INT(store_put_thread(t, &th), 0);
+	T_EQ_INT(store_commit(t), 0);
+}
+
+/*
+ * Resolved without a reply: neither answered nor breached, out of the share in time. Resolved
+ * after a reply: answered. A first reply that bounced: not delivered, and late against the
+ * first target until a reply gets through; then answered, from the first message.
+ */
+static void test_resolved_and_bounced(void)
+{
+	put_life(20, STORE_THREAD_CLOSED, 0, 0, 0);                    /* overdue once, resolved */
+	put_life(21, STORE_THREAD_CLOSED, T1 + 21 + 600, 0, 0);        /* answered, then resolved */
+	put_life(22, STORE_THREAD_OPEN, 0, T1 + 22 + 900, T1 + 86400); /* bounced, not resent */
+	put_life(23, STORE_THREAD_ANSWERED, T1 + 23 + 1800, T1 + 23 + 900, 0); /* resent in time */
+	put_life(24, STORE_THREAD_ANSWERED, T1 + 24 + 7200, T1 + 24 + 900, 0); /* resent late */
+	struct stats_options so = {.since = T1, .until = T1 + 100};
+	char *r = report_at(&so, true, T1 + 86400 * 2);
+	T_CONTAINS(r, "\"received\": 5,\n    \"answered\": 3,\n    \"within_target\": 2,\n"
+	              "    \"within_target_share\": 0.500,\n    \"breached\": 2,\n"
+	              "    \"first_response_p50\": 1800,\n    \"first_response_p90\": 7200,\n"
+	              "    \"first_response_p99\": 7200,\n    \"resolved\": 1,\n"
+	              "    \"not_delivered\": 3\n");
+	free(r);
+	r = report_at(&so, false, T1 + 86400 * 2);
+	T_CONTAINS(r, "received answered resolved  in time breached  bounced");
+	T_CONTAINS(r,
+	           "\nall                         5        3        1      50%        2        3");
+	free(r);
+}
+
 int main(int argc, char **argv)
 {
 	static const struct t_case cases[] = {T_CASE(test_totals), T_CASE(test_by_tag_and_agent),
-	                                      T_CASE(test_since_until)};
+	                                      T_CASE(test_since_until),
+	                                      T_CASE(test_resolved_and_bounced)};
 	setup();
 	int rc = t_run(cases, NELEM(cases), argc, argv);
 	store_close(s);

@@ -8,6 +8,15 @@ _tend_threads()
 		grep -o '"thread": *[0-9]*' | grep -o '[0-9]*$'
 }
 
+_tend_done()
+{
+	# The conversations that can be reopened: resolved or answered.
+	"${1:-tend}" "${@:2}" threads --json --state resolved 2>/dev/null |
+		grep -o '"id": *[0-9]*' | grep -o '[0-9]*$'
+	"${1:-tend}" "${@:2}" threads --json --state answered 2>/dev/null |
+		grep -o '"id": *[0-9]*' | grep -o '[0-9]*$'
+}
+
 _tend()
 {
 	local cur prev cmd i conf=()
@@ -25,28 +34,37 @@ _tend()
 	-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--as | --reason | --since | --until | --limit) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
+	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject snooze assign outbox stats log rules raw status" -- "$cur"))
+			reject resolve reopen snooze assign outbox stats log rules raw status" -- "$cur"))
 		return
 	fi
 	local opts
 	case $cmd in
 	import) opts="--json --sent" ;;
 	customer) opts="--json" ;;
-	threads) opts="--json --quarantined" ;;
+	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit" ;;
 	show) opts="--json --as" ;;
 	edit | approve | snooze | assign) opts="--as" ;;
-	reject) opts="--as --reason" ;;
+	reject) opts="--as --reason --resolve" ;;
+	resolve) opts="--as --reason" ;;
+	reopen) opts="--as" ;;
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
 	rules) opts="check test replay --json" ;;
 	esac
 	case $cmd in
-	show | edit | approve | reject | snooze | assign | log)
+	reopen)
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_done "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+			return
+		fi
+		;;
+	show | edit | approve | reject | resolve | snooze | assign | log)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return

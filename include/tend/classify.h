@@ -72,11 +72,25 @@ int classify_merged(struct classify *cl, struct store_txn *t, uint64_t merged_th
  * A delivery failure report (rec is automatic mail): the addresses it names as failed are
  * flagged on the conversations they took part in, found through the Message-IDs it quotes
  * (our replies are filed under their threads) and the thread the report itself joined.
+ * A reply of ours that went to a failed address comes back: its conversation is open again
+ * from the report's arrival, with a draft holding the reply's text as sent, marked with what
+ * the report said (store_draft.bounce) and addressed to another address the customer gave in
+ * the conversation (the latest Reply-To followed, or From), or to nobody when there is none.
+ * When the bounced reply was the conversation's first response, that response is cleared
+ * (store_thread.first_bounced). A conversation with an open draft already keeps it, marked.
+ * Holding replies and escalation notices that bounce only flag the address.
  */
 int classify_bounce(struct classify *cl, struct store_txn *t, const struct store_message *rec,
                     const char *raw, size_t len);
 
 /* Brings the draft of thread (resolved through merges) up to date; now is the time of action. */
 int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
+
+/*
+ * An agent reopened thread (resolved or answered): it needs an answer again, its clock runs
+ * from now, what resolving settled is unsettled, and a new draft answers the unanswered
+ * messages, or with none the customer's latest message. The caller checks and audits.
+ */
+int classify_reopen(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
 
 #endif

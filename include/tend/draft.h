@@ -10,6 +10,7 @@
 #ifndef TEND_DRAFT_H
 #define TEND_DRAFT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,13 @@ void draft_compose(const struct draft_input *in, struct store_draft *d);
  */
 char *draft_render(const struct template *t, const struct store_thread *th, int64_t deadline,
                    const char *zone);
+
+/*
+ * A new proposed reply d (id set, every other field empty) in place of src, in the same
+ * thread: src's subject, threading (In-Reply-To, References, the message it answers), sending
+ * account and, when recipients, its To, Cc and the notes about them. The body is left empty.
+ */
+void draft_copy_reply(struct store_draft *d, const struct store_draft *src, bool recipients);
 
 /* Returns body with every {{agent.name}} replaced by name; caller frees. */
 char *draft_sign(const char *body, const char *name);

@@ -85,9 +85,33 @@ int review_approve(struct store *s, const struct config *c, uint64_t thread,
 char *review_message_id(const struct config *c, const struct store_thread *th,
                         const struct store_draft *d);
 
-/* Rejects the proposed draft (reason must not be blank): it leaves the queue and the thread. */
+/*
+ * Rejects the proposed draft (reason must not be blank): it is kept, rejected, and the thread
+ * gets an empty draft in its place, for the agent to write with `tend edit` (approval refuses
+ * it while it is empty); the deadline stays. With resolve, the conversation is resolved
+ * instead (review_resolve, with the same reason) and has no draft.
+ */
 int review_reject(struct store *s, uint64_t thread, const struct review_agent *a,
-                  const char *reason, char **err);
+                  const char *reason, bool resolve, char **err);
+
+/*
+ * Resolves the thread: it needs nothing more from us (answered by phone, solved elsewhere, not
+ * a real request). Its state becomes resolved, the clock stops (no deadline, never breached),
+ * the open draft is withdrawn (kept as rejected), and the agent, the time and reason (may be
+ * NULL) are recorded and audited. Refused for a thread resolved or ignored already, or whose
+ * reply is approved or in doubt. A later customer message opens it again.
+ */
+int review_resolve(struct store *s, uint64_t thread, const struct review_agent *a,
+                   const char *reason, char **err);
+
+struct classify;
+/*
+ * Reopens a resolved or answered thread: it needs an answer again, the clock runs from now,
+ * and cl (made with the operators' rules) drafts a new reply. Refused for an open or ignored
+ * thread. Audited as "reopen".
+ */
+int review_reopen(struct store *s, struct classify *cl, uint64_t thread,
+                  const struct review_agent *a, char **err);
 /* Hides the proposed draft from the queue for seconds (0: shows it again); the deadline stays. */
 int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
                   char **err);

@@ -29,7 +29,11 @@ struct stats_options {
 /*
  * Per group (and in total): conversations received, answered, answered within target, breached
  * (answered late, or unanswered past the deadline), and the first-response time's p50, p90
- * and p99 (nearest rank, in seconds). Returns 0 or a store code.
+ * and p99 (nearest rank, in seconds); resolved (by an agent, without a reply: neither answered
+ * nor breached, and left out of the share within target), and not delivered (the first reply
+ * bounced: it does not count as a response; the next reply accepted does, measured from the
+ * customer's first message against the first target, and until then the conversation is late
+ * against that target). Returns 0 or a store code.
  */
 int stats_report(struct store *s, const struct stats_options *so, const struct view_options *o,
                  FILE *out);

@@ -199,8 +199,8 @@ int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_mess
 enum store_thread_state {
 	STORE_THREAD_OPEN,     /* waiting for an answer */
 	STORE_THREAD_ANSWERED, /* our reply is the latest word */
-	STORE_THREAD_CLOSED,
-	STORE_THREAD_IGNORED, /* automated, or a rule said ignore */
+	STORE_THREAD_CLOSED,   /* "resolved": needs nothing more, without (another) reply */
+	STORE_THREAD_IGNORED,  /* automated, or a rule said ignore */
 };
 
 /* A list of ids in the order pushed; zero-initialise, then push. Past a few dozen ids a
@@ -249,6 +249,17 @@ struct store_thread {
 	int64_t holding_sent;   /* when a holding reply was queued for the customer; 0: never */
 	int64_t risk_at;        /* when the conversation is at risk (escalation.at of its target) */
 	uint64_t unverified;    /* the latest message claiming to be ours unverified; 0: none */
+	/* Resolving (STORE_THREAD_CLOSED): customer messages up to this message id need no
+	 * answer, whenever they arrived; 0: none. Message ids grow with ingest, so a message
+	 * fetched after the resolve is never taken as settled, whatever its date. */
+	uint64_t settled;
+	int64_t resolved;     /* when an agent resolved it; 0: not resolved (or reopened since) */
+	char *resolved_by;    /* that agent */
+	char *resolve_reason; /* why, as the agent wrote it; NULL: none given */
+	/* When a bounce showed that the first reply never reached the customer: first_response
+	 * was cleared then (the next reply accepted is the first response), first_clock and
+	 * first_deadline kept. 0: the first reply did not bounce. */
+	int64_t first_bounced;
 };
 
 void store_thread_free(struct store_thread *th);
@@ -337,6 +348,10 @@ struct store_draft {
 	/* Cc addresses of the customer's message left out: with them the reply would have had
 	 * more recipients than review.max_recipients allows. */
 	uint64_t cc_withheld;
+	/* A reply that bounced, back in review: the draft whose reply came back (this one has its
+	 * text) and what the bounce said, "our reply to X bounced (550 5.1.1 ...)". */
+	uint64_t resend_of;
+	char *bounce;
 };
 
 void store_draft_free(struct store_draft *d);

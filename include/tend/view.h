@@ -29,6 +29,12 @@ void view_options_detect(struct view_options *o, bool json);
 /* Lists live conversations, most recently active first. Returns 0 or a store code. */
 int view_threads(struct store_txn *t, const struct view_options *o, FILE *out);
 
+/* The same, only those in state (enum store_thread_state; -1: all of them). */
+int view_threads_in(struct store_txn *t, const struct view_options *o, int state, FILE *out);
+
+/* The state named "open", "answered", "resolved" or "ignored" (as listings show them), or -1. */
+int view_thread_state_parse(const char *name);
+
 /* Lists quarantined messages with their reasons. */
 int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *out);
 
@@ -94,6 +100,9 @@ int view_str_width(const char *s);
 
 /* "Name <addr>", or the address alone; the caller frees. */
 char *view_addr_display(const struct message_addr *a);
+
+/* True when the draft's body is empty or only white space (a rejected draft, to be written). */
+bool view_draft_empty(const struct store_draft *d);
 
 /* How many addresses a draft goes to: To and Cc. */
 size_t view_recipients(const struct store_draft *d);
