@@ -417,7 +417,7 @@ static int print_threads(struct store_txn *t, const struct thread_list *l,
 		for (size_t i = 0; i < l->n; i++)
 			human_thread(&b, l->v[i], o, idw);
 		if (l->n == 0 && l->state >= 0)
-			buf_printf(&b, "No %s conversations.\n", state_name(l->state));
+			buf_printf(&b, "No %s conversations.\n", view_thread_state_name(l->state));
 		else if (l->n == 0)
 			buf_puts(&b,
 			         "No conversations yet: import mail with `tend import PATH`.\n");

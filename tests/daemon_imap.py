@@ -547,7 +547,7 @@ def test_mail_during_a_fetch(dv, env):
 
 @server(dovecot={"idle_notify": "2 mins"}, idle=True, poll_interval="300s")
 def test_idle_latency(dv, env):
-    """With IDLE, new mail is stored within a second (dovecot itself waits 0.5 s before it
+    """With IDLE, new mail is stored within seconds (dovecot itself waits 0.5 s before it
     tells an IDLE client). dovecot's "OK Still here" comes every 2 min only, so nothing but a
     real IDLE notification can wake tendd."""
     d = None
@@ -564,8 +564,11 @@ def test_idle_latency(dv, env):
             lat.append(round(time.monotonic() - t0, 3))
             time.sleep(0.3)
         print("# IDLE latencies: %s s" % ", ".join("%.3f" % x for x in lat), flush=True)
-        if max(lat) >= 1.0 * SLOW:
-            d.fail("IDLE latencies %r s: not all under %g s" % (lat, 1.0 * SLOW))
+        # What this proves is that IDLE wakes tendd (polling would take 300 s); how fast is
+        # contrib/bench/latency's to measure, on a quiet machine. A loaded 2-core machine
+        # under ASan takes up to 1.7 s, so the bound leaves room for that.
+        if max(lat) >= 3.0 * SLOW:
+            d.fail("IDLE latencies %r s: not all under %g s" % (lat, 3.0 * SLOW))
         # -v: each wake-up is logged (as the latency bench relies on)
         wakes = d.stderr().count("tendd: support/INBOX: IDLE: the server has news")
         if wakes < 3:
