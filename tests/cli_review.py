@@ -2,9 +2,11 @@
 """Review with the real binaries: `tend queue`, `show`, `edit`, `approve`, `reject`, `snooze`,
 `assign` and `log`, on drafts that `tend import` made from the sample mail."""
 
+import email.utils
 import os
 import pwd
 import re
+import time
 
 import subprocess
 
@@ -401,6 +403,48 @@ def test_no_store_is_not_created():
         r = env.tend("approve", "1", rc=1, env=ALICE)
         check("no store at" in r.err, r.err)
         check(not os.path.exists(env.store), "approve created a store")
+    finally:
+        env.close()
+
+
+SHOP = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
+        "agents:\n  - {login: alice, name: Alice Smith}\n")
+
+
+def test_reply_from_another_mail_program():
+    env = imported(SHOP)
+    try:
+        tid = queue(env)[0]["thread"]
+        first = env.show(tid)["messages"][0]
+        reply = ("From: Shop Support <support@shop.example>\nTo: %s\nSubject: Re: %s\n"
+                 "Date: %s\nMessage-ID: <phone-1@shop.example>\nIn-Reply-To: <%s>\n\n"
+                 "As promised on the phone: the refund of 45 GBP went out today.\n"
+                 % (first["from"]["email"], first["subject"],
+                    email.utils.formatdate(time.time() + 60), first["message_id"]))
+        env.json("import", "--json", "--sent", env.write("sent.eml", reply))
+        eq([t["state"] for t in env.threads() if t["id"] == tid], ["answered"],
+           "our reply from the Sent folder answers")
+        eq(env.json("stats", "--json")["total"]["answered"], 1, "and counts as answered")
+        show = env.show(tid)
+        eq([e["kind"] for e in show["conversation"]], ["customer", "ours"], "kinds")
+        check("refund of 45 GBP" in show["conversation"][1]["body"], show["conversation"][1])
+        out = env.tend("show", tid).out
+        check("\n── 2 ── Our reply, written outside tend: Shop Support <support@shop.example>"
+              in out, out)
+        check("the refund of 45 GBP went out today" in out, out)
+    finally:
+        env.close()
+
+
+def test_outbox_json_has_bodies():
+    env = imported(AGENTS)
+    try:
+        tid = queue(env)[0]["thread"]
+        env.tend("approve", tid, env=ALICE)
+        body = draft(env, tid)["body"]
+        items = [o for o in env.json("outbox", "--json") if o["thread"] == tid]
+        eq([(o["kind"], o["body"]) for o in items], [("reply", body)], "outbox --json")
+        check("Alice Smith" in body, body)
     finally:
         env.close()
 

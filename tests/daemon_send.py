@@ -462,6 +462,51 @@ def test_bounce_flags_thread(r):
     check("bounced before" in out, "approve warns: %r" % out)
 
 
+# ---- our side of the conversation (issue 15) ----
+
+@rig(sent=True, imap={"folders": ["INBOX", "Sent"]})
+def test_conversation_shows_our_replies(r):
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    r.once()
+    m = only_message(r)
+    r.once()  # the copy in Sent comes back: the same reply, not a second one
+    ours = r.outbox(tid)["message_id"]
+    answer = ("From: Anna Meier <%s>\r\nTo: support@shop.example\r\nSubject: Re: Voucher\r\n"
+              "Message-ID: <c2@example.com>\r\nIn-Reply-To: <%s>\r\n\r\n"
+              "Please confirm the voucher works now.\r\n" % (CUSTOMER, ours)).encode()
+    time.sleep(1.1)  # the answer arrives in a later second than our reply (the order's unit)
+    r.customer_writes(answer)
+    show = r.env.show(tid)
+    eq(len(show["messages"]), 3, "messages: the customer's two and the Sent copy")
+    conv = show["conversation"]
+    eq([e["kind"] for e in conv], ["customer", "reply", "customer"], "conversation kinds")
+    reply = conv[1]
+    eq((reply["agent"], reply["message_id"]), ("alice", ours), "who approved it, which it is")
+    check(reply["server_reply"].startswith("250"), reply)
+    eq(reply["body"].rstrip("\n"), m.msg.get_content().replace("\r\n", "\n").rstrip("\n"),
+       "the text exactly as the SMTP server received it")
+    human = r.env.tend("show", str(tid)).out
+    eq(len(re.findall(r"^── \d+ ── ", human, re.M)), 3, "entries shown:\n" + human)
+    check(re.search(r"\n── 2 ── Our reply, approved by alice, accepted by the server .* \(250 ",
+                    human), human)
+    check(human.index("Alice Smith") < human.index("Please confirm the voucher works now."),
+          "our reply before the follow-up")
+    # a reply written in another mail program, filed in Sent, is ours too and answers
+    other = ("From: Shop Support <support@shop.example>\r\nTo: %s\r\nSubject: Re: Voucher\r\n"
+             "Message-ID: <phone@shop.example>\r\nIn-Reply-To: <c2@example.com>\r\n\r\n"
+             "Confirmed: the voucher works until Friday.\r\n" % CUSTOMER).encode()
+    r.dv.append("Sent", other, flags=("\\Seen",))
+    r.once()
+    eq([t["state"] for t in r.env.threads() if t["id"] == tid], ["answered"], "answered")
+    conv = r.env.show(tid)["conversation"]
+    eq([e["kind"] for e in conv], ["customer", "reply", "customer", "ours"], "kinds")
+    check("works until Friday" in conv[3]["body"], conv[3])
+    human = r.env.tend("show", str(tid)).out
+    check("── 4 ── Our reply, written outside tend: Shop Support <support@shop.example>" in human,
+          human)
+
+
 # ---- crash safety: kill -9 at each step of a send, then a normal restart ----
 
 def crash_at(r, step, expect_state, expect_copies):

@@ -1250,5 +1250,24 @@ def test_deep_rules_on_sighup_keep_the_old_ones():
 # the crash cases that search Sent for a reply's Message-ID).
 
 
+# ---- 10. Our side of the conversation (issue 15) ---------------------------------------------
+# A forged mail from our address is no reply of ours in the conversation.
+
+def test_forged_mail_is_not_shown_as_ours():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        forged(env, "forged.eml", "Re: Voucher expired", "forged9@evil.example",
+               extra="In-Reply-To: <a1@example.com>\n", body="Refund approved: 500 EUR.\n")
+        eq(thread_of(env, "forged9@evil.example"), tid, "joined by its references")
+        conv = env.show(tid)["conversation"]
+        eq([e["kind"] for e in conv], ["customer", "customer"], "kinds: none of them ours")
+        out = env.tend("show", tid).out
+        check("Our reply" not in out, out)
+        check("Unverified sender: claims to come from support@shop.example" in out, out)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -60,7 +60,8 @@ int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
  * Opens the draft in $VISUAL, else $EDITOR, else vi, and saves what the agent wrote. An
  * unchanged file changes nothing (REVIEW_UNCHANGED); an empty one aborts (REVIEW_REFUSED).
  * The file is written mode 0600 in $TMPDIR (else /tmp): the body, then a scissors line and,
- * commented out below it, the customer's latest message and the agent's earlier edit; from
+ * commented out below it, the customer's latest message, our latest reply (sent by tend or
+ * written outside it) and the agent's earlier edit; from
  * the scissors line down nothing is kept. When the draft changed while the editor was open the
  * edit is refused and the file is left in place, named in *err.
  */
