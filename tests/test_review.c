@@ -1206,6 +1206,94 @@ static void test_edit_reference_escaped(void)
 	fx_close(&f);
 }
 
+/* How many files named tend-note-* the editor flow left in dir. */
+static int note_files(const char *dir)
+{
+	char *cmd = xasprintf("ls '%s' | grep -c '^tend-note-'", dir);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	if (p && fscanf(p, "%d", &n) != 1)
+		n = -1;
+	if (p)
+		pclose(p);
+	free(cmd);
+	return n;
+}
+
+static void expect_refused(struct fx *f, uint64_t id, const char *text, const char *why)
+{
+	struct review_agent a = agent("bob", "Bob");
+	char *err = NULL;
+	T_EQ_INT(review_note(f->s, id, &a, text, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, why);
+	free(err);
+	review_agent_finish(&a);
+}
+
+/* A note is shown in the conversation, escaped, and audited; the draft never has it. */
+static void test_note(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	struct review_agent a = agent("bob", "Bob");
+	char *err = NULL;
+	T_EQ_INT(review_note(f.s, id, &a, "Called her " HOSTILE_UTF8 ": NOTE-7731\n\n", &err), 0);
+	T_OK(err == NULL);
+	char *out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "\n── 2 ── Internal note by bob · ");
+	T_CONTAINS(out, " (never sent)\n\nCalled her \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J: "
+	                "NOTE-7731\n\n══ Draft: proposed");
+	T_OK(terminal_safe(out));
+	free(out);
+	out = show_text(&f, id, NULL, true);
+	T_CONTAINS(out, "\"kind\": \"note\",");
+	T_CONTAINS(out, "\"agent\": \"bob\",\n      \"os_user\": \"osuser\",");
+	T_CONTAINS(out, "NOTE-7731\"");
+	free(out);
+	out = log_text(&f, id, false);
+	T_CONTAINS(out, "  note    #1  Called her \\x1b]52;");
+	T_OK(terminal_safe(out));
+	free(out);
+	out = log_text(&f, id, true);
+	T_CONTAINS(out, "\"agent\":\"bob\",\"os_user\":\"osuser\",\"action\":\"note\"");
+	free(out);
+	struct store_draft *d = get_draft(&f, id);
+	T_EQ_STR(d->body, BODY);
+	store_draft_free(d);
+
+	use_editor("sed -i '1i Second note, from the editor'");
+	T_EQ_INT(review_note_edit(f.s, id, &a, &err), 0);
+	out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "\n── 3 ── Internal note by bob · ");
+	T_CONTAINS(out, "(never sent)\n\nSecond note, from the editor\n\n══ Draft");
+	free(out);
+	use_editor("true");
+	T_EQ_INT(review_note_edit(f.s, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "empty note: nothing was saved");
+	free(err);
+	err = NULL;
+	T_EQ_INT(note_files(f.dir), 0);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_INT(th->notes.n, 2);
+	store_thread_free(th);
+
+	expect_refused(&f, id, " \n\t", "empty note: nothing was saved");
+	expect_refused(&f, id, "caf\xe9", "the note is not UTF-8 text: nothing was saved");
+	char *big = xcalloc(REVIEW_NOTE_MAX + 2, 1);
+	memset(big, 'x', REVIEW_NOTE_MAX + 1);
+	expect_refused(&f, id, big,
+	               "a note holds at most 100000 bytes, and this one has 100001: nothing was "
+	               "saved");
+	free(big);
+	T_EQ_INT(review_note(f.s, 99, &a, "hello", &err), STORE_NOTFOUND);
+	T_EQ_STR(err, "no thread 99");
+	free(err);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
 /* The customer writes again after our reply: a new message, and a new draft for it. */
 static void follow_up(struct fx *f, uint64_t id)
 {
@@ -1308,4 +1396,5 @@ T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show
        T_CASE(test_audit_os_user), T_CASE(test_edit), T_CASE(test_edit_unchanged),
        T_CASE(test_edit_aborts), T_CASE(test_edit_conflict), T_CASE(test_edit_states),
        T_CASE(test_old_records_escaped), T_CASE(test_edit_reference_escaped),
-       T_CASE(test_agents_bound), T_CASE(test_second_person_old_record),  T_CASE(test_sent_reply_shown), T_CASE(test_outbox_json_body))
+       T_CASE(test_agents_bound), T_CASE(test_second_person_old_record), T_CASE(test_note),
+       T_CASE(test_sent_reply_shown), T_CASE(test_outbox_json_body))
