@@ -24,6 +24,7 @@ struct listing {
 	struct store_draft **v;
 	size_t n;
 	bool all;
+	bool json; /* keep the bodies too */
 	int64_t now;
 };
 
@@ -61,6 +62,8 @@ static int visit(const struct store_draft *d, void *arg)
 	    .thread = d->thread,
 	    .state = d->state,
 	    .subject = d->subject ? xstrdup(d->subject) : NULL,
+	    .body = l->json && d->body ? xstrdup(d->body) : NULL,
+	    .kind = d->kind,
 	    .message_id = d->message_id ? xstrdup(d->message_id) : NULL,
 	    .approved_by = d->approved_by ? xstrdup(d->approved_by) : NULL,
 	    .approved = d->approved,
@@ -91,6 +94,14 @@ static int newest_first(const void *a, const void *b)
 	return tx < ty ? 1 : tx > ty ? -1 : (x->id < y->id ? 1 : -1);
 }
 
+/* What the outbox sends: a reply an agent approved, or what tendd writes on its own. */
+static const char *kind_name(int kind)
+{
+	return kind == STORE_KIND_HOLDING  ? "holding"
+	       : kind == STORE_KIND_NOTICE ? "notice"
+	                                   : "reply";
+}
+
 static void json_item(struct json *j, const struct store_draft *d)
 {
 	json_object_begin(j);
@@ -106,6 +117,10 @@ static void json_item(struct json *j, const struct store_draft *d)
 	view_json_addrs(j, &d->to);
 	json_key(j, "subject");
 	json_string(j, d->subject);
+	json_key(j, "kind");
+	json_string(j, kind_name(d->kind));
+	json_key(j, "body");
+	json_string(j, d->body);
 	json_key(j, "approved_by");
 	json_string(j, d->approved_by);
 	json_key(j, "approved");
@@ -182,7 +197,7 @@ static void print_human(struct buf *b, const struct listing *l)
 
 int outbox_list(struct store *s, const struct view_options *o, bool all, FILE *out)
 {
-	struct listing l = {.all = all, .now = o->now};
+	struct listing l = {.all = all, .json = o->json, .now = o->now};
 	struct store_txn *t = NULL;
 	int rc = store_begin(s, false, &t);
 	if (rc < 0)

@@ -173,17 +173,10 @@ static int file_message_id(struct store_txn *t, const struct store_draft *d)
 /*
  * The customer is answered: the clock stops at when. Only the thread's current draft closes
  * the conversation; a reply that went out while the customer wrote again leaves the newer
- * draft waiting. Our Message-ID is filed under the thread, so that the answer joins it.
+ * draft waiting.
  */
-static int thread_answered(struct store_txn *t, const struct store_draft *d, int64_t when)
+static void answered(struct store_thread *th, const struct store_draft *d, int64_t when)
 {
-	struct store_thread *th = NULL;
-	uint64_t live;
-	int rc = store_resolve_thread(t, d->thread, &live);
-	if (rc == 0)
-		rc = store_get_thread(t, live, &th);
-	if (rc < 0)
-		return rc;
 	if (when > th->answered)
 		th->answered = when;
 	if (th->first_response == 0) {
@@ -199,9 +192,31 @@ static int thread_answered(struct store_txn *t, const struct store_draft *d, int
 		th->clock_start = 0;
 		th->deadline = th->risk_at = 0;
 	}
+}
+
+/*
+ * The server has the draft: it joins what the conversation shows we said (a reply also
+ * answers the customer), and the Message-ID of a message to the customer is filed under the
+ * thread, so that an answer to it joins.
+ */
+static int thread_sent(struct store_txn *t, const struct store_draft *d, int64_t when)
+{
+	struct store_thread *th = NULL;
+	uint64_t live;
+	int rc = store_resolve_thread(t, d->thread, &live);
+	if (rc == 0)
+		rc = store_get_thread(t, live, &th);
+	if (rc < 0)
+		return rc;
+	if (!idvec_contains(&th->sent, d->id))
+		idvec_push(&th->sent, d->id);
+	if (d->kind == STORE_KIND_REPLY)
+		answered(th, d, when);
 	rc = store_put_thread(t, th);
 	store_thread_free(th);
-	return rc == 0 ? file_message_id(t, d) : rc;
+	if (rc == 0 && d->kind != STORE_KIND_NOTICE)
+		rc = file_message_id(t, d);
+	return rc;
 }
 
 static int sent(struct store_txn *t, struct store_draft *d, void *arg)
@@ -222,10 +237,8 @@ static int sent(struct store_txn *t, struct store_draft *d, void *arg)
 	if (rc == 0 && d->queued &&
 	    (rc = store_index_del(t, STORE_INDEX_QUEUE, d->queued, d->id)) == 0)
 		d->queued = 0;
-	if (rc == 0 && d->kind == STORE_KIND_REPLY)
-		rc = thread_answered(t, d, a->when);
-	else if (rc == 0 && d->kind == STORE_KIND_HOLDING)
-		rc = file_message_id(t, d);
+	if (rc == 0)
+		rc = thread_sent(t, d, a->when);
 	if (rc == 0) {
 		char *detail =
 		    xasprintf("Message-ID <%s>: %s", d->message_id ? d->message_id : "", a->reply);
@@ -402,8 +415,7 @@ static int decide(struct store_txn *t, struct store_draft *d, void *arg)
 		d->sent = d->last_attempt ? d->last_attempt : dc->now;
 		free(d->smtp_reply);
 		d->smtp_reply = xasprintf("marked as sent by %s", dc->agent);
-		if (d->kind == STORE_KIND_REPLY)
-			rc = thread_answered(t, d, d->sent);
+		rc = thread_sent(t, d, d->sent);
 		if (rc == 0)
 			rc = decision_audit(t, d, dc, "mark-sent", d->error);
 		free(d->error);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "review_int.h"
+#include "tend/conversation.h"
 #include "tend/diff.h"
 
 /* What was loaded for editing, to check nothing changed before saving. */
@@ -36,23 +37,16 @@ static void session_free(struct edit_session *es)
 }
 
 /* The customer's latest message: the one the draft answers, else the newest one not ours. */
-static struct store_message *latest_customer(struct store_txn *t, const struct store_thread *th,
-                                             const struct store_draft *d)
+static const struct store_message *latest_customer(const struct conversation *c,
+                                                   const struct store_draft *d)
 {
-	struct store_message *best = NULL;
-	if (d->answers && store_get_message(t, d->answers, &best) == 0)
-		return best;
-	for (size_t i = 0; i < th->messages.n; i++) {
-		struct store_message *m = NULL;
-		if (store_get_message(t, th->messages.v[i], &m) < 0)
-			continue;
-		if (!(m->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED)) &&
-		    (!best || m->received >= best->received)) {
-			store_message_free(best);
-			best = m;
-		} else {
-			store_message_free(m);
-		}
+	const struct store_message *best = NULL;
+	for (size_t i = 0; i < c->nmessages; i++) {
+		const struct store_message *m = c->messages[i];
+		if (d->answers && m->id == d->answers)
+			return m;
+		if (!(m->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED)))
+			best = m; /* by arrival: the last one is the newest */
 	}
 	return best;
 }
@@ -72,25 +66,58 @@ static void put_commented(struct buf *b, const char *text)
 	free(safe);
 }
 
+/* "Mon 30 Nov 2026 10:02" */
+static void stamp(int64_t t, char *buf, size_t size)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	localtime_r(&tt, &tm);
+	strftime(buf, size, "%a %e %b %Y %H:%M", &tm);
+}
+
+static void put_customer(struct buf *b, const struct store_message *m)
+{
+	char *who = view_addr_display(&m->from), when[64];
+	char *from = term_dup(who, TEXT_LINE);
+	stamp(m->date ? m->date : m->received, when, sizeof(when));
+	buf_printf(b, "#\n# The customer's latest message, from %s, %s:\n#\n", from, when);
+	put_commented(b, m->text);
+	free(from);
+	free(who);
+}
+
+/* What we said last, so that a follow-up is answered knowing what was promised. */
+static void put_our_reply(struct buf *b, const struct conversation_entry *e)
+{
+	char when[64];
+	stamp(e->when, when, sizeof(when));
+	if (e->draft) {
+		char *by =
+		    term_dup(e->draft->approved_by ? e->draft->approved_by : "someone", TEXT_LINE);
+		buf_printf(b, "#\n# Our latest reply, approved by %s, sent %s:\n#\n", by, when);
+		put_commented(b, e->draft->body ? e->draft->body : "");
+		free(by);
+	} else {
+		buf_printf(b, "#\n# Our latest reply, written outside tend, %s:\n#\n", when);
+		put_commented(b, e->message->text ? e->message->text : "");
+	}
+}
+
 static char *reference_text(struct store_txn *t, const struct store_thread *th,
                             const struct store_draft *d)
 {
 	struct buf b = BUF_INIT;
+	struct conversation c;
 	buf_puts(&b, "# Do not modify or remove the line above.\n"
 	             "# Everything below it is ignored: it is here to help you write the reply.\n");
-	struct store_message *m = latest_customer(t, th, d);
-	if (m) {
-		char *who = view_addr_display(&m->from), when[64];
-		char *from = term_dup(who, TEXT_LINE);
-		time_t tt = (time_t)(m->date ? m->date : m->received);
-		struct tm tm;
-		localtime_r(&tt, &tm);
-		strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
-		buf_printf(&b, "#\n# The customer's latest message, from %s, %s:\n#\n", from, when);
-		put_commented(&b, m->text);
-		free(from);
-		free(who);
-		store_message_free(m);
+	if (conversation_load(t, th, &c) == 0) {
+		const struct store_message *m = latest_customer(&c, d);
+		const struct conversation_entry *ours = conversation_latest_reply(&c);
+		if (m)
+			put_customer(&b, m);
+		if (ours)
+			put_our_reply(&b, ours);
+		conversation_finish(&c);
 	}
 	if (d->previous_body && *d->previous_body) {
 		buf_puts(&b, "#\n# Your earlier edit, from before the customer wrote again:\n#\n");
@@ -138,27 +165,26 @@ static int write_all(int fd, const char *p, size_t n)
 	return 0;
 }
 
-/* Creates the file (mode 0600: mkstemps) with the body, the scissors and the reference. */
-static int write_file(struct edit_session *es, char **err)
+/* Creates the file (mode 0600: mkstemps) with the text, the scissors and the reference. */
+static int write_file(const char *name, uint64_t thread, const char *body, const char *reference,
+                      char **path, char **err)
 {
 	const char *dir = getenv("TMPDIR");
-	es->path = xasprintf("%s/tend-draft-%llu-XXXXXX.txt", dir && *dir ? dir : "/tmp",
-	                     (unsigned long long)es->thread);
-	int fd = mkstemps(es->path, 4);
+	*path = xasprintf("%s/tend-%s-%llu-XXXXXX.txt", dir && *dir ? dir : "/tmp", name,
+	                  (unsigned long long)thread);
+	int fd = mkstemps(*path, 4);
 	if (fd < 0) {
-		*err = xasprintf("cannot create %s: %s", es->path, strerror(errno));
+		*err = xasprintf("cannot create %s: %s", *path, strerror(errno));
 		return STORE_ERROR;
 	}
-	char *body = normalize(es->body, strlen(es->body));
-	char *text = xasprintf("%s%s\n%s", body, REVIEW_SCISSORS, es->reference);
+	char *text = xasprintf("%s%s\n%s", body, REVIEW_SCISSORS, reference);
 	int rc = write_all(fd, text, strlen(text));
 	if (close(fd) < 0 || rc < 0) {
-		*err = xasprintf("cannot write %s: %s", es->path, strerror(errno));
-		unlink(es->path);
+		*err = xasprintf("cannot write %s: %s", *path, strerror(errno));
+		unlink(*path);
 		rc = STORE_ERROR;
 	}
 	free(text);
-	free(body);
 	return rc;
 }
 
@@ -232,12 +258,12 @@ static const char *find_scissors(const char *text)
 }
 
 /* Reads what the agent saved, up to the scissors line. */
-static int read_back(const struct edit_session *es, char **out, char **err)
+static int read_back(const char *path, char **out, char **err)
 {
 	char *text;
 	size_t len;
-	if (read_file(es->path, &text, &len) < 0) {
-		*err = xasprintf("cannot read %s: %s", es->path, strerror(errno));
+	if (read_file(path, &text, &len) < 0) {
+		*err = xasprintf("cannot read %s: %s", path, strerror(errno));
 		return STORE_ERROR;
 	}
 	const char *cut = find_scissors(text);
@@ -246,12 +272,12 @@ static int read_back(const struct edit_session *es, char **out, char **err)
 		*out = xstrdup("");
 	else if (memchr(text, '\0', len) != NULL || !utf8_valid(text, len))
 		rc = review_refuse(
-		    err, "%s is not UTF-8 text; nothing was saved (the file is kept)", es->path);
+		    err, "%s is not UTF-8 text; nothing was saved (the file is kept)", path);
 	else if (cut == NULL)
 		rc = review_refuse(err,
 		                   "the scissors line is gone from %s, so the reply cannot be told "
 		                   "from the notes below it; nothing was saved (the file is kept)",
-		                   es->path);
+		                   path);
 	else
 		*out = normalize(text, (size_t)(cut - text));
 	free(text);
@@ -304,14 +330,24 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 	return rc;
 }
 
+int review_editor(const char *name, uint64_t thread, const char *text, const char *reference,
+                  char **path, char **out, char **err)
+{
+	char *body = normalize(text, strlen(text));
+	int rc = write_file(name, thread, body, reference, path, err);
+	free(body);
+	if (rc == 0 && (rc = run_editor(*path, err)) < 0)
+		unlink(*path);
+	if (rc == 0)
+		rc = read_back(*path, out, err);
+	return rc;
+}
+
 /* After the editor: what came back decides between saving, nothing and refusing. */
 static int edit_finish(struct store *s, const struct edit_session *es, const struct review_agent *a,
-                       char **err)
+                       char *body, char **err)
 {
-	char *body = NULL;
-	int rc = read_back(es, &body, err);
-	if (rc < 0)
-		return rc;
+	int rc;
 	char *old = normalize(es->body, strlen(es->body));
 	if (strcmp(body, old) == 0) /* an empty draft (rejected) left empty too */
 		rc = REVIEW_UNCHANGED;
@@ -330,13 +366,11 @@ int review_edit(struct store *s, const struct config *c, uint64_t thread,
                 const struct review_agent *a, char **err)
 {
 	struct edit_session es = {0};
+	char *body = NULL;
 	int rc = edit_load(s, thread, &es, err);
-	if (rc == 0 && (rc = write_file(&es, err)) == 0) {
-		if ((rc = run_editor(es.path, err)) < 0)
-			unlink(es.path);
-		else
-			rc = edit_finish(s, &es, a, err);
-	}
+	if (rc == 0 && (rc = review_editor("draft", es.thread, es.body, es.reference, &es.path,
+	                                   &body, err)) == 0)
+		rc = edit_finish(s, &es, a, body, err);
 	session_free(&es);
 	return rc;
 }

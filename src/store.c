@@ -47,19 +47,20 @@ enum db {
 	DB_OUTBOX,
 	DB_AUDIT,
 	DB_CUSTOMERS,
+	DB_NOTES,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",    "raw",    "messages", "msgids", "threads", "quarantine", "subjects",
-    "cursors", "status", "drafts",   "queue",  "outbox",  "audit",      "customers",
+    "meta",   "raw",    "messages", "msgids", "threads", "quarantine", "subjects", "cursors",
+    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",
 };
 
 /*
  * Databases added after schema version 1 was fixed. A store from before them gets them the
  * next time it is opened for writing; until then a read-only open sees them as empty.
  */
-#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS))
+#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES))
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -67,6 +68,7 @@ static const char *const db_names[DB_COUNT] = {
 #define META_LAST_THREAD  "last_thread_id"
 #define META_LAST_DRAFT   "last_draft_id"
 #define META_LAST_AUDIT   "last_audit_seq"
+#define META_LAST_NOTE    "last_note_id"
 /* Set once the customers database lists every thread (stores from before it are filled in). */
 #define META_CUSTOMERS "customers_indexed"
 
@@ -1242,10 +1244,9 @@ static MDB_val id_key(unsigned char b[8], uint64_t id)
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id)
 {
 	static const char *const names[] = {
-	    [STORE_COUNTER_MESSAGE] = META_LAST_MESSAGE,
-	    [STORE_COUNTER_THREAD] = META_LAST_THREAD,
-	    [STORE_COUNTER_DRAFT] = META_LAST_DRAFT,
-	    [STORE_COUNTER_AUDIT] = META_LAST_AUDIT,
+	    [STORE_COUNTER_MESSAGE] = META_LAST_MESSAGE, [STORE_COUNTER_THREAD] = META_LAST_THREAD,
+	    [STORE_COUNTER_DRAFT] = META_LAST_DRAFT,     [STORE_COUNTER_AUDIT] = META_LAST_AUDIT,
+	    [STORE_COUNTER_NOTE] = META_LAST_NOTE,
 	};
 	const char *name = names[c];
 	uint64_t last = 0;
@@ -1912,6 +1913,37 @@ int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft 
 {
 	struct draft_walk w = {fn, arg};
 	return walk(t, DB_DRAFTS, visit_draft, &w);
+}
+
+/* Notes */
+
+void store_note_free(struct store_note *n)
+{
+	if (n == NULL)
+		return;
+	codec_clear(&codec_note, n);
+	free(n);
+}
+
+int store_put_note(struct store_txn *t, const struct store_note *n)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, n->id);
+	return put_record(t, DB_NOTES, &k, &codec_note, n, true);
+}
+
+int store_get_note(struct store_txn *t, uint64_t id, struct store_note **out)
+{
+	unsigned char kb[8];
+	MDB_val k = id_key(kb, id);
+	struct store_note *n = xcalloc(1, sizeof(*n));
+	int rc = get_record(t, DB_NOTES, &k, &codec_note, n);
+	if (rc < 0) {
+		free(n);
+		n = NULL;
+	}
+	*out = n;
+	return rc;
 }
 
 /* Queue and outbox: keys of a big-endian time (offset so that order holds) and a draft id */

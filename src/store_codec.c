@@ -117,6 +117,8 @@ static const struct codec_field thread_fields[] = {
     FIELD(30, CODEC_STR, T, resolved_by),
     FIELD(31, CODEC_STR, T, resolve_reason),
     FIELD(32, CODEC_I64, T, first_bounced),
+    FIELD(33, CODEC_IDVEC, T, sent),
+    FIELD(34, CODEC_IDVEC, T, notes),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),
@@ -181,6 +183,14 @@ static const struct codec_field audit_fields[] = {
 };
 #undef A
 const struct codec_table codec_audit = TABLE("audit", struct store_audit, audit_fields);
+
+#define N struct store_note
+static const struct codec_field note_fields[] = {
+    FIELD(1, CODEC_U64, N, id),    FIELD(2, CODEC_U64, N, thread),  FIELD(3, CODEC_I64, N, created),
+    FIELD(4, CODEC_STR, N, agent), FIELD(5, CODEC_STR, N, os_user), FIELD(6, CODEC_STR, N, text),
+};
+#undef N
+const struct codec_table codec_note = TABLE("note", struct store_note, note_fields);
 
 static const struct codec_field msgid_fields[] = {
     FIELD(1, CODEC_U64, struct store_msgid, message),

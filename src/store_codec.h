@@ -60,6 +60,7 @@ extern const struct codec_table codec_cursor;
 extern const struct codec_table codec_status;
 extern const struct codec_table codec_draft;
 extern const struct codec_table codec_audit;
+extern const struct codec_table codec_note;
 /* Of a struct store_message only what says whether it waits for an answer (see
  * store_get_message_head). */
 extern const struct codec_table codec_message_head;

@@ -796,6 +796,41 @@ static int cmd_assign(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "assign", id);
 }
 
+/* The words after the ID, joined with spaces: `tend note 12 called her back` needs no quotes. */
+static char *join_words(int argc, char **argv)
+{
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < argc; i++) {
+		buf_puts(&b, i ? " " : "");
+		buf_puts(&b, argv[i]);
+	}
+	return buf_steal(&b);
+}
+
+static int cmd_note(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("note", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	int words = argc - o.first - 1; /* of the note, after the ID */
+	if (words < 0)
+		return usage_error("note", "%s", "expected a thread ID");
+	if ((rc = begin_action(c, "note", 0, words + 1, "a thread ID", argc, argv, &o, &id, &a)))
+		return rc;
+	char *err = NULL, *text = words > 0 ? join_words(words, argv + o.first + 1) : NULL;
+	rc = text ? review_note(c->store, id, &a, text, &err)
+	          : review_note_edit(c->store, id, &a, &err);
+	review_agent_finish(&a);
+	free(text);
+	if (rc == 0)
+		printf("Added an internal note to thread %llu (never sent to the customer).\n",
+		       (unsigned long long)id);
+	return review_status(rc, err, "note", id);
+}
+
 static int cmd_log(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
@@ -1102,6 +1137,8 @@ static const struct command commands[] = {
     {"reopen", cmd_reopen, "[--as AGENT] ID", "it needs an answer again: a new draft"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
+    {"note", cmd_note, "[--as AGENT] ID [TEXT...]",
+     "an internal note, never sent (no TEXT: $VISUAL or $EDITOR)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",
      "replies being sent, sent, failed or uncertain; decide on one"},
     {"stats", cmd_stats, "[--json] [--since DATE] [--until DATE] [--by tag|priority|agent]",

@@ -372,6 +372,15 @@ static void merge_review_state(struct store_thread *into, struct store_thread *f
 	}
 }
 
+/* Appends the ids of from that into lacks, and empties from. */
+static void move_ids(struct idvec *into, struct idvec *from)
+{
+	for (size_t i = 0; i < from->n; i++)
+		if (!idvec_contains(into, from->v[i]))
+			idvec_push(into, from->v[i]);
+	idvec_free(from);
+}
+
 /* Moves every message of thread `from` into `into` and leaves a forwarding record behind. */
 static int merge_thread(struct store_txn *t, struct people *p, uint64_t from_id)
 {
@@ -412,6 +421,9 @@ static int merge_thread(struct store_txn *t, struct people *p, uint64_t from_id)
 	if (from->updated > into->updated)
 		into->updated = from->updated;
 	merge_review_state(into, from);
+	/* What we said and noted in the other thread is part of this conversation now. */
+	move_ids(&into->sent, &from->sent);
+	move_ids(&into->notes, &from->notes);
 	idvec_free(&from->messages);
 	from->merged_into = into->id;
 	rc = store_put_thread(t, from);

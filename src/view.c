@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tend/conversation.h"
 #include "tend/json.h"
 #include "tend/rules.h"
 #include "tend/thread.h"
@@ -521,35 +522,6 @@ int view_quarantined(struct store_txn *t, const struct view_options *o, FILE *ou
 	return rc < 0 ? rc : 0;
 }
 
-static int by_arrival(const void *a, const void *b)
-{
-	const struct store_message *x = *(struct store_message *const *)a;
-	const struct store_message *y = *(struct store_message *const *)b;
-	if (x->received != y->received)
-		return x->received < y->received ? -1 : 1;
-	return x->id < y->id ? -1 : (x->id > y->id);
-}
-
-/* The thread's messages, oldest first; the caller frees each and the array. */
-static int load_messages(struct store_txn *t, const struct store_thread *th,
-                         struct store_message ***out)
-{
-	struct store_message **v = xcalloc(th->messages.n + 1, sizeof(*v));
-	int rc = 0;
-	for (size_t i = 0; i < th->messages.n && rc == 0; i++)
-		rc = store_get_message(t, th->messages.v[i], &v[i]);
-	if (rc < 0) {
-		for (size_t i = 0; i < th->messages.n; i++)
-			store_message_free(v[i]);
-		free(v);
-		return rc;
-	}
-	if (th->messages.n)
-		qsort(v, th->messages.n, sizeof(*v), by_arrival);
-	*out = v;
-	return 0;
-}
-
 static void json_message(struct json *j, const struct store_message *m)
 {
 	json_object_begin(j);
@@ -673,7 +645,48 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_object_end(j);
 }
 
-static void show_json(struct buf *b, const struct store_thread *th, struct store_message **msgs,
+/* One entry of the conversation: the same keys for every kind, null where they do not apply. */
+static void json_entry(struct json *j, const struct conversation_entry *e)
+{
+	const struct store_message *m = e->message;
+	const struct store_draft *d = e->draft;
+	const struct store_note *n = e->note;
+	static const struct message_addrs none = {NULL, 0};
+	json_object_begin(j);
+	json_key(j, "kind");
+	json_string(j, conversation_kind_name(e->kind));
+	json_key(j, "time");
+	json_time(j, e->when);
+	json_key(j, "agent");
+	json_string(j, d ? d->approved_by : n ? n->agent : NULL);
+	json_key(j, "os_user");
+	json_string(j, n ? n->os_user : NULL);
+	json_key(j, "body");
+	json_string(j, m ? m->text : d ? d->body : n->text);
+	json_key(j, "message");
+	m ? json_int(j, (int64_t)m->id) : json_null(j);
+	json_key(j, "draft");
+	d ? json_int(j, (int64_t)d->id) : json_null(j);
+	json_key(j, "note");
+	n ? json_int(j, (int64_t)n->id) : json_null(j);
+	json_key(j, "message_id");
+	json_string(j, m ? m->message_id : d ? d->message_id : NULL);
+	json_key(j, "from");
+	m ? json_addr(j, &m->from) : json_null(j);
+	json_key(j, "to");
+	json_addrs(j, m ? &m->to : d ? &d->to : &none);
+	json_key(j, "cc");
+	json_addrs(j, m ? &m->cc : d ? &d->cc : &none);
+	json_key(j, "subject");
+	json_string(j, m ? m->subject : d ? d->subject : NULL);
+	json_key(j, "sent");
+	json_time(j, d ? d->sent : 0);
+	json_key(j, "server_reply");
+	json_string(j, d ? d->smtp_reply : NULL);
+	json_object_end(j);
+}
+
+static void show_json(struct buf *b, const struct store_thread *th, const struct conversation *c,
                       const struct store_draft *d, const struct view_history *hist)
 {
 	struct json j;
@@ -697,8 +710,13 @@ static void show_json(struct buf *b, const struct store_thread *th, struct store
 	json_string(&j, resolved ? th->resolve_reason : NULL);
 	json_key(&j, "messages");
 	json_array_begin(&j);
-	for (size_t i = 0; i < th->messages.n; i++)
-		json_message(&j, msgs[i]);
+	for (size_t i = 0; i < c->nmessages; i++)
+		json_message(&j, c->messages[i]);
+	json_array_end(&j);
+	json_key(&j, "conversation");
+	json_array_begin(&j);
+	for (size_t i = 0; i < c->n; i++)
+		json_entry(&j, &c->entries[i]);
 	json_array_end(&j);
 	json_key(&j, "draft");
 	if (d)
@@ -746,7 +764,8 @@ static void show_sender(struct buf *b, const struct store_message *m, const stru
 	}
 }
 
-static void show_message(struct buf *b, size_t n, const struct store_message *m,
+/* A message that came in; label ("Our reply, written outside tend: ") marks one of ours. */
+static void show_message(struct buf *b, size_t n, const struct store_message *m, const char *label,
                          const struct view_options *o)
 {
 	char when[64];
@@ -755,7 +774,7 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	localtime_r(&tt, &tm);
 	strftime(when, sizeof(when), "%a %e %b %Y %H:%M", &tm);
 	char *from = addr_display(&m->from);
-	buf_printf(b, "\n%s── %zu ── ", paint(o, "\033[1m"), n);
+	buf_printf(b, "\n%s── %zu ── %s", paint(o, "\033[1m"), n, label ? label : "");
 	put_safe(b, from);
 	buf_printf(b, " · %s%s\n%sMessage-ID: <", when, paint(o, "\033[0m"), paint(o, "\033[2m"));
 	put_safe(b, m->message_id);
@@ -997,7 +1016,83 @@ static void show_resolved(struct buf *b, const struct store_thread *th,
 	buf_putc(b, '\n');
 }
 
-static void show_human(struct buf *b, const struct store_thread *th, struct store_message **msgs,
+/* " Mon 30 Nov 2026 10:02 (250 2.0.0 Ok: queued)": when the server accepted it, in its words. */
+static void accepted(struct buf *b, const struct store_draft *d)
+{
+	char when[64];
+	local_stamp(d->sent, when, sizeof(when));
+	buf_printf(b, "accepted by the server %s", when);
+	if (d->smtp_reply && *d->smtp_reply) {
+		buf_puts(b, " (");
+		put_safe(b, d->smtp_reply);
+		buf_putc(b, ')');
+	}
+}
+
+/* A reply, holding reply or notice as it was sent: who approved it, when the server took it. */
+static void show_sent(struct buf *b, size_t n, const struct store_draft *d,
+                      const struct view_options *o)
+{
+	buf_printf(b, "\n%s── %zu ── ", paint(o, "\033[1m"), n);
+	if (d->kind == STORE_KIND_NOTICE) {
+		buf_puts(b, "Escalation notice to ");
+		for (size_t i = 0; i < d->to.n; i++) {
+			buf_puts(b, i ? ", " : "");
+			put_safe(b, d->to.v[i].addr);
+		}
+		buf_puts(b, " (internal), ");
+	} else if (d->kind == STORE_KIND_HOLDING) {
+		buf_puts(b, "Holding reply (automatic), ");
+	} else {
+		buf_puts(b, "Our reply, approved by ");
+		put_safe(b, d->approved_by ? d->approved_by : "someone");
+		buf_puts(b, ", ");
+	}
+	accepted(b, d);
+	buf_printf(b, "%s\n", paint(o, "\033[0m"));
+	if (d->message_id) {
+		buf_printf(b, "%sMessage-ID: <", paint(o, "\033[2m"));
+		put_safe(b, d->message_id);
+		buf_printf(b, ">%s\n", paint(o, "\033[0m"));
+	}
+	if (d->kind != STORE_KIND_NOTICE) {
+		show_addrs(b, "To", &d->to);
+		show_addrs(b, "Cc", &d->cc);
+	}
+	put_field(b, "Subject", d->subject ? d->subject : "");
+	buf_putc(b, '\n');
+	term_put(b, d->body && *d->body ? d->body : "(no text)", TEXT_LINES);
+	if (b->len && b->data[b->len - 1] != '\n')
+		buf_putc(b, '\n');
+}
+
+static void show_note(struct buf *b, size_t n, const struct store_note *note,
+                      const struct view_options *o)
+{
+	char when[64];
+	local_stamp(note->created, when, sizeof(when));
+	buf_printf(b, "\n%s── %zu ── Internal note by ", paint(o, "\033[1;33m"), n);
+	put_safe(b, note->agent ? note->agent : "?");
+	buf_printf(b, " · %s (never sent)%s\n\n", when, paint(o, "\033[0m"));
+	term_put(b, note->text ? note->text : "", TEXT_LINES);
+	if (b->len && b->data[b->len - 1] != '\n')
+		buf_putc(b, '\n');
+}
+
+static void show_entry(struct buf *b, size_t n, const struct conversation_entry *e,
+                       const struct view_options *o)
+{
+	if (e->kind == CONVERSATION_NOTE)
+		show_note(b, n, e->note, o);
+	else if (e->draft)
+		show_sent(b, n, e->draft, o);
+	else
+		show_message(
+		    b, n, e->message,
+		    e->kind == CONVERSATION_OURS ? "Our reply, written outside tend: " : NULL, o);
+}
+
+static void show_human(struct buf *b, const struct store_thread *th, const struct conversation *c,
                        const struct view_history *hist, const struct view_options *o)
 {
 	char *cust = addr_display(&th->customer);
@@ -1025,8 +1120,8 @@ static void show_human(struct buf *b, const struct store_thread *th, struct stor
 		put_field(b, "Assigned to", th->assignee);
 	show_bounced(b, th, o);
 	view_history_human(b, hist, o);
-	for (size_t i = 0; i < th->messages.n; i++)
-		show_message(b, i + 1, msgs[i], o);
+	for (size_t i = 0; i < c->n; i++)
+		show_entry(b, i + 1, &c->entries[i], o);
 	free(cust);
 }
 
@@ -1049,7 +1144,7 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 {
 	struct store_thread *th = NULL;
 	struct store_draft *d = NULL;
-	struct store_message **msgs = NULL;
+	struct conversation c = {0};
 	struct view_history hist = {0};
 	struct buf b = BUF_INIT;
 	uint64_t live;
@@ -1058,14 +1153,13 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 		return rc;
 	if ((rc = store_get_thread(t, live, &th)) < 0)
 		return rc;
-	if ((rc = load_draft(t, th, &d)) < 0 || (rc = load_messages(t, th, &msgs)) < 0)
+	if ((rc = load_draft(t, th, &d)) < 0 || (rc = conversation_load(t, th, &c)) < 0 ||
+	    (rc = view_history_load(t, th, &hist)) < 0)
 		goto out;
-	if ((rc = view_history_load(t, th, &hist)) < 0)
-		goto out_msgs;
 	if (o->json) {
-		show_json(&b, th, msgs, d, &hist);
+		show_json(&b, th, &c, d, &hist);
 	} else {
-		show_human(&b, th, msgs, &hist, o);
+		show_human(&b, th, &c, &hist, o);
 		show_draft(&b, d, o);
 	}
 	if (!o->json && live != id)
@@ -1073,12 +1167,9 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 		           (unsigned long long)id, (unsigned long long)live);
 	if (fwrite(b.data, 1, b.len, out) != b.len)
 		rc = STORE_ERROR;
-out_msgs:
-	for (size_t i = 0; i < th->messages.n; i++)
-		store_message_free(msgs[i]);
-	free(msgs);
-	view_history_free(&hist);
 out:
+	view_history_free(&hist);
+	conversation_finish(&c);
 	buf_free(&b);
 	store_draft_free(d);
 	store_thread_free(th);

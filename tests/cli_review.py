@@ -2,9 +2,11 @@
 """Review with the real binaries: `tend queue`, `show`, `edit`, `approve`, `reject`, `snooze`,
 `assign` and `log`, on drafts that `tend import` made from the sample mail."""
 
+import email.utils
 import os
 import pwd
 import re
+import time
 
 import subprocess
 
@@ -130,6 +132,11 @@ def test_completion():
         eq(complete(env, "queue", "--l"), ["--limit"], "an option")
         eq(sorted(complete(env, "approve", ""), key=int),
            sorted((str(i["thread"]) for i in queue(env, "--limit", "0")), key=int), "thread IDs")
+        eq(complete(env, "no"), ["note"], "the note command")
+        tid = str(queue(env)[0]["thread"])
+        check(tid in complete(env, "note", ""), "note: thread IDs first")
+        eq(complete(env, "note", tid, ""), [], "then the note's own words")
+        eq(complete(env, "note", "--"), ["--as"], "its option")
     finally:
         env.close()
 
@@ -404,6 +411,115 @@ def test_no_store_is_not_created():
         r = env.tend("approve", "1", rc=1, env=ALICE)
         check("no store at" in r.err, r.err)
         check(not os.path.exists(env.store), "approve created a store")
+    finally:
+        env.close()
+
+
+def customer_writes_later(env, tid, msgid, text, seconds):
+    """A follow-up from the thread's customer, arriving seconds from now."""
+    th = env.show(tid)
+    cust = th["customer"]
+    eml = ("From: %s <%s>\nTo: support@shop.example\nSubject: Re: %s\nDate: %s\n"
+           "Message-ID: <%s>\nIn-Reply-To: <%s>\n\n%s\n"
+           % (cust["name"], cust["email"], th["subject"],
+              email.utils.formatdate(time.time() + seconds), msgid,
+              th["messages"][0]["message_id"], text))
+    eq(env.import_(env.write(msgid + ".eml", eml))["stored"], 1, "follow-up stored")
+
+
+def test_note():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        r = env.tend("note", tid, "Called", "her:", "she wants NOTE-4471", env=ALICE)
+        eq(r.out, "Added an internal note to thread %d (never sent to the customer).\n" % tid,
+           "note output")
+        customer_writes_later(env, tid, "later-%d@example.com" % tid, "Any news on this?",
+                              seconds=1)
+        time.sleep(2)  # the second note is written after the customer's follow-up arrived
+        env.tend("note", tid, env=dict(ALICE, EDITOR="sed -i '1i From the editor: NOTE-4472'",
+                                       VISUAL=""))
+        out = env.tend("show", tid).out
+        heads = re.findall(r"^── \d+ ── (.*)$", out, re.M)
+        eq(len(heads), 4, "entries: %r" % heads)
+        check(heads[1].startswith("Internal note by alice · ") and
+              heads[1].endswith(" (never sent)"), heads[1])
+        check(heads[3].startswith("Internal note by alice · "), heads[3])
+        check(re.search(r"\(never sent\)\n\nCalled her: she wants NOTE-4471\n", out), out)
+        check("\n\nFrom the editor: NOTE-4472\n" in out, out)
+        check(out.index("NOTE-4471") < out.index("Any news on this?") < out.index("NOTE-4472"),
+              "time order: %s" % out)
+        show = env.show(tid)
+        eq([e["kind"] for e in show["conversation"]], ["customer", "note", "customer", "note"],
+           "conversation kinds")
+        note = show["conversation"][1]
+        eq((note["agent"], note["os_user"], note["body"]),
+           ("alice", os_user(), "Called her: she wants NOTE-4471"), "the note in JSON")
+        check(RFC3339.match(note["time"]), note["time"])
+        eq(show["conversation"][0]["message_id"], show["messages"][0]["message_id"],
+           "a customer entry names its message")
+        eq(len(show["messages"]), 2, "notes are not messages")
+        check("NOTE-447" not in show["draft"]["body"], "a note in the draft")
+        notes = [e for e in log(env, tid) if e["action"] == "note"]
+        eq([(e["agent"], e["detail"]) for e in notes],
+           [("alice", "Called her: she wants NOTE-4471"),
+            ("alice", "From the editor: NOTE-4472")], "audited")
+        check(re.search(r"  note +#%d +Called her: she wants NOTE-4471\n" % tid,
+                        env.tend("log", tid).out), env.tend("log", tid).out)
+        eq(env.tend("note", rc=2).err,
+           "tend note: expected a thread ID\nusage: tend note [--as AGENT] ID [TEXT...]\n",
+           "no ID")
+        eq(env.tend("note", "x", "y", rc=2).err.splitlines()[0],
+           "tend note: \"x\" is not a thread ID", "bad ID")
+        eq(env.tend("note", "999", "hi", rc=1, env=ALICE).err, "tend: no thread 999\n",
+           "no thread")
+        eq(env.tend("note", tid, " ", rc=1, env=ALICE).err,
+           "tend: empty note: nothing was saved\n", "blank")
+        eq(env.tend("note", tid, rc=1, env=dict(ALICE, EDITOR="true", VISUAL="")).err,
+           "tend: empty note: nothing was saved\n", "nothing written in the editor")
+        eq(len(env.show(tid)["conversation"]), 4, "refused notes saved nothing")
+    finally:
+        env.close()
+
+
+SHOP = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
+        "agents:\n  - {login: alice, name: Alice Smith}\n")
+
+
+def test_reply_from_another_mail_program():
+    env = imported(SHOP)
+    try:
+        tid = queue(env)[0]["thread"]
+        first = env.show(tid)["messages"][0]
+        reply = ("From: Shop Support <support@shop.example>\nTo: %s\nSubject: Re: %s\n"
+                 "Date: %s\nMessage-ID: <phone-1@shop.example>\nIn-Reply-To: <%s>\n\n"
+                 "As promised on the phone: the refund of 45 GBP went out today.\n"
+                 % (first["from"]["email"], first["subject"],
+                    email.utils.formatdate(time.time() + 60), first["message_id"]))
+        env.json("import", "--json", "--sent", env.write("sent.eml", reply))
+        eq([t["state"] for t in env.threads() if t["id"] == tid], ["answered"],
+           "our reply from the Sent folder answers")
+        eq(env.json("stats", "--json")["total"]["answered"], 1, "and counts as answered")
+        show = env.show(tid)
+        eq([e["kind"] for e in show["conversation"]], ["customer", "ours"], "kinds")
+        check("refund of 45 GBP" in show["conversation"][1]["body"], show["conversation"][1])
+        out = env.tend("show", tid).out
+        check("\n── 2 ── Our reply, written outside tend: Shop Support <support@shop.example>"
+              in out, out)
+        check("the refund of 45 GBP went out today" in out, out)
+    finally:
+        env.close()
+
+
+def test_outbox_json_has_bodies():
+    env = imported(AGENTS)
+    try:
+        tid = queue(env)[0]["thread"]
+        env.tend("approve", tid, env=ALICE)
+        body = draft(env, tid)["body"]
+        items = [o for o in env.json("outbox", "--json") if o["thread"] == tid]
+        eq([(o["kind"], o["body"]) for o in items], [("reply", body)], "outbox --json")
+        check("Alice Smith" in body, body)
     finally:
         env.close()
 

@@ -12,6 +12,7 @@ import glob
 import json
 import os
 import re
+import stat
 import time
 
 from imapserver import Dovecot, imap_quote
@@ -468,6 +469,112 @@ def test_bounce_flags_thread(r):
     r.env.tend("show", "--as", "alice", str(tid))  # the draft was rewritten for the message
     out = r.approve(tid).out
     check("bounced before" in out, "approve warns: %r" % out)
+
+
+# ---- our side of the conversation (issue 15) ----
+
+def decoded_parts(data):
+    """The text of every part of a message, transfer encoding undone."""
+    msg = email.parser.BytesParser(policy=email.policy.default).parsebytes(data)
+    out = []
+    for part in msg.walk():
+        payload = part.get_payload(decode=True)
+        if payload:
+            out.append(payload)
+    return out
+
+
+def files_holding(root, marker):
+    """Every file under root whose bytes, or a message part decoded, hold marker."""
+    hits = []
+    for d, _, names in os.walk(root):
+        for name in names:
+            p = os.path.join(d, name)
+            if not stat.S_ISREG(os.lstat(p).st_mode):
+                continue  # dovecot's FIFOs and sockets: opening one would wait
+            try:
+                with open(p, "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            if marker in data or any(marker in part for part in decoded_parts(data)):
+                hits.append(p)
+    return hits
+
+
+@rig()
+def test_note_never_sent(r):
+    marker = "NOTE-never-leaves-5d3f9a"
+    tid, _ = first_draft(r)
+    out = r.env.tend("note", "--as", "alice", str(tid),
+                     "Reseller; do not offer the voucher again. " + marker).out
+    check("never sent to the customer" in out, out)
+    r.approve(tid)
+    r.once()
+    msgs = r.srv.wait_for(1)
+    eq(len(msgs), 1, "messages the SMTP server accepted")
+    for m in msgs:
+        check(marker.encode() not in m.data, "the note is in the message sent")
+        check(all(marker.encode() not in p for p in decoded_parts(m.data)),
+              "the note is in a decoded part of the message sent")
+    eq(files_holding(r.srv.dir, marker.encode()), [], "the SMTP server's files")
+    sent = r.sent_folder()
+    eq(len(sent), 1, "messages in Sent")
+    check(marker.encode() not in sent[0][1], "the note is in the Sent copy")
+    eq(files_holding(r.dv.dir, marker.encode()), [], "the IMAP server's files")
+    # ... and it is shown and audited
+    human = r.env.tend("show", str(tid)).out
+    check(re.search(r"── \d+ ── Internal note by alice · .*\(never sent\)\n\nReseller; do not "
+                    r"offer the voucher again\. " + marker, human), human)
+    conv = r.env.show(tid)["conversation"]
+    eq([e["kind"] for e in conv], ["customer", "note", "reply"], "conversation kinds")
+    check(marker in conv[1]["body"] and marker not in conv[2]["body"], conv)
+    log = r.env.json("log", "--json", str(tid))
+    check(any(e["action"] == "note" and marker in e["detail"] for e in log), "audit: %r" % log)
+    check(marker in r.env.tend("log", str(tid)).out, "human log")
+
+
+@rig(sent=True, imap={"folders": ["INBOX", "Sent"]})
+def test_conversation_shows_our_replies(r):
+    tid, _ = first_draft(r)
+    r.approve(tid)
+    r.once()
+    m = only_message(r)
+    r.once()  # the copy in Sent comes back: the same reply, not a second one
+    ours = r.outbox(tid)["message_id"]
+    answer = ("From: Anna Meier <%s>\r\nTo: support@shop.example\r\nSubject: Re: Voucher\r\n"
+              "Message-ID: <c2@example.com>\r\nIn-Reply-To: <%s>\r\n\r\n"
+              "Please confirm the voucher works now.\r\n" % (CUSTOMER, ours)).encode()
+    time.sleep(1.1)  # the answer arrives in a later second than our reply (the order's unit)
+    r.customer_writes(answer)
+    show = r.env.show(tid)
+    eq(len(show["messages"]), 3, "messages: the customer's two and the Sent copy")
+    conv = show["conversation"]
+    eq([e["kind"] for e in conv], ["customer", "reply", "customer"], "conversation kinds")
+    reply = conv[1]
+    eq((reply["agent"], reply["message_id"]), ("alice", ours), "who approved it, which it is")
+    check(reply["server_reply"].startswith("250"), reply)
+    eq(reply["body"].rstrip("\n"), m.msg.get_content().replace("\r\n", "\n").rstrip("\n"),
+       "the text exactly as the SMTP server received it")
+    human = r.env.tend("show", str(tid)).out
+    eq(len(re.findall(r"^── \d+ ── ", human, re.M)), 3, "entries shown:\n" + human)
+    check(re.search(r"\n── 2 ── Our reply, approved by alice, accepted by the server .* \(250 ",
+                    human), human)
+    check(human.index("Alice Smith") < human.index("Please confirm the voucher works now."),
+          "our reply before the follow-up")
+    # a reply written in another mail program, filed in Sent, is ours too and answers
+    other = ("From: Shop Support <support@shop.example>\r\nTo: %s\r\nSubject: Re: Voucher\r\n"
+             "Message-ID: <phone@shop.example>\r\nIn-Reply-To: <c2@example.com>\r\n\r\n"
+             "Confirmed: the voucher works until Friday.\r\n" % CUSTOMER).encode()
+    r.dv.append("Sent", other, flags=("\\Seen",))
+    r.once()
+    eq([t["state"] for t in r.env.threads() if t["id"] == tid], ["answered"], "answered")
+    conv = r.env.show(tid)["conversation"]
+    eq([e["kind"] for e in conv], ["customer", "reply", "customer", "ours"], "kinds")
+    check("works until Friday" in conv[3]["body"], conv[3])
+    human = r.env.tend("show", str(tid)).out
+    check("── 4 ── Our reply, written outside tend: Shop Support <support@shop.example>" in human,
+          human)
 
 
 # ---- crash safety: kill -9 at each step of a send, then a normal restart ----

@@ -88,6 +88,14 @@ def test_escalation_once_and_stats():
         log = r.env.json("log", "--json", str(old))
         check(any(e["action"] == "escalate" for e in log), "audited: %r" % log)
         check(r.queue_item(old) is not None, "a notice is no answer: still in the queue")
+        # the notice is part of the conversation, marked internal, with what it said
+        conv = r.env.show(old)["conversation"]
+        eq([e["kind"] for e in conv], ["customer", "notice"], "conversation kinds")
+        eq(conv[1]["body"].rstrip("\n"), body.replace("\r\n", "\n").rstrip("\n"),
+           "the notice as sent")
+        human = r.env.tend("show", str(old)).out
+        check("\n── 2 ── Escalation notice to lead@shop.example (internal), accepted by the "
+              "server " in human, human)
         # the reply goes out: stats come from the recorded times
         r.approve(old)
         r.once()
@@ -144,6 +152,15 @@ def test_holding_reply():
         eq(r.env.json("stats", "--json")["total"]["answered"], 0, "no conversation answered")
         log = r.env.json("log", "--json")
         eq(len([e for e in log if e["action"] == "holding-reply"]), 1, "audited once")
+        # it is part of the conversation it went to, marked automatic, as sent
+        held = [t["id"] for t in r.env.threads()
+                if m.msg["In-Reply-To"].strip("<>") in t["message_ids"]][0]
+        conv = r.env.show(held)["conversation"]
+        eq([e["kind"] for e in conv], ["customer", "holding"], "conversation kinds")
+        eq(conv[1]["body"].rstrip("\n"), body.replace("\r\n", "\n").rstrip("\n"),
+           "the holding reply as sent")
+        human = r.env.tend("show", str(held)).out
+        check("\n── 2 ── Holding reply (automatic), accepted by the server " in human, human)
     finally:
         r.close()
 

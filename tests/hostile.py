@@ -1286,5 +1286,47 @@ def test_forged_delivery_reports():
         r.close()
 
 
+# ---- 11. Our side of the conversation (issue 15) ---------------------------------------------
+# A forged mail from our address is no reply of ours in the conversation; a colleague's note
+# cannot talk to the terminal, and a note that is not text is refused. (That a note never
+# reaches the SMTP server is tests/daemon_send.py's test_note_never_sent.)
+
+def test_forged_mail_is_not_shown_as_ours():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        forged(env, "forged.eml", "Re: Voucher expired", "forged9@evil.example",
+               extra="In-Reply-To: <a1@example.com>\n", body="Refund approved: 500 EUR.\n")
+        eq(thread_of(env, "forged9@evil.example"), tid, "joined by its references")
+        conv = env.show(tid)["conversation"]
+        eq([e["kind"] for e in conv], ["customer", "customer"], "kinds: none of them ours")
+        out = env.tend("show", tid).out
+        check("Our reply" not in out, out)
+        check("Unverified sender: claims to come from support@shop.example" in out, out)
+    finally:
+        env.close()
+
+
+def test_note_cannot_talk_to_the_terminal():
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        evil = (OSC52 + HIDE + b"called her " + OSC8).decode()
+        env.tend("note", tid, evil, env=ALICE)
+        for args in (("show", tid), ("log", tid)):
+            r = subprocess.run(wrap([TEND, "-c", env.config] + [str(a) for a in args]),
+                               capture_output=True, env=dict(os.environ, **ALICE))
+            eq(r.returncode, 0, "tend %s" % " ".join(map(str, args)))
+            check(b"\x1b" not in r.stdout and b"\x07" not in r.stdout,
+                  "control bytes from a note: %r" % r.stdout)
+            check(b"\\x1b]52;c;ZXZpbA==\\x07\\x1b[8mcalled her" in r.stdout, r.stdout)
+        eq(env.show(tid)["conversation"][1]["body"], evil, "kept as written, for scripts")
+        r = env.tend("note", tid, "caf\udce9 au lait", rc=1, env=ALICE)
+        eq(r.err, "tend: the note is not UTF-8 text: nothing was saved\n", "not UTF-8")
+        eq(len(env.show(tid)["conversation"]), 2, "nothing saved")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../src/outbox_int.h"
 #include "t.h"
 #include "tend/outbox.h"
 #include "tend/store.h"
@@ -1291,6 +1292,189 @@ static void test_edit_reference_escaped(void)
 	fx_close(&f);
 }
 
+/* How many files named tend-note-* the editor flow left in dir. */
+static int note_files(const char *dir)
+{
+	char *cmd = xasprintf("ls '%s' | grep -c '^tend-note-'", dir);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	if (p && fscanf(p, "%d", &n) != 1)
+		n = -1;
+	if (p)
+		pclose(p);
+	free(cmd);
+	return n;
+}
+
+static void expect_refused(struct fx *f, uint64_t id, const char *text, const char *why)
+{
+	struct review_agent a = agent("bob", "Bob");
+	char *err = NULL;
+	T_EQ_INT(review_note(f->s, id, &a, text, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, why);
+	free(err);
+	review_agent_finish(&a);
+}
+
+/* A note is shown in the conversation, escaped, and audited; the draft never has it. */
+static void test_note(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	struct review_agent a = agent("bob", "Bob");
+	char *err = NULL;
+	T_EQ_INT(review_note(f.s, id, &a, "Called her " HOSTILE_UTF8 ": NOTE-7731\n\n", &err), 0);
+	T_OK(err == NULL);
+	char *out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "\n── 2 ── Internal note by bob · ");
+	T_CONTAINS(out, " (never sent)\n\nCalled her \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J: "
+	                "NOTE-7731\n\n══ Draft: proposed");
+	T_OK(terminal_safe(out));
+	free(out);
+	out = show_text(&f, id, NULL, true);
+	T_CONTAINS(out, "\"kind\": \"note\",");
+	T_CONTAINS(out, "\"agent\": \"bob\",\n      \"os_user\": \"osuser\",");
+	T_CONTAINS(out, "NOTE-7731\"");
+	free(out);
+	out = log_text(&f, id, false);
+	T_CONTAINS(out, "  note    #1  Called her \\x1b]52;");
+	T_OK(terminal_safe(out));
+	free(out);
+	out = log_text(&f, id, true);
+	T_CONTAINS(out, "\"agent\":\"bob\",\"os_user\":\"osuser\",\"action\":\"note\"");
+	free(out);
+	struct store_draft *d = get_draft(&f, id);
+	T_EQ_STR(d->body, BODY);
+	store_draft_free(d);
+
+	use_editor("sed -i '1i Second note, from the editor'");
+	T_EQ_INT(review_note_edit(f.s, id, &a, &err), 0);
+	out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "\n── 3 ── Internal note by bob · ");
+	T_CONTAINS(out, "(never sent)\n\nSecond note, from the editor\n\n══ Draft");
+	free(out);
+	use_editor("true");
+	T_EQ_INT(review_note_edit(f.s, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "empty note: nothing was saved");
+	free(err);
+	err = NULL;
+	T_EQ_INT(note_files(f.dir), 0);
+	struct store_thread *th = get_thread(&f, id);
+	T_EQ_INT(th->notes.n, 2);
+	store_thread_free(th);
+
+	expect_refused(&f, id, " \n\t", "empty note: nothing was saved");
+	expect_refused(&f, id, "caf\xe9", "the note is not UTF-8 text: nothing was saved");
+	char *big = xcalloc(REVIEW_NOTE_MAX + 2, 1);
+	memset(big, 'x', REVIEW_NOTE_MAX + 1);
+	expect_refused(&f, id, big,
+	               "a note holds at most 100000 bytes, and this one has 100001: nothing was "
+	               "saved");
+	free(big);
+	T_EQ_INT(review_note(f.s, 99, &a, "hello", &err), STORE_NOTFOUND);
+	T_EQ_STR(err, "no thread 99");
+	free(err);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/* The customer writes again after our reply: a new message, and a new draft for it. */
+static void follow_up(struct fx *f, uint64_t id)
+{
+	struct store_txn *t = begin(f->s, true);
+	struct store_thread *th = NULL;
+	uint64_t msg, draft;
+	T_EQ_INT(store_get_thread(t, id, &th), 0);
+	put_message(t, id, &msg);
+	struct store_message *m = NULL;
+	T_EQ_INT(store_get_message(t, msg, &m), 0);
+	m->received = (int64_t)time(NULL) + 60; /* after our reply */
+	T_EQ_INT(store_put_message(t, m), 0);
+	store_message_free(m);
+	T_EQ_INT(store_next_id(t, STORE_COUNTER_DRAFT, &draft), 0);
+	put_draft(t, id, draft, msg, 0);
+	idvec_push(&th->messages, msg);
+	th->draft = draft;
+	th->state = STORE_THREAD_OPEN;
+	T_EQ_INT(store_put_thread(t, th), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_thread_free(th);
+}
+
+/* A reply the server accepted is part of the conversation, marked as ours, as it was sent. */
+static void test_sent_reply_shown(void)
+{
+	struct fx f = fx_open();
+	setenv("TMPDIR", f.dir, 1);
+	add_account(f.c, "support", "support@shop.example");
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	store_draft_free(d);
+	int64_t now = (int64_t)time(NULL);
+	T_EQ_INT(outbox_record_sent(f.s, draft, now, "250 2.0.0 Ok: queued as 42", true, true, now),
+	         0);
+	struct store_thread *th = get_thread(&f, id);
+	T_OK(th->sent.n == 1 && th->sent.v[0] == draft);
+	T_EQ_INT(th->state, STORE_THREAD_ANSWERED);
+	store_thread_free(th);
+	char *out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "\n── 2 ── Our reply, approved by alice, accepted by the server ");
+	T_CONTAINS(out, " (250 2.0.0 Ok: queued as 42)\nMessage-ID: <tend.1.1.");
+	T_CONTAINS(out,
+	           "To: Anna <anna@example.com>\nSubject: Re: Refund please [#1]\n\n"
+	           "Hello Anna,\n\nYour refund is on its way.\n\nBest,\nAlice Smith\n\nNo draft.");
+	free(out);
+	out = show_text(&f, id, NULL, true);
+	T_CONTAINS(out, "\"kind\": \"reply\",");
+	T_CONTAINS(out, "\"agent\": \"alice\",");
+	T_CONTAINS(out,
+	           "\"body\": \"Hello Anna,\\n\\nYour refund is on its way.\\n\\nBest,\\nAlice "
+	           "Smith\\n\",");
+	T_CONTAINS(out, "\"server_reply\": \"250 2.0.0 Ok: queued as 42\"");
+	free(out);
+
+	follow_up(&f, id);
+	char *seen = edit_unchanged(&f, id, &a);
+	T_CONTAINS(seen, "#\n# Our latest reply, approved by alice, sent ");
+	T_CONTAINS(seen,
+	           ":\n#\n# Hello Anna,\n#\n# Your refund is on its way.\n#\n# Best,\n# Alice "
+	           "Smith\n");
+	free(seen);
+	out = show_text(&f, id, NULL, false);
+	T_CONTAINS(out, "Alice Smith\n\n── 3 ── Anna <anna@example.com>");
+	free(out);
+	review_agent_finish(&a);
+	unsetenv("TMPDIR");
+	fx_close(&f);
+}
+
+/* `tend outbox --json` carries what each message says. */
+static void test_outbox_json_body(void)
+{
+	struct fx f = fx_open();
+	add_account(f.c, "support", "support@shop.example");
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 3600, true);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL, *text = NULL;
+	size_t len = 0;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	FILE *mf = open_memstream(&text, &len);
+	struct view_options o = {.json = true, .now = (int64_t)time(NULL)};
+	T_EQ_INT(outbox_list(f.s, &o, true, mf), 0);
+	fclose(mf);
+	T_CONTAINS(text, "\"kind\":\"reply\",\"body\":\"Hello Anna,\\n\\nYour refund is on its "
+	                 "way.\\n\\nBest,\\nAlice Smith\\n\"");
+	free(text);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
 T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show_draft),
        T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
        T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
@@ -1299,4 +1483,5 @@ T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show
        T_CASE(test_edit), T_CASE(test_edit_unchanged), T_CASE(test_edit_aborts),
        T_CASE(test_edit_conflict), T_CASE(test_edit_states), T_CASE(test_old_records_escaped),
        T_CASE(test_edit_reference_escaped), T_CASE(test_agents_bound),
-       T_CASE(test_second_person_old_record))
+       T_CASE(test_second_person_old_record), T_CASE(test_note), T_CASE(test_sent_reply_shown),
+       T_CASE(test_outbox_json_body))

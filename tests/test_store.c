@@ -1342,6 +1342,100 @@ static void test_customers_index(void)
 	done();
 }
 
+/* Notes: their own records, with their own counter; a thread lists them and its sent drafts. */
+static void test_note_and_thread_lists(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	struct store_note n = {.thread = 4,
+	                       .created = 1767225600,
+	                       .agent = "bob",
+	                       .os_user = "root",
+	                       .text = "Called her: \x1b[31m refund on its way\n"};
+	T_EQ_INT(store_next_id(t, STORE_COUNTER_NOTE, &n.id), 0);
+	T_EQ_INT(n.id, 1);
+	T_EQ_INT(store_put_note(t, &n), 0);
+	struct store_thread th = {.id = 4};
+	idvec_push(&th.sent, 9);
+	idvec_push(&th.sent, 12);
+	idvec_push(&th.notes, n.id);
+	T_EQ_INT(store_put_thread(t, &th), 0);
+	T_EQ_INT(store_commit(t), 0);
+	idvec_free(&th.sent);
+	idvec_free(&th.notes);
+
+	t = begin(s, false);
+	struct store_note *got = NULL;
+	T_EQ_INT(store_get_note(t, 1, &got), 0);
+	if (got) {
+		T_EQ_INT(got->thread, 4);
+		T_EQ_INT(got->created, 1767225600);
+		T_EQ_STR(got->agent, "bob");
+		T_EQ_STR(got->os_user, "root");
+		T_EQ_STR(got->text, n.text);
+	}
+	store_note_free(got);
+	store_note_free(NULL);
+	T_EQ_INT(store_get_note(t, 2, &got), STORE_NOTFOUND);
+	T_OK(got == NULL);
+	struct store_thread *tg = NULL;
+	T_EQ_INT(store_get_thread(t, 4, &tg), 0);
+	T_OK(tg && tg->sent.n == 2 && tg->sent.v[0] == 9 && tg->sent.v[1] == 12);
+	T_OK(tg && tg->notes.n == 1 && tg->notes.v[0] == 1);
+	store_thread_free(tg);
+	store_abort(t);
+	t = begin(s, true);
+	T_EQ_INT(store_next_id(t, STORE_COUNTER_NOTE, &n.id), 0);
+	T_EQ_INT(n.id, 2); /* a counter of its own */
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+/* A store from before notes: read-only, it has none; opened for writing, it gets the database. */
+static void test_notes_db_added_to_old_store(void)
+{
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	T_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	mdb_env_set_mapsize(env, (size_t)1 << 30);
+	T_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	T_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "notes", 0, &dbi), 0);
+	T_EQ_INT(mdb_drop(txn, dbi, 1), 0);
+	T_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+
+	char *err = NULL;
+	struct store *s = NULL;
+	T_EQ_INT(store_open(dir, &(struct store_options){.readonly = true}, &s, &err), 0);
+	T_OK(err == NULL);
+	struct store_txn *t = begin(s, false);
+	struct store_note *got = NULL;
+	T_EQ_INT(store_get_note(t, 1, &got), STORE_NOTFOUND);
+	store_abort(t);
+	store_close(s);
+
+	s = open_rw(dir);
+	t = begin(s, true);
+	struct store_note n = {.id = 1, .thread = 1, .text = "x"};
+	T_EQ_INT(store_put_note(t, &n), 0);
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	T_EQ_INT(store_get_note(t, 1, &got), 0);
+	store_note_free(got);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
 /* Counters and transactions */
 
 static void test_counters_persist(void)
@@ -1963,6 +2057,8 @@ int main(int argc, char **argv)
 	    T_CASE(test_status_order),
 	    T_CASE(test_status_db_added_to_old_store),
 	    T_CASE(test_customers_index),
+	    T_CASE(test_note_and_thread_lists),
+	    T_CASE(test_notes_db_added_to_old_store),
 	    T_CASE(test_counters_persist),
 	    T_CASE(test_abort_discards),
 	    T_CASE(test_foreach_skips_merged),

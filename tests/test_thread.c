@@ -299,6 +299,44 @@ static void test_assign_reasons_and_merge(void)
 	temp_store_done(s);
 }
 
+/* What we sent and noted in a thread that merges into another goes with it. */
+static void test_merge_carries_our_side(void)
+{
+	struct store *s = temp_store();
+	struct store_txn *t = NULL;
+	if (!s || store_begin(s, true, &t) < 0)
+		return;
+	struct thread_result r1, r2, r3;
+	add(t, "From: a@x\nMessage-ID: <a@x>\nSubject: one\n\nhi\n", &r1);
+	add(t, "From: c@x\nMessage-ID: <c@x>\nReferences: <b@x>\n\nhi\n", &r2);
+	struct store_thread *th = NULL;
+	uint64_t ids[] = {r1.thread, r2.thread};
+	for (size_t i = 0; i < NELEM(ids); i++) {
+		uint64_t id = ids[i];
+		T_EQ_INT(store_get_thread(t, id, &th), 0);
+		idvec_push(&th->sent, 10 * id);
+		idvec_push(&th->notes, 100 * id);
+		T_EQ_INT(store_put_thread(t, th), 0);
+		store_thread_free(th);
+	}
+	add(t, "From: b@x\nMessage-ID: <b@x>\nIn-Reply-To: <a@x>\n\nhi\n", &r3);
+	T_EQ_INT(r3.merged.n, 1);
+	T_EQ_INT(store_get_thread(t, r1.thread, &th), 0);
+	T_OK(th && th->sent.n == 2 && idvec_contains(&th->sent, 10 * r1.thread) &&
+	     idvec_contains(&th->sent, 10 * r2.thread));
+	T_OK(th && th->notes.n == 2 && idvec_contains(&th->notes, 100 * r1.thread) &&
+	     idvec_contains(&th->notes, 100 * r2.thread));
+	store_thread_free(th);
+	T_EQ_INT(store_get_thread(t, r2.thread, &th), 0);
+	T_OK(th && th->sent.n == 0 && th->notes.n == 0);
+	store_thread_free(th);
+	thread_result_finish(&r1);
+	thread_result_finish(&r2);
+	thread_result_finish(&r3);
+	store_abort(t);
+	temp_store_done(s);
+}
+
 T_MAIN(T_CASE(test_token_format_and_find), T_CASE(test_normalize_subject),
        T_CASE(test_rfc5256_base_subjects), T_CASE(test_assign_reasons_and_merge),
-       T_CASE(test_own_unverified_and_reply_to))
+       T_CASE(test_own_unverified_and_reply_to), T_CASE(test_merge_carries_our_side))

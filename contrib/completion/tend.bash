@@ -38,7 +38,7 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen snooze assign outbox stats log rules raw status" -- "$cur"))
+			reject resolve reopen snooze assign note outbox stats log rules raw status" -- "$cur"))
 		return
 	fi
 	local opts
@@ -48,7 +48,7 @@ _tend()
 	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit" ;;
 	show) opts="--json --as" ;;
-	edit | approve | snooze | assign) opts="--as" ;;
+	edit | approve | snooze | assign | note) opts="--as" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
@@ -69,6 +69,23 @@ _tend()
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return
 		fi
+		;;
+	note)
+		# the ID first; then the note's words, which are the agent's own
+		local n=0
+		for ((i = i + 1; i < COMP_CWORD; i++)); do
+			case ${COMP_WORDS[i]} in
+			--as) ((i++)) ;;
+			-*) ;;
+			*) ((n++)) ;;
+			esac
+		done
+		if [[ $cur != -* && $n -eq 0 ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+		elif [[ $cur == -* && $n -eq 0 ]]; then
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		fi
+		return
 		;;
 	import | rules)
 		if [[ $cur != -* ]]; then

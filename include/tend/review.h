@@ -1,6 +1,6 @@
 /*
  * review: what agents do with drafts. `tend queue`, `show`, `edit`, `approve`, `reject`,
- * `snooze`, `assign` and `log` are thin wrappers around these functions.
+ * `snooze`, `assign`, `note` and `log` are thin wrappers around these functions.
  *
  * IDs agents type are thread ids: a thread has at most one open draft (store_thread.draft).
  * Every action is written to the audit trail with the agent, the operating-system user who ran
@@ -60,7 +60,8 @@ int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
  * Opens the draft in $VISUAL, else $EDITOR, else vi, and saves what the agent wrote. An
  * unchanged file changes nothing (REVIEW_UNCHANGED); an empty one aborts (REVIEW_REFUSED).
  * The file is written mode 0600 in $TMPDIR (else /tmp): the body, then a scissors line and,
- * commented out below it, the customer's latest message and the agent's earlier edit; from
+ * commented out below it, the customer's latest message, our latest reply (sent by tend or
+ * written outside it) and the agent's earlier edit; from
  * the scissors line down nothing is kept. When the draft changed while the editor was open the
  * edit is refused and the file is left in place, named in *err.
  */
@@ -118,6 +119,23 @@ int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a
 /* Assigns the thread to an agent (listed in tend.yaml when it lists agents); NULL or "-" clears. */
 int review_assign(struct store *s, const struct config *c, uint64_t thread,
                   const struct review_agent *a, const char *assignee, char **err);
+
+/* The longest note, in bytes. */
+#define REVIEW_NOTE_MAX 100000
+
+/*
+ * Adds an internal note to the thread: text (UTF-8, not blank, at most REVIEW_NOTE_MAX bytes;
+ * trailing white space is dropped), with the agent and the time. `tend show` shows it in the
+ * conversation and the audit trail holds it ("note"); nothing sends it or quotes it.
+ */
+int review_note(struct store *s, uint64_t thread, const struct review_agent *a, const char *text,
+                char **err);
+/*
+ * The same with the text from $VISUAL, else $EDITOR, else vi, in a private file as for
+ * review_edit (nothing above the scissors line: REVIEW_REFUSED, nothing saved). When the note
+ * cannot be saved, the file is kept and named in *err.
+ */
+int review_note_edit(struct store *s, uint64_t thread, const struct review_agent *a, char **err);
 
 /*
  * The audit trail, oldest first; thread 0 for all of it. Returns STORE_NOTFOUND when there is

@@ -21,6 +21,7 @@
  *   cursors     account '\0' folder -> struct store_cursor
  *   status      account '\0' folder -> struct store_status (folder "" for the account)
  *   drafts, queue, outbox, audit: created empty for the modules that will fill them.
+ *   notes       note id -> struct store_note (agents' internal notes; never sent)
  *
  * The environment variable TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) replaces the
  * default 256 GiB map size at store_open; tests use it to fill a store quickly.
@@ -119,6 +120,7 @@ enum store_counter {
 	STORE_COUNTER_THREAD,
 	STORE_COUNTER_DRAFT,
 	STORE_COUNTER_AUDIT,
+	STORE_COUNTER_NOTE,
 };
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id);
 
@@ -260,6 +262,12 @@ struct store_thread {
 	 * was cleared then (the next reply accepted is the first response), first_clock and
 	 * first_deadline kept. 0: the first reply did not bounce. */
 	int64_t first_bounced;
+	/* Our side of the conversation, kept here so that showing it reads no other thread's
+	 * records: the drafts the server accepted (replies, holding replies, escalation notices),
+	 * in the order they were sent, and the internal notes, in the order written. Threads
+	 * written before these lists existed have none. */
+	struct idvec sent;
+	struct idvec notes;
 };
 
 void store_thread_free(struct store_thread *th);
@@ -397,6 +405,25 @@ int store_audit_append(struct store_txn *t, struct store_audit *a);
 /* Oldest first; the record is valid only during the call. */
 int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit *, void *),
                         void *arg);
+
+/*
+ * An internal note an agent wrote in a conversation (`tend note`). It is shown and audited,
+ * and nothing ever sends or quotes it: it is not a draft and not a message.
+ */
+struct store_note {
+	uint64_t id;
+	uint64_t thread; /* where it was written; the thread may have been merged since */
+	int64_t created;
+	char *agent;   /* who wrote it */
+	char *os_user; /* the operating-system user who ran the command */
+	char *text;    /* UTF-8 */
+};
+
+void store_note_free(struct store_note *n);
+/* Writes n under n->id (take one from STORE_COUNTER_NOTE). */
+int store_put_note(struct store_txn *t, const struct store_note *n);
+/* *out is a copy the caller frees with store_note_free. */
+int store_get_note(struct store_txn *t, uint64_t id, struct store_note **out);
 
 /* What a Message-ID maps to: a stored message, or a placeholder for one referenced but unseen. */
 struct store_msgid {
