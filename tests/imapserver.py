@@ -53,6 +53,8 @@ import tempfile
 import threading
 import time
 
+from reaper import die_with_parent, processes, reap_orphans
+
 DOVECOT = os.environ.get("DOVECOT_BIN", "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("DOVEADM_BIN", "/usr/bin/doveadm")
 DH_FILE = "/usr/share/dovecot/dh.pem"
@@ -97,17 +99,6 @@ def port_free(port):
 
 class _PortBusy(Exception):
     pass
-
-
-def _die_with_parent():
-    """In the child before exec: SIGTERM when the test process dies, however it dies, so
-    that no dovecot outlives a killed test run."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
 
 
 def _run(argv, **kw):
@@ -467,7 +458,7 @@ service managesieve-login {{
             self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf], cwd=self.dir,
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent(signal.SIGTERM))
         finally:
             out.close()
         deadline = time.monotonic() + timeout
@@ -519,20 +510,8 @@ service managesieve-login {{
         by init do not count)."""
         if self.proc is None:
             return False
-        pgid = self.proc.pid
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % pid, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] != b"Z":
-                return True
-        return False
+        return any(pgid == self.proc.pid and state != b"Z"
+                   for _, state, pgid in processes().values())
 
     def _wait_group(self, timeout):
         deadline = time.monotonic() + timeout
@@ -548,6 +527,7 @@ service managesieve-login {{
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        reap_orphans()  # the children that outlived the master were handed to the test
 
     def stop(self, timeout=3):
         """Stops dovecot as an administrator would (SIGTERM): its processes end and clients
