@@ -1,5 +1,6 @@
 #!/usr/bin/python3
-"""The harness itself: whatever ends a test file, nothing it started is left running.
+"""The harness itself: whatever ends a test file, nothing it started is left running, and a
+machine where "localhost" does not resolve hears so in one line.
 
 Each stop case runs this file again as a victim (TEND_SELFTEST_VICTIM set): a test with a
 dovecot, an SMTP server, a tendd (under valgrind with TEND_VALGRIND=1) and a `tend edit` whose
@@ -23,7 +24,7 @@ import time
 
 import reaper
 from daemon_send import AGENTS, Rig
-from tendtest import SLOW, Daemon, Env, Failure, check, eq, run, sample_mail, wait_until
+from tendtest import SLOW, Daemon, Env, Failure, Skip, check, eq, run, sample_mail, wait_until
 
 LINGER = 5  # seconds a process may outlive the test that started it (times SLOW)
 
@@ -171,8 +172,38 @@ def test_tendd_left_running_at_exit():
     stopped("exit")
 
 
+def test_localhost_unresolvable():
+    """A daemon test file on a machine whose /etc/hosts lacks localhost (in a mount namespace
+    of its own): one line, at once, instead of every test timing out."""
+    tmp = tempfile.mkdtemp(prefix="tend-selftest-")
+    try:
+        hosts = os.path.join(tmp, "hosts")
+        with open(hosts, "w") as f:
+            f.write("127.0.0.1 tend-test.example\n")
+        unshare = ["unshare", "--mount"] if os.geteuid() == 0 else [
+            "unshare", "--map-root-user", "--mount"]
+        script = 'mount --bind "$0" /etc/hosts || exit 97; exec "$@"'
+        test = os.path.join(os.path.dirname(os.path.abspath(__file__)), "daemon_rules.py")
+        try:
+            p = subprocess.run(unshare + ["sh", "-c", script, hosts, sys.executable, test],
+                               capture_output=True, timeout=60 * SLOW,
+                               preexec_fn=reaper.die_with_parent())
+        except FileNotFoundError:
+            raise Skip("no unshare(1) here")
+        err = p.stderr.decode("utf-8", "replace")
+        if p.returncode == 97 or err.startswith("unshare:"):
+            raise Skip("cannot give a test an /etc/hosts of its own here: " + err.strip())
+        out = p.stdout.decode("utf-8", "replace").splitlines()
+        eq(len(out), 1, "lines printed (%r, stderr %r)" % (out, err))
+        check(out[0].startswith('Bail out! "localhost" does not resolve on this machine')
+              and out[0].endswith('add "127.0.0.1 localhost" to /etc/hosts'), out[0])
+        eq(p.returncode, 1, "exit status")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 if __name__ == "__main__":
     if os.environ.get("TEND_SELFTEST_VICTIM"):
         run({"test_victim": victim})
     else:
-        run(globals())
+        run(globals(), needs_localhost=True)

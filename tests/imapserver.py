@@ -32,6 +32,9 @@ which pipelines MULTIAPPEND with LITERAL+ and so stores thousands of messages a 
 
 Failures raise DovecotError with the tail of dovecot's log. Every Dovecot still open when the
 interpreter exits is closed (atexit), and dovecot gets SIGTERM if the test process dies.
+
+tend reaches the servers as "localhost" (their certificates name it): config() fails at once,
+with localhost_problem()'s one line, on a machine where that name does not lead to 127.0.0.1.
 """
 
 import atexit
@@ -99,6 +102,26 @@ def port_free(port):
 
 class _PortBusy(Exception):
     pass
+
+
+_localhost = []  # localhost_problem()'s answer, once known
+
+
+def localhost_problem():
+    """None when "localhost" resolves to 127.0.0.1, where the test servers listen; otherwise
+    one line saying what is wrong (without /etc/hosts naming it, tendd would retry its login
+    for ever and every daemon test would time out)."""
+    if not _localhost:
+        fix = 'the daemon tests need it: add "127.0.0.1 localhost" to /etc/hosts'
+        try:
+            addrs = {a[4][0] for a in socket.getaddrinfo("localhost", None,
+                                                         type=socket.SOCK_STREAM)}
+            problem = None if "127.0.0.1" in addrs else (
+                '"localhost" resolves to %s, not 127.0.0.1; %s' % (", ".join(sorted(addrs)), fix))
+        except socket.gaierror as e:
+            problem = '"localhost" does not resolve on this machine (%s); %s' % (e.strerror, fix)
+        _localhost.append(problem)
+    return _localhost[0]
 
 
 def _run(argv, **kw):
@@ -599,6 +622,8 @@ service managesieve-login {{
         (password_file), "command" (password_command: [cat, FILE]) or None (neither: give
         what is needed in extra). extra: more imap keys, written as given (a value may be a
         str, int, bool or list). top: more top-level YAML, appended as is."""
+        if host == "localhost" and localhost_problem():
+            raise DovecotError(localhost_problem())
         if port is None:
             port = self.port_imaps if tls == "implicit" else self.port_imap
         if ca_file is None:

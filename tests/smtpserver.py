@@ -94,7 +94,7 @@ import tempfile
 import time
 import traceback
 
-from imapserver import free_port, port_free
+from imapserver import free_port, localhost_problem, port_free
 from imapserver import yaml_scalar as _yaml_scalar
 from reaper import die_with_parent
 
@@ -243,6 +243,8 @@ class SmtpServer:
         return self.path("bad-ca.crt")
 
     def url(self):
+        if self.host == "localhost" and localhost_problem():
+            raise SmtpServerError(localhost_problem())
         return "%s://%s:%d" % ("smtps" if self.tls == "implicit" else "smtp", self.host,
                                self.port)
 

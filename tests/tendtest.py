@@ -31,6 +31,10 @@ class Failure(Exception):
     pass
 
 
+class Skip(Exception):
+    """Raised by a test that cannot run on this machine: TAP "ok N - name # SKIP why"."""
+
+
 def check(cond, msg):
     if not cond:
         raise Failure(msg)
@@ -151,12 +155,20 @@ def sample_mail():
     return os.path.join(SRC, "config", "sample-mail")
 
 
-def run(module_globals):
+def run(module_globals, needs_localhost=False):
     """Runs every test_* function of the calling module (or those named in argv) as TAP, in a
-    worker process that reaper.start() watches over."""
+    worker process that reaper.start() watches over. needs_localhost: the tests talk to the
+    test servers as "localhost"; when that name does not lead to 127.0.0.1, one line says so
+    (TAP "Bail out!") instead of every test timing out on its own."""
     names = [n for n in module_globals if n.startswith("test_") and callable(module_globals[n])]
     if len(sys.argv) > 1:
         names = [n for n in names if n in sys.argv[1:]]
+    if needs_localhost:
+        from imapserver import localhost_problem
+        problem = localhost_problem()
+        if problem:
+            print("Bail out! " + problem, flush=True)
+            sys.exit(1)
     reaper.start()
     print("1..%d" % len(names), flush=True)
     failed, name = 0, None
@@ -165,6 +177,8 @@ def run(module_globals):
             try:
                 module_globals[name]()
                 print("ok %d - %s" % (i, name), flush=True)
+            except Skip as e:
+                print("ok %d - %s # SKIP %s" % (i, name, e), flush=True)
             except Exception as e:  # a crash in a test is a failure of that test only
                 failed += 1
                 detail = str(e) if isinstance(e, Failure) else traceback.format_exc()
