@@ -9,9 +9,10 @@ SIGKILL. `finally` blocks run in the first case only, so the harness does not re
   process whose parent dies is handed to the nearest of them instead of to init, so everything a
   test starts, and everything that starts (dovecot's children, the editor `tend edit` runs), stays
   below the supervisor until it is gone.
-- SIGTERM, SIGINT or SIGHUP in the worker SIGKILLs every process below it at once and then
-  raises Stopped, so that the tests' finally blocks and atexit hooks still remove their
-  directories. The supervisor passes those signals on to the worker.
+- SIGTERM, SIGINT or SIGHUP in the worker prints why (TAP "Bail out!", at once: meson's
+  SIGKILL may follow half a second later), SIGKILLs every process below it and then raises
+  Stopped, so that the tests' finally blocks and atexit hooks still remove their directories.
+  The supervisor passes those signals on to the worker.
 - The worker gets SIGTERM when the supervisor dies (PR_SET_PDEATHSIG): a SIGKILL of the test
   process ends the same way. When the worker ends, whichever way (a SIGKILL of its own too), the
   supervisor SIGKILLs whatever is left below it and exits with the worker's status.
@@ -42,6 +43,7 @@ except (OSError, AttributeError):
 
 _started = False
 _stopping = None  # the signal that stopped the worker
+doing = None  # the test the worker runs, for the line that says it was stopped
 
 
 def _signame(signum):
@@ -145,19 +147,42 @@ def kill_all(timeout=5):
 
 
 def say(line):
-    """A TAP line; meson may be gone already, so a closed stdout is no error."""
+    """A TAP line, also from a signal handler that interrupted a print (hence os.write); meson
+    may be gone already, so a closed stdout is no error."""
     try:
-        print(line, flush=True)
+        sys.stdout.flush()
+    except (OSError, RuntimeError):  # RuntimeError: a reentrant call
+        pass
+    try:
+        os.write(sys.stdout.fileno(), (line + "\n").encode())
     except OSError:
         pass
 
 
 def _stop(signum, frame):
     global _stopping
-    kill_all()
-    if _stopping is None:
+    first = _stopping is None
+    if first:
         _stopping = signum
+        say("Bail out! stopped by %s%s" % (_signame(signum), " during " + doing if doing else ""))
+    kill_all()
+    if first:
         raise Stopped(signum)
+
+
+def exit(code):
+    """Ends the worker as sys.exit() would, but without tearing the interpreter down, which in
+    a forked worker takes half a second (every object's page is copied on its way out): the
+    atexit hooks run, the output is flushed, then os._exit()."""
+    if not _started:
+        sys.exit(code)
+    atexit._run_exitfuncs()
+    for f in (sys.stdout, sys.stderr):
+        try:
+            f.flush()
+        except OSError:
+            pass
+    os._exit(code)
 
 
 def _supervise(worker):

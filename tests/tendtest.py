@@ -171,9 +171,10 @@ def run(module_globals, needs_localhost=False):
             sys.exit(1)
     reaper.start()
     print("1..%d" % len(names), flush=True)
-    failed, name = 0, None
+    failed = 0
     try:
         for i, name in enumerate(names, 1):
+            reaper.doing = name
             try:
                 module_globals[name]()
                 print("ok %d - %s" % (i, name), flush=True)
@@ -186,10 +187,9 @@ def run(module_globals, needs_localhost=False):
                     print("# " + line)
                 print("not ok %d - %s" % (i, name), flush=True)
             reaper.reap_orphans()
-    except reaper.Stopped as e:
-        reaper.say("Bail out! %s%s" % (e, " during " + name if name else ""))
-        sys.exit(128 + e.signum)
-    sys.exit(1 if failed else 0)
+    except reaper.Stopped as e:  # the signal handler has said so
+        reaper.exit(128 + e.signum)
+    reaper.exit(1 if failed else 0)
 
 
 SLOW = 4 if os.environ.get("TEND_VALGRIND") == "1" else 1  # time limits scale with valgrind
