@@ -106,4 +106,4 @@ if __name__ == "__main__":
         print("ok 1 - test_random_kills_during_fetch # SKIP too slow under valgrind")
         print("ok 2 - test_random_kills_during_sending # SKIP too slow under valgrind")
     else:
-        run(globals())
+        run(globals(), needs_localhost=True)

@@ -41,4 +41,4 @@ def test_contact_form_pair_replies_reach_each_customer():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

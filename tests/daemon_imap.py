@@ -647,4 +647,4 @@ def test_xoauth2(dv, env):
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

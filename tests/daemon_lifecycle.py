@@ -144,4 +144,4 @@ def test_resolve_and_reopen_move_clock_and_stats(r):
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

@@ -112,4 +112,4 @@ def test_bad_rules_at_start():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

@@ -693,4 +693,4 @@ def test_connection_dropped_after_data(r):
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

@@ -171,4 +171,4 @@ def test_holding_reply():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)

@@ -32,6 +32,9 @@ which pipelines MULTIAPPEND with LITERAL+ and so stores thousands of messages a 
 
 Failures raise DovecotError with the tail of dovecot's log. Every Dovecot still open when the
 interpreter exits is closed (atexit), and dovecot gets SIGTERM if the test process dies.
+
+tend reaches the servers as "localhost" (their certificates name it): config() fails at once,
+with localhost_problem()'s one line, on a machine where that name does not lead to 127.0.0.1.
 """
 
 import atexit
@@ -52,6 +55,8 @@ import subprocess
 import tempfile
 import threading
 import time
+
+from reaper import die_with_parent, processes, reap_orphans
 
 DOVECOT = os.environ.get("DOVECOT_BIN", "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("DOVEADM_BIN", "/usr/bin/doveadm")
@@ -99,15 +104,24 @@ class _PortBusy(Exception):
     pass
 
 
-def _die_with_parent():
-    """In the child before exec: SIGTERM when the test process dies, however it dies, so
-    that no dovecot outlives a killed test run."""
-    try:
-        import ctypes
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass
+_localhost = []  # localhost_problem()'s answer, once known
+
+
+def localhost_problem():
+    """None when "localhost" resolves to 127.0.0.1, where the test servers listen; otherwise
+    one line saying what is wrong (without /etc/hosts naming it, tendd would retry its login
+    for ever and every daemon test would time out)."""
+    if not _localhost:
+        fix = 'the daemon tests need it: add "127.0.0.1 localhost" to /etc/hosts'
+        try:
+            addrs = {a[4][0] for a in socket.getaddrinfo("localhost", None,
+                                                         type=socket.SOCK_STREAM)}
+            problem = None if "127.0.0.1" in addrs else (
+                '"localhost" resolves to %s, not 127.0.0.1; %s' % (", ".join(sorted(addrs)), fix))
+        except socket.gaierror as e:
+            problem = '"localhost" does not resolve on this machine (%s); %s' % (e.strerror, fix)
+        _localhost.append(problem)
+    return _localhost[0]
 
 
 def _run(argv, **kw):
@@ -467,7 +481,7 @@ service managesieve-login {{
             self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.conf], cwd=self.dir,
                                          stdin=subprocess.DEVNULL, stdout=out,
                                          stderr=subprocess.STDOUT, start_new_session=True,
-                                         preexec_fn=_die_with_parent)
+                                         preexec_fn=die_with_parent(signal.SIGTERM))
         finally:
             out.close()
         deadline = time.monotonic() + timeout
@@ -519,20 +533,8 @@ service managesieve-login {{
         by init do not count)."""
         if self.proc is None:
             return False
-        pgid = self.proc.pid
-        for pid in os.listdir("/proc"):
-            if not pid.isdigit():
-                continue
-            try:
-                with open("/proc/%s/stat" % pid, "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-            fields = stat[stat.rindex(b")") + 2:].split()
-            if int(fields[2]) == pgid and fields[0] != b"Z":
-                return True
-        return False
+        return any(pgid == self.proc.pid and state != b"Z"
+                   for _, state, pgid in processes().values())
 
     def _wait_group(self, timeout):
         deadline = time.monotonic() + timeout
@@ -548,6 +550,7 @@ service managesieve-login {{
                 self.proc.wait(timeout=5)
             except subprocess.TimeoutExpired:
                 pass
+        reap_orphans()  # the children that outlived the master were handed to the test
 
     def stop(self, timeout=3):
         """Stops dovecot as an administrator would (SIGTERM): its processes end and clients
@@ -619,6 +622,8 @@ service managesieve-login {{
         (password_file), "command" (password_command: [cat, FILE]) or None (neither: give
         what is needed in extra). extra: more imap keys, written as given (a value may be a
         str, int, bool or list). top: more top-level YAML, appended as is."""
+        if host == "localhost" and localhost_problem():
+            raise DovecotError(localhost_problem())
         if port is None:
             port = self.port_imaps if tls == "implicit" else self.port_imap
         if ca_file is None:

@@ -94,8 +94,9 @@ import tempfile
 import time
 import traceback
 
-from imapserver import _die_with_parent, free_port, port_free
+from imapserver import free_port, localhost_problem, port_free
 from imapserver import yaml_scalar as _yaml_scalar
+from reaper import die_with_parent
 
 # The server process needs aiosmtpd, which only Debian's python has; the test process need not.
 PYTHON = os.environ.get("SMTPSERVER_PYTHON") or (
@@ -242,6 +243,8 @@ class SmtpServer:
         return self.path("bad-ca.crt")
 
     def url(self):
+        if self.host == "localhost" and localhost_problem():
+            raise SmtpServerError(localhost_problem())
         return "%s://%s:%d" % ("smtps" if self.tls == "implicit" else "smtp", self.host,
                                self.port)
 
@@ -369,7 +372,7 @@ class SmtpServer:
             self.proc = subprocess.Popen(
                 [PYTHON, os.path.abspath(__file__), "--serve", self.conf], cwd=self.dir,
                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                start_new_session=True, preexec_fn=_die_with_parent)
+                start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
 
         def output():
             with open(self.out, "rb") as f:

@@ -504,4 +504,4 @@ def test_cleanup_and_startup_failure():
 
 
 if __name__ == "__main__":
-    run(globals())
+    run(globals(), needs_localhost=True)
