@@ -36,6 +36,11 @@ static const char *const draft_state_names[] = {
     [STORE_DRAFT_UNCERTAIN] = "uncertain",
 };
 
+const char *view_thread_state_name(int state)
+{
+	return state_name(state);
+}
+
 const char *view_draft_state_name(int state)
 {
 	if (state < 0 || (size_t)state >= NELEM(draft_state_names))

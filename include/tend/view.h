@@ -46,6 +46,9 @@ void view_relative_time(int64_t t, int64_t now, char *buf, size_t size);
 /* Due in or overdue by: "in 25 min", "in 3 h", "in 2 d", "overdue 2 h"; "-" for no deadline. */
 void view_due(int64_t deadline, int64_t now, char *buf, size_t size);
 
+/* "open", "answered", "closed", "ignored". */
+const char *view_thread_state_name(int state);
+
 /* "proposed", "approved", "sent", "rejected", "failed", "superseded". */
 const char *view_draft_state_name(int state);
 
