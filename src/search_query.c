@@ -5,7 +5,8 @@
  * The query is never handed to FTS5 as typed: it is split into terms (at blanks, with "..."
  * keeping a phrase together), each term is split into words by the index's own tokenizer, and
  * the words are put back as FTS5 strings ("word" or "two words"), with any double quote
- * doubled. So nothing typed is FTS5 syntax: NEAR(, *, :, AND, ( and ) are words or nothing.
+ * doubled, and a '*' at the end of a term becomes FTS5's prefix mark after the string. So
+ * nothing typed is FTS5 syntax: NEAR(, :, AND, ( and ) are words or nothing.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +16,12 @@
 
 /* Longer queries are refused; nobody types more. */
 #define QUERY_MAX 4096
-/* A word this long or longer also finds the words it begins ("refund" finds "refunded"). */
+/*
+ * A term that ends in '*' also finds the words its last word begins ("refund*" finds
+ * "refunded") when that word is this long: shorter ones would read most of the index.
+ * Without it words match whole, and a query reads only as far into the index as its newest
+ * matches go; a prefix makes FTS5 gather every match of every word it begins first.
+ */
 #define PREFIX_MIN 3
 
 struct term {
@@ -54,8 +60,8 @@ static size_t utf8_chars(const char *s)
 	return n;
 }
 
-/* Adds the term raw (quoted: a phrase, its words whole) unless it holds no word. */
-static int add_term(struct search *x, struct query *q, const char *raw, size_t len, bool quoted)
+/* Adds the term raw (star: it ended in '*') unless it holds no word. */
+static int add_term(struct search *x, struct query *q, const char *raw, size_t len, bool star)
 {
 	struct term t = {STRVEC_INIT, false};
 	if (search_tokenize(x, raw, len, true, collect_token, &t.toks) < 0) {
@@ -64,7 +70,7 @@ static int add_term(struct search *x, struct query *q, const char *raw, size_t l
 	}
 	if (t.toks.n == 0)
 		return 0; /* punctuation only: nothing to look for */
-	t.prefix = !quoted && utf8_chars(t.toks.v[t.toks.n - 1]) >= PREFIX_MIN;
+	t.prefix = star && utf8_chars(t.toks.v[t.toks.n - 1]) >= PREFIX_MIN;
 	q->v = xreallocarray(q->v, q->n + 1, sizeof(*q->v));
 	q->v[q->n++] = t;
 	return 0;
@@ -81,18 +87,20 @@ static int split_terms(struct search *x, struct query *q, const char *text)
 	struct buf t = BUF_INIT;
 	int rc = 0;
 	for (const char *p = text; *p && rc == 0;) {
-		bool in = false, quoted = false;
+		bool in = false, star = false;
 		while (blank(*p))
 			p++;
 		buf_reset(&t);
 		for (; *p && (in || !blank(*p)); p++) {
 			if (*p == '"')
-				in = !in, quoted = true;
+				in = !in;
 			else
 				buf_putc(&t, *p);
+			if (*p != '"')
+				star = *p == '*';
 		}
 		if (t.len)
-			rc = add_term(x, q, t.data, t.len, quoted);
+			rc = add_term(x, q, t.data, t.len, star);
 	}
 	buf_free(&t);
 	return rc;

@@ -172,9 +172,11 @@ static void test_words_numbers_addresses(void)
 	want = xasprintf("%llu,", (unsigned long long)b);
 	expect(&f, "OT-20417", want);
 	expect(&f, "ot 20417", want);
-	expect(&f, "refund", want);           /* the beginning of "refunded" */
+	expect(&f, "refund*", want);          /* the beginning of "refunded" */
+	expect(&f, "\"was refund\"*", want);  /* of a phrase's last word */
+	expect(&f, "refund", "");             /* else words whole */
+	expect(&f, "re*", "");                /* too short a beginning: the word "re" */
 	expect(&f, "\"was refunded\"", want); /* a phrase */
-	expect(&f, "\"refund\"", "");         /* quoted: the word whole */
 	expect(&f, "20417 change", want);     /* every term, in one message */
 	expect(&f, "20417 broken", "");
 	free(want);
@@ -194,12 +196,13 @@ static void test_hostile_queries(void)
 	                                      "\"*\""};
 	/* Their words are all in the message. */
 	static const char *const present[] = {
-	    "table*",  "-table",  "^table",  "\"order",        "order\"",       "ord\"\"er",
-	    "table +", "{order}", "(order)", "order OF table", "\"the\" \"of\""};
+	    "table*",         "*table",         "-table",  "^table",     "\"order",
+	    "order\"",        "ord\"\"er",      "table +", "{order}",    "(order)",
+	    "order OF table", "\"the\" \"of\"", "tab*",    "\"of the\"*"};
 	/* Each holds a word the message lacks: as operators they would have matched. */
 	static const char *const absent[] = {
-	    "NEAR(order table)", "order OR nothing", "subject:table",     "body:order",
-	    "NOT order",         "order AND table",  "order NOT nothing", "words:order"};
+	    "NEAR(order table)", "order OR nothing",  "subject:table", "body:order", "NOT order",
+	    "order AND table",   "order NOT nothing", "words:order",   "ta*ble",     "tab"};
 	struct fx f;
 	fx_open(&f);
 	add_msg(&f, "Anna <anna@example.com>", "a@x", "Table", "The order of the table.",

@@ -97,8 +97,8 @@ int search_catch_up(struct store *s, uint64_t *added, char **err);
 /*
  * Runs query against the index: conversations whose entries hold every term, newest first
  * by their latest matching entry, at most limit of them (0: all), each with the line that
- * matched. A term is a word, a number or anything between double quotes (a phrase); a
- * term's last word of three or more letters also finds the words it begins. Prints a table,
+ * matched. A term is a word, a number or anything between double quotes (a phrase); a term
+ * ending in '*' also finds the words its last word begins (of three letters or more). Prints a table,
  * or a JSON array with o->json, to out. Returns 0, SEARCH_EQUERY, or another code with *err.
  */
 int search_query(struct search *x, const char *query, size_t limit, const struct view_options *o,
