@@ -28,7 +28,7 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads queue show edit approve reject
-			snooze assign outbox stats log rules raw status" -- "$cur"))
+			snooze assign outbox stats log search rules raw status" -- "$cur"))
 		return
 	fi
 	local opts
@@ -42,6 +42,7 @@ _tend()
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
+	search) opts="--json --limit --reindex" ;;
 	rules) opts="check test replay --json" ;;
 	esac
 	case $cmd in
