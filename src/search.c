@@ -11,10 +11,12 @@
  * - synchronous=NORMAL: a power cut may lose the last batches, which the next catch-up adds
  *   again; the high-water marks commit with the entries, so the index never claims more than
  *   it holds.
- * - The key of an entry (its rowid in the words table) is its time, shifted, with the low bits
- *   of its id: FTS5 returns the matches of a query in key order, so the newest come first
- *   and a query stops as soon as it has its screenful of conversations.
+ * - The key of an entry (its rowid in the words table) is its minute, shifted, with the low
+ *   bits of its id: FTS5 returns the matches of a query in key order, so the newest come
+ *   first and a query stops as soon as it has its screenful of conversations.
  * - Contentless FTS5 (content=''): the texts live in the store, not twice on the disk.
+ * - FTS5 merges its segments 16 at a time rather than 4 (automerge, crisismerge): an import
+ *   that adds thousands of entries merges each of them fewer times.
  */
 #include "tend/search.h"
 
@@ -25,8 +27,11 @@
 
 #include "search_int.h"
 
-#define INDEX_FILE     "search.sqlite"
+#define INDEX_FILE "search.sqlite"
+/* PRAGMA user_version of the index tend makes (SCHEMA_SQL sets it); another is rebuilt. */
 #define SCHEMA_VERSION 1
+#define STR_(x)        #x
+#define STR(x)         STR_(x)
 /* How long a writer waits for another's batch, and a reader for a checkpoint. */
 #define BUSY_MS 15000
 
@@ -53,7 +58,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	" remove_diacritics 2', content='', columnsize=0);"                                        \
 	"INSERT INTO words(words, rank) VALUES('automerge', 16);"                                  \
 	"INSERT INTO words(words, rank) VALUES('crisismerge', 64);"                                \
-	"PRAGMA user_version = 1;"
+	"PRAGMA user_version = " STR(SCHEMA_VERSION) ";"
 
 #define PRAGMAS_SQL                                                                                \
 	"PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA temp_store = MEMORY;"      \

@@ -40,7 +40,7 @@ bool search_damaged(const struct search *x);
 int search_exec(struct search *x, const char *sql, const char *what, char **err);
 /* Empties the database, whatever state it is in, and makes the tables again. */
 int search_reset(struct search *x, char **err);
-/* The statement, prepared on first use; NULL (logged) when it cannot be. */
+/* The statement, prepared on first use; NULL when it cannot be (sqlite3_errmsg says why). */
 sqlite3_stmt *search_stmt(struct search *x, enum stmt which);
 
 /* Which kind of id (REF_*) an entry kind refers to, and the ref the index keys it by. */

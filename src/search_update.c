@@ -412,8 +412,7 @@ static int catch_up(struct search *x, char **err)
 	bool more = true, other = false;
 	int rc = behind(x, &messages, &audit, err);
 	if (rc == 0 && messages > SAY_BEHIND)
-		log_info("search index: adding %llu messages (once; this takes a while)",
-		         (unsigned long long)messages);
+		log_info("search index: adding %llu messages", (unsigned long long)messages);
 	while (rc == 0 && messages && more && !other)
 		rc = messages_batch(&b, &more, &other);
 	if (rc == 0 && other) {
