@@ -1380,7 +1380,22 @@ static void test_file_prepare(void)
 	T_EQ_INT(stat(path, &again), 0);
 	T_EQ_INT(again.st_mode & 07777, 0600);
 	T_EQ_INT(again.st_ino, st.st_ino);
+	/* One of ours with another mode gets the store's. */
+	T_EQ_INT(chmod(path, 0644), 0);
 	T_EQ_INT(store_file_prepare(s, "index", false, &st, &err), 0);
+	T_EQ_INT(stat(path, &again), 0);
+	T_EQ_INT(again.st_mode & 07777, 0600);
+	/* A second name for it elsewhere: refused, and left as it is. */
+	char *other = xasprintf("%s.other", dir);
+	T_EQ_INT(link(path, other), 0);
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), STORE_ERROR);
+	T_CONTAINS(err, "index has 2 hard links; refusing to open it");
+	free(err);
+	err = NULL;
+	T_EQ_INT(stat(path, &again), 0);
+	T_EQ_INT(again.st_nlink, 2);
+	unlink(other);
+	free(other);
 	unlink(path);
 	T_EQ_INT(symlink("/etc/passwd", path), 0);
 	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), STORE_ERROR);
@@ -1389,6 +1404,33 @@ static void test_file_prepare(void)
 	unlink(path);
 	free(path);
 	store_close(s);
+	free(dir);
+	done();
+}
+
+/* In a store shared with a group, the file is made for the group, as data.mdb is. */
+static void test_file_prepare_group(void)
+{
+	struct group *gr = getgrgid(getgid());
+	T_OK(gr != NULL);
+	if (gr == NULL)
+		return;
+	char *dir = store_path(), *group = xstrdup(gr->gr_name), *err = NULL;
+	struct store *s = NULL;
+	mode_t old = umask(077);
+	T_EQ_INT(store_open(dir, &(struct store_options){.group = group}, &s, &err), 0);
+	umask(old);
+	struct stat st;
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), 0);
+	char *path = xasprintf("%s/index", dir);
+	T_EQ_INT(chmod(path, 0600), 0);
+	T_EQ_INT(store_file_prepare(s, "index", false, &st, &err), 0);
+	T_EQ_INT(stat(path, &st), 0);
+	T_EQ_INT(st.st_mode & 07777, 0660);
+	T_EQ_INT(st.st_gid, gr->gr_gid);
+	store_close(s);
+	free(path);
+	free(group);
 	free(dir);
 	done();
 }
@@ -1980,6 +2022,7 @@ int main(int argc, char **argv)
 	    T_CASE(test_counters_persist),
 	    T_CASE(test_counters_and_walks_from),
 	    T_CASE(test_file_prepare),
+	    T_CASE(test_file_prepare_group),
 	    T_CASE(test_abort_discards),
 	    T_CASE(test_foreach_skips_merged),
 	    T_CASE(test_resolve_thread),
