@@ -163,6 +163,10 @@ int search_load_entry(struct store_txn *t, enum search_kind kind, uint64_t id,
 	case REF_DRAFT:
 		return load_draft(t, id, e);
 	default:
+		/*
+		 * REF_NOTE: the store has no notes yet. When it does, a note's text is loaded here
+		 * as a draft's is, and search_update's visit_audit adds each note by its audit entry.
+		 */
 		return STORE_NOTFOUND;
 	}
 }
