@@ -14,6 +14,7 @@
 #include "daemon_int.h"
 #include "tend/daemon.h"
 #include "tend/outbox.h"
+#include "tend/search.h"
 #include "tend/smtp.h"
 #include "tend/util.h"
 
@@ -46,6 +47,27 @@ unsigned daemon_rules_gen(struct daemon *d)
 	unsigned g = d->rules_gen;
 	pthread_mutex_unlock(&d->lock);
 	return g;
+}
+
+void daemon_search_update(struct daemon *d)
+{
+	char *err = NULL;
+	int rc = search_catch_up(d->store, NULL, &err);
+	pthread_mutex_lock(&d->lock);
+	if (rc < 0 && (d->index_error == NULL || strcmp(d->index_error, err) != 0)) {
+		log_warnx("%s; mail is stored as ever, `tend search` may miss the newest until "
+		          "this is fixed",
+		          err);
+		free(d->index_error);
+		d->index_error = err;
+		err = NULL;
+	} else if (rc == 0 && d->index_error) {
+		log_info("the search index works again");
+		free(d->index_error);
+		d->index_error = NULL;
+	}
+	pthread_mutex_unlock(&d->lock);
+	free(err);
 }
 
 /* Loads the operators' rules; a missing file means the built-in ones (NULL). */
@@ -261,6 +283,7 @@ int daemon_run(const char *config_path, const struct daemon_options *opt)
 		goto out;
 	if (pipe2(d.stop_pipe, O_CLOEXEC) < 0)
 		fatal("pipe");
+	daemon_search_update(&d); /* what a crash, or a tend before the index, left out */
 	start_workers(&d);
 	start_sender(&d);
 	if (d.nworkers == 0)
@@ -283,6 +306,7 @@ out:
 		close(d.stop_pipe[1]);
 	}
 	daemon_rules_release(&d, d.rules);
+	free(d.index_error);
 	store_close(d.store);
 	config_free(d.config);
 	pthread_mutex_destroy(&d.lock);

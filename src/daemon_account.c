@@ -180,6 +180,7 @@ static void on_batch(const struct fetch_result *res, void *arg)
 	struct progress *p = arg;
 	struct folder_note n = {res, p->w->fetched[p->folder] + res->stored, false};
 	status_edit(p->w, p->w->acct->imap.folders.v[p->folder], set_folder, &n);
+	daemon_search_update(p->w->d); /* the batch is committed */
 }
 
 /* Picks up rules reloaded since the last pass. */

@@ -25,7 +25,7 @@ struct daemon {
 	bool once;
 	atomic_bool stopping;
 	int stop_pipe[2];     /* written once on stop, never read: every poll() on it wakes */
-	pthread_mutex_t lock; /* guards rules and rules_gen */
+	pthread_mutex_t lock; /* guards rules, rules_gen and index_error */
 	struct rules_ref *rules;
 	unsigned rules_gen;
 	struct worker *workers;
@@ -34,6 +34,7 @@ struct daemon {
 	int poke_fd;        /* the outbox's wake-up socket, or -1 */
 	pthread_t sender_tid;
 	bool sender_started;
+	char *index_error; /* the search index's failure last logged, NULL when it works */
 };
 
 struct worker {
@@ -56,6 +57,12 @@ void *worker_main(void *arg);
 /* The sender thread (arg: the daemon), and one pass of the outbox for --once (-1: a failure). */
 void *sender_main(void *arg);
 int daemon_outbox_pass(struct daemon *d);
+
+/*
+ * Brings the search index up to date after a commit (never inside a store transaction). A
+ * failure fails nothing: it is logged once, and once more when the index works again.
+ */
+void daemon_search_update(struct daemon *d);
 
 /* Takes a reference to the rules in use; *gen receives their generation. */
 struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen);

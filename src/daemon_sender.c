@@ -54,13 +54,22 @@ static void sla_pass(struct daemon *d)
 	daemon_rules_release(d, r);
 }
 
+/* The SLA clock, then the outbox; what went out is searchable after. */
+static int run_outbox(struct daemon *d, struct outbox_pass *p)
+{
+	sla_pass(d);
+	int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, p);
+	if (rc < 0)
+		log_warnx("outbox: %s", store_strerror(rc));
+	if (p->sent)
+		daemon_search_update(d);
+	return rc;
+}
+
 int daemon_outbox_pass(struct daemon *d)
 {
 	struct outbox_pass p;
-	sla_pass(d);
-	int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
-	if (rc < 0)
-		log_warnx("outbox: %s", store_strerror(rc));
+	int rc = run_outbox(d, &p);
 	bool failed = rc < 0 || p.account_error != NULL;
 	outbox_pass_finish(&p);
 	return failed ? -1 : 0;
@@ -71,10 +80,7 @@ void *sender_main(void *arg)
 	struct daemon *d = arg;
 	while (!daemon_stopping(d)) {
 		struct outbox_pass p;
-		sla_pass(d);
-		int rc = outbox_run(d->store, d->config, (int64_t)time(NULL), &d->stopping, &p);
-		if (rc < 0)
-			log_warnx("outbox: %s", store_strerror(rc));
+		int rc = run_outbox(d, &p);
 		int64_t wait = next_wait(&p, rc);
 		outbox_pass_finish(&p);
 		if (wait > 0 && !daemon_stopping(d))

@@ -93,6 +93,8 @@ struct store {
 	unsigned absent; /* bits (1 << db) of DB_LATER databases a read-only open did not find */
 	char *dir;
 	bool readonly;
+	char *group; /* the group the store is shared with, or NULL */
+	gid_t gid;
 	/* Scratch for encoding records; only the write transaction uses it, and there is one. */
 	struct buf enc;
 };
@@ -577,35 +579,54 @@ static int check_may_create(const struct dir_ctx *d, const char *name, char **er
 }
 
 /*
- * Readies an LMDB file for mdb_env_open, which opens it by name and follows links: checked,
- * created by us when missing, with the store's mode when it is ours. *id says which file
- * passed. On a read-only file system LMDB goes without a lock file, and so do we. (Closing a
- * descriptor of lock.mdb drops the process's locks on it: this runs before LMDB takes any, and
- * LMDB allows one environment per store and process.)
+ * Readies a file that a library opens by name (and LMDB following links): checked, created by
+ * us when missing and create is set, with the store's mode when it is ours; *st describes it.
+ * STORE_NOTFOUND (without *err) when it is missing and not created: create is not set, or a
+ * read-only store is on a read-only file system. (Closing a descriptor of the file drops the
+ * process's locks on it: callers run this before their library takes any.)
  */
-static int prepare_lmdb_file(const struct dir_ctx *d, const char *name, struct file_id *id,
-                             char **err)
+static int prepare_file(const struct dir_ctx *d, const char *name, bool create, struct stat *st,
+                        char **err)
 {
-	struct stat st;
 	int fd = open_nofollow(d, name, O_RDONLY, 0);
 	if (fd < 0 && errno == ENOENT) {
+		if (!create)
+			return STORE_NOTFOUND;
 		if (check_may_create(d, name, err) < 0)
 			return STORE_ERROR;
 		fd = open_nofollow(d, name, O_RDONLY | O_CREAT, d->group ? 0660 : 0600);
 	}
 	if (fd < 0 && errno == EROFS && d->readonly)
-		return 0;
+		return STORE_NOTFOUND;
 	if ((fd = check_opened(d, name, fd, err)) < 0)
 		return STORE_ERROR;
-	if (fstat(fd, &st) < 0) {
+	int rc = 0;
+	if (fstat(fd, st) < 0) {
 		set_err(err, "%s/%s: %s", d->path, name, strerror(errno));
-		close(fd);
-		return STORE_ERROR;
+		rc = STORE_ERROR;
+	} else {
+		set_file_mode(d, name, fd, st);
 	}
-	set_file_mode(d, name, fd, &st);
+	close(fd);
+	return rc;
+}
+
+/*
+ * Readies an LMDB file for mdb_env_open. *id says which file passed. On a read-only file
+ * system LMDB goes without a lock file, and so do we. (LMDB allows one environment per store
+ * and process, and takes its locks after this.)
+ */
+static int prepare_lmdb_file(const struct dir_ctx *d, const char *name, struct file_id *id,
+                             char **err)
+{
+	struct stat st;
+	int rc = prepare_file(d, name, true, &st, err);
+	if (rc == STORE_NOTFOUND)
+		return 0;
+	if (rc < 0)
+		return rc;
 	id->dev = st.st_dev;
 	id->ino = st.st_ino;
-	close(fd);
 	return 0;
 }
 
@@ -950,6 +971,8 @@ int store_open(const char *dir, const struct store_options *opt, struct store **
 	s = xcalloc(1, sizeof(*s));
 	s->dir = xstrdup(dir);
 	s->readonly = opt->readonly;
+	s->group = opt->group ? xstrdup(opt->group) : NULL;
+	s->gid = d.gid;
 	if ((rc = env_open(s, opt, err)) < 0 || (rc = verify_lmdb_files(s, &d, ids, err)) < 0)
 		goto out;
 	rc = open_dbs_in(s, false, err);
@@ -974,6 +997,7 @@ void store_close(struct store *s)
 		mdb_env_close(s->env);
 	buf_free(&s->enc);
 	free(s->dir);
+	free(s->group);
 	free(s);
 }
 
@@ -1001,6 +1025,20 @@ int store_file_open(const char *dir, const char *name, int flags, mode_t mode, c
 	if (d.fd >= 0)
 		close(d.fd);
 	return fd;
+}
+
+int store_file_prepare(struct store *s, const char *name, bool create, struct stat *st, char **err)
+{
+	struct dir_ctx d = {
+	    .path = s->dir, .fd = -1, .group = s->group, .gid = s->gid, .readonly = s->readonly};
+	if (err)
+		*err = NULL;
+	int rc = open_dir(&d, err);
+	if (rc == 0)
+		rc = prepare_file(&d, name, create, st, err);
+	if (d.fd >= 0)
+		close(d.fd);
+	return rc;
 }
 
 int store_socket_clear(const char *dir, const char *name, char **err)
@@ -1241,14 +1279,24 @@ static MDB_val id_key(unsigned char b[8], uint64_t id)
 
 /* Counters */
 
+static const char *const counter_names[] = {
+    [STORE_COUNTER_MESSAGE] = META_LAST_MESSAGE, [STORE_COUNTER_THREAD] = META_LAST_THREAD,
+    [STORE_COUNTER_DRAFT] = META_LAST_DRAFT,     [STORE_COUNTER_AUDIT] = META_LAST_AUDIT,
+    [STORE_COUNTER_NOTE] = META_LAST_NOTE,
+};
+
+int store_get_counter(struct store_txn *t, enum store_counter c, uint64_t *last)
+{
+	*last = 0;
+	int rc = meta_get(t->s, t->txn, counter_names[c], last);
+	if (rc != 0 && rc != MDB_NOTFOUND)
+		return map_err(t->s, rc, "reading a counter");
+	return 0;
+}
+
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id)
 {
-	static const char *const names[] = {
-	    [STORE_COUNTER_MESSAGE] = META_LAST_MESSAGE, [STORE_COUNTER_THREAD] = META_LAST_THREAD,
-	    [STORE_COUNTER_DRAFT] = META_LAST_DRAFT,     [STORE_COUNTER_AUDIT] = META_LAST_AUDIT,
-	    [STORE_COUNTER_NOTE] = META_LAST_NOTE,
-	};
-	const char *name = names[c];
+	const char *name = counter_names[c];
 	uint64_t last = 0;
 	int rc = check_write(t, "meta");
 	if (rc < 0)
@@ -1330,17 +1378,21 @@ int store_get_message_head(struct store_txn *t, uint64_t id, struct store_messag
 	return get_message(t, id, &codec_message_head, out);
 }
 
-/* Calls visit for every entry of db in key order; a nonzero return stops and is returned. */
-static int walk(struct store_txn *t, enum db db,
-                int (*visit)(struct store_txn *, MDB_val *, MDB_val *, void *), void *ctx)
+/*
+ * Calls visit for every entry of db in key order, from the first key not below *from (NULL: from
+ * the start); a nonzero return stops and is returned.
+ */
+static int walk_from(struct store_txn *t, enum db db, const MDB_val *from,
+                     int (*visit)(struct store_txn *, MDB_val *, MDB_val *, void *), void *ctx)
 {
 	MDB_cursor *c = NULL;
-	MDB_val k, v;
+	MDB_val k = from ? *from : (MDB_val){0, NULL}, v;
 	int stop = 0;
 	if (db_absent(t, db))
 		return 0;
 	int rc = mdb_cursor_open(t->txn, t->s->dbi[db], &c);
-	for (MDB_cursor_op op = MDB_FIRST; rc == 0 && stop == 0; op = MDB_NEXT)
+	for (MDB_cursor_op op = from ? MDB_SET_RANGE : MDB_FIRST; rc == 0 && stop == 0;
+	     op = MDB_NEXT)
 		if ((rc = mdb_cursor_get(c, &k, &v, op)) == 0)
 			stop = visit(t, &k, &v, ctx);
 	if (c)
@@ -1352,6 +1404,12 @@ static int walk(struct store_txn *t, enum db db,
 	char what[64];
 	snprintf(what, sizeof(what), "reading %s", db_names[db]);
 	return map_err(t->s, rc, what);
+}
+
+static int walk(struct store_txn *t, enum db db,
+                int (*visit)(struct store_txn *, MDB_val *, MDB_val *, void *), void *ctx)
+{
+	return walk_from(t, db, NULL, visit, ctx);
 }
 
 struct message_walk {
@@ -1376,6 +1434,15 @@ int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_mess
 {
 	struct message_walk w = {fn, arg};
 	return walk(t, DB_MESSAGES, visit_message, &w);
+}
+
+int store_foreach_message_from(struct store_txn *t, uint64_t first,
+                               int (*fn)(const struct store_message *, void *), void *arg)
+{
+	struct message_walk w = {fn, arg};
+	unsigned char b[8];
+	MDB_val k = id_key(b, first);
+	return walk_from(t, DB_MESSAGES, &k, visit_message, &w);
 }
 
 /* Threads */
@@ -2063,6 +2130,15 @@ int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit 
 {
 	struct audit_walk w = {fn, arg};
 	return walk(t, DB_AUDIT, visit_audit, &w);
+}
+
+int store_foreach_audit_since(struct store_txn *t, int64_t since,
+                              int (*fn)(const struct store_audit *, void *), void *arg)
+{
+	struct audit_walk w = {fn, arg};
+	unsigned char b[16];
+	MDB_val k = time_key(b, since, 0);
+	return walk_from(t, DB_AUDIT, &k, visit_audit, &w);
 }
 
 /* Summaries */

@@ -20,6 +20,7 @@
 #include "tend/review.h"
 #include "tend/rules.h"
 #include "tend/rulestool.h"
+#include "tend/search.h"
 #include "tend/stats.h"
 #include "tend/status.h"
 #include "tend/store.h"
@@ -208,6 +209,15 @@ static void print_import_summary(const struct import_report *r, const struct ing
 		       (unsigned long long)r->unreadable);
 }
 
+/* Brings the search index up to date with what was stored; a failing index fails nothing. */
+static void catch_up_index(struct ctx *c)
+{
+	char *err = NULL;
+	if (search_catch_up(c->store, NULL, &err) < 0)
+		log_warnx("%s; the mail is stored, and `tend search` catches up when it can", err);
+	free(err);
+}
+
 static int cmd_import(struct ctx *c, int argc, char **argv)
 {
 	bool json = false, sent = false;
@@ -229,6 +239,8 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
 	if (rc < 0)
 		log_warnx("import stopped: %s; everything before this batch is stored",
 		          store_strerror(rc));
+	if (ingest_stats(in)->stored)
+		catch_up_index(c);
 	print_import_summary(&rep, ingest_stats(in), json);
 	ingest_free(in);
 	rules_free(rules);
@@ -337,10 +349,11 @@ enum {
 	OPT_REASON = 1 << 3,
 	OPT_LIMIT = 1 << 4,
 	OPT_RESOLVE = 1 << 5,
+	OPT_REINDEX = 1 << 6,
 };
 
 struct opts {
-	bool json, all, resolve;
+	bool json, all, resolve, reindex;
 	const char *as;
 	const char *reason;
 	const char *limit;
@@ -362,6 +375,8 @@ static unsigned opt_bit(int ch)
 		return OPT_LIMIT;
 	case 'R':
 		return OPT_RESOLVE;
+	case 'X':
+		return OPT_REINDEX;
 	default:
 		return 0;
 	}
@@ -376,6 +391,7 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"reason", required_argument, NULL, 'r'},
 	    {"limit", required_argument, NULL, 'l'},
 	    {"resolve", no_argument, NULL, 'R'}, /* reject --resolve */
+	    {"reindex", no_argument, NULL, 'X'}, /* search --reindex */
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -392,6 +408,7 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 		o->json |= ch == 'j';
 		o->all |= ch == 'A';
 		o->resolve |= ch == 'R';
+		o->reindex |= ch == 'X';
 		if (ch == 'a')
 			o->as = optarg;
 		if (ch == 'r')
@@ -470,6 +487,21 @@ static int review_status(int rc, char *err, const char *what, uint64_t id)
 
 enum { QUEUE_SCREEN = 50 }; /* drafts `tend queue` lists without --limit */
 
+/* --limit N into *limit (left as it is without the option); 0 or the usage error's status. */
+static int parse_limit(const char *cmd, const char *what, const struct opts *o,
+                       unsigned long long *limit)
+{
+	char *end;
+	if (o->limit == NULL)
+		return 0;
+	errno = 0;
+	*limit = strtoull(o->limit, &end, 10);
+	if (errno || end == o->limit || *end || o->limit[0] == '-')
+		return usage_error(cmd, "--limit wants a number of %s (0: all), not \"%s\"", what,
+		                   o->limit);
+	return 0;
+}
+
 static int cmd_queue(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
@@ -480,16 +512,8 @@ static int cmd_queue(struct ctx *c, int argc, char **argv)
 		return usage_error("queue", "unexpected argument \"%s\"", argv[o.first]);
 	/* A person reads a screenful, most urgent first; a script gets everything. */
 	unsigned long long limit = o.json ? 0 : QUEUE_SCREEN;
-	char *end;
-	if (o.limit) {
-		errno = 0;
-		limit = strtoull(o.limit, &end, 10);
-		if (errno || end == o.limit || *end || o.limit[0] == '-')
-			return usage_error("queue",
-			                   "--limit wants a number of drafts (0: all), not "
-			                   "\"%s\"",
-			                   o.limit);
-	}
+	if ((rc = parse_limit("queue", "drafts", &o, &limit)))
+		return rc;
 	if (open_store(c, true) < 0)
 		return 1;
 	struct view_options vo;
@@ -996,6 +1020,39 @@ static int cmd_status(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+enum { SEARCH_SCREEN = 20 }; /* conversations `tend search` lists without --limit */
+
+/* Full-text search over the conversations; --reindex builds the index again first. */
+static int cmd_search(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	unsigned long long limit = SEARCH_SCREEN;
+	int rc = parse_opts("search", OPT_JSON | OPT_LIMIT | OPT_REINDEX, argc, argv, &o);
+	if (rc || (rc = parse_limit("search", "conversations", &o, &limit)))
+		return rc;
+	if (o.first >= argc && !o.reindex)
+		return usage_error("search", "%s", "no QUERY given");
+	struct buf q = BUF_INIT;
+	for (int i = o.first; i < argc; i++) {
+		buf_puts(&q, i > o.first ? " " : "");
+		buf_puts(&q, argv[i]);
+	}
+	if (open_store(c, true) < 0) {
+		buf_free(&q);
+		return 1;
+	}
+	struct view_options vo;
+	view_options_detect(&vo, o.json);
+	struct search_request r = {q.data, (size_t)limit, o.reindex};
+	char *err = NULL;
+	rc = search_command(c->store, &r, &vo, stdout, &err);
+	if (rc < 0)
+		log_warnx("%s", err ? err : store_strerror(rc));
+	free(err);
+	buf_free(&q);
+	return rc == SEARCH_EQUERY ? EXIT_USAGE : rc < 0 ? 1 : 0;
+}
+
 /* A C0 control that a terminal acts on: tab, line ends and form feed are only text. */
 static bool has_terminal_control(const char *s, size_t n)
 {
@@ -1144,6 +1201,8 @@ static const struct command commands[] = {
     {"stats", cmd_stats, "[--json] [--since DATE] [--until DATE] [--by tag|priority|agent]",
      "first-response times and targets kept, from the recorded times"},
     {"log", cmd_log, "[--json] [ID]", "the audit trail, of everything or of one thread"},
+    {"search", cmd_search, "[--json] [--limit N] [--reindex] QUERY",
+     "conversations holding these words, newest first"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},

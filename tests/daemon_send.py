@@ -692,5 +692,41 @@ def test_connection_dropped_after_data(r):
     eq(r.srv.count(), 1, "copies")
 
 
+def indexed(r):
+    """(kind, thread) of every entry in the search index, read as it is on disk."""
+    import sqlite3
+    path = os.path.join(r.env.store, "search.sqlite")
+    db = sqlite3.connect("file:%s?mode=ro" % path, uri=True)
+    try:
+        return db.execute("SELECT kind, thread FROM entry ORDER BY time, id").fetchall()
+    finally:
+        db.close()
+
+
+@rig()
+def test_search_finds_fetched_mail_and_sent_reply(r):
+    """tendd brings the search index up to date after each batch it fetches and after each
+    reply it sends: the index holds them before any `tend search` runs. `tend search` then
+    finds the customer's words and ours in the conversation."""
+    tid, _ = first_draft(r)
+    eq(indexed(r), [(1, tid)], "the index after tendd fetched the message")
+    hits = r.env.json("search", "--json", "SHOP-1234")
+    eq([(h["thread"], h["kind"], h["subject"]) for h in hits],
+       [(tid, "message", "Voucher expired")], "tend search SHOP-1234")
+    eq(hits[0]["line"], "Hello, my voucher code SHOP-1234 says it expired yesterday. Can I "
+       "still use it?", "the customer's line")
+    r.approve(tid)
+    r.once()
+    body = only_message(r).msg.get_content()
+    check("Alice Smith" in body, "the reply is signed: %r" % body)
+    eq(indexed(r), [(1, tid), (3, tid)], "the index after tendd sent the reply")
+    hits = r.env.json("search", "--json", "\"Alice Smith\"")
+    eq([(h["thread"], h["kind"], h["state"]) for h in hits], [(tid, "reply", "answered")],
+       "tend search \"Alice Smith\"")
+    check("Alice Smith" in hits[0]["line"], "our line: %r" % hits[0])
+    eq([h["kind"] for h in r.env.json("search", "--json", "voucher")], ["reply"],
+       "the newest entry of the conversation that matches")
+
+
 if __name__ == "__main__":
     run(globals(), needs_localhost=True)

@@ -1328,5 +1328,95 @@ def test_note_cannot_talk_to_the_terminal():
         env.close()
 
 
+# ---- 12. The search index in a group-shared store (issue 15) ---------------------------------
+# STORE/search.sqlite and the -wal, -shm and -journal files SQLite opens by name beside it get
+# what the store's own files get: never opened through a link, never a stranger's file, made
+# only by the store's owner, 0660 for the group. (The cases change users: root only.)
+
+INDEX = ("search.sqlite", "search.sqlite-wal", "search.sqlite-shm")
+REFUND = os.path.join(sample_mail(), "06-refund-request.eml")
+
+
+def _index_files(env):
+    return sorted(n for n in os.listdir(env.store) if n.startswith("search.sqlite"))
+
+
+def test_search_index_shared_with_the_group():
+    """The owner's import makes the index 0660 for the group; a member searches it, and can
+    neither remove nor replace its files."""
+    if not _as_root():
+        return
+    env = _shared_env()
+    try:
+        eq(_index_files(env), sorted(INDEX), "the index's files")
+        for name in INDEX:
+            st = os.lstat(os.path.join(env.store, name))
+            eq((oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid),
+               (oct(0o660), 0, _users_gid()), name)
+        p = _member(wrap([TEND, "-c", env.config, "search", "--json", "refund"]))
+        eq(p.returncode, 0, "a member's tend search: %s" % p.stderr.decode())
+        check(b"Refund for cancelled order #10460" in p.stdout, p.stdout.decode())
+        secret = _secret(env)
+        before = _fingerprint(secret)
+        for name in INDEX:
+            got = _member_tries(env.store, name, secret)
+            eq(got, "rename Operation not permitted\nunlink Operation not permitted\n",
+               "the member replacing %s" % name)
+        env.tend("search", "refund")
+        eq(_fingerprint(secret), before, "the secret")
+    finally:
+        env.close()
+
+
+def test_search_index_links_refused():
+    """A link in place of the index or of a file SQLite opens beside it: `tend search` refuses
+    it by name, an import stores its mail regardless and says why the index was left alone, and
+    the file the link points to is untouched."""
+    if not _as_root():
+        return
+    for name in INDEX + ("search.sqlite-journal",):
+        env = _shared_env()
+        try:
+            secret = _secret(env)
+            before = _fingerprint(secret)
+            path = _plant_link(env, name, secret)
+            _refused(env, name, "is a symbolic link", (TEND, "search", "refund"))
+            r = env.tend("import", os.path.join(sample_mail(), "01-voucher-expired.eml"))
+            check("%s is a symbolic link; refusing" % path in r.err, "import: %r" % r)
+            eq(len(env.threads()), 2, "threads after the import")
+            eq(_fingerprint(secret), before, "the file %s points to" % name)
+            check(os.path.islink(path), "the link is left for the operator to inspect")
+        finally:
+            env.close()
+
+
+def test_member_does_not_create_the_index():
+    """A member could swap a file of their own for a link at any time, so only the store's
+    owner makes the index's files; a member's own file in their place is refused."""
+    if not _as_root():
+        return
+    env = _shared_env()
+    try:
+        for name in _index_files(env):
+            os.unlink(os.path.join(env.store, name))
+        rc, err = _member_tend(env, "search", "refund")
+        eq(rc, 1, "exit status of a member's tend search:\n%s" % err)
+        check("store %s has no search.sqlite, and only its owner (root) may create it"
+              % env.store in err, err)
+        eq(_index_files(env), [], "files the member made")
+        code = "open(%r, 'w').write('a member wrote this')" % os.path.join(env.store,
+                                                                        "search.sqlite-wal")
+        p = _member(["/usr/bin/python3", "-c", code])
+        eq(p.returncode, 0, "the member's file: %s" % p.stderr.decode())
+        _refused(env, "search.sqlite-wal", "belongs to nobody, not to the store's owner root",
+                 (TEND, "search", "refund"))
+        os.unlink(os.path.join(env.store, "search.sqlite-wal"))
+        env.tend("search", "refund")
+        rc, err = _member_tend(env, "search", "refund")
+        eq(rc, 0, "a member's tend search once the owner made the index:\n%s" % err)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

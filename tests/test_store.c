@@ -1472,6 +1472,135 @@ static void test_counters_persist(void)
 	done();
 }
 
+static int collect_msg(const struct store_message *m, void *arg)
+{
+	idvec_push(arg, m->id);
+	return 0;
+}
+
+static int collect_seq(const struct store_audit *a, void *arg)
+{
+	idvec_push(arg, a->seq);
+	return 0;
+}
+
+/* What the search index catches up with: counters read, and walks from a message, a time. */
+static void test_counters_and_walks_from(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct store_txn *t = begin(s, true);
+	uint64_t id = 0;
+	T_EQ_INT(store_get_counter(t, STORE_COUNTER_MESSAGE, &id), 0);
+	T_EQ_INT(id, 0);
+	for (uint64_t i = 1; i <= 5; i++) {
+		struct store_message m = {.id = i, .subject = "s"};
+		T_EQ_INT(store_next_id(t, STORE_COUNTER_MESSAGE, &id), 0);
+		T_EQ_INT(store_put_message(t, &m), 0);
+	}
+	int64_t times[] = {300, 100, 200, 400};
+	for (size_t i = 0; i < NELEM(times); i++) {
+		struct store_audit a = {.time = times[i], .agent = "a", .action = "x"};
+		T_EQ_INT(store_audit_append(t, &a), 0);
+	}
+	T_EQ_INT(store_commit(t), 0);
+	t = begin(s, false);
+	T_EQ_INT(store_get_counter(t, STORE_COUNTER_MESSAGE, &id), 0);
+	T_EQ_INT(id, 5);
+	T_EQ_INT(store_get_counter(t, STORE_COUNTER_AUDIT, &id), 0);
+	T_EQ_INT(id, 4);
+	struct idvec v = {0};
+	T_EQ_INT(store_foreach_message_from(t, 3, collect_msg, &v), 0);
+	T_EQ_INT(v.n, 3);
+	T_EQ_INT(v.n ? v.v[0] : 0, 3);
+	idvec_clear(&v);
+	T_EQ_INT(store_foreach_message_from(t, 6, collect_msg, &v), 0);
+	T_EQ_INT(v.n, 0);
+	T_EQ_INT(store_foreach_audit_since(t, 200, collect_seq, &v), 0);
+	T_EQ_INT(v.n, 3); /* times 200, 300, 400: sequences 3, 1, 4 */
+	T_EQ_INT(v.n == 3 ? v.v[0] * 100 + v.v[1] * 10 + v.v[2] : 0, 314);
+	idvec_clear(&v);
+	T_EQ_INT(store_foreach_audit_since(t, INT64_MIN, collect_seq, &v), 0);
+	T_EQ_INT(v.n, 4);
+	idvec_free(&v);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+/* A file beside LMDB's for a library that opens it by name: made with the store's mode only
+ * when asked, and checked as the store's own files are. */
+static void test_file_prepare(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct stat st;
+	char *err = NULL;
+	T_EQ_INT(store_file_prepare(s, "index", false, &st, &err), STORE_NOTFOUND);
+	T_OK(err == NULL);
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), 0);
+	T_OK(S_ISREG(st.st_mode) && st.st_size == 0);
+	char *path = xasprintf("%s/index", dir);
+	struct stat again;
+	T_EQ_INT(stat(path, &again), 0);
+	T_EQ_INT(again.st_mode & 07777, 0600);
+	T_EQ_INT(again.st_ino, st.st_ino);
+	/* One of ours with another mode gets the store's. */
+	T_EQ_INT(chmod(path, 0644), 0);
+	T_EQ_INT(store_file_prepare(s, "index", false, &st, &err), 0);
+	T_EQ_INT(stat(path, &again), 0);
+	T_EQ_INT(again.st_mode & 07777, 0600);
+	/* A second name for it elsewhere: refused, and left as it is. */
+	char *other = xasprintf("%s.other", dir);
+	T_EQ_INT(link(path, other), 0);
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), STORE_ERROR);
+	T_CONTAINS(err, "index has 2 hard links; refusing to open it");
+	free(err);
+	err = NULL;
+	T_EQ_INT(stat(path, &again), 0);
+	T_EQ_INT(again.st_nlink, 2);
+	unlink(other);
+	free(other);
+	unlink(path);
+	T_EQ_INT(symlink("/etc/passwd", path), 0);
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), STORE_ERROR);
+	T_CONTAINS(err, "index is a symbolic link; refusing to open it");
+	free(err);
+	unlink(path);
+	free(path);
+	store_close(s);
+	free(dir);
+	done();
+}
+
+/* In a store shared with a group, the file is made for the group, as data.mdb is. */
+static void test_file_prepare_group(void)
+{
+	struct group *gr = getgrgid(getgid());
+	T_OK(gr != NULL);
+	if (gr == NULL)
+		return;
+	char *dir = store_path(), *group = xstrdup(gr->gr_name), *err = NULL;
+	struct store *s = NULL;
+	mode_t old = umask(077);
+	T_EQ_INT(store_open(dir, &(struct store_options){.group = group}, &s, &err), 0);
+	umask(old);
+	struct stat st;
+	T_EQ_INT(store_file_prepare(s, "index", true, &st, &err), 0);
+	char *path = xasprintf("%s/index", dir);
+	T_EQ_INT(chmod(path, 0600), 0);
+	T_EQ_INT(store_file_prepare(s, "index", false, &st, &err), 0);
+	T_EQ_INT(stat(path, &st), 0);
+	T_EQ_INT(st.st_mode & 07777, 0660);
+	T_EQ_INT(st.st_gid, gr->gr_gid);
+	store_close(s);
+	free(path);
+	free(group);
+	free(dir);
+	done();
+}
+
 static void test_abort_discards(void)
 {
 	char *dir = store_path();
@@ -2060,6 +2189,9 @@ int main(int argc, char **argv)
 	    T_CASE(test_note_and_thread_lists),
 	    T_CASE(test_notes_db_added_to_old_store),
 	    T_CASE(test_counters_persist),
+	    T_CASE(test_counters_and_walks_from),
+	    T_CASE(test_file_prepare),
+	    T_CASE(test_file_prepare_group),
 	    T_CASE(test_abort_discards),
 	    T_CASE(test_foreach_skips_merged),
 	    T_CASE(test_resolve_thread),

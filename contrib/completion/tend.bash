@@ -38,7 +38,8 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen snooze assign note outbox stats log rules raw status" -- "$cur"))
+			reject resolve reopen snooze assign note outbox stats log search rules raw status" \
+			-- "$cur"))
 		return
 	fi
 	local opts
@@ -55,6 +56,7 @@ _tend()
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
+	search) opts="--json --limit --reindex" ;;
 	rules) opts="check test replay --json" ;;
 	esac
 	case $cmd in

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "tend/message.h"
@@ -91,6 +92,18 @@ const char *store_dir(const struct store *s);
  */
 int store_file_open(const char *dir, const char *name, int flags, mode_t mode, char **err);
 /*
+ * Readies the file name in the store's directory for a library that opens it by name (the
+ * search index, which SQLite opens), with the checks above: never a link, a regular file of
+ * the caller, the directory's owner or root, with one link. When it is missing and create is
+ * set, it is created empty with the mode of the store's files (0600, or 0660 and the group
+ * for a shared store; there only by the directory's owner or root); a file of the caller's
+ * is given that mode. *st describes it afterwards. Returns 0, STORE_NOTFOUND when it is
+ * missing and was not created (*err unset), or a negative code with *err (caller frees). The
+ * file is opened and closed: closing drops the process's POSIX locks on it, so call this
+ * while no connection of the process has the file open.
+ */
+int store_file_prepare(struct store *s, const char *name, bool create, struct stat *st, char **err);
+/*
  * Makes way for a socket dir/name the caller is about to bind: removes a stale socket that
  * belongs to the caller, the directory's owner or root, and refuses anything else. Returns 0, or
  * a negative code with *err (caller frees).
@@ -123,6 +136,8 @@ enum store_counter {
 	STORE_COUNTER_NOTE,
 };
 int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id);
+/* The last id handed out by a counter (0: none yet), without advancing it; any transaction. */
+int store_get_counter(struct store_txn *t, enum store_counter c, uint64_t *last);
 
 /*
  * Raw messages, byte for byte. store_get_raw's pointer lives until the transaction ends (in a
@@ -196,6 +211,9 @@ int store_get_message_head(struct store_txn *t, uint64_t id, struct store_messag
  */
 int store_foreach_message(struct store_txn *t, int (*fn)(const struct store_message *, void *),
                           void *arg);
+/* The same from message id first on. */
+int store_foreach_message_from(struct store_txn *t, uint64_t first,
+                               int (*fn)(const struct store_message *, void *), void *arg);
 
 /* Thread states. */
 enum store_thread_state {
@@ -405,6 +423,9 @@ int store_audit_append(struct store_txn *t, struct store_audit *a);
 /* Oldest first; the record is valid only during the call. */
 int store_foreach_audit(struct store_txn *t, int (*fn)(const struct store_audit *, void *),
                         void *arg);
+/* The same from the entries of time since on (the trail is in time order, then seq). */
+int store_foreach_audit_since(struct store_txn *t, int64_t since,
+                              int (*fn)(const struct store_audit *, void *), void *arg);
 
 /*
  * An internal note an agent wrote in a conversation (`tend note`). It is shown and audited,
