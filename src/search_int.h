@@ -50,6 +50,7 @@ int64_t search_ref(enum search_kind kind, uint64_t id);
 /* Entries from store records, as search_add takes them (the caller clears them). */
 void search_message_entry(const struct store_message *m, struct search_entry *e);
 void search_draft_entry(const struct store_draft *d, struct search_entry *e);
+void search_note_entry(const struct store_note *n, struct search_entry *e);
 /*
  * The entry of kind and id read back from the store, for showing it. Returns 0,
  * STORE_NOTFOUND when it is not (or no longer) what the index says, or a store code.

@@ -131,6 +131,18 @@ void search_draft_entry(const struct store_draft *d, struct search_entry *e)
 	buf_free(&people);
 }
 
+void search_note_entry(const struct store_note *n, struct search_entry *e)
+{
+	*e = (struct search_entry){
+	    .thread = n->thread,
+	    .kind = SEARCH_NOTE,
+	    .id = n->id,
+	    .time = n->created,
+	    .people = dup_or_null(n->agent),
+	    .body = xstrdup(n->text ? n->text : ""),
+	};
+}
+
 static int load_message(struct store_txn *t, uint64_t id, struct search_entry *e)
 {
 	struct store_message *m = NULL;
@@ -153,6 +165,16 @@ static int load_draft(struct store_txn *t, uint64_t id, struct search_entry *e)
 	return rc;
 }
 
+static int load_note(struct store_txn *t, uint64_t id, struct search_entry *e)
+{
+	struct store_note *n = NULL;
+	int rc = store_get_note(t, id, &n);
+	if (rc == 0)
+		search_note_entry(n, e);
+	store_note_free(n);
+	return rc;
+}
+
 int search_load_entry(struct store_txn *t, enum search_kind kind, uint64_t id,
                       struct search_entry *e)
 {
@@ -162,11 +184,9 @@ int search_load_entry(struct store_txn *t, enum search_kind kind, uint64_t id,
 		return load_message(t, id, e);
 	case REF_DRAFT:
 		return load_draft(t, id, e);
+	case REF_NOTE:
+		return load_note(t, id, e);
 	default:
-		/*
-		 * REF_NOTE: the store has no notes yet. When it does, a note's text is loaded here
-		 * as a draft's is, and search_update's visit_audit adds each note by its audit entry.
-		 */
 		return STORE_NOTFOUND;
 	}
 }

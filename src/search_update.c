@@ -305,7 +305,7 @@ static int messages_batch(struct batch *b, bool *more, bool *other)
 	return batch_end(b, rc, "adding messages");
 }
 
-/* Sent replies, through the audit trail */
+/* Sent replies and notes, through the audit trail */
 
 struct audit_walk {
 	struct pending p;
@@ -329,6 +329,31 @@ static int add_sent(struct audit_walk *w, uint64_t draft)
 	return rc == STORE_NOTFOUND ? 0 : rc;
 }
 
+/*
+ * A note's audit entry names its thread, not the note: every note the thread lists is added
+ * (those indexed already are skipped). The thread may have been merged since.
+ */
+static int add_notes(struct audit_walk *w, uint64_t thread)
+{
+	struct store_thread *th = NULL;
+	uint64_t live;
+	int rc = store_resolve_thread(w->t, thread, &live);
+	if (rc == 0)
+		rc = store_get_thread(w->t, live, &th);
+	for (size_t i = 0; rc == 0 && th && i < th->notes.n; i++) {
+		struct store_note *n = NULL;
+		if ((rc = store_get_note(w->t, th->notes.v[i], &n)) == 0) {
+			struct search_entry e;
+			search_note_entry(n, &e);
+			pending_push(&w->p, &e);
+		}
+		store_note_free(n);
+		rc = rc == STORE_NOTFOUND ? 0 : rc;
+	}
+	store_thread_free(th);
+	return rc == STORE_NOTFOUND ? 0 : rc;
+}
+
 static int visit_audit(const struct store_audit *a, void *arg)
 {
 	struct audit_walk *w = arg;
@@ -337,9 +362,10 @@ static int visit_audit(const struct store_audit *a, void *arg)
 	w->found++;
 	if (a->time > w->newest)
 		w->newest = a->time;
-	/* Each kind of entry the trail announces is looked for here (a note: its own action). */
 	if (a->action && (strcmp(a->action, "sent") == 0 || strcmp(a->action, "mark-sent") == 0))
 		w->rc = add_sent(w, a->draft);
+	else if (a->action && strcmp(a->action, "note") == 0)
+		w->rc = add_notes(w, a->thread);
 	return w->rc < 0 ? 1 : 0;
 }
 

@@ -194,6 +194,22 @@ def test_our_sent_mail_found_as_reply():
         env.close()
 
 
+def test_note_found():
+    """An internal note is searchable as soon as it is written, and after a reindex."""
+    env = imported()
+    try:
+        tid = search(env, "10455")[0]["thread"]
+        env.tend("note", tid, "Called him: pick-up code PK-5521 agreed",
+                 env={"TEND_AGENT": "alice"})
+        hits = search(env, "PK-5521")
+        eq([(h["thread"], h["kind"]) for h in hits], [(tid, "note")], "the note's conversation")
+        eq(hits[0]["line"], "Called him: pick-up code PK-5521 agreed", "its line")
+        env.tend("search", "--reindex")
+        eq([h["kind"] for h in search(env, "PK-5521")], ["note"], "after --reindex")
+    finally:
+        env.close()
+
+
 def test_index_files_have_the_stores_mode():
     env = imported()
     try:
