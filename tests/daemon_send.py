@@ -509,6 +509,7 @@ def test_note_never_sent(r):
     out = r.env.tend("note", "--as", "alice", str(tid),
                      "Reseller; do not offer the voucher again. " + marker).out
     check("never sent to the customer" in out, out)
+    time.sleep(1.1)  # times are in seconds: the reply is sent in a later one than the note
     r.approve(tid)
     r.once()
     msgs = r.srv.wait_for(1)
