@@ -726,13 +726,14 @@ static int cmd_resolve(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "resolve", id);
 }
 
-/* "Reopened thread 12: its new draft is in the queue, due in 4 h." */
-static void print_reopened(struct ctx *c, uint64_t id)
+/* "Reopened thread 12: its new draft is in the queue, due in 4 h.", counted from when the
+ * command began (the clock started then), not from however much later this prints. */
+static void print_reopened(struct ctx *c, uint64_t id, int64_t began)
 {
 	struct store_draft *d = NULL;
 	char *err = NULL, due[32] = "-";
 	if (review_current_draft(c->store, id, &d, &err) == 0 && d->queued)
-		view_due(d->queued, (int64_t)time(NULL), due, sizeof(due));
+		view_due(d->queued, began, due, sizeof(due));
 	if (d)
 		printf("Reopened thread %llu: its new draft is in the queue, due %s.\n",
 		       (unsigned long long)id, due);
@@ -759,13 +760,14 @@ static int cmd_reopen(struct ctx *c, int argc, char **argv)
 	struct rules *builtin = rules ? NULL : rules_builtin();
 	struct classify *cl = classify_new(c->config, rules ? rules : builtin, a.login);
 	char *err = NULL;
+	int64_t began = (int64_t)time(NULL);
 	rc = review_reopen(c->store, cl, id, &a, &err);
 	classify_free(cl);
 	rules_free(rules);
 	rules_free(builtin);
 	review_agent_finish(&a);
 	if (rc == 0)
-		print_reopened(c, id);
+		print_reopened(c, id, began);
 	return review_status(rc, err, "reopen", id);
 }
 
