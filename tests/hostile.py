@@ -297,7 +297,7 @@ import stat  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 
-from tendtest import TEND, TENDD, Daemon, wrap  # noqa: E402
+from tendtest import TEND, TENDD, Daemon, tend_for_others, wrap  # noqa: E402
 
 # The store is shared with `users`; the group member is `nobody`, in `users` for the occasion.
 # Every case runs as root (as the suite does here and in CI), which is also who the attack is
@@ -354,7 +354,7 @@ def _member(argv, **kw):
 
 def _member_tend(env, *args):
     """Runs tend with env's config as the group member; returns (exit status, stderr)."""
-    p = _member(wrap([TEND, "-c", env.config] + list(args)))
+    p = _member(wrap([tend_for_others(), "-c", env.config] + list(args)))
     return p.returncode, p.stderr.decode()
 
 
@@ -384,7 +384,7 @@ def _member_tries(store, name, target):
             except OSError as e:
                 print(what, e.strerror)
         """
-    p = _member([sys.executable, "-c", code, store, name, target])
+    p = _member(["/usr/bin/python3", "-c", code, store, name, target])
     check(p.returncode == 0, "member's script failed: %s" % p.stderr.decode())
     return p.stdout.decode()
 
@@ -923,8 +923,8 @@ def as_nobody(env, *args):
     """Runs tend as the unprivileged user nobody (the tests run as root), like a colleague
     with a shell account in the store's group."""
     import subprocess
-    from tendtest import TEND, Result, wrap
-    argv = [TEND, "-c", env.config] + [str(a) for a in args]
+    from tendtest import Result, tend_for_others, wrap
+    argv = [tend_for_others(), "-c", env.config] + [str(a) for a in args]
     e = dict(os.environ, HOME="/", USER="nobody")
     e.pop("TEND_AGENT", None)
     p = subprocess.run(wrap(argv), capture_output=True, env=e, timeout=1800, user="nobody",
@@ -1353,7 +1353,7 @@ def test_search_index_shared_with_the_group():
             st = os.lstat(os.path.join(env.store, name))
             eq((oct(stat.S_IMODE(st.st_mode)), st.st_uid, st.st_gid),
                (oct(0o660), 0, _users_gid()), name)
-        p = _member(wrap([TEND, "-c", env.config, "search", "--json", "refund"]))
+        p = _member(wrap([tend_for_others(), "-c", env.config, "search", "--json", "refund"]))
         eq(p.returncode, 0, "a member's tend search: %s" % p.stderr.decode())
         check(b"Refund for cancelled order #10460" in p.stdout, p.stdout.decode())
         secret = _secret(env)

@@ -6,6 +6,7 @@ with a tend.yaml and a store, and helpers that run the real `tend` and `tendd` b
 Whatever ends a test file, nothing it started outlives it (tests/reaper.py says how).
 """
 
+import atexit
 import json
 import os
 import shutil
@@ -73,6 +74,32 @@ def wrap(argv):
     if os.environ.get("TEND_VALGRIND") == "1":
         return VALGRIND + argv
     return argv
+
+
+_shared_tend = None
+
+
+def tend_for_others():
+    """A tend that another user (nobody) can run: TEND itself when every directory above it
+    lets others through, else a copy in a directory that does. A clone in root's home (mode
+    0700 on Debian) is where a fresh machine's `contrib/check` often runs from."""
+    global _shared_tend
+    path = os.path.abspath(shutil.which(TEND) or TEND)
+    d = os.path.dirname(path)
+    reachable = os.stat(path).st_mode & 0o001
+    while reachable and d != "/":
+        reachable = os.stat(d).st_mode & 0o001
+        d = os.path.dirname(d)
+    if reachable:
+        return path
+    if _shared_tend is None:
+        d = tempfile.mkdtemp(prefix="tend-bin-")
+        os.chmod(d, 0o755)
+        _shared_tend = os.path.join(d, "tend")
+        shutil.copy2(path, _shared_tend)
+        os.chmod(_shared_tend, 0o755)
+        atexit.register(shutil.rmtree, d, True)
+    return _shared_tend
 
 
 class Env:
