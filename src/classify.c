@@ -404,15 +404,6 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	p->dm[i].flags = rec->flags;
 }
 
-static int by_arrival(const void *a, const void *b)
-{
-	const struct store_message *x = *(struct store_message *const *)a;
-	const struct store_message *y = *(struct store_message *const *)b;
-	if (x->received != y->received)
-		return x->received < y->received ? -1 : 1;
-	return x->id < y->id ? -1 : (x->id > y->id);
-}
-
 /* The customer's latest message, whatever answered or settled it: what a reopened
  * conversation with nothing unanswered is drafted for. NULL when there is none. */
 static struct store_message *latest_customer(struct store_txn *t, const struct store_thread *th)
@@ -423,7 +414,7 @@ static struct store_message *latest_customer(struct store_txn *t, const struct s
 		if (store_get_message_head(t, th->messages.v[i], &rec) < 0)
 			continue;
 		if (!(rec->flags & (NOT_CUSTOMERS | STORE_MSG_QUARANTINED)) &&
-		    (best == NULL || by_arrival(&rec, &best) > 0)) {
+		    (best == NULL || store_message_by_arrival(&rec, &best) > 0)) {
 			store_message_free(best);
 			best = rec;
 		} else {
@@ -460,7 +451,7 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	if (k == 0 && rc == 0 && reopened && (recs[0] = latest_customer(t, th)) != NULL)
 		k = 1;
 	if (k)
-		qsort(recs, k, sizeof(*recs), by_arrival);
+		qsort(recs, k, sizeof(*recs), store_message_by_arrival);
 	memset(p, 0, sizeof(*p));
 	p->ids = xcalloc(k + 1, sizeof(*p->ids));
 	p->msgs = xcalloc(k + 1, sizeof(*p->msgs));

@@ -21,15 +21,6 @@ const char *conversation_kind_name(int kind)
 	return kind_names[kind];
 }
 
-static int by_arrival(const void *a, const void *b)
-{
-	const struct store_message *x = *(struct store_message *const *)a;
-	const struct store_message *y = *(struct store_message *const *)b;
-	if (x->received != y->received)
-		return x->received < y->received ? -1 : 1;
-	return x->id < y->id ? -1 : (x->id > y->id);
-}
-
 static int load_messages(struct store_txn *t, const struct store_thread *th, struct conversation *c)
 {
 	c->messages = xcalloc(th->messages.n + 1, sizeof(*c->messages));
@@ -40,7 +31,7 @@ static int load_messages(struct store_txn *t, const struct store_thread *th, str
 		c->nmessages++;
 	}
 	if (c->nmessages)
-		qsort(c->messages, c->nmessages, sizeof(*c->messages), by_arrival);
+		qsort(c->messages, c->nmessages, sizeof(*c->messages), store_message_by_arrival);
 	return 0;
 }
 

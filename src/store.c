@@ -1338,6 +1338,15 @@ int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *l
 
 /* Messages */
 
+int store_message_by_arrival(const void *a, const void *b)
+{
+	const struct store_message *x = *(struct store_message *const *)a;
+	const struct store_message *y = *(struct store_message *const *)b;
+	if (x->received != y->received)
+		return x->received < y->received ? -1 : 1;
+	return x->id < y->id ? -1 : (x->id > y->id);
+}
+
 void store_message_free(struct store_message *m)
 {
 	if (m == NULL)

@@ -199,6 +199,8 @@ struct store_message {
 };
 
 void store_message_free(struct store_message *m);
+/* For qsort of struct store_message *: by arrival, then by id (the order of ingest). */
+int store_message_by_arrival(const void *a, const void *b);
 int store_put_message(struct store_txn *t, const struct store_message *m);
 /* *out is a copy the caller frees with store_message_free; NULL on failure. */
 int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out);
