@@ -106,10 +106,10 @@ def descendants(root=None):
     children = {}
     for pid, (ppid, _, _) in procs.items():
         children.setdefault(ppid, []).append(pid)
-    found, todo = [], [root]
-    while todo:
-        for pid in children.get(todo.pop(), ()):
-            todo.append(pid)
+    found, unvisited = [], [root]  # a depth-first walk of the process tree
+    while unvisited:
+        for pid in children.get(unvisited.pop(), ()):
+            unvisited.append(pid)
             if procs[pid][1] != b"Z":
                 found.append(pid)
     return found
