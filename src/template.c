@@ -1,6 +1,9 @@
 /*
  * template: {{variable}} text, split once into literal and variable segments so that rendering
  * is a single pass that copies and looks up, with no parsing left to do per draft.
+ *
+ * A section ({{#x}}...{{/x}}, {{^x}}...{{/x}}) is an opening segment that knows the index of
+ * its closing one: rendering a section that is not shown jumps there, so it stays one pass.
  */
 #include "tend/template.h"
 
@@ -13,7 +16,10 @@ struct segment {
 	char *text;     /* the literal text, or the variable's name */
 	char *fallback; /* for a variable: used when it is empty; NULL means "" */
 	bool var;
+	char section; /* '#' or '^' opens a section (text its variable), '/' closes one; 0 */
+	size_t skip;  /* an opening segment: the index of its closing one */
 	int line, column;
+	int tag_column; /* a section's: where its "{{" is, for messages about the tag */
 };
 
 struct template
@@ -34,6 +40,8 @@ struct cursor {
 	const char *file;
 	struct diags *d;
 	size_t errors;
+	size_t *open; /* the sections open here: indices of their opening segments */
+	size_t nopen, capopen;
 };
 
 /* Columns count characters, as editors and libyaml do: continuation bytes take none. */
@@ -204,6 +212,162 @@ static void check_utf8(struct cursor *p)
 	}
 }
 
+/* The sigil of a section tag ("#", "^" or "/") when inner[0..n) is one, else 0. */
+static char section_sigil(const char *inner, const char *end)
+{
+	const char *s = skip_blanks(inner, end);
+	return s < end && (*s == '#' || *s == '^' || *s == '/') ? *s : 0;
+}
+
+/* The name of a section tag whose inside is text[from..to), or NULL after reporting it. */
+static char *section_name(struct cursor *p, size_t from, size_t to, int *col)
+{
+	const char *inner = p->text + from, *end = p->text + to;
+	const char *sigil = skip_blanks(inner, end);
+	const char *name = skip_blanks(sigil + 1, end), *name_end = trim_end(name, end);
+	const char *bar = memchr(name, '|', (size_t)(name_end - name));
+	char *tag = xstrndup(p->text + p->i, to + 2 - p->i);
+	*col = p->column + 2 + columns(inner, (size_t)(name - inner));
+	if (bar != NULL) {
+		/* Reported, and the name before the bar kept so that its closing tag matches. */
+		char *msg =
+		    xasprintf("a section takes no fallback: \"%s\" (write the other case as "
+		              "\"{{^...}}\")",
+		              tag);
+		error_at(p, p->line, p->column, msg);
+		free(msg);
+		name_end = trim_end(name, bar);
+	}
+	if (name == name_end && bar == NULL) {
+		char *msg = xasprintf("empty section name in \"%s\"", tag);
+		error_at(p, p->line, p->column, msg);
+		free(msg);
+	}
+	free(tag);
+	if (name == name_end || !check_name(p, name, (size_t)(name_end - name), *col))
+		return NULL;
+	return xstrndup(name, (size_t)(name_end - name));
+}
+
+static void open_section(struct cursor *p, struct template *t, char sigil, char *name, int col)
+{
+	if (p->nopen == p->capopen) {
+		p->capopen = p->capopen ? p->capopen * 2 : 4;
+		p->open = xreallocarray(p->open, p->capopen, sizeof(*p->open));
+	}
+	p->open[p->nopen++] = t->n;
+	struct segment *s = add_segment(t);
+	s->section = sigil;
+	s->text = name;
+	s->line = p->line;
+	s->column = col;
+	s->tag_column = p->column;
+}
+
+/* The innermost open section named name, or SIZE_MAX. */
+static size_t find_open_section(const struct cursor *p, const struct template *t, const char *name)
+{
+	for (size_t k = p->nopen; k-- > 0;)
+		if (strcmp(t->v[p->open[k]].text, name) == 0)
+			return k;
+	return SIZE_MAX;
+}
+
+/*
+ * Closes the innermost section. A name that does not match it is reported once: it closes the
+ * open section of that name if there is one (sections crossed), else the innermost (a typo).
+ */
+static void close_section(struct cursor *p, struct template *t, char *name)
+{
+	if (p->nopen == 0) {
+		char *msg =
+		    xasprintf("\"{{/%s}}\" closes no section (no \"{{#%s}}\" or \"{{^%s}}\" "
+		              "before it)",
+		              name, name, name);
+		error_at(p, p->line, p->column, msg);
+		free(msg);
+		free(name);
+		return;
+	}
+	size_t k = p->nopen - 1;
+	const struct segment *open = &t->v[p->open[k]];
+	if (strcmp(open->text, name) != 0) {
+		char *msg = xasprintf("\"{{/%s}}\" where \"{{/%s}}\" was expected, to close "
+		                      "\"{{%c%s}}\" of line %d, column %d",
+		                      name, open->text, open->section, open->text, open->line,
+		                      open->tag_column);
+		error_at(p, p->line, p->column, msg);
+		free(msg);
+		k = find_open_section(p, t, name) != SIZE_MAX ? find_open_section(p, t, name) : k;
+	}
+	t->v[p->open[k]].skip = t->n;
+	memmove(p->open + k, p->open + k + 1, (p->nopen - k - 1) * sizeof(*p->open));
+	p->nopen--;
+	struct segment *s = add_segment(t);
+	s->section = '/';
+	s->text = name;
+}
+
+static void parse_section(struct cursor *p, struct template *t, size_t from, size_t to)
+{
+	int col = 0;
+	char sigil = section_sigil(p->text + from, p->text + to);
+	char *name = section_name(p, from, to, &col);
+	if (name == NULL)
+		return;
+	if (sigil == '/')
+		close_section(p, t, name);
+	else
+		open_section(p, t, sigil, name, col);
+}
+
+/* Sections still open at the end of the file: each is reported where it was opened. */
+static void check_unclosed(struct cursor *p, const struct template *t)
+{
+	for (size_t i = 0; i < p->nopen; i++) {
+		const struct segment *s = &t->v[p->open[i]];
+		char *msg = xasprintf("section \"{{%c%s}}\" is never closed (no \"{{/%s}}\")",
+		                      s->section, s->text, s->text);
+		error_at(p, s->line, s->tag_column, msg);
+		free(msg);
+	}
+}
+
+/*
+ * A section tag alone on its line (blanks around it allowed) takes the whole line with it, line
+ * break included, so that a section leaves no blank line behind. Returns where that line
+ * starts, or SIZE_MAX when the tag shares its line with other text.
+ */
+static size_t standalone_start(const struct cursor *p, size_t open, size_t close, size_t eol)
+{
+	size_t start = open;
+	while (start > p->i && (p->text[start - 1] == ' ' || p->text[start - 1] == '\t'))
+		start--;
+	if (start > 0 && p->text[start - 1] != '\n')
+		return SIZE_MAX;
+	for (size_t i = close + 2; i < eol; i++)
+		if (p->text[i] != ' ' && p->text[i] != '\t' && p->text[i] != '\r')
+			return SIZE_MAX;
+	return start;
+}
+
+/* Parses the tag text[open..close+2), the literal text before it being already added. */
+static void parse_tag(struct cursor *p, struct template *t, size_t open, size_t close, size_t eol)
+{
+	if (!section_sigil(p->text + open + 2, p->text + close)) {
+		add_literal(t, p->text + p->i, open - p->i);
+		advance(p, open);
+		parse_reference(p, t, open + 2, close);
+		advance(p, close + 2);
+		return;
+	}
+	size_t start = standalone_start(p, open, close, eol);
+	add_literal(t, p->text + p->i, (start == SIZE_MAX ? open : start) - p->i);
+	advance(p, open);
+	parse_section(p, t, open + 2, close);
+	advance(p, start == SIZE_MAX ? close + 2 : eol < p->len ? eol + 1 : eol);
+}
+
 static void parse_all(struct cursor *p, struct template *t)
 {
 	while (p->i < p->len) {
@@ -213,18 +377,19 @@ static void parse_all(struct cursor *p, struct template *t)
 			advance(p, p->len);
 			break;
 		}
-		add_literal(t, p->text + p->i, open - p->i);
-		advance(p, open);
 		size_t eol = line_end(p, open), close = find_close(p, open + 2, eol);
 		if (close == SIZE_MAX) {
+			add_literal(t, p->text + p->i, open - p->i);
+			advance(p, open);
 			error_at(p, p->line, p->column,
 			         "unclosed \"{{\" (no \"}}\" on the same line)");
 			advance(p, eol);
 			continue;
 		}
-		parse_reference(p, t, open + 2, close);
-		advance(p, close + 2);
+		parse_tag(p, t, open, close, eol);
 	}
+	check_unclosed(p, t);
+	free(p->open);
 }
 
 int template_parse(const char *text, size_t len, const char *file, struct template **out,
@@ -233,7 +398,7 @@ int template_parse(const char *text, size_t len, const char *file, struct templa
 	/* Editors end every file with a line break; the draft decides how parts are joined. */
 	while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r'))
 		len--;
-	struct cursor p = {text, len, 0, 1, 1, file, d, 0};
+	struct cursor p = {.text = text, .len = len, .line = 1, .column = 1, .file = file, .d = d};
 	struct template *t = xcalloc(1, sizeof(*t));
 	t->file = xstrdup(file);
 	*out = NULL;
@@ -284,8 +449,17 @@ void template_foreach_var(const struct template *t,
                           void (*fn)(const char *name, int line, int column, void *arg), void *arg)
 {
 	for (size_t i = 0; i < t->n; i++)
-		if (t->v[i].var)
+		if (t->v[i].var || t->v[i].section == '#' || t->v[i].section == '^')
 			fn(t->v[i].text, t->v[i].line, t->v[i].column, arg);
+}
+
+/* Whether the section s opens is shown; a closing segment is a no-op, so it is "shown". */
+static bool shown(const struct segment *s, template_lookup_fn lookup, void *arg)
+{
+	if (s->section == '/')
+		return true;
+	const char *v = lookup ? lookup(s->text, arg) : NULL;
+	return (v != NULL && *v != '\0') == (s->section == '#');
 }
 
 char *template_render(const struct template *t, template_lookup_fn lookup, void *arg)
@@ -295,6 +469,10 @@ char *template_render(const struct template *t, template_lookup_fn lookup, void 
 	b.data[0] = '\0'; /* buf_reserve leaves a fresh buffer unterminated */
 	for (size_t i = 0; i < t->n; i++) {
 		const struct segment *s = &t->v[i];
+		if (s->section != 0) {
+			i = shown(s, lookup, arg) ? i : s->skip;
+			continue;
+		}
 		if (!s->var) {
 			buf_puts(&b, s->text);
 			continue;

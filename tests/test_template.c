@@ -165,6 +165,84 @@ static void test_render_without_lookup(void)
 	template_free(t);
 }
 
+static void test_sections(void)
+{
+	static const char *const kv[] = {"order", "10460", "empty", "", "name", "Anna", NULL};
+	expect_render(
+	    "About {{#order}}the order {{order}}{{/order}}{{^order}}your order{{/order}}:", kv,
+	    "About the order 10460:");
+	expect_render(
+	    "About {{#empty}}the order {{empty}}{{/empty}}{{^empty}}your order{{/empty}}:", kv,
+	    "About your order:");
+	expect_render("[{{#missing}}x{{/missing}}{{^missing}}y{{/missing}}]", kv, "[y]");
+	/* Sections nest, and an inner one is only looked at when the outer one is shown. */
+	expect_render("{{#order}}A{{#name}}B{{name}}{{/name}}{{^empty}}C{{/empty}}{{/order}}.", kv,
+	              "ABAnnaC.");
+	expect_render("{{#empty}}A{{#name}}B{{/name}}{{/empty}}{{# name }}D{{/ name }}.", kv, "D.");
+	expect_render("{{#order}}{{#order}}twice{{/order}}{{/order}}", kv, "twice");
+	expect_render("{{^order}}{{#name}}hidden{{/name}}{{/order}}end", kv, "end");
+}
+
+/* A section tag alone on its line takes the line with it: no blank line is left behind. */
+static void test_sections_standalone(void)
+{
+	static const char *const kv[] = {"order", "10460", NULL};
+	expect_render("Hello,\n\n{{#order}}\nAbout {{order}}.\n\n{{/order}}\n{{^order}}\nAbout "
+	              "it.\n\n{{/order}}\nBye",
+	              kv, "Hello,\n\nAbout 10460.\n\nBye");
+	expect_render("Hello,\n\n{{#missing}}\nAbout {{missing}}.\n\n{{/missing}}\nBye", kv,
+	              "Hello,\n\nBye");
+	expect_render("a\n  {{#order}}  \r\nb\n\t{{/order}}\nc", kv, "a\nb\nc");
+	/* A tag that shares its line with text keeps the line. */
+	expect_render("a\nx {{#order}}b{{/order}}\nc", kv, "a\nx b\nc");
+	expect_render("a\n{{#missing}}b{{/missing}} \nc", kv, "a\n \nc");
+	/* The last line, without a line break: the one before it stays. */
+	expect_render("a\n{{#order}}\nb\n{{/order}}", kv, "a\nb\n");
+}
+
+static void test_foreach_var_sections(void)
+{
+	struct template *t = parse_ok("{{#order}}\nA {{^ name }}B{{/ name }}{{/order}}");
+	if (t == NULL)
+		return;
+	struct seen s = {STRVEC_INIT, BUF_INIT};
+	template_foreach_var(t, collect, &s);
+	T_EQ_INT(s.names.n, 2);
+	if (s.names.n == 2) {
+		T_EQ_STR(s.names.v[0], "order");
+		T_EQ_STR(s.names.v[1], "name");
+	}
+	T_EQ_STR(s.pos.data, "1:4 2:7 ");
+	strvec_free(&s.names);
+	buf_free(&s.pos);
+	template_free(t);
+}
+
+static void test_err_sections(void)
+{
+	expect_error("About {{#order}}your order {{order}}:\n",
+	             "templates/refund.txt:1:7: section \"{{#order}}\" is never closed (no "
+	             "\"{{/order}}\")");
+	expect_error("About\n  {{^order}}\nyour order\n",
+	             "templates/refund.txt:2:3: section \"{{^order}}\" is never closed (no "
+	             "\"{{/order}}\")");
+	expect_error(
+	    "About your order{{/order}}:",
+	    "templates/refund.txt:1:17: \"{{/order}}\" closes no section (no \"{{#order}}\" "
+	    "or \"{{^order}}\" before it)");
+	expect_error(
+	    "{{#order}}\n{{#code}}x{{/order}}{{/code}}",
+	    "templates/refund.txt:2:11: \"{{/order}}\" where \"{{/code}}\" was expected, to "
+	    "close \"{{#code}}\" of line 2, column 1");
+	expect_error("{{#}}x", "templates/refund.txt:1:1: empty section name in \"{{#}}\"");
+	expect_error("{{#order|none}}x{{/order}}",
+	             "templates/refund.txt:1:1: a section takes no fallback: \"{{#order|none}}\" "
+	             "(write the other case as \"{{^...}}\")");
+	expect_error("{{#order-id}}x",
+	             "templates/refund.txt:1:9: bad character \"-\" in variable name \"order-id\" "
+	             "(letters, digits, \"_\" and \".\" only)");
+}
+
 /* ---- one test per kind of mistake ---- */
 
 static void test_err_unclosed(void)
@@ -279,4 +357,5 @@ T_MAIN(T_CASE(test_render), T_CASE(test_fallbacks), T_CASE(test_literal_braces),
        T_CASE(test_trailing_newlines), T_CASE(test_utf8), T_CASE(test_foreach_var),
        T_CASE(test_render_without_lookup), T_CASE(test_err_unclosed), T_CASE(test_err_empty_name),
        T_CASE(test_err_bad_character), T_CASE(test_err_encoding), T_CASE(test_err_several),
-       T_CASE(test_load))
+       T_CASE(test_load), T_CASE(test_sections), T_CASE(test_sections_standalone),
+       T_CASE(test_foreach_var_sections), T_CASE(test_err_sections))
