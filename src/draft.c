@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tend/person.h"
 #include "tend/thread.h"
 
 /* How many References a reply carries at most: the first (the root) and the latest ones. */
@@ -49,7 +50,7 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 struct vars {
 	const struct draft_input *in;
 	const struct rules_match *match; /* NULL for greeting, closing and fallback */
-	char *first_name;
+	struct person person;            /* the customer's title, first and last name */
 	char thread_id[24];
 	char deadline[64];
 };
@@ -61,7 +62,11 @@ static const char *lookup(const char *name, void *arg)
 	if (strcmp(name, "customer.name") == 0)
 		return th->customer.name;
 	if (strcmp(name, "customer.first_name") == 0)
-		return v->first_name;
+		return v->person.first;
+	if (strcmp(name, "customer.last_name") == 0)
+		return v->person.last;
+	if (strcmp(name, "customer.title") == 0)
+		return v->person.title;
 	if (strcmp(name, "customer.email") == 0)
 		return th->customer.addr;
 	if (strcmp(name, "thread.id") == 0)
@@ -78,24 +83,11 @@ static const char *lookup(const char *name, void *arg)
 	return NULL;
 }
 
-/* "Anna" from "Anna Kowalski" or "Kowalski, Anna"; NULL when the name is an address or empty. */
-static char *first_name(const char *name)
-{
-	if (!name || !*name || strchr(name, '@'))
-		return NULL;
-	const char *comma = strchr(name, ',');
-	const char *s = comma ? comma + 1 : name;
-	while (*s == ' ' || *s == '"')
-		s++;
-	size_t n = strcspn(s, " \",");
-	return n ? xstrndup(s, n) : NULL;
-}
-
 static void vars_init(struct vars *v, const struct draft_input *in)
 {
 	memset(v, 0, sizeof(*v));
 	v->in = in;
-	v->first_name = first_name(in->thread->customer.name);
+	person_parse(in->thread->customer.name, &v->person);
 	snprintf(v->thread_id, sizeof(v->thread_id), "%llu", (unsigned long long)in->thread->id);
 	if (in->deadline) {
 		struct tm tm;
@@ -130,7 +122,7 @@ char *draft_render(const struct template *t, const struct store_thread *th, int6
 	vars_init(&v, &in);
 	put_block(&b, t, &v);
 	buf_putc(&b, '\n');
-	free(v.first_name);
+	person_free(&v.person);
 	return buf_steal(&b);
 }
 
@@ -180,7 +172,7 @@ static void compose_body(const struct draft_input *in, const struct concerns *c,
 	put_quote(&b, in->messages[in->nmessages - 1].message);
 	free(d->body);
 	d->body = buf_steal(&b);
-	free(v.first_name);
+	person_free(&v.person);
 }
 
 static bool is_own(const struct draft_input *in, const char *addr)

@@ -19,7 +19,8 @@ const char *const rules_global_vars[] = {
     "customer.name",  "customer.first_name",
     "customer.email", "thread.id",
     "thread.subject", "deadline",
-    "agent.name",     NULL,
+    "agent.name",     "customer.last_name",
+    "customer.title", NULL,
 };
 
 static const char *const priority_names[RULES_NPRIORITIES] = {

@@ -402,7 +402,7 @@ static void test_path_elsewhere(void)
 		T_EQ_STR(
 		    s, "sub/templates/refund.txt:1:10: unknown variable \"order\" (rule \"refund\" "
 		       "knows: customer.name, customer.first_name, customer.email, thread.id, "
-		       "thread.subject, deadline, agent.name)");
+		       "thread.subject, deadline, agent.name, customer.last_name, customer.title)");
 		free(s);
 	}
 	diags_free(&d);
@@ -1311,13 +1311,14 @@ static void test_err_template_variable(void)
 	             "    capture: {order: '(?<order>\\d+)'}\n    template: refund\n",
 	             "templates/refund.txt:4:13: unknown variable \"oder\" (rule \"refund\" knows: "
 	             "order, customer.name, customer.first_name, customer.email, thread.id, "
-	             "thread.subject, deadline, agent.name; did you mean \"order\"?)");
+	             "thread.subject, deadline, agent.name, customer.last_name, customer.title; "
+	             "did you mean \"order\"?)");
 	/* Greeting, closing and fallback know only the globals. */
 	write_template("greeting", "Hello {{customer.first_name|there}} ({{order}}),\n");
 	expect_error("version: 1\n",
 	             "templates/greeting.txt:1:40: unknown variable \"order\" (draft greeting "
 	             "knows: customer.name, customer.first_name, customer.email, thread.id, "
-	             "thread.subject, deadline, agent.name)");
+	             "thread.subject, deadline, agent.name, customer.last_name, customer.title)");
 	remove_templates();
 }
 
@@ -1522,7 +1523,7 @@ static void test_err_several(void)
 	    "did you mean \"body\"?)",
 	    "templates/refund.txt:1:9: unknown variable \"oder\" (rule \"refund\" knows: "
 	    "customer.name, customer.first_name, customer.email, thread.id, thread.subject, "
-	    "deadline, agent.name)",
+	    "deadline, agent.name, customer.last_name, customer.title)",
 	};
 	expect_errors("version: 1\n"
 	              "sla: {urgent: soon}\n"

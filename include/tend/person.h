@@ -1,0 +1,27 @@
+/*
+ * person: a customer's display name ("MR JOHN SMITH", "Berg, Dr. Anna", "Sig.ra Maria Rossi")
+ * read as the parts a greeting needs: the honorific as written, the first name and the last
+ * name, with names written all in capitals or all in lower case put into their usual case.
+ */
+#ifndef TEND_PERSON_H
+#define TEND_PERSON_H
+
+/* The parts of a name; each NULL when the name does not have it. */
+struct person {
+	char *title; /* "Dr.", "Frau Dr.", "Mme": the honorifics before the name, as written */
+	char *first; /* "Anna": the first given name that is not an initial */
+	char *last;  /* "Berg", "van der Berg": the last word with the particles before it */
+};
+
+/*
+ * Reads display_name (UTF-8, may be NULL) into *p; free with person_free. Honorifics of
+ * English, German, French, Spanish, Italian and Dutch are recognised with or without their dot,
+ * in any case; "Last, First" is turned round; a trailing "Jr." or "III" is left out. A name
+ * that is an address, empty or only a title gives no first name; a title with one word
+ * ("Mr Smith") gives a last name only.
+ */
+void person_parse(const char *display_name, struct person *p);
+
+void person_free(struct person *p);
+
+#endif
