@@ -107,5 +107,21 @@ def test_customer_history():
         env.close()
 
 
+def test_greeting_uses_the_customers_first_name():
+    env = Env(config=SHOP)
+    try:
+        names = (("MR JOHN SMITH", "Hello John,"), ("Dr. Anna Berg", "Hello Anna,"),
+                 ('"Kowalski, ANNA"', "Hello Anna,"), ("Frau", "Hello there,"),
+                 ("sean o'brien", "Hello Sean,"))
+        for n, (name, _) in enumerate(names):
+            env.import_(env.write("n%d.eml" % n, mail("%s <c%d@example.com>" % (name, n),
+                                                      "Question %d" % n, "n%d@x" % n, "Hi\n")))
+        for n, (name, greeting) in enumerate(names):
+            out = env.tend("show", thread_of(env, "n%d@x" % n)["id"]).out
+            check("\n" + greeting + "\n" in out, "%s: %s" % (name, out))
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

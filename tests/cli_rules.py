@@ -148,5 +148,82 @@ def test_replay_shows_what_a_changed_file_would_do():
         env.close()
 
 
+def test_rules_check_reports_broken_sections():
+    env = Env()
+    try:
+        env.write("templates/refund.txt",
+                  "About your refund{{#order}} for the order {{order}}:\n"
+                  "{{#order}}x{{/oder}}\n")
+        env.write("rules.yaml", "version: 1\n"
+                  "rules:\n"
+                  "  - name: refund\n"
+                  "    match: {subject: '(?i)refund'}\n"
+                  "    capture: {order: '(?<order>\\d+)'}\n"
+                  "    template: refund\n")
+        r = env.tend("rules", "check", rc=1)
+        for want in (
+                'templates/refund.txt:2:12: "{{/oder}}" where "{{/order}}" was expected, to close'
+                ' "{{#order}}" of line 2, column 1',
+                'templates/refund.txt:1:18: section "{{#order}}" is never closed (no'
+                ' "{{/order}}")'):
+            check(want in r.err, "missing %r in:\n%s" % (want, r.err))
+        check(r.err.strip().endswith("2 errors"), r.err)
+        # A section on a variable the rule cannot fill is found like any other variable.
+        env.write("templates/refund.txt", "{{^code}}\nNo voucher.\n{{/code}}\n")
+        r = env.tend("rules", "check", rc=1)
+        check('templates/refund.txt:1:4: unknown variable "code" (rule "refund" knows: order,'
+              in r.err, r.err)
+        env.write("templates/refund.txt",
+                  "About your refund{{#order}} for the order {{order}}{{/order}}:\n")
+        r = env.tend("rules", "check")
+        check(": OK (" in r.out, r.out)
+    finally:
+        env.close()
+
+
+def sample_message(env, name, subject, body, frm="Anna Berg <anna@example.com>"):
+    return env.write(name, "From: %s\nTo: support@shop.example\nSubject: %s\n"
+                     "Message-ID: <%s@example.com>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n\n%s"
+                     % (frm, subject, name, body))
+
+
+def test_sample_drafts_keep_sentences_whole_without_a_capture():
+    env = with_rules()
+    try:
+        env.import_(sample_message(env, "a.eml", "Returning the table",
+                                   "Hello, I would like to return the table, it is too big.\n"))
+        env.import_(sample_message(env, "b.eml", "Returning the shelf",
+                                   "Hello, I would like to return the shelf from order 10455.\n"))
+        out = env.tend("show", by_subject(env, "the table")["id"]).out
+        check("About returning your order: I'm sorry" in out, out)
+        check("you wrote about" not in out and "{{#" not in out and "{{/" not in out, out)
+        out = env.tend("show", by_subject(env, "the shelf")["id"]).out
+        check("About returning the order 10455: I'm sorry" in out, out)
+    finally:
+        env.close()
+
+
+def test_formal_greeting_with_a_section():
+    env = with_rules()
+    try:
+        env.write("templates/greeting.txt",
+                  "{{#customer.title}}\n"
+                  "Dear {{customer.title}} {{customer.last_name}},\n"
+                  "{{/customer.title}}\n"
+                  "{{^customer.title}}\n"
+                  "Hello {{customer.first_name|there}},\n"
+                  "{{/customer.title}}\n")
+        env.import_(sample_message(env, "a.eml", "Returning the table", "Can I return it?\n",
+                                   frm='"Berg, Dr. Anna" <anna@example.com>'))
+        env.import_(sample_message(env, "b.eml", "Returning the shelf", "Can I return it?\n",
+                                   frm="shelf@example.com"))
+        d = by_subject(env, "the table")["draft"]
+        check(d["body"].startswith("Dear Dr. Berg,\n\nAbout returning"), d["body"][:60])
+        d = by_subject(env, "the shelf")["draft"]
+        check(d["body"].startswith("Hello there,\n\nAbout returning"), d["body"][:60])
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -2,7 +2,10 @@
  * template: the plain-text templates operators write for reply drafts.
  *
  * Text with {{variable}} references; {{variable|fallback}} uses the fallback text when the
- * variable is empty (for "Hello {{customer.first_name|there}},"). Variable names are letters,
+ * variable is empty (for "Hello {{customer.first_name|there}},"). {{#variable}}...{{/variable}}
+ * is shown only when the variable is set (not empty), {{^variable}}...{{/variable}} only when
+ * it is not; sections nest, and a section tag alone on its line (blanks around it allowed)
+ * takes the whole line, line break included, so that it leaves no blank line behind. Variable names are letters,
  * digits, '_' and '.', surrounding spaces ignored. There are no escapes: "{{" always starts a
  * reference, and one without "}}" on the same line is an error, so mistakes are found at check
  * time, not in a customer's inbox.
@@ -33,7 +36,10 @@ void template_free(struct template *t);
 /* The file the template came from, as given. */
 const char *template_file(const struct template *t);
 
-/* Calls fn for every variable reference, in order, with its 1-based line and column. */
+/*
+ * Calls fn for every variable reference and every section's variable, in order, with the
+ * 1-based line and column of its name.
+ */
 void template_foreach_var(const struct template *t,
                           void (*fn)(const char *name, int line, int column, void *arg), void *arg);
 
