@@ -212,7 +212,7 @@ static void check_utf8(struct cursor *p)
 	}
 }
 
-/* The sigil of a section tag ("#", "^" or "/") when inner[0..n) is one, else 0. */
+/* The sigil of a section tag ("#", "^" or "/") when inner..end is one, else 0. */
 static char section_sigil(const char *inner, const char *end)
 {
 	const char *s = skip_blanks(inner, end);
@@ -298,7 +298,8 @@ static void close_section(struct cursor *p, struct template *t, char *name)
 		                      open->tag_column);
 		error_at(p, p->line, p->column, msg);
 		free(msg);
-		k = find_open_section(p, t, name) != SIZE_MAX ? find_open_section(p, t, name) : k;
+		size_t named = find_open_section(p, t, name);
+		k = named != SIZE_MAX ? named : k;
 	}
 	t->v[p->open[k]].skip = t->n;
 	memmove(p->open + k, p->open + k + 1, (p->nopen - k - 1) * sizeof(*p->open));
