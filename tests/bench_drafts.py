@@ -3,22 +3,44 @@
 --json are what the README quotes, so they must parse and add up, and a broken draft must show
 as a miss."""
 
+import atexit
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
 import tempfile
 
-from tendtest import SRC, TEND, check, eq, run
+from tendtest import SRC, TEND, check, eq, run, wrap
 
 BENCH = os.path.join(SRC, "contrib", "bench", "drafts")
 COLUMNS = ["recall", "precision", "order", "captures", "leaks", "dates", "lang", "name", "right"]
 
 
+_tend = None
+
+
+def tend_for_bench():
+    """TEND, or under `--setup valgrindcli` a script that runs it under valgrind."""
+    global _tend
+    if _tend is None:
+        _tend = shutil.which(TEND) or TEND
+        argv = wrap([_tend])
+        if len(argv) > 1:
+            d = tempfile.mkdtemp(prefix="tend-test-bench-bin-")
+            atexit.register(shutil.rmtree, d, True)
+            path = os.path.join(d, "tend")
+            with open(path, "w") as f:
+                f.write("#!/bin/sh\nexec %s \"$@\"\n" % " ".join(shlex.quote(a) for a in argv))
+            os.chmod(path, 0o755)
+            _tend = path
+    return _tend
+
+
 def bench(*args):
-    p = subprocess.run([sys.executable, BENCH, "--tend", shutil.which(TEND) or TEND] + list(args),
-                       capture_output=True, text=True, timeout=120)
+    p = subprocess.run([sys.executable, BENCH, "--tend", tend_for_bench()] + list(args),
+                       capture_output=True, text=True, timeout=600)
     eq(p.returncode, 0, "bench exit status (stderr: %s)" % p.stderr)
     return p.stdout
 
