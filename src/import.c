@@ -340,6 +340,8 @@ static void progress(struct run *r, bool final)
 static int flush_batch(struct run *r)
 {
 	int rc = ingest_commit(r->in);
+	if (rc == 0 && r->opt->committed)
+		r->opt->committed(r->opt->committed_arg);
 	r->in_batch = 0;
 	r->batch_bytes = 0;
 	return rc;

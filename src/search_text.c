@@ -55,6 +55,8 @@ static bool quotes(const char *s, size_t n)
 static char *unquoted(const char *text)
 {
 	struct buf b = BUF_INIT;
+	size_t len = text ? strlen(text) : 0;
+	buf_reserve(&b, len < BODY_MAX ? len : BODY_MAX); /* one allocation, not one a doubling */
 	for (const char *p = text ? text : ""; *p && b.len < BODY_MAX;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) + 1 : strlen(p);

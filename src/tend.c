@@ -209,11 +209,25 @@ static void print_import_summary(const struct import_report *r, const struct ing
 		       (unsigned long long)r->unreadable);
 }
 
-/* Brings the search index up to date with what was stored; a failing index fails nothing. */
-static void catch_up_index(struct ctx *c)
+/* The search index, caught up on its own thread while the import goes on storing. */
+struct import_index {
+	struct search_follower *f;
+	struct ingest *in;
+};
+
+/* After each commit: wakes the index's thread, once something was stored. */
+static void import_committed(void *arg)
+{
+	struct import_index *ix = arg;
+	if (ingest_stats(ix->in)->stored)
+		search_follow_poke(ix->f);
+}
+
+/* The index caught up with what was stored; a failing index fails nothing. */
+static void import_index_finish(struct import_index *ix)
 {
 	char *err = NULL;
-	if (search_catch_up(c->store, NULL, &err) < 0)
+	if (search_follow_finish(ix->f, ingest_stats(ix->in)->stored > 0, &err) < 0)
 		log_warnx("%s; the mail is stored, and `tend search` catches up when it can", err);
 	free(err);
 }
@@ -233,14 +247,17 @@ static int cmd_import(struct ctx *c, int argc, char **argv)
 	if (load_rules(c, &rules) < 0)
 		return 1;
 	struct ingest *in = ingest_new(c->store, c->config, rules, "import");
-	struct import_options opt = {.progress = !json && isatty(STDERR_FILENO), .sent = sent};
+	struct import_index ix = {search_follow_start(c->store), in};
+	struct import_options opt = {.progress = !json && isatty(STDERR_FILENO),
+	                             .sent = sent,
+	                             .committed = import_committed,
+	                             .committed_arg = &ix};
 	struct import_report rep;
 	rc = import_paths(in, argv + first, (size_t)(argc - first), &opt, &rep);
 	if (rc < 0)
 		log_warnx("import stopped: %s; everything before this batch is stored",
 		          store_strerror(rc));
-	if (ingest_stats(in)->stored)
-		catch_up_index(c);
+	import_index_finish(&ix);
 	print_import_summary(&rep, ingest_stats(in), json);
 	ingest_free(in);
 	rules_free(rules);

@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import shutil
+import sqlite3
 
 from tendtest import Env, check, eq, run, sample_mail
 
@@ -133,6 +134,31 @@ def test_index_deleted_behind_and_broken():
         r = env.tend("search", "--json", "wobbly")
         eq(len(r.out) > 2 and "Bench" in r.out, True, "found after the damage: %r" % r)
         check("building it again" in r.err, "said so: %r" % r)
+    finally:
+        env.close()
+
+
+def test_import_of_many_batches_indexed_by_the_import():
+    """An import of 2,500 messages commits three batches, and the index is filled beside it,
+    batch by batch: when the import has ended, the index holds every message without a search
+    catching it up (its mark names the last message), from the first batch to the last."""
+    env = Env()
+    try:
+        box = []
+        for i in range(2500):
+            box.append("From c%d@example.org Mon Nov 30 00:00:00 2026\nFrom: c%d@example.org\n"
+                       "To: support@shop.example\nSubject: Question %d\n"
+                       "Date: Mon, 30 Nov 2026 %02d:%02d:00 +0000\nMessage-ID: <q%d@example.org>"
+                       "\n\nMy code is ZX%dQ.\n\n" % (i, i, i, i // 60 % 24, i % 60, i, i))
+        eq(env.import_(env.write("many.mbox", "".join(box)))["stored"], 2500, "stored")
+        db = sqlite3.connect(os.path.join(env.store, "search.sqlite"))
+        mark = db.execute("SELECT value FROM meta WHERE name = 'message'").fetchone()
+        entries = db.execute("SELECT count(*) FROM entry").fetchone()
+        db.close()
+        eq((mark, entries), ((2500,), (2500,)), "the index's mark and entries after the import")
+        for i in (0, 999, 1000, 2499):
+            eq([h["subject"] for h in search(env, "zx%dq" % i)], ["Question %d" % i],
+               "message %d" % i)
     finally:
         env.close()
 

@@ -17,6 +17,9 @@ struct import_options {
 	bool progress;         /* redraw a progress line on stderr (for a terminal) */
 	size_t batch_messages; /* messages per write transaction; 0: the default (1000) */
 	bool sent;             /* the files are our sent mail: ours where from our addresses */
+	/* Called after each batch is committed (may be NULL), with committed_arg. */
+	void (*committed)(void *arg);
+	void *committed_arg;
 };
 
 struct import_report {

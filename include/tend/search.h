@@ -95,6 +95,18 @@ int search_reindex(struct search *x, uint64_t *added, char **err);
 int search_catch_up(struct store *s, uint64_t *added, char **err);
 
 /*
+ * A thread that catches the index up with each commit a writer tells it about, beside the
+ * writer (search_follow.c). search_follow_poke: a commit was made (f may be NULL).
+ * search_follow_finish: with catch_up, a last catch-up with what is committed now; then the
+ * thread ends and f is freed. Returns 0 or the first failure's code with *err (caller frees);
+ * after a failure the thread stops catching up.
+ */
+struct search_follower;
+struct search_follower *search_follow_start(struct store *s);
+void search_follow_poke(struct search_follower *f);
+int search_follow_finish(struct search_follower *f, bool catch_up, char **err);
+
+/*
  * Runs query against the index: conversations whose entries hold every term, newest first
  * by their latest matching entry, at most limit of them (0: all), each with the line that
  * matched. A term is a word, a number or anything between double quotes (a phrase); a term
