@@ -153,6 +153,10 @@ static void record_verdict(struct classify *cl, struct store_message *rec,
 		rec->ignore_reason = xstrdup(res->ignore_reason ? res->ignore_reason : "ignored");
 	if (res->automated)
 		rec->flags |= STORE_MSG_AUTOMATED;
+	if (res->lang[0])
+		rec->lang = xstrdup(res->lang);
+	if (res->lang_note[0])
+		rec->lang_note = xstrdup(res->lang_note);
 }
 
 static int64_t target(const struct classify *cl, int priority)

@@ -80,6 +80,9 @@ static void test_human(FILE *out, const struct buf *explain, const struct rules_
 {
 	struct buf b = BUF_INIT;
 	buf_append(&b, explain->data ? explain->data : "", explain->len);
+	buf_printf(&b, "language: %s%s%s%s\n", res->lang,
+	           res->lang_note[0] ? " (the default: " : "", res->lang_note,
+	           res->lang_note[0] ? ")" : "");
 	if (res->ignore) {
 		buf_printf(&b, "\nNo draft: %s.\n",
 		           res->ignore_reason ? res->ignore_reason : "ignored");
@@ -129,6 +132,10 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 	json_bool(&j, res->automated);
 	json_key(&j, "ignored");
 	json_string(&j, res->ignore ? res->ignore_reason : NULL);
+	json_key(&j, "lang");
+	json_string(&j, res->lang);
+	json_key(&j, "lang_note");
+	json_string(&j, res->lang_note[0] ? res->lang_note : NULL);
 	json_key(&j, "draft");
 	if (res->ignore) {
 		json_null(&j);

@@ -83,6 +83,17 @@ const struct template *rules_fallback(const struct rules *r);
  */
 const struct template *rules_holding(const struct rules *r, int *at);
 
+/* The default language (`language`, else en): for texts too short or unclear to tell. */
+const char *rules_language(const struct rules *r);
+/* The languages with a folder of templates (templates/de/), sorted. */
+const struct strvec *rules_languages(const struct rules *r);
+/*
+ * The template standing for t in a draft in lang: templates/LANG/NAME.txt when there is one,
+ * else t itself (also for a built-in greeting, closing or fallback: templates/de/greeting.txt).
+ */
+const struct template *rules_localize(const struct rules *r, const struct template *t,
+                                      const char *lang);
+
 /* The variables every template may use (customer.name, thread.id, ...), NULL-terminated. */
 extern const char *const rules_global_vars[];
 
@@ -104,6 +115,9 @@ struct rules_result {
 	 * when a rule says ignore as well */
 	char *ignore_reason;
 	bool automated; /* automatic mail (see rules_automated) */
+	char lang[8];   /* the language of the new text (see lang_detect), e.g. "de" */
+	/* Empty when the text told; else why lang is the default language. */
+	char lang_note[96];
 };
 
 /* What a message is evaluated with. */

@@ -196,6 +196,8 @@ struct store_message {
 	/* For mail from one of our addresses: what vouches that it is ours (STORE_MSG_OURS), or
 	 * why nothing does (STORE_MSG_UNVERIFIED); NULL for anyone else's mail. */
 	char *sender_note;
+	char *lang;      /* the language of new_text, ISO 639-1 ("de"); NULL before tend knew */
+	char *lang_note; /* why lang is the default language (too short, unclear), or NULL */
 };
 
 void store_message_free(struct store_message *m);
