@@ -2,6 +2,7 @@
  * test_lang: telling the customer's language, and dates and quote lines written in it.
  */
 #include "tend/lang.h"
+#include "tend/message.h"
 
 #include "t.h"
 
@@ -147,6 +148,23 @@ static void test_quote_line_per_language(void)
 	free(s);
 }
 
+/* A customer who answers above our quote: tend reads only their new words, in every language. */
+static void test_quote_line_is_recognised(void)
+{
+	static const char *const langs[] = {"en", "de", "fr", "es", "it", "nl"};
+	for (size_t i = 0; i < NELEM(langs); i++) {
+		char *line = lang_quote_line(langs[i], WED, "Europe/Berlin", "Shop <s@x.example>");
+		char *text =
+		    xasprintf("Thanks, that helps.\n\n%s\n> Hello Anna,\n> we will.\n", line);
+		char *got = message_new_text(text);
+		T_EQ_STR(got, "Thanks, that helps.");
+		free(got);
+		free(text);
+		free(line);
+	}
+}
+
 T_MAIN(T_CASE(test_detects_paragraphs), T_CASE(test_short_text_falls_back),
        T_CASE(test_unknown_falls_back), T_CASE(test_extra_candidates), T_CASE(test_code_ok),
-       T_CASE(test_deadline_per_language), T_CASE(test_quote_line_per_language))
+       T_CASE(test_deadline_per_language), T_CASE(test_quote_line_per_language),
+       T_CASE(test_quote_line_is_recognised))
