@@ -22,8 +22,9 @@
 /* Where Debian's libexttextcat-data puts the fingerprints (and fpdb.conf). */
 #define FP_DIR "/usr/share/libexttextcat/"
 
-/* Past this many bytes a text says nothing more about its language, and costs time. */
-#define SAMPLE_MAX 2000
+/* Past this many bytes a text says nothing more about its language, and costs time: textcat
+ * takes 0.2 ms on 700 bytes, 1.3 ms on 2,000. */
+#define SAMPLE_MAX 700
 /* Fewer words than this and textcat guesses: "Danke!" comes out as Dutch or German. */
 #define MIN_WORDS 4
 
@@ -64,29 +65,34 @@ const char *lang_name(const char *code)
 
 static void add_candidate(struct strvec *sv, const char *code)
 {
-	if (!lang_code_ok(code) || strvec_contains(sv, code))
-		return;
-	char *path = xasprintf(FP_DIR "%s.lm", code);
-	if (access(path, R_OK) == 0)
+	if (lang_code_ok(code) && !strvec_contains(sv, code))
 		strvec_push(sv, code);
-	free(path);
 }
 
-/* textcat reads its configuration from a file: one in memory, so nothing is left behind. */
+/*
+ * textcat reads its configuration from a file: one in memory, so nothing is left behind. It
+ * lists the candidates that have a fingerprint (a template language may have none).
+ */
 static void *load(const struct strvec *codes)
 {
 	int fd = memfd_create("tend-textcat", MFD_CLOEXEC);
 	if (fd < 0)
 		return NULL;
 	void *h = NULL;
+	int n = 0;
 	FILE *f = fdopen(fd, "w");
 	if (f == NULL) {
 		close(fd);
 		return NULL;
 	}
-	for (size_t i = 0; i < codes->n; i++)
-		fprintf(f, "%s.lm %s\n", codes->v[i], codes->v[i]);
-	if (fflush(f) == 0) {
+	for (size_t i = 0; i < codes->n; i++) {
+		char *path = xasprintf(FP_DIR "%s.lm", codes->v[i]);
+		if (access(path, R_OK) == 0 &&
+		    fprintf(f, "%s.lm %s\n", codes->v[i], codes->v[i]) > 0)
+			n++;
+		free(path);
+	}
+	if (n > 0 && fflush(f) == 0) {
 		char path[64];
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 		h = special_textcat_Init(path, FP_DIR);

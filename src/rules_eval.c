@@ -622,9 +622,11 @@ static void evaluate(const struct rules *r, const struct rules_input *in, struct
 	ctx_init(&x, r, in, out);
 	const char *stopped_by;
 	size_t skipped = run(&x, res, &stopped_by);
-	const struct lang_guess *g = ctx_lang(&x);
-	memcpy(res->lang, g->code, sizeof(res->lang));
-	memcpy(res->lang_note, g->note, sizeof(res->lang_note));
+	/* Told only when a rule asked: otherwise rules_result_lang tells it where it is needed. */
+	if (x.lang_known) {
+		memcpy(res->lang, x.lang.code, sizeof(res->lang));
+		memcpy(res->lang_note, x.lang.note, sizeof(res->lang_note));
+	}
 	if (res->priority < 0)
 		res->priority = RULES_PRIORITY_NORMAL;
 	if (out != NULL && stopped_by != NULL)
@@ -636,6 +638,19 @@ static void evaluate(const struct rules *r, const struct rules_input *in, struct
 void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out)
 {
 	evaluate(r, in, out, NULL);
+}
+
+void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res)
+{
+	if (res->lang[0])
+		return;
+	struct vtext t;
+	vtext_set(&t, m->new_text);
+	struct lang_guess g;
+	lang_detect(t.s, &r->langs, rules_language(r), &g);
+	memcpy(res->lang, g.code, sizeof(res->lang));
+	memcpy(res->lang_note, g.note, sizeof(res->lang_note));
+	vtext_free(&t);
 }
 
 /* The name a template was loaded under, for "draft: greeting + refund + closing". */

@@ -115,7 +115,9 @@ struct rules_result {
 	 * when a rule says ignore as well */
 	char *ignore_reason;
 	bool automated; /* automatic mail (see rules_automated) */
-	char lang[8];   /* the language of the new text (see lang_detect), e.g. "de" */
+	/* The language of the new text (see lang_detect), e.g. "de": told by rules_eval only when
+	 * a rule asks `lang`, else empty until rules_result_lang. */
+	char lang[8];
 	/* Empty when the text told; else why lang is the default language. */
 	char lang_note[96];
 };
@@ -131,6 +133,13 @@ struct rules_input {
  * rules_result_finish.
  */
 void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out);
+
+/*
+ * Tells the language of m's new text into res->lang and res->lang_note, unless evaluating
+ * told it already. Apart from rules_eval because it costs as much as a whole rule set: done for
+ * the mail that gets a draft, on the thread that has time for it.
+ */
+void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res);
 
 /* True when a condition asks first_message: only then does the verdict depend on it. */
 bool rules_ask_first_message(const struct rules *r);

@@ -206,8 +206,8 @@ int store_message_by_arrival(const void *a, const void *b);
 int store_put_message(struct store_txn *t, const struct store_message *m);
 /* *out is a copy the caller frees with store_message_free; NULL on failure. */
 int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out);
-/* The same with only id, thread, flags, received, join_reason, priority and ignore_reason set:
- * whether a message waits for an answer, without copying its texts. */
+/* The same with only id, thread, flags, received, join_reason, priority, ignore_reason, lang
+ * and lang_note set: whether a message waits for an answer, without copying its texts. */
 int store_get_message_head(struct store_txn *t, uint64_t id, struct store_message **out);
 /*
  * Calls fn for every message in id order; fn returns nonzero to stop, which becomes the return
