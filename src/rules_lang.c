@@ -8,6 +8,7 @@
  * the rule that uses it, so `tend rules check` finds a mistake in a translation too.
  */
 #include <dirent.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -1171,10 +1171,10 @@ static void test_err_version(void)
 
 static void test_err_unknown_keys(void)
 {
-	expect_error(
-	    "version: 1\nrule: []\n",
-	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
-	    "version, sla, business_hours, draft, holding_reply, rules, language; did you mean \"rules\"?)");
+	expect_error("version: 1\nrule: []\n",
+	             "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
+	             "version, sla, business_hours, draft, holding_reply, rules, language; did you "
+	             "mean \"rules\"?)");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
@@ -1518,7 +1518,8 @@ static void test_err_several(void)
 	    "rules.yaml:10:24: bad regex in rule \"b\" subject: missing closing parenthesis",
 	    "rules.yaml:11:11: duplicate rule name \"refund\" (first used at 6:11)",
 	    "rules.yaml:12:13: unknown key \"bdy\" in \"match\" of rule \"refund\" (expected one "
-	    "of: subject, body, from, to, header, has_attachment, first_message, any, all, not, lang; "
+	    "of: subject, body, from, to, header, has_attachment, first_message, any, all, not, "
+	    "lang; "
 	    "did you mean \"body\"?)",
 	    "templates/refund.txt:1:9: unknown variable \"oder\" (rule \"refund\" knows: "
 	    "customer.name, customer.first_name, customer.email, thread.id, thread.subject, "
