@@ -12,6 +12,7 @@ BUILD_PACKAGES=(
 	gcc meson ninja-build pkg-config
 	libetpan-dev libdpkg-perl liblmdb-dev libyaml-dev libmsgpack-dev libxml2-dev
 	nettle-dev libgnutls28-dev libcurl4-gnutls-dev libpcre2-dev libmimalloc-dev libsqlite3-dev
+	libexttextcat-dev
 	libsasl2-modules
 	clang-format
 )

@@ -7,6 +7,7 @@
 #include "tend/sla.h"
 
 #include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -153,6 +154,10 @@ static void record_verdict(struct classify *cl, struct store_message *rec,
 		rec->ignore_reason = xstrdup(res->ignore_reason ? res->ignore_reason : "ignored");
 	if (res->automated)
 		rec->flags |= STORE_MSG_AUTOMATED;
+	if (res->lang[0])
+		rec->lang = xstrdup(res->lang);
+	if (res->lang_note[0])
+		rec->lang_note = xstrdup(res->lang_note);
 }
 
 static int64_t target(const struct classify *cl, int priority)
@@ -249,6 +254,8 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct store_thread *th = NULL;
 	bool reopened = false;
 	judge(cl, m, first_message, v, &res);
+	if (!res.ignore && !(rec->flags & NOT_CUSTOMERS))
+		rules_result_lang(cl->rules, m, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
 		remember(cl, rec->id, &res);
@@ -399,6 +406,13 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	p->msgs[i] = m;
 	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
 	rules_eval(cl->rules, &input, &p->results[i]);
+	/* the language told when it arrived, unless it was stored before tend told languages */
+	if (rec->lang && !p->results[i].lang[0]) {
+		snprintf(p->results[i].lang, sizeof(p->results[i].lang), "%s", rec->lang);
+		snprintf(p->results[i].lang_note, sizeof(p->results[i].lang_note), "%s",
+		         rec->lang_note ? rec->lang_note : "");
+	}
+	rules_result_lang(cl->rules, m, &p->results[i]);
 	p->dm[i].message = m;
 	p->dm[i].result = &p->results[i];
 	p->dm[i].flags = rec->flags;

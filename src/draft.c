@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "tend/person.h"
+#include "tend/lang.h"
 #include "tend/thread.h"
 
 /* How many References a reply carries at most: the first (the root) and the latest ones. */
@@ -53,6 +54,7 @@ struct vars {
 	struct person person;            /* the customer's title, first and last name */
 	char thread_id[24];
 	char deadline[64];
+	const char *lang; /* the draft's language (see draft_lang) */
 };
 
 static const char *lookup(const char *name, void *arg)
@@ -83,16 +85,30 @@ static const char *lookup(const char *name, void *arg)
 	return NULL;
 }
 
+/*
+ * The language of the customer's latest message that told one; when none did (all too short,
+ * "Danke!"), the latest one's, which is the default. NULL for a draft that answers no message.
+ */
+static const char *draft_lang(const struct draft_input *in)
+{
+	for (size_t i = in->nmessages; i-- > 0;)
+		if (in->messages[i].result->lang[0] && !in->messages[i].result->lang_note[0])
+			return in->messages[i].result->lang;
+	return in->nmessages && in->messages[in->nmessages - 1].result->lang[0]
+	           ? in->messages[in->nmessages - 1].result->lang
+	           : NULL;
+}
+
 static void vars_init(struct vars *v, const struct draft_input *in)
 {
 	memset(v, 0, sizeof(*v));
 	v->in = in;
+	v->lang = draft_lang(in);
 	person_parse(in->thread->customer.name, &v->person);
 	snprintf(v->thread_id, sizeof(v->thread_id), "%llu", (unsigned long long)in->thread->id);
 	if (in->deadline) {
-		struct tm tm;
-		local_time_in(in->timezone, in->deadline, &tm);
-		strftime(v->deadline, sizeof(v->deadline), "%A %e %B, %H:%M", &tm);
+		lang_format_deadline(v->deadline, sizeof(v->deadline), v->lang, in->deadline,
+		                     in->timezone);
 	}
 }
 
@@ -101,6 +117,8 @@ static void put_block(struct buf *b, const struct template *t, struct vars *v)
 {
 	if (!t)
 		return;
+	if (v->in->rules)
+		t = rules_localize(v->in->rules, t, v->lang);
 	char *s = template_render(t, lookup, v);
 	size_t n = strlen(s);
 	while (n > 0 && (s[n - 1] == '\n' || s[n - 1] == ' '))
@@ -126,18 +144,14 @@ char *draft_render(const struct template *t, const struct store_thread *th, int6
 	return buf_steal(&b);
 }
 
-static void put_quote(struct buf *b, const struct message *m)
+/* The message quoted under a line in the draft's language, dated in the shop's zone. */
+static void put_quote(struct buf *b, const struct message *m, const struct vars *v)
 {
-	char when[64] = "";
-	if (m->date) {
-		time_t t = (time_t)m->date;
-		struct tm tm;
-		localtime_r(&t, &tm);
-		strftime(when, sizeof(when), "On %a, %e %b %Y at %H:%M, ", &tm);
-	}
 	char *who = m->from.name && *m->from.name ? xasprintf("%s <%s>", m->from.name, m->from.addr)
 	                                          : xstrdup(m->from.addr);
-	buf_printf(b, "\n\n%s%s wrote:\n", when, who);
+	char *line = lang_quote_line(v->lang, m->date, v->in->timezone, who);
+	buf_printf(b, "\n\n%s\n", line);
+	free(line);
 	free(who);
 	const char *p = m->text;
 	while (*p) {
@@ -169,7 +183,7 @@ static void compose_body(const struct draft_input *in, const struct concerns *c,
 	if (parts == 0)
 		put_block(&b, rules_fallback(in->rules), &v);
 	put_block(&b, rules_closing(in->rules), &v);
-	put_quote(&b, in->messages[in->nmessages - 1].message);
+	put_quote(&b, in->messages[in->nmessages - 1].message, &v);
 	free(d->body);
 	d->body = buf_steal(&b);
 	person_free(&v.person);

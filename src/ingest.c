@@ -406,6 +406,8 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	strvec_free(&rec.tags);
 	strvec_free(&rec.rules);
 	free(rec.ignore_reason);
+	free(rec.lang);
+	free(rec.lang_note);
 	if (rc < 0 || (rc = store_put_raw(t, *id, raw, len)) < 0)
 		goto out;
 	idvec_push(&in->touched_pending, res.thread);

@@ -133,6 +133,7 @@ void rules_free(struct rules *r)
 	}
 	free(r->templates);
 	rules_hours_finish(&r->hours);
+	strvec_free(&r->langs);
 	pcre2_match_context_free(r->mctx);
 	prefilter_free(r->prefilter);
 	free(r->path);
@@ -356,6 +357,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "draft", .fn = walk_draft},
     {.name = "holding_reply", .fn = walk_holding},
     {.name = "rules", .fn = rules_walk_rules},
+    {.name = "language", .fn = rules_set_language},
 };
 
 /*
@@ -438,6 +440,7 @@ static void walk_file(struct yamlutil_doc *y, const char *path)
 	yamlutil_walk(y, y->root, top_keys, NELEM(top_keys), ((struct rules_load *)y->user)->r,
 	              "the top level", NULL);
 	load_drafts(y);
+	rules_load_languages(y);
 }
 
 int rules_load(const char *path, struct rules **out, struct diags *d)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "rules_int.h"
+#include "tend/lang.h"
 
 /* How much of a text an explanation shows, in characters: a match's context is shared out
  * to both sides of it, and never less than CONTEXT_MIN a side. */
@@ -37,6 +38,8 @@ struct rules_ctx {
 	struct vtext subject, new_text, text;
 	struct buf *out; /* explaining: where lines go; NULL when only evaluating */
 	int depth;
+	struct lang_guess lang; /* the new text's language, once lang_known */
+	bool lang_known;
 };
 
 /*
@@ -379,6 +382,30 @@ bool rules_eval_first(const struct rules_cond *c, struct rules_ctx *x)
 	return ok;
 }
 
+/* The language of the message's new text, told once per evaluation. */
+static const struct lang_guess *ctx_lang(struct rules_ctx *x)
+{
+	if (!x->lang_known)
+		lang_detect(x->new_text.s, &x->r->langs, rules_language(x->r), &x->lang);
+	x->lang_known = true;
+	return &x->lang;
+}
+
+bool rules_eval_lang(const struct rules_cond *c, struct rules_ctx *x)
+{
+	const struct lang_guess *g = ctx_lang(x);
+	bool ok = strvec_contains(&c->langs, g->code);
+	if (x->out == NULL)
+		return ok;
+	struct buf list = BUF_INIT;
+	for (size_t i = 0; i < c->langs.n; i++)
+		buf_printf(&list, "%s%s", i ? ", " : "", c->langs.v[i]);
+	say(x, "lang %s: %s (the text is in %s%s%s)", list.data, ok ? "held" : "did not hold",
+	    g->code, g->note[0] ? ", the default: " : "", g->note);
+	buf_free(&list);
+	return ok;
+}
+
 /* ---- any, all, not ---- */
 
 static bool group_holds(const struct rules_cond *c, size_t held)
@@ -595,6 +622,11 @@ static void evaluate(const struct rules *r, const struct rules_input *in, struct
 	ctx_init(&x, r, in, out);
 	const char *stopped_by;
 	size_t skipped = run(&x, res, &stopped_by);
+	/* Told only when a rule asked: otherwise rules_result_lang tells it where it is needed. */
+	if (x.lang_known) {
+		memcpy(res->lang, x.lang.code, sizeof(res->lang));
+		memcpy(res->lang_note, x.lang.note, sizeof(res->lang_note));
+	}
 	if (res->priority < 0)
 		res->priority = RULES_PRIORITY_NORMAL;
 	if (out != NULL && stopped_by != NULL)
@@ -606,6 +638,19 @@ static void evaluate(const struct rules *r, const struct rules_input *in, struct
 void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out)
 {
 	evaluate(r, in, out, NULL);
+}
+
+void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res)
+{
+	if (res->lang[0])
+		return;
+	struct vtext t;
+	vtext_set(&t, m->new_text);
+	struct lang_guess g;
+	lang_detect(t.s, &r->langs, rules_language(r), &g);
+	memcpy(res->lang, g.code, sizeof(res->lang));
+	memcpy(res->lang_note, g.note, sizeof(res->lang_note));
+	vtext_free(&t);
 }
 
 /* The name a template was loaded under, for "draft: greeting + refund + closing". */
@@ -623,18 +668,20 @@ static void explain_draft(const struct rules *r, const struct rules_result *res,
 		buf_printf(out, "draft: none; ignored because of %s\n", res->ignore_reason);
 		return;
 	}
-	buf_printf(out, "draft: %s", template_name(r, r->greeting));
+	buf_printf(out, "draft: %s", template_name(r, rules_localize(r, r->greeting, res->lang)));
 	size_t parts = 0;
 	for (size_t i = 0; i < res->nmatches; i++) {
 		if (res->matches[i].template == NULL)
 			continue;
-		buf_printf(out, " + %s", template_name(r, res->matches[i].template));
+		buf_printf(
+		    out, " + %s",
+		    template_name(r, rules_localize(r, res->matches[i].template, res->lang)));
 		parts++;
 	}
 	if (parts == 0)
 		buf_printf(out, " + %s (the fallback: no matching rule has a template)",
-		           template_name(r, r->fallback));
-	buf_printf(out, " + %s\n", template_name(r, r->closing));
+		           template_name(r, rules_localize(r, r->fallback, res->lang)));
+	buf_printf(out, " + %s\n", template_name(r, rules_localize(r, r->closing, res->lang)));
 }
 
 static void explain_summary(const struct rules *r, const struct rules_result *res, struct buf *out)

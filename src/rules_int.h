@@ -52,6 +52,8 @@ struct rules_cond {
 	struct rules_cond *kids; /* all (a condition mapping), any, not (one kid) */
 	size_t nkids;
 	const char *kind; /* "all", "any", "not" or the leaf's key, for explanations */
+	/* lang: the language codes it accepts */
+	struct strvec langs;
 };
 
 /* One entry of `capture`: the variables it provides and the groups they come from. */
@@ -96,6 +98,8 @@ struct rules {
 	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
 	struct prefilter *prefilter; /* the literals every pattern needs, built after loading */
 	bool asks_first;             /* some condition is first_message */
+	char language[8];            /* `language`: the default; empty means en */
+	struct strvec langs;         /* the folders of templates/ named like languages, sorted */
 };
 
 /* What the load handlers need beside the object they fill. */
@@ -138,6 +142,13 @@ void rules_rule_finish(struct rules_rule *rule);
 /* True when name may be used in a template: a global or a capture of rule (NULL: none). */
 bool rules_var_known(const struct rules_rule *rule, const char *name);
 
+/* rules_lang.c */
+yamlutil_handler rules_set_language;
+/* Parses `lang: de` or `lang: [de, at]` into c->langs; 0, or -1 after reporting. */
+int rules_parse_lang(struct yamlutil_doc *y, yaml_node_t *val, struct rules_cond *c);
+/* Loads and checks templates/<lang>/ for every default template in use. */
+void rules_load_languages(struct yamlutil_doc *y);
+
 /* rules_hours.c */
 yamlutil_handler rules_walk_sla;
 yamlutil_handler rules_walk_hours;
@@ -146,6 +157,6 @@ void rules_hours_finish(struct rules_business_hours *h);
 /* rules_eval.c: the condition evaluators that rules_parse.c puts into conditions. */
 rules_cond_eval rules_eval_subject, rules_eval_body, rules_eval_from, rules_eval_to,
     rules_eval_header, rules_eval_attachment, rules_eval_first, rules_eval_any, rules_eval_all,
-    rules_eval_not;
+    rules_eval_not, rules_eval_lang;
 
 #endif

@@ -25,7 +25,7 @@ struct cond_type {
 	rules_cond_eval *eval;
 };
 
-static cond_parse parse_regex, parse_header, parse_flag, parse_list, parse_not;
+static cond_parse parse_regex, parse_header, parse_flag, parse_list, parse_not, parse_lang;
 
 static const struct cond_type cond_types[] = {
     {"subject", parse_regex, rules_eval_subject},
@@ -38,6 +38,7 @@ static const struct cond_type cond_types[] = {
     {"any", parse_list, rules_eval_any},
     {"all", parse_list, rules_eval_all},
     {"not", parse_not, rules_eval_not},
+    {"lang", parse_lang, rules_eval_lang},
 };
 
 static const char *label(struct yamlutil_doc *y);
@@ -115,9 +116,11 @@ static const struct yamlutil_key cond_keys[] = {
     {.name = "any", .fn = add_cond},
     {.name = "all", .fn = add_cond},
     {.name = "not", .fn = add_cond},
+    {.name = "lang", .fn = add_cond},
 };
 
-#define COND_LIST "subject, body, from, to, header, has_attachment, first_message, any, all, not"
+#define COND_LIST                                                                                  \
+	"subject, body, from, to, header, has_attachment, first_message, any, all, not, lang"
 
 static const char *label(struct yamlutil_doc *y)
 {
@@ -186,6 +189,7 @@ static void cond_finish(struct rules_cond *c)
 	free(c->kids);
 	rules_regex_free(c->re);
 	free(c->header);
+	strvec_free(&c->langs);
 }
 
 /* Walks a condition mapping into node (an "all"); an empty one would match every message. */
@@ -294,6 +298,12 @@ static int parse_not(struct yamlutil_doc *y, const struct cond_type *t,
 	walk_conds(y, val, inner, where, "\"not\"");
 	free(where);
 	return 0;
+}
+
+static int parse_lang(struct yamlutil_doc *y, const struct cond_type *t,
+                      const struct yamlutil_key *k, yaml_node_t *val, struct rules_cond *parent)
+{
+	return rules_parse_lang(y, val, new_kid(parent, t->key, t->eval));
 }
 
 /* ---- captures ---- */

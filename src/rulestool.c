@@ -80,6 +80,10 @@ static void test_human(FILE *out, const struct buf *explain, const struct rules_
 {
 	struct buf b = BUF_INIT;
 	buf_append(&b, explain->data ? explain->data : "", explain->len);
+	if (res->lang[0])
+		buf_printf(&b, "language: %s%s%s%s\n", res->lang,
+		           res->lang_note[0] ? " (the default: " : "", res->lang_note,
+		           res->lang_note[0] ? ")" : "");
 	if (res->ignore) {
 		buf_printf(&b, "\nNo draft: %s.\n",
 		           res->ignore_reason ? res->ignore_reason : "ignored");
@@ -129,6 +133,10 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 	json_bool(&j, res->automated);
 	json_key(&j, "ignored");
 	json_string(&j, res->ignore ? res->ignore_reason : NULL);
+	json_key(&j, "lang");
+	json_string(&j, res->lang[0] ? res->lang : NULL);
+	json_key(&j, "lang_note");
+	json_string(&j, res->lang_note[0] ? res->lang_note : NULL);
 	json_key(&j, "draft");
 	if (res->ignore) {
 		json_null(&j);
@@ -168,8 +176,10 @@ int rulestool_test(const struct rules *r, const struct config *c, const char *em
 	struct buf explain = BUF_INIT;
 	struct store_draft *d = xcalloc(1, sizeof(*d));
 	rules_explain(r, &in, &res, &explain);
-	if (!res.ignore)
+	if (!res.ignore) {
+		rules_result_lang(r, m, &res);
 		draft_for(r, c, m, &res, d);
+	}
 	if (json)
 		test_json(out, &res, d);
 	else

@@ -68,6 +68,8 @@ static const struct codec_field message_fields[] = {
     FIELD(28, CODEC_INT, M, priority),
     FIELD(29, CODEC_STR, M, ignore_reason),
     FIELD(30, CODEC_STR, M, sender_note),
+    FIELD(31, CODEC_STR, M, lang),
+    FIELD(32, CODEC_STR, M, lang_note),
 };
 static const struct codec_field message_head_fields[] = {
     FIELD(1, CODEC_U64, M, id),
@@ -77,6 +79,8 @@ static const struct codec_field message_head_fields[] = {
     FIELD(21, CODEC_INT, M, join_reason),
     FIELD(28, CODEC_INT, M, priority),
     FIELD(29, CODEC_STR, M, ignore_reason),
+    FIELD(31, CODEC_STR, M, lang),
+    FIELD(32, CODEC_STR, M, lang_note),
 };
 #undef M
 const struct codec_table codec_message = TABLE("message", struct store_message, message_fields);

@@ -11,6 +11,7 @@
 
 #include "tend/conversation.h"
 #include "tend/json.h"
+#include "tend/lang.h"
 #include "tend/rules.h"
 #include "tend/thread.h"
 
@@ -579,6 +580,10 @@ static void json_message(struct json *j, const struct store_message *m)
 	json_bool(j, (m->flags & STORE_MSG_UNVERIFIED) != 0);
 	json_key(j, "sender_note");
 	json_string(j, m->sender_note);
+	json_key(j, "lang");
+	json_string(j, m->lang);
+	json_key(j, "lang_note");
+	json_string(j, m->lang_note);
 	json_object_end(j);
 }
 
@@ -764,6 +769,24 @@ static void show_sender(struct buf *b, const struct store_message *m, const stru
 	}
 }
 
+/* The language the message is in, and when it is the default language, why. */
+static void show_lang(struct buf *b, const struct store_message *m)
+{
+	if (m->lang == NULL)
+		return;
+	const char *name = lang_name(m->lang);
+	buf_puts(b, "Language: ");
+	put_safe(b, m->lang);
+	if (name && !m->lang_note)
+		buf_printf(b, " (%s)", name);
+	if (m->lang_note) {
+		buf_puts(b, " (the default: ");
+		put_safe(b, m->lang_note);
+		buf_putc(b, ')');
+	}
+	buf_putc(b, '\n');
+}
+
 /* A message that came in; label ("Our reply, written outside tend: ") marks one of ours. */
 static void show_message(struct buf *b, size_t n, const struct store_message *m, const char *label,
                          const struct view_options *o)
@@ -784,6 +807,7 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	put_safe(b, m->join_detail);
 	buf_printf(b, "%s\n", paint(o, "\033[0m"));
 	show_sender(b, m, o);
+	show_lang(b, m);
 	if (m->subject && *m->subject)
 		put_field(b, "Subject", m->subject);
 	for (size_t i = 0; i < m->nattachments; i++) {

@@ -164,4 +164,44 @@ static void test_compose(void)
 	rules_free(rules);
 }
 
-T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose))
+/*
+ * A draft in the language of the latest message that told one ("Danke!" tells none): its
+ * deadline and quote line in German, in the shop's zone, with the zone's name.
+ */
+static void test_compose_in_language(void)
+{
+	struct rules *rules = rules_builtin();
+	struct template *t = tmpl("Wir melden uns bis {{deadline}}.");
+	struct message *m1 = parse(first_raw), *m2 = parse(second_raw);
+	struct rules_result r1 = {0}, r2 = {0};
+	match(&r1, "deadline", t, NULL, NULL);
+	strcpy(r1.lang, "de");
+	strcpy(r2.lang, "en");
+	strcpy(r2.lang_note, "the text is too short to tell");
+	struct draft_message dm[] = {{m1, &r1, 0}, {m2, &r2, 0}};
+	struct store_thread th = {.id = 12,
+	                          .subject = "Refund for order 10460",
+	                          .customer = {"Anna Kowalski", "anna@example.com"}};
+	struct draft_input in = {.rules = rules,
+	                         .thread = &th,
+	                         .messages = dm,
+	                         .nmessages = 2,
+	                         .token = "[#{id}]",
+	                         .deadline = 1796206200, /* 2026-12-02 10:10 UTC */
+	                         .timezone = "Europe/Berlin"};
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_CONTAINS(d->body, "Wir melden uns bis Mittwoch, 2. Dezember, 11:10 CET.");
+	T_CONTAINS(d->body, "\n\nAm Dienstag, 17. November 2026 um 11:00 CET schrieb Anna Kowalski "
+	                    "<anna@example.com>:\n> Also order 10461");
+	store_draft_free(d);
+	rules_result_finish(&r1);
+	rules_result_finish(&r2);
+	message_free(m1);
+	message_free(m2);
+	template_free(t);
+	rules_free(rules);
+}
+
+T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose),
+       T_CASE(test_compose_in_language))

@@ -83,6 +83,17 @@ const struct template *rules_fallback(const struct rules *r);
  */
 const struct template *rules_holding(const struct rules *r, int *at);
 
+/* The default language (`language`, else en): for texts too short or unclear to tell. */
+const char *rules_language(const struct rules *r);
+/* The languages with a folder of templates (templates/de/), sorted. */
+const struct strvec *rules_languages(const struct rules *r);
+/*
+ * The template standing for t in a draft in lang: templates/LANG/NAME.txt when there is one,
+ * else t itself (also for a built-in greeting, closing or fallback: templates/de/greeting.txt).
+ */
+const struct template *rules_localize(const struct rules *r, const struct template *t,
+                                      const char *lang);
+
 /* The variables every template may use (customer.name, thread.id, ...), NULL-terminated. */
 extern const char *const rules_global_vars[];
 
@@ -104,6 +115,11 @@ struct rules_result {
 	 * when a rule says ignore as well */
 	char *ignore_reason;
 	bool automated; /* automatic mail (see rules_automated) */
+	/* The language of the new text (see lang_detect), e.g. "de": told by rules_eval only when
+	 * a rule asks `lang`, else empty until rules_result_lang. */
+	char lang[8];
+	/* Empty when the text told; else why lang is the default language. */
+	char lang_note[96];
 };
 
 /* What a message is evaluated with. */
@@ -117,6 +133,13 @@ struct rules_input {
  * rules_result_finish.
  */
 void rules_eval(const struct rules *r, const struct rules_input *in, struct rules_result *out);
+
+/*
+ * Tells the language of m's new text into res->lang and res->lang_note, unless evaluating
+ * told it already. Apart from rules_eval because it costs as much as a whole rule set: done for
+ * the mail that gets a draft, on the thread that has time for it.
+ */
+void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res);
 
 /* True when a condition asks first_message: only then does the verdict depend on it. */
 bool rules_ask_first_message(const struct rules *r);

@@ -196,6 +196,8 @@ struct store_message {
 	/* For mail from one of our addresses: what vouches that it is ours (STORE_MSG_OURS), or
 	 * why nothing does (STORE_MSG_UNVERIFIED); NULL for anyone else's mail. */
 	char *sender_note;
+	char *lang;      /* the language of new_text, ISO 639-1 ("de"); NULL before tend knew */
+	char *lang_note; /* why lang is the default language (too short, unclear), or NULL */
 };
 
 void store_message_free(struct store_message *m);
@@ -204,8 +206,8 @@ int store_message_by_arrival(const void *a, const void *b);
 int store_put_message(struct store_txn *t, const struct store_message *m);
 /* *out is a copy the caller frees with store_message_free; NULL on failure. */
 int store_get_message(struct store_txn *t, uint64_t id, struct store_message **out);
-/* The same with only id, thread, flags, received, join_reason, priority and ignore_reason set:
- * whether a message waits for an answer, without copying its texts. */
+/* The same with only id, thread, flags, received, join_reason, priority, ignore_reason, lang
+ * and lang_note set: whether a message waits for an answer, without copying its texts. */
 int store_get_message_head(struct store_txn *t, uint64_t id, struct store_message **out);
 /*
  * Calls fn for every message in id order; fn returns nonzero to stop, which becomes the return
