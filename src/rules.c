@@ -132,6 +132,7 @@ void rules_free(struct rules *r)
 	}
 	free(r->templates);
 	rules_hours_finish(&r->hours);
+	rules_facts_free(r);
 	pcre2_match_context_free(r->mctx);
 	prefilter_free(r->prefilter);
 	free(r->path);
@@ -225,6 +226,7 @@ static void known_vars(const struct rules_rule *rule, struct strvec *out)
 }
 
 struct var_check {
+	const struct rules *r;
 	struct diags *d;
 	const struct template *t;
 	const struct rules_rule *rule;
@@ -234,7 +236,7 @@ struct var_check {
 static void check_var(const char *name, int line, int column, void *arg)
 {
 	struct var_check *vc = arg;
-	if (rules_var_known(vc->rule, name))
+	if (rules_var_known(vc->rule, name) || rules_fact_of(vc->r, name) != NULL)
 		return;
 	struct strvec known = STRVEC_INIT;
 	known_vars(vc->rule, &known);
@@ -254,7 +256,7 @@ void rules_check_vars(struct yamlutil_doc *y, const struct template *t,
                       const struct rules_rule *rule, const char *who)
 {
 	struct rules_load *ld = y->user;
-	struct var_check vc = {&ld->tdiags, t, rule, who};
+	struct var_check vc = {ld->r, &ld->tdiags, t, rule, who};
 	template_foreach_var(t, check_var, &vc);
 }
 
@@ -355,6 +357,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "draft", .fn = walk_draft},
     {.name = "holding_reply", .fn = walk_holding},
     {.name = "rules", .fn = rules_walk_rules},
+    {.name = "facts", .fn = rules_walk_facts},
 };
 
 /*
@@ -434,8 +437,10 @@ static void walk_file(struct yamlutil_doc *y, const char *path)
 		         "empty rules file; it needs at least \"version: 1\"");
 		return;
 	}
+	rules_load_facts(y); /* first: rules and templates name facts */
 	yamlutil_walk(y, y->root, top_keys, NELEM(top_keys), ((struct rules_load *)y->user)->r,
 	              "the top level", NULL);
+	rules_check_fact_args(y);
 	load_drafts(y);
 }
 

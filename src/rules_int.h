@@ -52,6 +52,9 @@ struct rules_cond {
 	struct rules_cond *kids; /* all (a condition mapping), any, not (one kid) */
 	size_t nkids;
 	const char *kind; /* "all", "any", "not" or the leaf's key, for explanations */
+	/* fact, fact_age: header holds the fact's name; fact_age: the age in seconds, and flag
+	 * says "older than" (>) rather than "newer than" (<) */
+	int64_t age;
 };
 
 /* One entry of `capture`: the variables it provides and the groups they come from. */
@@ -96,6 +99,16 @@ struct rules {
 	uint32_t max_pairs; /* the most capture pairs of any pattern, plus the whole match */
 	struct prefilter *prefilter; /* the literals every pattern needs, built after loading */
 	bool asks_first;             /* some condition is first_message */
+	struct rules_fact *facts;    /* lookups (`facts`), in file order */
+	size_t nfacts;
+};
+
+/* One lookup of `facts`: a program whose JSON answer becomes the facts NAME.FIELD. */
+struct rules_fact {
+	char *name;
+	struct template **args; /* argv, each a template over captures */
+	size_t nargs;
+	int64_t timeout; /* seconds */
 };
 
 /* What the load handlers need beside the object they fill. */
@@ -138,6 +151,16 @@ void rules_rule_finish(struct rules_rule *rule);
 /* True when name may be used in a template: a global or a capture of rule (NULL: none). */
 bool rules_var_known(const struct rules_rule *rule, const char *name);
 
+/* rules_facts.c */
+/* Walks `facts` ahead of the rest of the file, so rules and templates can name facts. */
+void rules_load_facts(struct yamlutil_doc *y);
+yamlutil_handler rules_walk_facts; /* the `facts` key in the walk: done already */
+/* After the rules: every variable a lookup's arguments use is some rule's capture. */
+void rules_check_fact_args(struct yamlutil_doc *y);
+/* The lookup name LOOKUP.FIELD belongs to, or NULL. */
+const struct rules_fact *rules_fact_of(const struct rules *r, const char *name);
+void rules_facts_free(struct rules *r);
+
 /* rules_hours.c */
 yamlutil_handler rules_walk_sla;
 yamlutil_handler rules_walk_hours;
@@ -146,6 +169,15 @@ void rules_hours_finish(struct rules_business_hours *h);
 /* rules_eval.c: the condition evaluators that rules_parse.c puts into conditions. */
 rules_cond_eval rules_eval_subject, rules_eval_body, rules_eval_from, rules_eval_to,
     rules_eval_header, rules_eval_attachment, rules_eval_first, rules_eval_any, rules_eval_all,
-    rules_eval_not;
+    rules_eval_not, rules_eval_fact, rules_eval_fact_age;
+/*
+ * The captures of every rule that matches or could match once facts are known (fact
+ * conditions counted as unknown), first value of each name, for the lookups' arguments.
+ */
+void rules_lookup_captures(const struct rules *r, const struct rules_input *in,
+                           struct strvec *names, struct strvec *values);
+/* Seconds since the timestamp s (RFC 3339, ISO 8601 date or date-time, or Unix seconds);
+ * false when s is none of those. */
+bool rules_fact_age_of(const char *s, int64_t now, int64_t *age);
 
 #endif

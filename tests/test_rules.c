@@ -151,7 +151,7 @@ static struct message *parse_file(const char *path)
 static char *eval_names(const struct rules *r, const struct message *m, bool first,
                         struct rules_result *res)
 {
-	struct rules_input in = {m, first};
+	struct rules_input in = {m, first, NULL};
 	rules_eval(r, &in, res);
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < res->nmatches; i++)
@@ -760,7 +760,7 @@ static void test_explain(void)
 	struct message *m = parse(refund_mail);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {m, true, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -812,7 +812,7 @@ static void test_explain_context(void)
 	struct message *m = parse(raw.data);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, false};
+	struct rules_input in = {m, false, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -844,7 +844,7 @@ static void test_explain_attachment(void)
 	struct message *m = parse(with_photo);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {m, true, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -867,7 +867,7 @@ static void test_explain_automated(void)
 	struct rules *r = rules_builtin();
 	struct message *m = parse("From: Richard <r@example.org>\nSubject: Automatic reply\n"
 	                          "Auto-Submitted: auto-replied\n\nOut of office.\n");
-	struct rules_input in = {m, false};
+	struct rules_input in = {m, false, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -1171,10 +1171,10 @@ static void test_err_version(void)
 
 static void test_err_unknown_keys(void)
 {
-	expect_error(
-	    "version: 1\nrule: []\n",
-	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
-	    "version, sla, business_hours, draft, holding_reply, rules; did you mean \"rules\"?)");
+	expect_error("version: 1\nrule: []\n",
+	             "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
+	             "version, sla, business_hours, draft, holding_reply, rules, facts; did you "
+	             "mean \"rules\"?)");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
@@ -1183,13 +1183,13 @@ static void test_err_unknown_keys(void)
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
 	             "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "
 	             "(expected one of: subject, body, from, to, header, has_attachment, "
-	             "first_message, any, all, not; did you mean \"subject\"?)");
+	             "first_message, any, all, not, fact, fact_age; did you mean \"subject\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match:\n      any:\n"
 	    "        - {subject: x}\n        - {bdy: y}\n",
 	    "rules.yaml:7:12: unknown key \"bdy\" in entry 2 of \"any\" in rule \"refund\" "
 	    "(expected one of: subject, body, from, to, header, has_attachment, "
-	    "first_message, any, all, not; did you mean \"body\"?)");
+	    "first_message, any, all, not, fact, fact_age; did you mean \"body\"?)");
 	expect_error("version: 1\nsla: {urgnt: 1h}\n",
 	             "rules.yaml:2:7: unknown key \"urgnt\" in \"sla\" (expected one of: urgent, "
 	             "high, normal, low; did you mean \"urgent\"?)");
@@ -1471,14 +1471,14 @@ static void test_err_empty_match(void)
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {}\n",
 	             "rules.yaml:4:12: \"match\" of rule \"refund\" must list at least one "
 	             "condition (subject, body, from, to, header, has_attachment, first_message, "
-	             "any, all, not)");
+	             "any, all, not, fact, fact_age)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {any: []}\n",
 	    "rules.yaml:4:18: \"any\" in rule \"refund\" must list at least one condition");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {not: {}}\n",
 	             "rules.yaml:4:18: \"not\" in rule \"refund\" must list at least one condition "
 	             "(subject, body, from, to, header, has_attachment, first_message, any, all, "
-	             "not)");
+	             "not, fact, fact_age)");
 }
 
 static void test_err_stop_action(void)
@@ -1518,7 +1518,8 @@ static void test_err_several(void)
 	    "rules.yaml:10:24: bad regex in rule \"b\" subject: missing closing parenthesis",
 	    "rules.yaml:11:11: duplicate rule name \"refund\" (first used at 6:11)",
 	    "rules.yaml:12:13: unknown key \"bdy\" in \"match\" of rule \"refund\" (expected one "
-	    "of: subject, body, from, to, header, has_attachment, first_message, any, all, not; "
+	    "of: subject, body, from, to, header, has_attachment, first_message, any, all, not, "
+	    "fact, fact_age; "
 	    "did you mean \"body\"?)",
 	    "templates/refund.txt:1:9: unknown variable \"oder\" (rule \"refund\" knows: "
 	    "customer.name, customer.first_name, customer.email, thread.id, thread.subject, "
