@@ -1541,6 +1541,97 @@ static void test_err_several(void)
 	remove_templates();
 }
 
+/* ---- facts ---- */
+
+static const char facts_yaml[] = "version: 1\n"
+                                 "facts:\n"
+                                 "  order: {command: [/bin/echo, '{\"number\": \"{{order}}\"}']}\n"
+                                 "  broken: {command: [/bin/false, '{{order}}']}\n"
+                                 "rules:\n"
+                                 "  - name: inside\n"
+                                 "    match: {body: change, fact_age: {order.placed_at: '<24h'}}\n"
+                                 "    capture: {order: '#(?<order>\\d+)'}\n"
+                                 "  - name: outside\n"
+                                 "    match: {body: change, fact_age: {order.placed_at: '>24h'}}\n"
+                                 "  - name: hedge\n"
+                                 "    match: {body: change, not: {fact: {order.placed_at: '.'}}}\n";
+
+/* The rules that match with the one fact order.placed_at = placed_at (NULL: no facts). */
+static char *with_placed_at(const struct rules *r, const struct message *m, const char *placed_at)
+{
+	struct rules_facts f = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	strvec_push(&f.names, "order.placed_at");
+	strvec_push(&f.values, placed_at ? placed_at : "");
+	struct rules_input in = {m, true, placed_at ? &f : NULL};
+	struct rules_result res;
+	rules_eval(r, &in, &res);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < res.nmatches; i++)
+		buf_printf(&b, "%s%s", i ? " " : "", res.matches[i].rule);
+	rules_result_finish(&res);
+	rules_facts_finish(&f);
+	return buf_steal(&b);
+}
+
+static void test_fact_conditions(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	if (r == NULL || m == NULL)
+		goto out;
+	time_t now = time(NULL);
+	char iso[64], unix_s[32];
+	struct tm tm;
+	time_t t = now - 3 * 3600 + 2 * 3600; /* 3 h ago, written in +02:00 */
+	gmtime_r(&t, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S.250+02:00", &tm);
+	snprintf(unix_s, sizeof(unix_s), "%lld", (long long)now - 30 * 3600);
+	const char *want[][2] = {
+	    {NULL, "hedge"},   {iso, "inside"},    {unix_s, "outside"},
+	    {"yesterday", ""}, {"2026-13-01", ""},
+	};
+	for (size_t i = 0; i < NELEM(want); i++) {
+		char *got = with_placed_at(r, m, want[i][0]);
+		T_EQ_STR(got, want[i][1]);
+		free(got);
+	}
+out:
+	message_free(m);
+	rules_free(r);
+}
+
+/* The capture comes from a rule that can only match once facts are known. */
+static void test_lookup_arguments_and_failures(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	if (r == NULL || m == NULL)
+		goto out;
+	struct rules_input in = {m, true, NULL};
+	struct rules_facts f;
+	struct buf explain = BUF_INIT;
+	rules_lookup(r, &in, &f, &explain);
+	T_EQ_STR(rules_fact_value(&f, "order.number"), "4711");
+	T_EQ_INT(f.failures.n, 1);
+	T_EQ_STR(f.failures.n ? f.failures.v[0] : "", "Lookup broken failed: exited with status 1");
+	T_CONTAINS(explain.data, "lookup order: \"/bin/echo\" \"{\\\"number\\\": \\\"4711\\\"}\"\n"
+	                         "  fact order.number = \"4711\"\n");
+	rules_facts_finish(&f);
+	buf_free(&explain);
+	message_free(m);
+	/* Nothing captured: nothing looked up, nothing failed. */
+	m = parse("From: a@example.com\nSubject: x\n\nPlease change my order.\n");
+	in.message = m;
+	rules_lookup(r, &in, &f, NULL);
+	T_EQ_INT(f.names.n + f.failures.n, 0);
+	rules_facts_finish(&f);
+out:
+	message_free(m);
+	rules_free(r);
+}
+
 T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), T_CASE(test_full),
        T_CASE(test_path_elsewhere), T_CASE(test_cond_subject_body), T_CASE(test_cond_from_to),
        T_CASE(test_cond_header), T_CASE(test_cond_flags), T_CASE(test_cond_any_all_not),
@@ -1558,4 +1649,5 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
-       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit))
+       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_fact_conditions),
+       T_CASE(test_lookup_arguments_and_failures))
