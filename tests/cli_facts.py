@@ -153,5 +153,36 @@ def test_rules_check_checks_the_lookups():
         env.close()
 
 
+def nested_writer(env, order_status="placed"):
+    """A lookup that stores a mail in the same store itself (`tend import`) before it answers:
+    it can only when nobody holds the store's write transaction while it runs. Its answer
+    says how that went (nested = the exit status, err = what tend said)."""
+    other = env.write("other.eml", b"From: Ola <ola@example.org>\nTo: support@shop.example\n"
+                      b"Subject: Hello\nMessage-ID: <other@example.org>\n\nJust saying hi.\n")
+    os.chmod(env.write("lookups/shop-order", """#!/usr/bin/python3
+import datetime, json, subprocess, sys
+r = subprocess.run([%r, "-c", %r, "import", %r], capture_output=True, text=True, timeout=15)
+placed = datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(hours=3)
+print(json.dumps({"status": %r, "placed_at": placed.strftime("%%Y-%%m-%%dT%%H:%%M:%%SZ"),
+                  "nested": r.returncode, "err": r.stderr[-200:]}))
+""" % (os.environ["TEND_BIN"], env.config, other, order_status)), 0o755)
+    env.write("rules.yaml", open(env.path("rules.yaml")).read().replace(
+        "timeout: 5s", "timeout: 30s"))
+
+
+def test_lookup_runs_outside_the_write_transaction():
+    env = shop()
+    try:
+        nested_writer(env)
+        env.import_(order_mail(env, "20001", "outside@example.org"))
+        _, d = draft_of(env, "outside@example.org")
+        eq(d["lookup_failures"], [], "failures")
+        eq(d["parts"], ["order_change_in_time"], "parts")
+        check(any("other@example.org" in t["message_ids"] for t in env.threads()),
+              "the lookup's own import")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())
