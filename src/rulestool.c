@@ -96,6 +96,23 @@ static void test_human(FILE *out, const struct buf *explain, const struct rules_
 	buf_free(&b);
 }
 
+/* What the lookups found: "facts" (name to value) and "lookup_failures". */
+static void json_facts(struct json *j, const struct rules_facts *f)
+{
+	json_key(j, "facts");
+	json_object_begin(j);
+	for (size_t i = 0; i < f->names.n; i++) {
+		json_key(j, f->names.v[i]);
+		json_string(j, f->values.v[i]);
+	}
+	json_object_end(j);
+	json_key(j, "lookup_failures");
+	json_array_begin(j);
+	for (size_t i = 0; i < f->failures.n; i++)
+		json_string(j, f->failures.v[i]);
+	json_array_end(j);
+}
+
 static void test_json(FILE *out, const struct rules_result *res, const struct store_draft *d)
 {
 	struct json j;
@@ -129,18 +146,7 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 	json_bool(&j, res->automated);
 	json_key(&j, "ignored");
 	json_string(&j, res->ignore ? res->ignore_reason : NULL);
-	json_key(&j, "facts");
-	json_object_begin(&j);
-	for (size_t i = 0; i < res->facts.names.n; i++) {
-		json_key(&j, res->facts.names.v[i]);
-		json_string(&j, res->facts.values.v[i]);
-	}
-	json_object_end(&j);
-	json_key(&j, "lookup_failures");
-	json_array_begin(&j);
-	for (size_t i = 0; i < res->facts.failures.n; i++)
-		json_string(&j, res->facts.failures.v[i]);
-	json_array_end(&j);
+	json_facts(&j, &res->facts);
 	json_key(&j, "draft");
 	if (res->ignore) {
 		json_null(&j);
