@@ -1632,6 +1632,45 @@ out:
 	rules_free(r);
 }
 
+/* A capture is one argument, whatever it holds: no shell ever sees it. */
+static void test_lookup_argument_is_literal(void)
+{
+	char dir[256];
+	t_mkdtemp(dir, sizeof(dir), "rules-facts");
+	char *yaml = xasprintf("version: 1\n"
+	                       "facts:\n"
+	                       "  order: {command: [/usr/bin/printf, '{\"arg\": \"%%s\"}', "
+	                       "'{{order}}']}\n"
+	                       "rules:\n"
+	                       "  - name: o\n"
+	                       "    match: {body: order}\n"
+	                       "    capture: {order: 'order: (?<order>.+)'}\n");
+	char *text = xasprintf("From: a@example.com\nSubject: x\n\norder: $(touch %s/x); rm -rf %s "
+	                       "`touch %s/y` | * ~\n",
+	                       dir, dir, dir);
+	char *want = xasprintf("$(touch %s/x); rm -rf %s `touch %s/y` | * ~", dir, dir, dir);
+	struct rules *r = load_ok(yaml);
+	struct message *m = parse(text);
+	if (r != NULL && m != NULL) {
+		struct rules_input in = {m, true, NULL};
+		struct rules_facts f;
+		rules_lookup(r, &in, &f, NULL);
+		T_EQ_STR(rules_fact_value(&f, "order.arg"), want);
+		T_EQ_INT(f.failures.n, 0);
+		rules_facts_finish(&f);
+		char *x = xasprintf("%s/x", dir), *y = xasprintf("%s/y", dir);
+		T_OK(access(x, F_OK) != 0 && access(y, F_OK) != 0 && access(dir, F_OK) == 0);
+		free(x);
+		free(y);
+	}
+	message_free(m);
+	rules_free(r);
+	free(want);
+	free(text);
+	free(yaml);
+	t_rmtree(dir);
+}
+
 T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), T_CASE(test_full),
        T_CASE(test_path_elsewhere), T_CASE(test_cond_subject_body), T_CASE(test_cond_from_to),
        T_CASE(test_cond_header), T_CASE(test_cond_flags), T_CASE(test_cond_any_all_not),
@@ -1650,4 +1689,4 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
        T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_fact_conditions),
-       T_CASE(test_lookup_arguments_and_failures))
+       T_CASE(test_lookup_arguments_and_failures), T_CASE(test_lookup_argument_is_literal))
