@@ -96,7 +96,7 @@ static void count(struct fetch_result *res, enum ingest_outcome o)
 		res->quarantined++;
 }
 
-/* p: the body parsed and judged ahead (taken), or NULL. */
+/* p: the body parsed and judged ahead (taken), or NULL: parsed and judged in the transaction. */
 static int ingest_body(const struct fetch_job *job, const struct batch *b, const struct body *body,
                        struct ingest_parsed *p, struct fetch_result *res)
 {
@@ -121,7 +121,8 @@ static int ingest_body(const struct fetch_job *job, const struct batch *b, const
 		                            NULL);
 		free(reason);
 	} else {
-		rc = ingest_add_parsed(job->ingest, p, body->data, body->len, &src, &o, NULL);
+		rc = p ? ingest_add_parsed(job->ingest, p, body->data, body->len, &src, &o, NULL)
+		       : ingest_add(job->ingest, body->data, body->len, &src, &o, NULL);
 	}
 	free(label);
 	if (rc == 0)
@@ -134,9 +135,10 @@ static int store_batch(const struct fetch_job *job, const struct batch *b, struc
                        char **err)
 {
 	struct fetch_result before = *res;
-	/* Parsed and judged before the write transaction: the rules' lookups may take seconds. */
+	/* With fact lookups, parsed and judged before the write transaction: they may take
+	 * seconds. Without, a duplicate is known before any rule runs on it. */
 	struct ingest_parsed **parsed = xcalloc(b->nbodies + 1, sizeof(*parsed));
-	for (size_t i = 0; i < b->nbodies; i++)
+	for (size_t i = 0; i < b->nbodies && ingest_has_lookups(job->ingest); i++)
 		if (!b->bodies[i].header_only)
 			parsed[i] = ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len);
 	int rc = ingest_begin(job->ingest);
