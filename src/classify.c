@@ -232,8 +232,10 @@ void classify_judge(const struct classify *cl, const struct message *m, bool fir
                     struct classify_verdict *v)
 {
 	struct rules_input input = {.message = m, .first_message = first_message};
-	struct rules_facts facts;
-	rules_lookup(cl->rules, &input, &facts, NULL); /* ahead of the write transaction */
+	struct rules_facts facts = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	/* Ahead of the write transaction; our own mail (copies of replies) is answered by nobody. */
+	if (!config_is_own_address(cl->config, m->from.addr))
+		rules_lookup(cl->rules, &input, &facts, NULL);
 	input.facts = &facts;
 	rules_eval(cl->rules, &input, &v->res);
 	rules_facts_finish(&facts);

@@ -184,5 +184,21 @@ def test_lookup_runs_outside_the_write_transaction():
         env.close()
 
 
+def test_our_own_mail_is_not_looked_up():
+    env = shop()
+    try:
+        os.chmod(env.write("lookups/shop-order", "#!/bin/sh\ntouch %s\necho '{}'\n"
+                           % env.path("ran")), 0o755)
+        env.tend("import", "--sent", env.write("ours.eml", (
+            "From: Shop Support <support@shop.example>\nTo: priya@example.org\n"
+            "Subject: Re: Change to my order\nMessage-ID: <ours@shop.example>\n\n"
+            "We changed the colour on your order #20001.\n").encode()))
+        check(not os.path.exists(env.path("ran")), "the lookup ran for our own reply")
+        env.import_(order_mail(env, "20001", "theirs@example.org", subject="Other"))
+        check(os.path.exists(env.path("ran")), "the lookup did not run for the customer")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())
