@@ -112,6 +112,11 @@ void classify_set_rules(struct classify *cl, const struct rules *rules)
 	cl->rules = rules;
 }
 
+const struct rules *classify_rules(const struct classify *cl)
+{
+	return cl->rules;
+}
+
 void classify_free(struct classify *cl)
 {
 	if (!cl)
@@ -158,6 +163,18 @@ static void record_verdict(struct classify *cl, struct store_message *rec,
 		rec->lang = xstrdup(res->lang);
 	if (res->lang_note[0])
 		rec->lang_note = xstrdup(res->lang_note);
+	for (size_t i = 0; i < res->facts.names.n; i++) {
+		strvec_push(&rec->fact_names, res->facts.names.v[i]);
+		strvec_push(&rec->fact_values, res->facts.values.v[i]);
+	}
+	for (size_t i = 0; i < res->facts.failures.n; i++)
+		strvec_push(&rec->fact_failures, res->facts.failures.v[i]);
+}
+
+/* The facts recorded on a message when it arrived, lent (not copied) for evaluating it again. */
+static struct rules_facts recorded_facts(const struct store_message *rec)
+{
+	return (struct rules_facts){rec->fact_names, rec->fact_values, rec->fact_failures};
 }
 
 static int64_t target(const struct classify *cl, int priority)
@@ -220,7 +237,13 @@ void classify_judge(const struct classify *cl, const struct message *m, bool fir
                     struct classify_verdict *v)
 {
 	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_facts facts = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	/* Ahead of the write transaction; our own mail (copies of replies) is answered by nobody. */
+	if (!config_is_own_address(cl->config, m->from.addr))
+		rules_lookup(cl->rules, &input, &facts, NULL);
+	input.facts = &facts;
 	rules_eval(cl->rules, &input, &v->res);
+	rules_facts_finish(&facts);
 	v->rules = cl->rules;
 	v->first_message = first_message;
 }
@@ -242,7 +265,10 @@ static void judge(struct classify *cl, const struct message *m, bool first_messa
 		v->rules = NULL;
 		return;
 	}
+	/* Lookups never run here, in the write transaction: a verdict taken ahead lends its. */
 	struct rules_input input = {.message = m, .first_message = first_message};
+	if (v && v->rules == cl->rules)
+		input.facts = &v->res.facts;
 	rules_eval(cl->rules, &input, res);
 }
 
@@ -404,7 +430,11 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	size_t i = p->n++;
 	p->ids[i] = rec->id;
 	p->msgs[i] = m;
-	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
+	struct rules_facts facts = recorded_facts(rec);
+	struct rules_input input = {.message = m,
+	                            .first_message = rec->join_reason == 0,
+	                            .facts =
+	                                rec->fact_names.n || rec->fact_failures.n ? &facts : NULL};
 	rules_eval(cl->rules, &input, &p->results[i]);
 	/* the language told when it arrived, unless it was stored before tend told languages */
 	if (rec->lang && !p->results[i].lang[0]) {

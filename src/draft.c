@@ -47,6 +47,29 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 	}
 }
 
+/* A fact the lookups found for the messages answered, the latest message's first. */
+static const char *fact(const struct draft_input *in, const char *name)
+{
+	for (size_t i = in->nmessages; i-- > 0;) {
+		const char *s = rules_fact_value(&in->messages[i].result->facts, name);
+		if (s != NULL)
+			return s;
+	}
+	return NULL;
+}
+
+/* What failed while looking facts up: for the agent, never in the text. */
+static void note_lookup_failures(const struct draft_input *in, struct store_draft *d)
+{
+	strvec_free(&d->lookup_failures);
+	for (size_t i = 0; i < in->nmessages; i++) {
+		const struct strvec *f = &in->messages[i].result->facts.failures;
+		for (size_t j = 0; j < f->n; j++)
+			if (!strvec_contains(&d->lookup_failures, f->v[j]))
+				strvec_push(&d->lookup_failures, f->v[j]);
+	}
+}
+
 /* What {{variables}} stand for while one template is rendered. */
 struct vars {
 	const struct draft_input *in;
@@ -82,7 +105,7 @@ static const char *lookup(const char *name, void *arg)
 	for (size_t i = 0; v->match && i < v->match->capture_names.n; i++)
 		if (strcmp(v->match->capture_names.v[i], name) == 0)
 			return v->match->capture_values.v[i];
-	return NULL;
+	return fact(v->in, name);
 }
 
 /*
@@ -320,6 +343,7 @@ void draft_compose(const struct draft_input *in, struct store_draft *d)
 	gather_concerns(in, &c);
 	strvec_free(&d->parts);
 	compose_body(in, &c, d);
+	note_lookup_failures(in, d);
 	compose_recipients(in, d);
 	compose_threading(in, d);
 	free(d->subject);

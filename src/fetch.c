@@ -96,8 +96,9 @@ static void count(struct fetch_result *res, enum ingest_outcome o)
 		res->quarantined++;
 }
 
+/* p: the body parsed and judged ahead (taken), or NULL: parsed and judged in the transaction. */
 static int ingest_body(const struct fetch_job *job, const struct batch *b, const struct body *body,
-                       struct fetch_result *res)
+                       struct ingest_parsed *p, struct fetch_result *res)
 {
 	const struct imap_entry *e = entry_of(b, body->uid);
 	char *label = xasprintf("imap://%s/%s;UIDVALIDITY=%u/;UID=%u", job->account, job->folder,
@@ -120,7 +121,8 @@ static int ingest_body(const struct fetch_job *job, const struct batch *b, const
 		                            NULL);
 		free(reason);
 	} else {
-		rc = ingest_add(job->ingest, body->data, body->len, &src, &o, NULL);
+		rc = p ? ingest_add_parsed(job->ingest, p, body->data, body->len, &src, &o, NULL)
+		       : ingest_add(job->ingest, body->data, body->len, &src, &o, NULL);
 	}
 	free(label);
 	if (rc == 0)
@@ -133,9 +135,20 @@ static int store_batch(const struct fetch_job *job, const struct batch *b, struc
                        char **err)
 {
 	struct fetch_result before = *res;
+	/* With fact lookups, parsed and judged before the write transaction: they may take
+	 * seconds. Without, a duplicate is known before any rule runs on it. */
+	struct ingest_parsed **parsed = xcalloc(b->nbodies + 1, sizeof(*parsed));
+	for (size_t i = 0; i < b->nbodies && ingest_has_lookups(job->ingest); i++)
+		if (!b->bodies[i].header_only)
+			parsed[i] = ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len);
 	int rc = ingest_begin(job->ingest);
-	for (size_t i = 0; i < b->nbodies && rc == 0; i++)
-		rc = ingest_body(job, b, &b->bodies[i], res);
+	for (size_t i = 0; i < b->nbodies && rc == 0; i++) {
+		rc = ingest_body(job, b, &b->bodies[i], parsed[i], res);
+		parsed[i] = NULL;
+	}
+	for (size_t i = 0; i < b->nbodies; i++)
+		ingest_parsed_free(parsed[i]);
+	free(parsed);
 	struct store_cursor cur = {res->uidvalidity, b->entries[b->n - 1].uid};
 	if (rc == 0)
 		rc = store_put_cursor(ingest_txn(job->ingest), job->account, job->folder, &cur);

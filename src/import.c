@@ -401,11 +401,25 @@ static void store_one(struct run *r, struct queue *q, struct item *it)
 	}
 }
 
+static bool queue_empty(struct queue *q)
+{
+	pthread_mutex_lock(&q->lock);
+	bool empty = q->head == NULL && !q->done;
+	pthread_mutex_unlock(&q->lock);
+	return empty;
+}
+
 /* Takes the reader's items until it is done. */
 static void store_all(struct run *r, struct queue *q)
 {
 	struct item *it;
-	while ((it = queue_take_all(q)) != NULL) {
+	for (;;) {
+		/* The reader runs fact lookups: no write transaction stays open while it does. */
+		if (r->in_batch && r->store_rc == 0 && ingest_has_lookups(r->in) &&
+		    queue_empty(q) && (r->store_rc = flush_batch(r)) < 0)
+			queue_set(q, &q->stop);
+		if ((it = queue_take_all(q)) == NULL)
+			break;
 		while (it) {
 			struct item *next = it->next;
 			store_one(r, q, it);

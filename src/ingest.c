@@ -153,6 +153,11 @@ void ingest_abort(struct ingest *in)
 	idvec_clear(&in->redraft);
 }
 
+bool ingest_has_lookups(const struct ingest *in)
+{
+	return rules_has_lookups(classify_rules(in->classify));
+}
+
 const struct ingest_stats *ingest_stats(const struct ingest *in)
 {
 	return &in->stats;
@@ -405,6 +410,9 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 		rc = store_put_message(t, &rec);
 	strvec_free(&rec.tags);
 	strvec_free(&rec.rules);
+	strvec_free(&rec.fact_names);
+	strvec_free(&rec.fact_values);
+	strvec_free(&rec.fact_failures);
 	free(rec.ignore_reason);
 	free(rec.lang);
 	free(rec.lang_note);
@@ -426,12 +434,30 @@ struct ingest_parsed {
 	struct classify_verdict verdict;
 };
 
-/* judge: take the verdict now (worth it when another thread stores meanwhile; else it waits
- * until the message is known not to be a duplicate). */
+/*
+ * Whether the message is stored already, seen by a read transaction of its own: a duplicate
+ * needs no verdict, and with lookups in the rules a verdict starts programs (a folder scanned
+ * again after a UIDVALIDITY change would run them for every message).
+ */
+static bool stored_already(const struct ingest *in, const struct message *m)
+{
+	struct store_txn *t = NULL;
+	uint64_t id;
+	if (!rules_has_lookups(classify_rules(in->classify)) || m->message_id == NULL ||
+	    store_begin(in->store, false, &t) < 0)
+		return false;
+	bool yes = find_duplicate(t, m->message_id, &id) > 0;
+	store_abort(t);
+	return yes;
+}
+
+/* judge: take the verdict now (worth it when another thread stores meanwhile, and the only
+ * time fact lookups run; else it waits until the message is known not to be a duplicate). */
 static struct ingest_parsed *parse(const struct ingest *in, const char *raw, size_t len, bool judge)
 {
 	struct ingest_parsed *p = xcalloc(1, sizeof(*p));
-	if (message_parse(raw, len, &in->limits, &p->m, &p->reason) < 0 || !judge)
+	if (message_parse(raw, len, &in->limits, &p->m, &p->reason) < 0 || !judge ||
+	    stored_already(in, p->m))
 		return p;
 	/* The guess `tend rules test` makes too: a message that refers to none starts one. */
 	bool first = p->m->references.n == 0 && p->m->in_reply_to.n == 0;

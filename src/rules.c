@@ -134,6 +134,7 @@ void rules_free(struct rules *r)
 	free(r->templates);
 	rules_hours_finish(&r->hours);
 	strvec_free(&r->langs);
+	rules_facts_free(r);
 	pcre2_match_context_free(r->mctx);
 	prefilter_free(r->prefilter);
 	free(r->path);
@@ -227,6 +228,7 @@ static void known_vars(const struct rules_rule *rule, struct strvec *out)
 }
 
 struct var_check {
+	const struct rules *r;
 	struct diags *d;
 	const struct template *t;
 	const struct rules_rule *rule;
@@ -236,7 +238,7 @@ struct var_check {
 static void check_var(const char *name, int line, int column, void *arg)
 {
 	struct var_check *vc = arg;
-	if (rules_var_known(vc->rule, name))
+	if (rules_var_known(vc->rule, name) || rules_fact_of(vc->r, name) != NULL)
 		return;
 	struct strvec known = STRVEC_INIT;
 	known_vars(vc->rule, &known);
@@ -256,7 +258,7 @@ void rules_check_vars(struct yamlutil_doc *y, const struct template *t,
                       const struct rules_rule *rule, const char *who)
 {
 	struct rules_load *ld = y->user;
-	struct var_check vc = {&ld->tdiags, t, rule, who};
+	struct var_check vc = {ld->r, &ld->tdiags, t, rule, who};
 	template_foreach_var(t, check_var, &vc);
 }
 
@@ -358,6 +360,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "holding_reply", .fn = walk_holding},
     {.name = "rules", .fn = rules_walk_rules},
     {.name = "language", .fn = rules_set_language},
+    {.name = "facts", .fn = rules_walk_facts},
 };
 
 /*
@@ -437,8 +440,10 @@ static void walk_file(struct yamlutil_doc *y, const char *path)
 		         "empty rules file; it needs at least \"version: 1\"");
 		return;
 	}
+	rules_load_facts(y); /* first: rules and templates name facts */
 	yamlutil_walk(y, y->root, top_keys, NELEM(top_keys), ((struct rules_load *)y->user)->r,
 	              "the top level", NULL);
+	rules_check_fact_args(y);
 	load_drafts(y);
 	rules_load_languages(y);
 }

@@ -7,8 +7,10 @@
  * makes PCRE2_NO_UTF_CHECK safe on every match that follows.
  */
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "rules_int.h"
 #include "tend/lang.h"
@@ -406,6 +408,71 @@ bool rules_eval_lang(const struct rules_cond *c, struct rules_ctx *x)
 	return ok;
 }
 
+/* ---- facts ---- */
+
+/* The fact's value, or NULL after saying why there is none. */
+static const char *fact_value(const struct rules_cond *c, struct rules_ctx *x, const char *what)
+{
+	const char *v = rules_fact_value(x->in->facts, c->header);
+	if (v == NULL && x->out != NULL)
+		say(x, "%s %s: did not hold (no such fact: %s)", what, c->header,
+		    x->in->facts == NULL ? "no lookups ran" : "the lookup failed or did not say");
+	return v;
+}
+
+bool rules_eval_fact(const struct rules_cond *c, struct rules_ctx *x)
+{
+	const char *v = fact_value(c, x, "fact");
+	if (v == NULL)
+		return false;
+	struct vtext t;
+	vtext_set(&t, v);
+	char *what = xasprintf("fact %s", c->header);
+	bool ok = match_text(c, x, what, &t);
+	free(what);
+	vtext_free(&t);
+	return ok;
+}
+
+/* 86400 as "24h", 90 as "90s": in the largest unit that divides it, as rules.yaml says it. */
+static void put_age(char *out, size_t n, int64_t s)
+{
+	static const struct {
+		int64_t secs;
+		char unit;
+	} units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+	for (size_t i = 0; i < NELEM(units); i++) {
+		if (s != 0 && s % units[i].secs == 0 && (units[i].unit != 'd' || s / 86400 > 1)) {
+			snprintf(out, n, "%lld%c", (long long)(s / units[i].secs), units[i].unit);
+			return;
+		}
+	}
+	snprintf(out, n, "%llds", (long long)s);
+}
+
+bool rules_eval_fact_age(const struct rules_cond *c, struct rules_ctx *x)
+{
+	const char *v = fact_value(c, x, "fact_age");
+	int64_t age = 0;
+	if (v == NULL)
+		return false;
+	if (!rules_fact_age_of(v, (int64_t)time(NULL), &age)) {
+		if (x->out != NULL)
+			say(x, "fact_age %s: did not hold (\"%s\" is not a timestamp)", c->header,
+			    v);
+		return false;
+	}
+	bool ok = c->flag ? age > c->age : age < c->age;
+	if (x->out != NULL) {
+		char want[32], was[32];
+		put_age(want, sizeof(want), c->age);
+		put_age(was, sizeof(was), age < 0 ? -age : age);
+		say(x, "fact_age %s '%c%s': %s (%s is %s %s)", c->header, c->flag ? '>' : '<', want,
+		    ok ? "held" : "did not hold", v, was, age < 0 ? "ahead" : "ago");
+	}
+	return ok;
+}
+
 /* ---- any, all, not ---- */
 
 static bool group_holds(const struct rules_cond *c, size_t held)
@@ -549,6 +616,53 @@ static void capture_all(struct rules_ctx *x, const struct rules_rule *rule, stru
 	}
 }
 
+static void ctx_init(struct rules_ctx *x, const struct rules *r, const struct rules_input *in,
+                     struct buf *out);
+static void ctx_finish(struct rules_ctx *x);
+
+enum { NO, YES, UNKNOWN };
+
+/* Whether c holds, with fact conditions unknown (Kleene's logic): before the lookups. */
+static int maybe(const struct rules_cond *c, struct rules_ctx *x)
+{
+	if (c->eval == rules_eval_fact || c->eval == rules_eval_fact_age)
+		return UNKNOWN;
+	if (c->eval == rules_eval_not) {
+		int v = maybe(&c->kids[0], x);
+		return v == UNKNOWN ? UNKNOWN : v == NO ? YES : NO;
+	}
+	if (c->eval != rules_eval_all && c->eval != rules_eval_any)
+		return c->eval(c, x) ? YES : NO;
+	bool any = c->eval == rules_eval_any;
+	int res = any ? NO : YES;
+	for (size_t i = 0; i < c->nkids; i++) {
+		int v = maybe(&c->kids[i], x);
+		if (v == (any ? YES : NO))
+			return v;
+		if (v == UNKNOWN)
+			res = UNKNOWN;
+	}
+	return res;
+}
+
+void rules_lookup_captures(const struct rules *r, const struct rules_input *in,
+                           struct strvec *names, struct strvec *values)
+{
+	struct rules_ctx x;
+	struct rules_match m = {0};
+	ctx_init(&x, r, in, NULL);
+	for (size_t i = 0; i < r->nrules; i++) {
+		int v = maybe(&r->rules[i].match, &x);
+		if (v != NO)
+			capture_all(&x, &r->rules[i], &m);
+		if (v == YES && r->rules[i].stop)
+			break;
+	}
+	ctx_finish(&x);
+	*names = m.capture_names;
+	*values = m.capture_values;
+}
+
 static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct rules_result *res)
 {
 	res->matches = xreallocarray(res->matches, res->nmatches + 1, sizeof(*res->matches));
@@ -618,6 +732,7 @@ static void evaluate(const struct rules *r, const struct rules_input *in, struct
 		res->automated = res->ignore = true;
 		res->ignore_reason = why;
 	}
+	rules_facts_copy(&res->facts, in->facts);
 	struct rules_ctx x;
 	ctx_init(&x, r, in, out);
 	const char *stopped_by;
@@ -717,5 +832,6 @@ void rules_result_finish(struct rules_result *res)
 	free(res->matches);
 	strvec_free(&res->tags);
 	free(res->ignore_reason);
+	rules_facts_finish(&res->facts);
 	memset(res, 0, sizeof(*res));
 }

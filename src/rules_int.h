@@ -54,6 +54,9 @@ struct rules_cond {
 	const char *kind; /* "all", "any", "not" or the leaf's key, for explanations */
 	/* lang: the language codes it accepts */
 	struct strvec langs;
+	/* fact, fact_age: header holds the fact's name; fact_age: the age in seconds, and flag
+	 * says "older than" (>) rather than "newer than" (<) */
+	int64_t age;
 };
 
 /* One entry of `capture`: the variables it provides and the groups they come from. */
@@ -100,6 +103,16 @@ struct rules {
 	bool asks_first;             /* some condition is first_message */
 	char language[8];            /* `language`: the default; empty means en */
 	struct strvec langs;         /* the folders of templates/ named like languages, sorted */
+	struct rules_fact *facts;    /* lookups (`facts`), in file order */
+	size_t nfacts;
+};
+
+/* One lookup of `facts`: a program whose JSON answer becomes the facts NAME.FIELD. */
+struct rules_fact {
+	char *name;
+	struct template **args; /* argv, each a template over captures */
+	size_t nargs;
+	int64_t timeout; /* seconds */
 };
 
 /* What the load handlers need beside the object they fill. */
@@ -148,6 +161,15 @@ yamlutil_handler rules_set_language;
 int rules_parse_lang(struct yamlutil_doc *y, yaml_node_t *val, struct rules_cond *c);
 /* Loads and checks templates/<lang>/ for every default template in use. */
 void rules_load_languages(struct yamlutil_doc *y);
+/* rules_facts.c */
+/* Walks `facts` ahead of the rest of the file, so rules and templates can name facts. */
+void rules_load_facts(struct yamlutil_doc *y);
+yamlutil_handler rules_walk_facts; /* the `facts` key in the walk: done already */
+/* After the rules: every variable a lookup's arguments use is some rule's capture. */
+void rules_check_fact_args(struct yamlutil_doc *y);
+/* The lookup name LOOKUP.FIELD belongs to, or NULL. */
+const struct rules_fact *rules_fact_of(const struct rules *r, const char *name);
+void rules_facts_free(struct rules *r);
 
 /* rules_hours.c */
 yamlutil_handler rules_walk_sla;
@@ -157,6 +179,15 @@ void rules_hours_finish(struct rules_business_hours *h);
 /* rules_eval.c: the condition evaluators that rules_parse.c puts into conditions. */
 rules_cond_eval rules_eval_subject, rules_eval_body, rules_eval_from, rules_eval_to,
     rules_eval_header, rules_eval_attachment, rules_eval_first, rules_eval_any, rules_eval_all,
-    rules_eval_not, rules_eval_lang;
+    rules_eval_not, rules_eval_lang, rules_eval_fact, rules_eval_fact_age;
+/*
+ * The captures of every rule that matches or could match once facts are known (fact
+ * conditions counted as unknown), first value of each name, for the lookups' arguments.
+ */
+void rules_lookup_captures(const struct rules *r, const struct rules_input *in,
+                           struct strvec *names, struct strvec *values);
+/* Seconds since the timestamp s (RFC 3339, ISO 8601 date or date-time, or Unix seconds);
+ * false when s is none of those. */
+bool rules_fact_age_of(const char *s, int64_t now, int64_t *age);
 
 #endif

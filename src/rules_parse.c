@@ -25,7 +25,8 @@ struct cond_type {
 	rules_cond_eval *eval;
 };
 
-static cond_parse parse_regex, parse_header, parse_flag, parse_list, parse_not, parse_lang;
+static cond_parse parse_regex, parse_header, parse_flag, parse_list, parse_not, parse_lang,
+    parse_fact;
 
 static const struct cond_type cond_types[] = {
     {"subject", parse_regex, rules_eval_subject},
@@ -39,6 +40,8 @@ static const struct cond_type cond_types[] = {
     {"all", parse_list, rules_eval_all},
     {"not", parse_not, rules_eval_not},
     {"lang", parse_lang, rules_eval_lang},
+    {"fact", parse_fact, rules_eval_fact},
+    {"fact_age", parse_fact, rules_eval_fact_age},
 };
 
 static const char *label(struct yamlutil_doc *y);
@@ -117,10 +120,13 @@ static const struct yamlutil_key cond_keys[] = {
     {.name = "all", .fn = add_cond},
     {.name = "not", .fn = add_cond},
     {.name = "lang", .fn = add_cond},
+    {.name = "fact", .fn = add_cond},
+    {.name = "fact_age", .fn = add_cond},
 };
 
 #define COND_LIST                                                                                  \
-	"subject, body, from, to, header, has_attachment, first_message, any, all, not, lang"
+	"subject, body, from, to, header, has_attachment, first_message, any, all, not, lang, "    \
+	"fact, fact_age"
 
 static const char *label(struct yamlutil_doc *y)
 {
@@ -262,6 +268,70 @@ static int parse_header(struct yamlutil_doc *y, const struct cond_type *t,
 	     p++)
 		if (header_entry(y, t, yamlutil_node(y, p->key), yamlutil_node(y, p->value),
 		                 parent) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* fact_age: "<24h" (newer than) or ">24h" (older than), in the units of the sla. */
+static int parse_age(struct yamlutil_doc *y, yaml_node_t *val, const char *name,
+                     struct rules_cond *c)
+{
+	const char *s = yamlutil_scalar(val);
+	const char *d = s ? s + 1 + strspn(s + 1, " ") : NULL;
+	if (s == NULL || (s[0] != '<' && s[0] != '>') || parse_duration(d, &c->age) < 0 ||
+	    c->age <= 0) {
+		char *subject = xasprintf("fact_age \"%s\"", name);
+		yamlutil_type_error(y, val, subject,
+		                    "< or > and a duration, like '<24h' (newer) or '>30d' (older)");
+		free(subject);
+		return -1;
+	}
+	c->flag = s[0] == '>';
+	return 0;
+}
+
+static int fact_entry(struct yamlutil_doc *y, const struct cond_type *t, yaml_node_t *key,
+                      yaml_node_t *val, struct rules_cond *parent)
+{
+	const struct rules *r = ((struct rules_load *)y->user)->r;
+	const char *name = yamlutil_scalar(key);
+	if (name == NULL || rules_fact_of(r, name) == NULL) {
+		yamlutil_error(y, key,
+		               "%s in %s: \"%s\" is no fact (a lookup declared in \"facts\", then "
+		               "a dot and a field, like order.status)",
+		               t->key, label(y), name ? name : "");
+		return -1;
+	}
+	struct rules_cond *c = new_kid(parent, t->key, t->eval);
+	c->header = xstrdup(name);
+	if (t->eval == rules_eval_fact_age)
+		return parse_age(y, val, name, c);
+	char *what = xasprintf("fact \"%s\"", name);
+	c->re = rules_regex_compile(y, val, name, what);
+	free(what);
+	return c->re ? 0 : -1;
+}
+
+/* fact: {order.status: regex}, fact_age: {order.placed_at: '<24h'}: one kid per entry. */
+static int parse_fact(struct yamlutil_doc *y, const struct cond_type *t,
+                      const struct yamlutil_key *k, yaml_node_t *val, struct rules_cond *parent)
+{
+	if (val->type != YAML_MAPPING_NODE ||
+	    val->data.mapping.pairs.start == val->data.mapping.pairs.top) {
+		char *subject = xasprintf("\"%s\"", t->key);
+		yamlutil_type_error(
+		    y, val, subject,
+		    t->eval == rules_eval_fact
+		        ? "a mapping of facts to regexes, like {order.status: paid}"
+		        : "a mapping of facts to ages, like {order.placed_at: '<24h'}");
+		free(subject);
+		return -1;
+	}
+	int rc = 0;
+	for (yaml_node_pair_t *p = val->data.mapping.pairs.start; p < val->data.mapping.pairs.top;
+	     p++)
+		if (fact_entry(y, t, yamlutil_node(y, p->key), yamlutil_node(y, p->value), parent) <
+		    0)
 			rc = -1;
 	return rc;
 }

@@ -100,6 +100,23 @@ static void test_human(FILE *out, const struct buf *explain, const struct rules_
 	buf_free(&b);
 }
 
+/* What the lookups found: "facts" (name to value) and "lookup_failures". */
+static void json_facts(struct json *j, const struct rules_facts *f)
+{
+	json_key(j, "facts");
+	json_object_begin(j);
+	for (size_t i = 0; i < f->names.n; i++) {
+		json_key(j, f->names.v[i]);
+		json_string(j, f->values.v[i]);
+	}
+	json_object_end(j);
+	json_key(j, "lookup_failures");
+	json_array_begin(j);
+	for (size_t i = 0; i < f->failures.n; i++)
+		json_string(j, f->failures.v[i]);
+	json_array_end(j);
+}
+
 static void test_json(FILE *out, const struct rules_result *res, const struct store_draft *d)
 {
 	struct json j;
@@ -137,6 +154,7 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 	json_string(&j, res->lang[0] ? res->lang : NULL);
 	json_key(&j, "lang_note");
 	json_string(&j, res->lang_note[0] ? res->lang_note : NULL);
+	json_facts(&j, &res->facts);
 	json_key(&j, "draft");
 	if (res->ignore) {
 		json_null(&j);
@@ -173,9 +191,14 @@ int rulestool_test(const struct rules *r, const struct config *c, const char *em
 	struct rules_input in = {.message = m,
 	                         .first_message = m->references.n == 0 && m->in_reply_to.n == 0};
 	struct rules_result res;
+	struct rules_facts facts;
 	struct buf explain = BUF_INIT;
 	struct store_draft *d = xcalloc(1, sizeof(*d));
+	rules_lookup(r, &in, &facts, &explain);
+	if (rules_has_lookups(r))
+		in.facts = &facts;
 	rules_explain(r, &in, &res, &explain);
+	rules_facts_finish(&facts);
 	if (!res.ignore) {
 		rules_result_lang(r, m, &res);
 		draft_for(r, c, m, &res, d);
@@ -258,7 +281,11 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
 		free(reason);
 		return;
 	}
+	/* the facts its lookups found when it arrived: a replay runs no programs */
+	struct rules_facts facts = {rec->fact_names, rec->fact_values, rec->fact_failures};
 	struct rules_input in = {.message = m, .first_message = rec->join_reason == 0};
+	if (rec->fact_names.n || rec->fact_failures.n)
+		in.facts = &facts;
 	struct rules_result res;
 	rules_eval(rp->rules, &in, &res);
 	verdict_add(now, &res.tags, res.priority, res.ignore, unanswered);

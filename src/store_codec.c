@@ -70,6 +70,9 @@ static const struct codec_field message_fields[] = {
     FIELD(30, CODEC_STR, M, sender_note),
     FIELD(31, CODEC_STR, M, lang),
     FIELD(32, CODEC_STR, M, lang_note),
+    FIELD(50, CODEC_STRVEC, M, fact_names),
+    FIELD(51, CODEC_STRVEC, M, fact_values),
+    FIELD(52, CODEC_STRVEC, M, fact_failures),
 };
 static const struct codec_field message_head_fields[] = {
     FIELD(1, CODEC_U64, M, id),
@@ -81,6 +84,9 @@ static const struct codec_field message_head_fields[] = {
     FIELD(29, CODEC_STR, M, ignore_reason),
     FIELD(31, CODEC_STR, M, lang),
     FIELD(32, CODEC_STR, M, lang_note),
+    FIELD(50, CODEC_STRVEC, M, fact_names),
+    FIELD(51, CODEC_STRVEC, M, fact_values),
+    FIELD(52, CODEC_STRVEC, M, fact_failures),
 };
 #undef M
 const struct codec_table codec_message = TABLE("message", struct store_message, message_fields);
@@ -175,6 +181,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(39, CODEC_STR, D, last_editor_os),
     FIELD(40, CODEC_U64, D, resend_of),
     FIELD(41, CODEC_STR, D, bounce),
+    FIELD(50, CODEC_STRVEC, D, lookup_failures),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

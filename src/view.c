@@ -644,6 +644,8 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->error);
 	json_key(j, "bounce");
 	json_string(j, d->bounce);
+	json_key(j, "lookup_failures");
+	json_strvec(j, &d->lookup_failures);
 	json_key(j, "resend_of");
 	json_int(j, (int64_t)d->resend_of);
 	json_draft_times(j, d);
@@ -962,6 +964,12 @@ static void draft_warnings(struct buf *b, const struct store_draft *d, const str
 		buf_printf(b, "%sReturned: ", paint(o, "\033[31m"));
 		put_safe(b, d->bounce);
 		buf_printf(b, "; its text is below, to send again.%s\n", paint(o, "\033[0m"));
+	}
+	for (size_t i = 0; i < d->lookup_failures.n; i++) {
+		buf_puts(b, paint(o, "\033[33m"));
+		put_safe(b, d->lookup_failures.v[i]);
+		buf_printf(b, ": the draft follows the rules without its facts.%s\n",
+		           paint(o, "\033[0m"));
 	}
 	if (view_recipients(d) == 0)
 		buf_printf(b,

@@ -92,6 +92,7 @@ def test_broken_sentence_is_a_miss():
     try:
         shutil.copy(os.path.join(SRC, "config", "rules.yaml"), d)
         shutil.copytree(os.path.join(SRC, "config", "templates"), os.path.join(d, "templates"))
+        shutil.copytree(os.path.join(SRC, "config", "lookups"), os.path.join(d, "lookups"))
         with open(os.path.join(d, "templates", "cancel.txt"), "w") as f:
             f.write("You asked us to cancel the order {{order|}}, and we will.\n")
         os.mkdir(os.path.join(d, "corpus"))

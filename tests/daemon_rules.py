@@ -111,5 +111,31 @@ def test_bad_rules_at_start():
         env.close()
 
 
+def test_fetched_mail_gets_its_facts_outside_the_write_transaction():
+    """tendd looks facts up for fetched mail before it stores the batch: the sample lookup,
+    here one that first stores a mail in the same store itself (it could not if tendd held
+    the write transaction), decides the draft."""
+    from cli_facts import nested_writer
+    dv = Dovecot()
+    env = None
+    try:
+        env = Env(config=dv.config(poll_interval="300s") + "rules: rules.yaml\n")
+        env.use_sample_rules()
+        nested_writer(env)
+        dv.append("INBOX", mail("03-order-change.eml"))
+        r = env.tendd("--once")
+        ids = [t["id"] for t in env.threads() if t["subject"] == "Change to order #10482"]
+        eq(len(ids), 1, "threads of the order change:\n%r" % r)
+        d = env.show(ids[0])["draft"]
+        eq(d["lookup_failures"], [], "failures")
+        eq(d["parts"], ["order_change_in_time"], "parts")
+        check(any("other@example.org" in t["message_ids"] for t in env.threads()),
+              "the lookup's own import")
+    finally:
+        if env is not None:
+            env.close()
+        dv.close()
+
+
 if __name__ == "__main__":
     run(globals(), needs_localhost=True)

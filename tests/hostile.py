@@ -1418,5 +1418,140 @@ def test_member_does_not_create_the_index():
         env.close()
 
 
+# ---- 13. Fact lookups (issue 16) -------------------------------------------------------------
+
+# A lookup that captures the rest of a customer's line: whatever she writes there is its
+# argument. Each lookup writes what it saw into seen.json (beside tend.yaml) for the test.
+FACT_RULES = """version: 1
+facts:
+  order:
+    command: [lookup, "{{order}}"]
+    timeout: 2s
+rules:
+  - name: order
+    match: {body: '(?i)order'}
+    capture: {order: '(?i)order:\\s*(?<order>.+)'}
+    template: order
+"""
+FACT_PREAMBLE = """#!/usr/bin/python3
+import json, os, sys
+HERE = os.path.dirname(os.path.abspath(__file__))
+def seen(**kw):
+    with open(os.path.join(HERE, "seen.json"), "w") as f:
+        json.dump(dict(kw, argv=sys.argv[1:], pid=os.getpid()), f)
+"""
+
+
+def facts_env(script, body="Hello, about my order: 10482\n"):
+    """A shop whose rules look orders up with script (after FACT_PREAMBLE); Anna's mail
+    imported. Returns the env, her thread and how long the import took."""
+    import time
+    env = Env(SHOP + "rules: rules.yaml\n")
+    env.write("rules.yaml", FACT_RULES)
+    env.write("templates/order.txt", "Order status: {{order.status|unknown}}.")
+    os.chmod(env.write("lookup", FACT_PREAMBLE + script), 0o755)
+    start = time.monotonic()
+    env.import_(env.write("anna.eml", mail("Anna Meier <%s>" % ANNA, "My order", "a1@example.com",
+                                           body=body)))
+    return env, thread_of(env, "a1@example.com"), time.monotonic() - start
+
+
+def seen(env):
+    import json
+    with open(env.path("seen.json")) as f:
+        return json.load(f)
+
+
+def gone(pid):
+    """The process has ended (or is a zombie nobody reaped yet)."""
+    import time
+    for _ in range(100):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                if f.read().split(") ")[-1][:1] in "ZX":
+                    return True
+        except OSError:
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def lookup_failed(env, tid, why):
+    """The draft fell back to the rules without facts, and `tend show` tells the agent why."""
+    eq(env.show(tid)["draft"]["lookup_failures"], ["Lookup order failed: " + why], "failures")
+    check("Order status: unknown." in env.show(tid)["draft"]["body"], "the fallback")
+    out = env.tend("show", tid).out
+    check("Lookup order failed: %s: the draft follows the rules without its facts." % why in out,
+          out)
+
+
+def test_lookup_argument_with_shell_metacharacters_stays_one_argument():
+    line = "$(touch pwned); rm -rf ~ `touch pwned2` | tee x && echo \"$HOME\" > y; * ?"
+    env, tid, _ = facts_env('seen()\nprint(json.dumps({"status": "placed"}))\n',
+                            body="Hello, about my order: %s\n" % line)
+    try:
+        eq(seen(env)["argv"], [line], "the lookup's arguments")
+        for name in ("pwned", "pwned2", "x", "y"):
+            check(not os.path.exists(env.path(name)), "a shell ran: %s exists" % name)
+        check("Order status: placed." in env.show(tid)["draft"]["body"], "the fact is used")
+        eq(env.show(tid)["draft"]["lookup_failures"], [], "failures")
+    finally:
+        env.close()
+
+
+def test_lookup_printing_10_mb_is_a_failure():
+    env, tid, took = facts_env('sys.stdout.write("{\\"status\\": \\"" + "x" * 10000000 + '
+                               '"\\"}")\n')
+    try:
+        check(took < 20, "import took %.1f s" % took)
+        lookup_failed(env, tid, "printed more than 64 KiB")
+    finally:
+        env.close()
+
+
+def test_lookup_sleeping_forever_times_out():
+    env, tid, took = facts_env("import time\nseen()\ntime.sleep(100000)\n")
+    try:
+        check(took < 20, "import took %.1f s" % took)
+        lookup_failed(env, tid, "timed out after 2 s")
+        check(gone(seen(env)["pid"]), "the lookup still runs")
+    finally:
+        env.close()
+
+
+def test_lookup_child_keeping_stdout_open_does_not_hold_tend():
+    env, tid, took = facts_env(
+        "import subprocess, time\n"
+        "child = subprocess.Popen(['/bin/sleep', '100000'])  # inherits stdout\n"
+        "seen(child=child.pid)\n"
+        'print(json.dumps({"status": "placed"}), flush=True)\n')
+    try:
+        check(took < 20, "import took %.1f s" % took)
+        check("Order status: placed." in env.show(tid)["draft"]["body"], "the fact is used")
+        check(gone(seen(env)["child"]), "the lookup's child still runs")
+    finally:
+        env.close()
+
+
+def test_lookup_does_not_see_tends_environment():
+    import json
+    secrets = {"TEND_AGENT": "alice", "TEND_CONFIG": "/etc/secret.yaml",
+               "TEND_PASSWORD": "hunter2", "IMAP_PASSWORD": "hunter2",
+               "SMTP_PASS": "hunter2"}
+    env = Env(SHOP + "rules: rules.yaml\n")
+    try:
+        env.write("rules.yaml", FACT_RULES)
+        env.write("templates/order.txt", "Order status: {{order.status|unknown}}.")
+        os.chmod(env.write("lookup", FACT_PREAMBLE + "seen(env=dict(os.environ))\n"
+                           'print(json.dumps({"status": "placed"}))\n'), 0o755)
+        path = env.write("anna.eml", mail("Anna Meier <%s>" % ANNA, "My order",
+                                          "a1@example.com", body="my order: 10482\n"))
+        env.tend("import", path, env=secrets)
+        eq(seen(env)["env"], {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, "its environment")
+        check("hunter2" not in json.dumps(seen(env)), "a secret leaked")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

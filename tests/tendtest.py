@@ -169,9 +169,11 @@ class Env:
         return self.json("show", "--json", tid)
 
     def use_sample_rules(self):
-        """Copies config/rules.yaml and config/templates beside this tend.yaml."""
+        """Copies config/rules.yaml, config/templates and config/lookups beside this
+        tend.yaml."""
         shutil.copy(os.path.join(SRC, "config", "rules.yaml"), self.path("rules.yaml"))
         shutil.copytree(os.path.join(SRC, "config", "templates"), self.path("templates"))
+        shutil.copytree(os.path.join(SRC, "config", "lookups"), self.path("lookups"))
 
     def raw(self, msg):
         """The bytes `tend raw` prints for a stored message."""

@@ -151,7 +151,7 @@ static struct message *parse_file(const char *path)
 static char *eval_names(const struct rules *r, const struct message *m, bool first,
                         struct rules_result *res)
 {
-	struct rules_input in = {m, first};
+	struct rules_input in = {m, first, NULL};
 	rules_eval(r, &in, res);
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < res->nmatches; i++)
@@ -760,7 +760,7 @@ static void test_explain(void)
 	struct message *m = parse(refund_mail);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {m, true, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -812,7 +812,7 @@ static void test_explain_context(void)
 	struct message *m = parse(raw.data);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, false};
+	struct rules_input in = {m, false, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -844,7 +844,7 @@ static void test_explain_attachment(void)
 	struct message *m = parse(with_photo);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {m, true, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -867,7 +867,7 @@ static void test_explain_automated(void)
 	struct rules *r = rules_builtin();
 	struct message *m = parse("From: Richard <r@example.org>\nSubject: Automatic reply\n"
 	                          "Auto-Submitted: auto-replied\n\nOut of office.\n");
-	struct rules_input in = {m, false};
+	struct rules_input in = {m, false, NULL};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -1171,25 +1171,27 @@ static void test_err_version(void)
 
 static void test_err_unknown_keys(void)
 {
-	expect_error("version: 1\nrule: []\n",
-	             "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
-	             "version, sla, business_hours, draft, holding_reply, rules, language; did you "
-	             "mean \"rules\"?)");
+	expect_error(
+	    "version: 1\nrule: []\n",
+	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
+	    "version, sla, business_hours, draft, holding_reply, rules, language, facts; did you "
+	    "mean \"rules\"?)");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
 	             "name, match, capture, tags, priority, template, action, stop; did you mean "
 	             "\"tags\"?)");
-	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
-	             "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "
-	             "(expected one of: subject, body, from, to, header, has_attachment, "
-	             "first_message, any, all, not, lang; did you mean \"subject\"?)");
+	expect_error(
+	    "version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
+	    "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "
+	    "(expected one of: subject, body, from, to, header, has_attachment, "
+	    "first_message, any, all, not, lang, fact, fact_age; did you mean \"subject\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match:\n      any:\n"
 	    "        - {subject: x}\n        - {bdy: y}\n",
 	    "rules.yaml:7:12: unknown key \"bdy\" in entry 2 of \"any\" in rule \"refund\" "
 	    "(expected one of: subject, body, from, to, header, has_attachment, "
-	    "first_message, any, all, not, lang; did you mean \"body\"?)");
+	    "first_message, any, all, not, lang, fact, fact_age; did you mean \"body\"?)");
 	expect_error("version: 1\nsla: {urgnt: 1h}\n",
 	             "rules.yaml:2:7: unknown key \"urgnt\" in \"sla\" (expected one of: urgent, "
 	             "high, normal, low; did you mean \"urgent\"?)");
@@ -1472,14 +1474,14 @@ static void test_err_empty_match(void)
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {}\n",
 	             "rules.yaml:4:12: \"match\" of rule \"refund\" must list at least one "
 	             "condition (subject, body, from, to, header, has_attachment, first_message, "
-	             "any, all, not, lang)");
+	             "any, all, not, lang, fact, fact_age)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {any: []}\n",
 	    "rules.yaml:4:18: \"any\" in rule \"refund\" must list at least one condition");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {not: {}}\n",
 	             "rules.yaml:4:18: \"not\" in rule \"refund\" must list at least one condition "
 	             "(subject, body, from, to, header, has_attachment, first_message, any, all, "
-	             "not, lang)");
+	             "not, lang, fact, fact_age)");
 }
 
 static void test_err_stop_action(void)
@@ -1520,7 +1522,7 @@ static void test_err_several(void)
 	    "rules.yaml:11:11: duplicate rule name \"refund\" (first used at 6:11)",
 	    "rules.yaml:12:13: unknown key \"bdy\" in \"match\" of rule \"refund\" (expected one "
 	    "of: subject, body, from, to, header, has_attachment, first_message, any, all, not, "
-	    "lang; "
+	    "lang, fact, fact_age; "
 	    "did you mean \"body\"?)",
 	    "templates/refund.txt:1:9: unknown variable \"oder\" (rule \"refund\" knows: "
 	    "customer.name, customer.first_name, customer.email, thread.id, thread.subject, "
@@ -1542,6 +1544,136 @@ static void test_err_several(void)
 	remove_templates();
 }
 
+/* ---- facts ---- */
+
+static const char facts_yaml[] = "version: 1\n"
+                                 "facts:\n"
+                                 "  order: {command: [/bin/echo, '{\"number\": \"{{order}}\"}']}\n"
+                                 "  broken: {command: [/bin/false, '{{order}}']}\n"
+                                 "rules:\n"
+                                 "  - name: inside\n"
+                                 "    match: {body: change, fact_age: {order.placed_at: '<24h'}}\n"
+                                 "    capture: {order: '#(?<order>\\d+)'}\n"
+                                 "  - name: outside\n"
+                                 "    match: {body: change, fact_age: {order.placed_at: '>24h'}}\n"
+                                 "  - name: hedge\n"
+                                 "    match: {body: change, not: {fact: {order.placed_at: '.'}}}\n";
+
+/* The rules that match with the one fact order.placed_at = placed_at (NULL: no facts). */
+static char *with_placed_at(const struct rules *r, const struct message *m, const char *placed_at)
+{
+	struct rules_facts f = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	strvec_push(&f.names, "order.placed_at");
+	strvec_push(&f.values, placed_at ? placed_at : "");
+	struct rules_input in = {m, true, placed_at ? &f : NULL};
+	struct rules_result res;
+	rules_eval(r, &in, &res);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < res.nmatches; i++)
+		buf_printf(&b, "%s%s", i ? " " : "", res.matches[i].rule);
+	rules_result_finish(&res);
+	rules_facts_finish(&f);
+	return buf_steal(&b);
+}
+
+static void test_fact_conditions(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	if (r == NULL || m == NULL)
+		goto out;
+	time_t now = time(NULL);
+	char iso[64], unix_s[32];
+	struct tm tm;
+	time_t t = now - 3 * 3600 + 2 * 3600; /* 3 h ago, written in +02:00 */
+	gmtime_r(&t, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%S.250+02:00", &tm);
+	snprintf(unix_s, sizeof(unix_s), "%lld", (long long)now - 30 * 3600);
+	const char *want[][2] = {
+	    {NULL, "hedge"},   {iso, "inside"},    {unix_s, "outside"},
+	    {"yesterday", ""}, {"2026-13-01", ""},
+	};
+	for (size_t i = 0; i < NELEM(want); i++) {
+		char *got = with_placed_at(r, m, want[i][0]);
+		T_EQ_STR(got, want[i][1]);
+		free(got);
+	}
+out:
+	message_free(m);
+	rules_free(r);
+}
+
+/* The capture comes from a rule that can only match once facts are known. */
+static void test_lookup_arguments_and_failures(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	if (r == NULL || m == NULL)
+		goto out;
+	struct rules_input in = {m, true, NULL};
+	struct rules_facts f;
+	struct buf explain = BUF_INIT;
+	rules_lookup(r, &in, &f, &explain);
+	T_EQ_STR(rules_fact_value(&f, "order.number"), "4711");
+	T_EQ_INT(f.failures.n, 1);
+	T_EQ_STR(f.failures.n ? f.failures.v[0] : "", "Lookup broken failed: exited with status 1");
+	T_CONTAINS(explain.data, "lookup order: \"/bin/echo\" \"{\\\"number\\\": \\\"4711\\\"}\"\n"
+	                         "  fact order.number = \"4711\"\n");
+	rules_facts_finish(&f);
+	buf_free(&explain);
+	message_free(m);
+	/* Nothing captured: nothing looked up, nothing failed. */
+	m = parse("From: a@example.com\nSubject: x\n\nPlease change my order.\n");
+	in.message = m;
+	rules_lookup(r, &in, &f, NULL);
+	T_EQ_INT(f.names.n + f.failures.n, 0);
+	rules_facts_finish(&f);
+out:
+	message_free(m);
+	rules_free(r);
+}
+
+/* A capture is one argument, whatever it holds: no shell ever sees it. */
+static void test_lookup_argument_is_literal(void)
+{
+	char dir[256];
+	t_mkdtemp(dir, sizeof(dir), "rules-facts");
+	char *yaml = xasprintf("version: 1\n"
+	                       "facts:\n"
+	                       "  order: {command: [/usr/bin/printf, '{\"arg\": \"%%s\"}', "
+	                       "'{{order}}']}\n"
+	                       "rules:\n"
+	                       "  - name: o\n"
+	                       "    match: {body: order}\n"
+	                       "    capture: {order: 'order: (?<order>.+)'}\n");
+	char *text = xasprintf("From: a@example.com\nSubject: x\n\norder: $(touch %s/x); rm -rf %s "
+	                       "`touch %s/y` | * ~\n",
+	                       dir, dir, dir);
+	char *want = xasprintf("$(touch %s/x); rm -rf %s `touch %s/y` | * ~", dir, dir, dir);
+	struct rules *r = load_ok(yaml);
+	struct message *m = parse(text);
+	if (r != NULL && m != NULL) {
+		struct rules_input in = {m, true, NULL};
+		struct rules_facts f;
+		rules_lookup(r, &in, &f, NULL);
+		T_EQ_STR(rules_fact_value(&f, "order.arg"), want);
+		T_EQ_INT(f.failures.n, 0);
+		rules_facts_finish(&f);
+		char *x = xasprintf("%s/x", dir), *y = xasprintf("%s/y", dir);
+		T_OK(access(x, F_OK) != 0 && access(y, F_OK) != 0 && access(dir, F_OK) == 0);
+		free(x);
+		free(y);
+	}
+	message_free(m);
+	rules_free(r);
+	free(want);
+	free(text);
+	free(yaml);
+	t_rmtree(dir);
+}
+
 T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), T_CASE(test_full),
        T_CASE(test_path_elsewhere), T_CASE(test_cond_subject_body), T_CASE(test_cond_from_to),
        T_CASE(test_cond_header), T_CASE(test_cond_flags), T_CASE(test_cond_any_all_not),
@@ -1559,4 +1691,5 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
-       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit))
+       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_fact_conditions),
+       T_CASE(test_lookup_arguments_and_failures), T_CASE(test_lookup_argument_is_literal))

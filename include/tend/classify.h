@@ -26,6 +26,7 @@ struct classify;
  */
 struct classify *classify_new(const struct config *c, const struct rules *rules, const char *actor);
 void classify_set_rules(struct classify *cl, const struct rules *rules);
+const struct rules *classify_rules(const struct classify *cl);
 void classify_free(struct classify *cl);
 
 /*
@@ -48,8 +49,9 @@ struct classify_verdict {
 	struct rules_result res;
 };
 
-/* Takes v on m with cl's rules. Reads cl only: safe beside another thread's classify calls,
- * though not beside classify_set_rules. */
+/* Takes v on m with cl's rules, running the rules' fact lookups (outside any transaction: they
+ * may take seconds). Reads cl only: safe beside another thread's classify calls, though not
+ * beside classify_set_rules. */
 void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
                     struct classify_verdict *v);
 void classify_verdict_finish(struct classify_verdict *v);

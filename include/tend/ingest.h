@@ -70,8 +70,9 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
 
 /*
  * The same in two steps, so that the next messages can be parsed on another thread while one
- * is stored: ingest_parse parses raw and takes the rules' verdict, reading in's settings only
- * (safe beside ingest_add_parsed on another thread; not beside ingest_set_rules);
+ * is stored: ingest_parse parses raw and takes the rules' verdict, with the fact lookups unless
+ * the message is stored already (call it outside the write transaction), reading in's
+ * settings and the store only (safe beside ingest_add_parsed on another thread; not beside ingest_set_rules);
  * ingest_add_parsed stores it as ingest_add does, raw being the same bytes, and frees p.
  */
 struct ingest_parsed;
@@ -96,6 +97,13 @@ struct store_txn *ingest_txn(struct ingest *in);
 /* Commits the open transaction; returns 0 or a store code. */
 int ingest_commit(struct ingest *in);
 void ingest_abort(struct ingest *in);
+
+/*
+ * True when the rules run fact lookups. They run in ingest_parse only (ingest_add stores
+ * without them: the rules without facts), never in the write transaction: a caller that has
+ * one open should commit it before it waits for a message being parsed elsewhere.
+ */
+bool ingest_has_lookups(const struct ingest *in);
 
 /* Running totals since ingest_new (only committed work counts). */
 const struct ingest_stats *ingest_stats(const struct ingest *in);

@@ -97,6 +97,17 @@ const struct template *rules_localize(const struct rules *r, const struct templa
 /* The variables every template may use (customer.name, thread.id, ...), NULL-terminated. */
 extern const char *const rules_global_vars[];
 
+/*
+ * What a message's fact lookups found (rules.yaml `facts`): each field of a lookup's answer as
+ * "LOOKUP.FIELD" = text, and what failed, as the agent is told ("Lookup order failed: timed
+ * out after 5 s"). Never shown to the customer.
+ */
+struct rules_facts {
+	struct strvec names;
+	struct strvec values;
+	struct strvec failures;
+};
+
 /* One rule that matched a message. Strings are owned by the result. */
 struct rules_match {
 	const char *rule;                /* the rule's name (owned by struct rules) */
@@ -120,12 +131,15 @@ struct rules_result {
 	char lang[8];
 	/* Empty when the text told; else why lang is the default language. */
 	char lang_note[96];
+	struct rules_facts facts; /* a copy of the input's facts, for the draft */
 };
 
 /* What a message is evaluated with. */
 struct rules_input {
 	const struct message *message;
 	bool first_message; /* it started its thread */
+	/* NULL: no lookups ran; fact conditions do not hold (the rules without facts) */
+	const struct rules_facts *facts;
 };
 
 /*
@@ -144,6 +158,25 @@ void rules_result_lang(const struct rules *r, const struct message *m, struct ru
 /* True when a condition asks first_message: only then does the verdict depend on it. */
 bool rules_ask_first_message(const struct rules *r);
 void rules_result_finish(struct rules_result *res);
+
+/* True when rules.yaml declares lookups (`facts`). */
+bool rules_has_lookups(const struct rules *r);
+
+/*
+ * Runs the lookups of rules.yaml `facts` for the message in (not for automatic mail): each
+ * one whose captures are all set by a rule that matches, or could match once the facts are
+ * known, with the captures as separate arguments (see lookup.h). Fills out (free with
+ * rules_facts_finish): the fields of each answer, and what failed. Starts programs and waits
+ * for them up to their timeouts: never call it while holding a write transaction. explain,
+ * when not NULL, gets lines for `tend rules test`: each lookup, its arguments and its facts.
+ */
+void rules_lookup(const struct rules *r, const struct rules_input *in, struct rules_facts *out,
+                  struct buf *explain);
+void rules_facts_finish(struct rules_facts *f);
+/* Appends copies of src's facts and failures to dst. */
+void rules_facts_copy(struct rules_facts *dst, const struct rules_facts *src);
+/* The value of fact name ("order.status"), or NULL; f may be NULL. */
+const char *rules_fact_value(const struct rules_facts *f, const char *name);
 
 /*
  * Evaluates like rules_eval and appends to out, for `tend rules test`, a human explanation:

@@ -198,6 +198,9 @@ struct store_message {
 	char *sender_note;
 	char *lang;      /* the language of new_text, ISO 639-1 ("de"); NULL before tend knew */
 	char *lang_note; /* why lang is the default language (too short, unclear), or NULL */
+	/* What its fact lookups found when it arrived (names and values in step) and what failed:
+	 * a redraft uses these rather than running the lookups again. */
+	struct strvec fact_names, fact_values, fact_failures;
 };
 
 void store_message_free(struct store_message *m);
@@ -382,6 +385,9 @@ struct store_draft {
 	 * text) and what the bounce said, "our reply to X bounced (550 5.1.1 ...)". */
 	uint64_t resend_of;
 	char *bounce;
+	/* Fact lookups that failed for the messages it answers ("Lookup order failed: timed out
+	 * after 5 s"): the draft follows the rules without those facts; the agent is told. */
+	struct strvec lookup_failures;
 };
 
 void store_draft_free(struct store_draft *d);
