@@ -533,8 +533,10 @@ static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct
 	for (size_t i = 0; i < rule->tags.n; i++)
 		if (!strvec_contains(&res->tags, rule->tags.v[i]))
 			strvec_push(&res->tags, rule->tags.v[i]);
-	if (rule->priority > res->priority)
-		res->priority = rule->priority;
+	/* A rule that does not say is as urgent as any message: it never lowers the priority. */
+	int priority = rule->priority < 0 ? RULES_PRIORITY_NORMAL : rule->priority;
+	if (priority > res->priority)
+		res->priority = priority;
 	if (rule->ignore && !res->ignore) {
 		res->ignore = true;
 		res->ignore_reason = xasprintf("rule \"%s\"", rule->name);

@@ -625,6 +625,27 @@ out:
 	rules_free(r);
 }
 
+/* A rule without a priority counts as normal: with a low one, the message stays normal. */
+static void test_priority_default(void)
+{
+	const char *yaml = "version: 1\nrules:\n"
+	                   "  - {name: delivery, match: {body: money}}\n"
+	                   "  - {name: invoice, match: {subject: Refund}, priority: low}\n";
+	struct rules *r = load_ok(yaml);
+	struct message *m = parse(refund_mail);
+	if (r == NULL || m == NULL)
+		goto out;
+	struct rules_result res;
+	char *names = eval_names(r, m, true, &res);
+	T_EQ_STR(names, "delivery invoice");
+	free(names);
+	T_EQ_STR(rules_priority_name(res.priority), "normal");
+	rules_result_finish(&res);
+out:
+	message_free(m);
+	rules_free(r);
+}
+
 static void test_captures(void)
 {
 	const char *yaml = "version: 1\nrules:\n"
@@ -1557,4 +1578,4 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
-       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit))
+       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_priority_default))
