@@ -17,12 +17,23 @@
 /* A concern to answer: one matching rule, with the captures of its latest match. */
 struct concern {
 	const struct rules_match *match;
+	const struct rules_match *first; /* where the customer first raised it */
+	size_t message;                  /* in which message */
 };
 
 struct concerns {
 	struct concern *v;
 	size_t n;
 };
+
+/* Pinned parts by their place; the others by the message, then where in it, they were raised. */
+static int concern_cmp(const void *a, const void *b)
+{
+	const struct concern *x = a, *y = b;
+	if (x->first->place != y->first->place || x->message == y->message)
+		return rules_match_cmp(x->first, y->first);
+	return x->message < y->message ? -1 : 1;
+}
 
 /* Each rule once, in the order the customer raised them; captures from the latest message. */
 static void gather_concerns(const struct draft_input *in, struct concerns *c)
@@ -39,10 +50,14 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 			while (k < c->n && strcmp(c->v[k].match->rule, r->matches[j].rule) != 0)
 				k++;
 			c->v[k].match = &r->matches[j];
-			if (k == c->n)
+			if (k == c->n) {
+				c->v[k].first = &r->matches[j];
+				c->v[k].message = i;
 				c->n++;
+			}
 		}
 	}
+	qsort(c->v, c->n, sizeof(*c->v), concern_cmp);
 }
 
 /* What {{variables}} stand for while one template is rendered. */
@@ -157,6 +172,19 @@ static void put_quote(struct buf *b, const struct message *m)
 	}
 }
 
+/* "order = OT-20417 (from message 3, 2 Dec)": what the agent checks before sending. */
+static void note_captures(const struct rules_match *m, struct strvec *out)
+{
+	for (size_t i = 0; i < m->capture_names.n; i++) {
+		const char *from = i < m->capture_sources.n ? m->capture_sources.v[i] : NULL;
+		char *s = xasprintf("%s = %s%s%s%s", m->capture_names.v[i], m->capture_values.v[i],
+		                    from ? " (from " : "", from ? from : "", from ? ")" : "");
+		if (!strvec_contains(out, s))
+			strvec_push(out, s);
+		free(s);
+	}
+}
+
 static void compose_body(const struct draft_input *in, const struct concerns *c,
                          struct store_draft *d)
 {
@@ -171,6 +199,7 @@ static void compose_body(const struct draft_input *in, const struct concerns *c,
 		v.match = c->v[i].match;
 		put_block(&b, v.match->template, &v);
 		strvec_push(&d->parts, v.match->rule);
+		note_captures(v.match, &d->captures);
 		parts++;
 	}
 	v.match = NULL;
@@ -313,6 +342,7 @@ void draft_compose(const struct draft_input *in, struct store_draft *d)
 	struct concerns c;
 	gather_concerns(in, &c);
 	strvec_free(&d->parts);
+	strvec_free(&d->captures);
 	compose_body(in, &c, d);
 	compose_recipients(in, d);
 	compose_threading(in, d);

@@ -151,7 +151,7 @@ static struct message *parse_file(const char *path)
 static char *eval_names(const struct rules *r, const struct message *m, bool first,
                         struct rules_result *res)
 {
-	struct rules_input in = {m, first};
+	struct rules_input in = {.message = m, .first_message = first};
 	rules_eval(r, &in, res);
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < res->nmatches; i++)
@@ -781,7 +781,7 @@ static void test_explain(void)
 	struct message *m = parse(refund_mail);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {.message = m, .first_message = true};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -833,7 +833,7 @@ static void test_explain_context(void)
 	struct message *m = parse(raw.data);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, false};
+	struct rules_input in = {.message = m, .first_message = false};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -865,7 +865,7 @@ static void test_explain_attachment(void)
 	struct message *m = parse(with_photo);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true};
+	struct rules_input in = {.message = m, .first_message = true};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -888,7 +888,7 @@ static void test_explain_automated(void)
 	struct rules *r = rules_builtin();
 	struct message *m = parse("From: Richard <r@example.org>\nSubject: Automatic reply\n"
 	                          "Auto-Submitted: auto-replied\n\nOut of office.\n");
-	struct rules_input in = {m, false};
+	struct rules_input in = {.message = m, .first_message = false};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -1199,7 +1199,7 @@ static void test_err_unknown_keys(void)
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
-	             "name, match, capture, tags, priority, template, action, stop; did you mean "
+	             "name, match, capture, tags, priority, template, action, stop, place; did you mean "
 	             "\"tags\"?)");
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
 	             "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "

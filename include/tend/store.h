@@ -380,6 +380,9 @@ struct store_draft {
 	 * text) and what the bounce said, "our reply to X bounced (550 5.1.1 ...)". */
 	uint64_t resend_of;
 	char *bounce;
+	/* The captures its parts used and where each came from, "order = 10488 (from the
+	 * subject)"; empty in older records. */
+	struct strvec captures;
 };
 
 void store_draft_free(struct store_draft *d);
