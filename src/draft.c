@@ -19,6 +19,7 @@ struct concern {
 	const struct rules_match *match;
 	const struct rules_match *first; /* where the customer first raised it */
 	size_t message;                  /* in which message */
+	size_t seq;                      /* the order it was met in: qsort is not stable */
 };
 
 struct concerns {
@@ -30,9 +31,10 @@ struct concerns {
 static int concern_cmp(const void *a, const void *b)
 {
 	const struct concern *x = a, *y = b;
-	if (x->first->place != y->first->place || x->message == y->message)
-		return rules_match_cmp(x->first, y->first);
-	return x->message < y->message ? -1 : 1;
+	int d = rules_match_cmp(x->first, y->first);
+	if (x->first->place == y->first->place && x->message != y->message)
+		d = x->message < y->message ? -1 : 1;
+	return d ? d : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
 /* Each rule once, in the order the customer raised them; captures from the latest message. */
@@ -53,6 +55,7 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 			if (k == c->n) {
 				c->v[k].first = &r->matches[j];
 				c->v[k].message = i;
+				c->v[k].seq = k;
 				c->n++;
 			}
 		}

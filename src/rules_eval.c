@@ -46,7 +46,6 @@ struct rules_ctx {
 	struct buf *out; /* explaining: where lines go; NULL when only evaluating */
 	int depth;
 	struct seen seen;
-	int negated; /* inside a not: what holds there is not what the customer raised */
 };
 
 /*
@@ -275,7 +274,7 @@ static bool match_text(const struct rules_cond *c, struct rules_ctx *x, const ch
 /* Notes where the rule's first text condition that holds matched, in characters. */
 static void note_seen(struct rules_ctx *x, const char *in, const struct vtext *t, size_t so)
 {
-	if (x->seen.in != NULL || x->negated > 0)
+	if (x->seen.in != NULL)
 		return;
 	x->seen.in = in;
 	x->seen.position = 0;
@@ -413,14 +412,14 @@ bool rules_eval_first(const struct rules_cond *c, struct rules_ctx *x)
 
 /* ---- any, all, not ---- */
 
-/* Evaluates a kid of c: what it saw counts only when it held, and never under a not. */
-static bool eval_kid(const struct rules_cond *c, const struct rules_cond *kid, struct rules_ctx *x)
+/*
+ * Evaluates a kid of a group: what it saw counts only when it held (so a not that holds, whose kid
+ * did not, never says where the customer raised anything).
+ */
+static bool eval_kid(const struct rules_cond *kid, struct rules_ctx *x)
 {
 	struct seen before = x->seen;
-	bool negate = c->eval == rules_eval_not;
-	x->negated += negate;
 	bool ok = kid->eval(kid, x);
-	x->negated -= negate;
 	if (!ok)
 		x->seen = before;
 	return ok;
@@ -456,13 +455,21 @@ static void say_group(struct rules_ctx *x, const struct rules_cond *c, size_t he
 static bool explain_group(const struct rules_cond *c, struct rules_ctx *x)
 {
 	if (c->kind == NULL && c->nkids == 1)
-		return eval_kid(c, &c->kids[0], x);
+		return eval_kid(&c->kids[0], x);
 	struct buf *out = x->out, kids = BUF_INIT;
 	x->out = &kids;
 	x->depth++;
 	size_t held = 0;
-	for (size_t i = 0; i < c->nkids; i++)
-		held += eval_kid(c, &c->kids[i], x);
+	struct seen seen = x->seen;
+	for (size_t i = 0; i < c->nkids; i++) {
+		held += eval_kid(&c->kids[i], x);
+		/* Evaluating, an any stops at its first kid that holds: what later ones see is
+		 * explained, and counts for nothing. */
+		if (held == 1 && c->eval == rules_eval_any && seen.in == NULL)
+			seen = x->seen;
+	}
+	if (c->eval == rules_eval_any)
+		x->seen = seen;
 	x->depth--;
 	x->out = out;
 	bool ok = group_holds(c, held);
@@ -477,7 +484,7 @@ bool rules_eval_all(const struct rules_cond *c, struct rules_ctx *x)
 	if (x->out != NULL)
 		return explain_group(c, x);
 	for (size_t i = 0; i < c->nkids; i++)
-		if (!eval_kid(c, &c->kids[i], x))
+		if (!eval_kid(&c->kids[i], x))
 			return false;
 	return true;
 }
@@ -487,7 +494,7 @@ bool rules_eval_any(const struct rules_cond *c, struct rules_ctx *x)
 	if (x->out != NULL)
 		return explain_group(c, x);
 	for (size_t i = 0; i < c->nkids; i++)
-		if (eval_kid(c, &c->kids[i], x))
+		if (eval_kid(&c->kids[i], x))
 			return true;
 	return false;
 }
@@ -496,7 +503,7 @@ bool rules_eval_not(const struct rules_cond *c, struct rules_ctx *x)
 {
 	if (x->out != NULL)
 		return explain_group(c, x);
-	return !eval_kid(c, &c->kids[0], x);
+	return !eval_kid(&c->kids[0], x);
 }
 
 /* ---- rules ---- */
@@ -511,7 +518,7 @@ static bool match_rule(struct rules_ctx *x, const struct rules_rule *rule)
 	x->out = &lines;
 	size_t held = 0;
 	for (size_t i = 0; i < rule->match.nkids; i++)
-		held += eval_kid(&rule->match, &rule->match.kids[i], x);
+		held += eval_kid(&rule->match.kids[i], x);
 	x->out = out;
 	bool ok = held == rule->match.nkids;
 	buf_printf(out, "rule %s: %s", rule->name, ok ? "matched" : "not matched");
