@@ -149,5 +149,85 @@ def test_replay_shows_what_a_changed_file_would_do():
         env.close()
 
 
+def mail(msgid, sender, subject, body, date, reply_to_id=None):
+    h = ["From: %s" % sender, "To: support@shop.example", "Subject: %s" % subject,
+         "Date: %s" % date, "Message-ID: <%s>" % msgid]
+    if reply_to_id:
+        h += ["In-Reply-To: <%s>" % reply_to_id, "References: <%s>" % reply_to_id]
+    return "\n".join(h) + "\n\n" + body + "\n"
+
+
+CUSTOMER = "Mia Berg <mia@example.org>"
+
+
+def test_rules_test_puts_parts_in_the_customers_order():
+    env = with_rules()
+    try:
+        # Delivery first, then the order change, then the voucher; the complaint is pinned.
+        eml = env.write("three.eml", mail(
+            "c1@example.org", CUSTOMER, "A few questions",
+            "Will the driver carry it upstairs? Please remove the lamp from my order 10490.\n"
+            "My voucher code SPRING10 was not accepted.\n"
+            "I have been waiting and still have no answer to my last mail.",
+            "Tue, 1 Dec 2026 10:00:00 +0100"))
+        r = env.tend("rules", "test", eml)
+        check("draft: greeting + slow-answer + delivery-info + order-change + voucher + "
+              "closing\n" in r.out, r.out)
+        check("parts in the customer's order: slow_answer (place: first), delivery_info "
+              "(body, character 10), order_change (body, character 43), voucher (body, "
+              "character 83)\n" in r.out, r.out)
+        body = r.out.split("\nSubject: ")[1]
+        order = [body.index(w) for w in ("sorry", "driver", "24 hours", "SPRING10")]
+        eq(order, sorted(order), "where each part starts in the draft")
+    finally:
+        env.close()
+
+
+def test_follow_up_draft_takes_the_order_number_from_the_first_message():
+    env = with_rules()
+    try:
+        env.import_(env.write("mail/1.eml", mail(
+            "f1@example.org", CUSTOMER, "Change to my order",
+            "Could you change order 10490? The table should be 120 cm wide.",
+            "Tue, 1 Dec 2026 10:00:00 +0100")))
+        env.import_(env.write("mail/2.eml", mail(
+            "f2@shop.example", "Shop Support <support@shop.example>", "Re: Change to my order",
+            "We will ask the workshop.", "Tue, 1 Dec 2026 12:00:00 +0100", "f1@example.org")))
+        env.import_(env.write("mail/3.eml", mail(
+            "f3@example.org", CUSTOMER, "Re: Change to my order",
+            "Any news? I would also like to swap the legs on my order for oak ones.",
+            "Wed, 2 Dec 2026 09:00:00 +0100", "f2@shop.example")))
+        th = by_subject(env, "Change to my order")
+        d = th["draft"]
+        eq(d["parts"], ["order_change"], "parts")
+        check("About the changes to the order 10490:" in d["body"], d["body"])
+        first = [m["id"] for m in th["messages"] if "f1@example.org" in m["message_id"]][0]
+        want = "order = 10490 (from message %d, 1 Dec)" % first
+        eq(d["captures"], [want], "captures")
+        r = env.tend("show", th["id"])
+        check("Captured: " + want + "\n" in r.out, r.out)
+    finally:
+        env.close()
+
+
+def test_priority_of_a_rule_without_one_is_normal():
+    env = with_rules()
+    try:
+        # delivery_info says no priority; a rule with priority low matches too.
+        with open(env.path("rules.yaml")) as f:
+            text = f.read()
+        text = text.replace("rules:\n", "rules:\n  - {name: note, match: {body: driver}, "
+                            "priority: low}\n", 1)
+        env.write("rules.yaml", text)
+        eml = env.write("d.eml", mail("p1@example.org", CUSTOMER, "Hello",
+                                      "Will the driver carry it upstairs?",
+                                      "Tue, 1 Dec 2026 10:00:00 +0100"))
+        j = env.json("rules", "test", "--json", eml)
+        eq(sorted(m["name"] for m in j["rules"]), ["delivery_info", "note"], "rules")
+        eq(j["priority"], "normal", "priority")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())
