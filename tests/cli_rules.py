@@ -206,6 +206,11 @@ def test_follow_up_draft_takes_the_order_number_from_the_first_message():
         eq(d["captures"], [want], "captures")
         r = env.tend("show", th["id"])
         check("Captured: " + want + "\n" in r.out, r.out)
+        # rules test finds the conversation a follow-up belongs to, and says the same.
+        r = env.tend("rules", "test", env.path("mail/3.eml"))
+        check('capture order = "10490" (from message %d, 1 Dec)\n' % first in r.out, r.out)
+        j = env.json("rules", "test", "--json", env.path("mail/3.eml"))
+        eq(j["rules"][-1]["captured_from"], {"order": "message %d, 1 Dec" % first}, "json")
     finally:
         env.close()
 
