@@ -477,7 +477,7 @@ static int capture_earlier(struct classify *cl, struct store_txn *t, const struc
                            struct pending *p)
 {
 	bool lacking = false;
-	for (size_t i = 0; i < p->n && !lacking; i++)
+	for (size_t i = 0; i < p->n && !lacking && th->messages.n > 1; i++)
 		lacking = rules_capture_lacking(cl->rules, &p->results[i]);
 	if (!lacking)
 		return 0;
