@@ -513,6 +513,35 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	return rc;
 }
 
+/* How many earlier customer messages a capture that a message lacks looks through. */
+#define MAX_EARLIER 20
+
+/* What the unanswered messages lack, from the conversation's earlier customer messages. */
+static int capture_earlier(struct classify *cl, struct store_txn *t, const struct store_thread *th,
+                           struct pending *p)
+{
+	bool lacking = false;
+	for (size_t i = 0; i < p->n && !lacking && th->messages.n > 1; i++)
+		lacking = rules_capture_lacking(cl->rules, &p->results[i]);
+	if (!lacking)
+		return 0;
+	struct classify_history h;
+	int rc = classify_history_load(t, th, MAX_EARLIER + MAX_PENDING, &h);
+	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
+	for (size_t i = 0; rc == 0 && i < p->n; i++) {
+		struct rules_input in = {.message = p->msgs[i],
+		                         .timezone = bh && bh->set ? bh->timezone : NULL};
+		in.earlier = classify_history_before(&h, p->ids[i], &in.nearlier);
+		in.nearlier = in.nearlier > MAX_EARLIER ? MAX_EARLIER : in.nearlier;
+		rules_capture_earlier(cl->rules, &in, &p->results[i]);
+		struct fresh *f = p->borrowed[i] ? fresh_find(cl, p->ids[i]) : NULL;
+		if (f != NULL)
+			f->res = p->results[i]; /* the copy lent to p, grown */
+	}
+	classify_history_free(&h);
+	return rc;
+}
+
 static void pending_free(struct pending *p)
 {
 	for (size_t i = 0; i < p->n; i++) {
@@ -646,7 +675,8 @@ static int draft_thread(struct classify *cl, struct store_txn *t, uint64_t threa
 			rc = store_put_thread(t, th);
 		goto out;
 	}
-	if ((rc = load_pending(cl, t, th, reopened, &p)) < 0 || p.n == 0)
+	if ((rc = load_pending(cl, t, th, reopened, &p)) < 0 || p.n == 0 ||
+	    (rc = capture_earlier(cl, t, th, &p)) < 0)
 		goto out;
 	if (!up_to_date(t, th, p.ids[p.n - 1]))
 		rc = write_draft(cl, t, th, &p, now);

@@ -19,12 +19,25 @@
 /* A concern to answer: one matching rule, with the captures of its latest match. */
 struct concern {
 	const struct rules_match *match;
+	const struct rules_match *first; /* where the customer first raised it */
+	size_t message;                  /* in which message */
+	size_t seq;                      /* the order it was met in: qsort is not stable */
 };
 
 struct concerns {
 	struct concern *v;
 	size_t n;
 };
+
+/* Pinned parts by their place; the others by the message, then where in it, they were raised. */
+static int concern_cmp(const void *a, const void *b)
+{
+	const struct concern *x = a, *y = b;
+	int d = rules_match_cmp(x->first, y->first);
+	if (x->first->place == y->first->place && x->message != y->message)
+		d = x->message < y->message ? -1 : 1;
+	return d ? d : (x->seq > y->seq) - (x->seq < y->seq);
+}
 
 /* Each rule once, in the order the customer raised them; captures from the latest message. */
 static void gather_concerns(const struct draft_input *in, struct concerns *c)
@@ -41,10 +54,15 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 			while (k < c->n && strcmp(c->v[k].match->rule, r->matches[j].rule) != 0)
 				k++;
 			c->v[k].match = &r->matches[j];
-			if (k == c->n)
+			if (k == c->n) {
+				c->v[k].first = &r->matches[j];
+				c->v[k].message = i;
+				c->v[k].seq = k;
 				c->n++;
+			}
 		}
 	}
+	qsort(c->v, c->n, sizeof(*c->v), concern_cmp);
 }
 
 /* A fact the lookups found for the messages answered, the latest message's first. */
@@ -186,6 +204,19 @@ static void put_quote(struct buf *b, const struct message *m, const struct vars 
 	}
 }
 
+/* "order = OT-20417 (from message 3, 2 Dec)": what the agent checks before sending. */
+static void note_captures(const struct rules_match *m, struct strvec *out)
+{
+	for (size_t i = 0; i < m->capture_names.n; i++) {
+		const char *from = i < m->capture_sources.n ? m->capture_sources.v[i] : NULL;
+		char *s = xasprintf("%s = %s%s%s%s", m->capture_names.v[i], m->capture_values.v[i],
+		                    from ? " (from " : "", from ? from : "", from ? ")" : "");
+		if (!strvec_contains(out, s))
+			strvec_push(out, s);
+		free(s);
+	}
+}
+
 static void compose_body(const struct draft_input *in, const struct concerns *c,
                          struct store_draft *d)
 {
@@ -200,6 +231,7 @@ static void compose_body(const struct draft_input *in, const struct concerns *c,
 		v.match = c->v[i].match;
 		put_block(&b, v.match->template, &v);
 		strvec_push(&d->parts, v.match->rule);
+		note_captures(v.match, &d->captures);
 		parts++;
 	}
 	v.match = NULL;
@@ -342,6 +374,7 @@ void draft_compose(const struct draft_input *in, struct store_draft *d)
 	struct concerns c;
 	gather_concerns(in, &c);
 	strvec_free(&d->parts);
+	strvec_free(&d->captures);
 	compose_body(in, &c, d);
 	note_lookup_failures(in, d);
 	compose_recipients(in, d);

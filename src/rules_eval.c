@@ -33,6 +33,12 @@ struct vtext {
 	struct prefilter_scan scan;
 };
 
+/* Where the customer raised the rule being matched: its first text condition that held. */
+struct seen {
+	const char *in; /* "subject", "body", or NULL: none yet */
+	size_t position;
+};
+
 struct rules_ctx {
 	const struct rules *r;
 	const struct rules_input *in;
@@ -42,6 +48,7 @@ struct rules_ctx {
 	int depth;
 	struct lang_guess lang; /* the new text's language, once lang_known */
 	bool lang_known;
+	struct seen seen;
 };
 
 /*
@@ -255,31 +262,53 @@ static void explain_try(struct rules_ctx *x, const char *what, const struct rule
 
 /* ---- leaf conditions ---- */
 
+/* Tries the pattern on t; *at is where the match starts. */
 static bool match_text(const struct rules_cond *c, struct rules_ctx *x, const char *what,
-                       struct vtext *t)
+                       struct vtext *t, size_t *at)
 {
 	size_t so = 0, eo = 0;
 	int rc = find(x, c->re, t, &so, &eo);
 	if (x->out != NULL)
 		explain_try(x, what, c->re, t, rc, so, eo);
+	*at = so;
 	return rc > 0;
+}
+
+/* Notes where the rule's first text condition that holds matched, in characters. */
+static void note_seen(struct rules_ctx *x, const char *in, const struct vtext *t, size_t so)
+{
+	if (x->seen.in != NULL)
+		return;
+	x->seen.in = in;
+	x->seen.position = 0;
+	for (size_t i = 0; t != NULL && i < so; i++)
+		x->seen.position += ((unsigned char)t->s[i] & 0xc0) != 0x80;
 }
 
 bool rules_eval_subject(const struct rules_cond *c, struct rules_ctx *x)
 {
-	return match_text(c, x, "subject", &x->subject);
+	size_t so;
+	bool ok = match_text(c, x, "subject", &x->subject, &so);
+	if (ok)
+		note_seen(x, "subject", NULL, 0);
+	return ok;
 }
 
 bool rules_eval_body(const struct rules_cond *c, struct rules_ctx *x)
 {
-	return match_text(c, x, "body", &x->new_text);
+	size_t so;
+	bool ok = match_text(c, x, "body", &x->new_text, &so);
+	if (ok)
+		note_seen(x, "body", &x->new_text, so);
+	return ok;
 }
 
 bool rules_eval_from(const struct rules_cond *c, struct rules_ctx *x)
 {
 	struct vtext t;
+	size_t so;
 	vtext_set(&t, x->in->message->from.addr);
-	bool ok = match_text(c, x, "from", &t);
+	bool ok = match_text(c, x, "from", &t, &so);
 	vtext_free(&t);
 	return ok;
 }
@@ -427,8 +456,9 @@ bool rules_eval_fact(const struct rules_cond *c, struct rules_ctx *x)
 		return false;
 	struct vtext t;
 	vtext_set(&t, v);
+	size_t at = 0;
 	char *what = xasprintf("fact %s", c->header);
-	bool ok = match_text(c, x, what, &t);
+	bool ok = match_text(c, x, what, &t, &at);
 	free(what);
 	vtext_free(&t);
 	return ok;
@@ -475,6 +505,19 @@ bool rules_eval_fact_age(const struct rules_cond *c, struct rules_ctx *x)
 
 /* ---- any, all, not ---- */
 
+/*
+ * Evaluates a kid of a group: what it saw counts only when it held (so a not that holds, whose kid
+ * did not, never says where the customer raised anything).
+ */
+static bool eval_kid(const struct rules_cond *kid, struct rules_ctx *x)
+{
+	struct seen before = x->seen;
+	bool ok = kid->eval(kid, x);
+	if (!ok)
+		x->seen = before;
+	return ok;
+}
+
 static bool group_holds(const struct rules_cond *c, size_t held)
 {
 	if (c->eval == rules_eval_any)
@@ -505,13 +548,21 @@ static void say_group(struct rules_ctx *x, const struct rules_cond *c, size_t he
 static bool explain_group(const struct rules_cond *c, struct rules_ctx *x)
 {
 	if (c->kind == NULL && c->nkids == 1)
-		return c->kids[0].eval(&c->kids[0], x);
+		return eval_kid(&c->kids[0], x);
 	struct buf *out = x->out, kids = BUF_INIT;
 	x->out = &kids;
 	x->depth++;
 	size_t held = 0;
-	for (size_t i = 0; i < c->nkids; i++)
-		held += c->kids[i].eval(&c->kids[i], x);
+	struct seen seen = x->seen;
+	for (size_t i = 0; i < c->nkids; i++) {
+		held += eval_kid(&c->kids[i], x);
+		/* Evaluating, an any stops at its first kid that holds: what later ones see is
+		 * explained, and counts for nothing. */
+		if (held == 1 && c->eval == rules_eval_any && seen.in == NULL)
+			seen = x->seen;
+	}
+	if (c->eval == rules_eval_any)
+		x->seen = seen;
 	x->depth--;
 	x->out = out;
 	bool ok = group_holds(c, held);
@@ -526,7 +577,7 @@ bool rules_eval_all(const struct rules_cond *c, struct rules_ctx *x)
 	if (x->out != NULL)
 		return explain_group(c, x);
 	for (size_t i = 0; i < c->nkids; i++)
-		if (!c->kids[i].eval(&c->kids[i], x))
+		if (!eval_kid(&c->kids[i], x))
 			return false;
 	return true;
 }
@@ -536,7 +587,7 @@ bool rules_eval_any(const struct rules_cond *c, struct rules_ctx *x)
 	if (x->out != NULL)
 		return explain_group(c, x);
 	for (size_t i = 0; i < c->nkids; i++)
-		if (c->kids[i].eval(&c->kids[i], x))
+		if (eval_kid(&c->kids[i], x))
 			return true;
 	return false;
 }
@@ -545,7 +596,7 @@ bool rules_eval_not(const struct rules_cond *c, struct rules_ctx *x)
 {
 	if (x->out != NULL)
 		return explain_group(c, x);
-	return !c->kids[0].eval(&c->kids[0], x);
+	return !eval_kid(&c->kids[0], x);
 }
 
 /* ---- rules ---- */
@@ -553,13 +604,14 @@ bool rules_eval_not(const struct rules_cond *c, struct rules_ctx *x)
 /* The rule's whole match: its lines follow "rule NAME: matched" when explaining. */
 static bool match_rule(struct rules_ctx *x, const struct rules_rule *rule)
 {
+	x->seen = (struct seen){NULL, 0};
 	if (x->out == NULL)
 		return rule->match.eval(&rule->match, x);
 	struct buf *out = x->out, lines = BUF_INIT;
 	x->out = &lines;
 	size_t held = 0;
 	for (size_t i = 0; i < rule->match.nkids; i++)
-		held += rule->match.kids[i].eval(&rule->match.kids[i], x);
+		held += eval_kid(&rule->match.kids[i], x);
 	x->out = out;
 	bool ok = held == rule->match.nkids;
 	buf_printf(out, "rule %s: %s", rule->name, ok ? "matched" : "not matched");
@@ -571,13 +623,12 @@ static bool match_rule(struct rules_ctx *x, const struct rules_rule *rule)
 	return ok;
 }
 
-/* Values from the first text the pattern matches; returns which text, or NULL. */
-static const char *capture_one(struct rules_ctx *x, const struct rules_capture *cap,
-                               struct rules_match *m)
+/* Values from the first of n texts the pattern matches, with where; false when none does. */
+static bool capture_texts(struct rules_ctx *x, const struct rules_capture *cap,
+                          struct rules_match *m, struct vtext *const *texts,
+                          const char *const *names, size_t n)
 {
-	static const char *const names[] = {"the subject", "the new text", "the text"};
-	struct vtext *texts[] = {&x->subject, &x->new_text, &x->text};
-	for (size_t i = 0; i < NELEM(texts); i++) {
+	for (size_t i = 0; i < n; i++) {
 		size_t so, eo;
 		if (find(x, cap->re, texts[i], &so, &eo) <= 0)
 			continue;
@@ -590,27 +641,79 @@ static const char *capture_one(struct rules_ctx *x, const struct rules_capture *
 			strvec_push(&m->capture_names, cap->vars.v[v]);
 			strvec_push_owned(&m->capture_values, xstrndup(texts[i]->s + ov[2 * g],
 			                                               ov[2 * g + 1] - ov[2 * g]));
+			strvec_push(&m->capture_sources, names[i]);
 		}
-		return names[i];
+		return true;
 	}
-	return NULL;
+	return false;
+}
+
+static bool capture_lacks(const struct rules_capture *cap, const struct rules_match *m)
+{
+	for (size_t v = 0; v < cap->vars.n; v++)
+		if (!strvec_contains(&m->capture_names, cap->vars.v[v]))
+			return true;
+	return false;
+}
+
+/* "message 3, 2 Dec": an earlier message as `tend show` numbers it. */
+static char *earlier_name(const struct rules_input *in, const struct rules_earlier *e)
+{
+	char mon[16] = "";
+	struct tm tm;
+	local_time_in(in->timezone, e->when, &tm);
+	strftime(mon, sizeof(mon), "%b", &tm);
+	return xasprintf("message %llu, %d %s", (unsigned long long)e->id, tm.tm_mday, mon);
+}
+
+/* What the message lacks, from the conversation's earlier messages, newest first. */
+static void capture_earlier(struct rules_ctx *x, const struct rules_capture *cap,
+                            struct rules_match *m)
+{
+	for (size_t i = 0; i < x->in->nearlier && capture_lacks(cap, m); i++) {
+		const struct rules_earlier *e = &x->in->earlier[i];
+		struct vtext subject, new_text;
+		vtext_set(&subject, e->message->subject);
+		vtext_set(&new_text, e->message->new_text);
+		char *name = earlier_name(x->in, e);
+		struct vtext *texts[] = {&subject, &new_text};
+		const char *names[] = {name, name};
+		capture_texts(x, cap, m, texts, names, NELEM(texts));
+		free(name);
+		vtext_free(&subject);
+		vtext_free(&new_text);
+	}
+}
+
+/* Values from the message's subject, new text or text, else from earlier messages. */
+static bool capture_one(struct rules_ctx *x, const struct rules_capture *cap, struct rules_match *m)
+{
+	static const char *const names[] = {"the subject", "the new text", "the text"};
+	struct vtext *texts[] = {&x->subject, &x->new_text, &x->text};
+	size_t before = m->capture_names.n;
+	capture_texts(x, cap, m, texts, names, NELEM(texts));
+	if (capture_lacks(cap, m))
+		capture_earlier(x, cap, m);
+	return m->capture_names.n > before;
 }
 
 static void capture_all(struct rules_ctx *x, const struct rules_rule *rule, struct rules_match *m)
 {
 	for (size_t i = 0; i < rule->ncaptures; i++) {
 		size_t before = m->capture_names.n;
-		const char *where = capture_one(x, &rule->captures[i], m);
+		bool found = capture_one(x, &rule->captures[i], m);
 		if (x->out == NULL)
 			continue;
-		if (where == NULL)
-			say(x, "capture %s: no match in the subject, the new text or the text",
-			    rule->captures[i].key);
+		if (!found)
+			say(x, "capture %s: no match in the subject, the new text or the text%s",
+			    rule->captures[i].key,
+			    x->in->nearlier ? ", nor in the conversation's earlier messages" : "");
 		for (size_t v = before; v < m->capture_names.n; v++) {
 			struct buf b = BUF_INIT;
 			put_quoted(&b, m->capture_values.v[v], 0, strlen(m->capture_values.v[v]),
 			           false, false);
-			say(x, "capture %s = %s (from %s)", m->capture_names.v[v], b.data, where);
+			say(x, "capture %s = %s (from %s)", m->capture_names.v[v], b.data,
+			    m->capture_sources.v[v]);
 			buf_free(&b);
 		}
 	}
@@ -670,12 +773,18 @@ static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct
 	memset(m, 0, sizeof(*m));
 	m->rule = rule->name;
 	m->template = rule->template;
+	m->index = (size_t)(rule - x->r->rules);
+	m->place = rule->place;
+	m->seen = x->seen.in;
+	m->position = x->seen.position;
 	capture_all(x, rule, m);
 	for (size_t i = 0; i < rule->tags.n; i++)
 		if (!strvec_contains(&res->tags, rule->tags.v[i]))
 			strvec_push(&res->tags, rule->tags.v[i]);
-	if (rule->priority > res->priority)
-		res->priority = rule->priority;
+	/* A rule that does not say is as urgent as any message: it never lowers the priority. */
+	int priority = rule->priority < 0 ? RULES_PRIORITY_NORMAL : rule->priority;
+	if (priority > res->priority)
+		res->priority = priority;
 	if (rule->ignore && !res->ignore) {
 		res->ignore = true;
 		res->ignore_reason = xasprintf("rule \"%s\"", rule->name);
@@ -768,6 +877,50 @@ void rules_result_lang(const struct rules *r, const struct message *m, struct ru
 	vtext_free(&t);
 }
 
+void rules_capture_earlier(const struct rules *r, const struct rules_input *in,
+                           struct rules_result *res)
+{
+	if (in->nearlier == 0)
+		return;
+	struct rules_ctx x;
+	ctx_init(&x, r, in, NULL);
+	for (size_t i = 0; i < res->nmatches; i++) {
+		struct rules_match *m = &res->matches[i];
+		const struct rules_rule *rule = m->index < r->nrules ? &r->rules[m->index] : NULL;
+		for (size_t k = 0; rule != NULL && k < rule->ncaptures; k++)
+			if (capture_lacks(&rule->captures[k], m))
+				capture_earlier(&x, &rule->captures[k], m);
+	}
+	ctx_finish(&x);
+}
+
+bool rules_capture_lacking(const struct rules *r, const struct rules_result *res)
+{
+	for (size_t i = 0; i < res->nmatches; i++) {
+		const struct rules_match *m = &res->matches[i];
+		const struct rules_rule *rule = m->index < r->nrules ? &r->rules[m->index] : NULL;
+		for (size_t k = 0; rule != NULL && k < rule->ncaptures; k++)
+			if (capture_lacks(&rule->captures[k], m))
+				return true;
+	}
+	return false;
+}
+
+int rules_match_cmp(const struct rules_match *a, const struct rules_match *b)
+{
+	if (a->place != b->place)
+		return a->place < b->place ? -1 : 1;
+	if (a->place == RULES_PLACE_TEXT && a->position != b->position)
+		return a->position < b->position ? -1 : 1;
+	return a->index < b->index ? -1 : a->index > b->index;
+}
+
+static int match_ptr_cmp(const void *a, const void *b)
+{
+	return rules_match_cmp(*(const struct rules_match *const *)a,
+	                       *(const struct rules_match *const *)b);
+}
+
 /* The name a template was loaded under, for "draft: greeting + refund + closing". */
 static const char *template_name(const struct rules *r, const struct template *t)
 {
@@ -777,26 +930,45 @@ static const char *template_name(const struct rules *r, const struct template *t
 	return "?";
 }
 
+/* Why a part is where it is: "refund (body, character 58)", "apology (place: first)". */
+static void explain_place(const struct rules_match *m, struct buf *out)
+{
+	buf_printf(out, "%s (", m->rule);
+	if (m->place != RULES_PLACE_TEXT)
+		buf_printf(out, "place: %s)", m->place == RULES_PLACE_FIRST ? "first" : "last");
+	else if (m->seen != NULL && strcmp(m->seen, "body") == 0)
+		buf_printf(out, "body, character %zu)", m->position + 1);
+	else
+		buf_puts(out, m->seen ? "subject)" : "no text condition: the start)");
+}
+
 static void explain_draft(const struct rules *r, const struct rules_result *res, struct buf *out)
 {
 	if (res->ignore) {
 		buf_printf(out, "draft: none; ignored because of %s\n", res->ignore_reason);
 		return;
 	}
+	const struct rules_match **parts = xcalloc(res->nmatches + 1, sizeof(*parts));
+	size_t n = 0;
+	for (size_t i = 0; i < res->nmatches; i++)
+		if (res->matches[i].template != NULL)
+			parts[n++] = &res->matches[i];
+	qsort(parts, n, sizeof(*parts), match_ptr_cmp);
 	buf_printf(out, "draft: %s", template_name(r, rules_localize(r, r->greeting, res->lang)));
-	size_t parts = 0;
-	for (size_t i = 0; i < res->nmatches; i++) {
-		if (res->matches[i].template == NULL)
-			continue;
-		buf_printf(
-		    out, " + %s",
-		    template_name(r, rules_localize(r, res->matches[i].template, res->lang)));
-		parts++;
-	}
-	if (parts == 0)
+	for (size_t i = 0; i < n; i++)
+		buf_printf(out, " + %s",
+		           template_name(r, rules_localize(r, parts[i]->template, res->lang)));
+	if (n == 0)
 		buf_printf(out, " + %s (the fallback: no matching rule has a template)",
 		           template_name(r, rules_localize(r, r->fallback, res->lang)));
 	buf_printf(out, " + %s\n", template_name(r, rules_localize(r, r->closing, res->lang)));
+	for (size_t i = 0; n > 1 && i < n; i++) {
+		buf_puts(out, i ? ", " : "parts in the customer's order: ");
+		explain_place(parts[i], out);
+	}
+	if (n > 1)
+		buf_putc(out, '\n');
+	free(parts);
 }
 
 static void explain_summary(const struct rules *r, const struct rules_result *res, struct buf *out)
@@ -828,6 +1000,7 @@ void rules_result_finish(struct rules_result *res)
 	for (size_t i = 0; i < res->nmatches; i++) {
 		strvec_free(&res->matches[i].capture_names);
 		strvec_free(&res->matches[i].capture_values);
+		strvec_free(&res->matches[i].capture_sources);
 	}
 	free(res->matches);
 	strvec_free(&res->tags);

@@ -78,6 +78,7 @@ struct rules_rule {
 	const struct template *template;
 	bool ignore;
 	bool stop;
+	int place; /* enum rules_place */
 };
 
 /* Templates by name, each loaded once however many rules name it. */

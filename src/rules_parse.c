@@ -581,6 +581,24 @@ static int set_action(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml
 	return 0;
 }
 
+static int set_place(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                     yaml_node_t *val, void *obj)
+{
+	const char *s = yamlutil_scalar(val);
+	struct rules_rule *rule = obj;
+	if (s != NULL && strcmp(s, "first") == 0) {
+		rule->place = RULES_PLACE_FIRST;
+		return 0;
+	}
+	if (s != NULL && strcmp(s, "last") == 0) {
+		rule->place = RULES_PLACE_LAST;
+		return 0;
+	}
+	yamlutil_type_error(y, val, "\"place\"",
+	                    "first or last (leave it out to follow the customer's order)");
+	return -1;
+}
+
 static const struct yamlutil_key rule_keys[] = {
     {.name = "name", .fn = set_name, .flags = YAMLUTIL_REQUIRED},
     {.name = "match", .fn = walk_match, .flags = YAMLUTIL_REQUIRED},
@@ -590,6 +608,7 @@ static const struct yamlutil_key rule_keys[] = {
     {.name = "template", .fn = set_template},
     {.name = "action", .fn = set_action},
     {.name = "stop", .fn = yamlutil_set_bool, .offset = offsetof(struct rules_rule, stop)},
+    {.name = "place", .fn = set_place},
 };
 
 /* rule "refund", or rule 3 when the entry has no usable name yet. */

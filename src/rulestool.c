@@ -8,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "tend/classify.h"
 #include "tend/draft.h"
 #include "tend/json.h"
 #include "tend/message.h"
@@ -136,6 +137,13 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 			json_string(&j, m->capture_values.v[k]);
 		}
 		json_object_end(&j);
+		json_key(&j, "captured_from");
+		json_object_begin(&j);
+		for (size_t k = 0; k < m->capture_names.n && k < m->capture_sources.n; k++) {
+			json_key(&j, m->capture_names.v[k]);
+			json_string(&j, m->capture_sources.v[k]);
+		}
+		json_object_end(&j);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
@@ -172,8 +180,49 @@ static void test_json(FILE *out, const struct rules_result *res, const struct st
 	json_finish(&j);
 }
 
-int rulestool_test(const struct rules *r, const struct config *c, const char *eml_path, bool json,
-                   FILE *out)
+/* How many of the conversation's earlier messages a capture looks through, as tendd does. */
+#define TEST_EARLIER 20
+
+/* The stored conversation m follows up, by the Message-IDs it answers; 0 when none. */
+static uint64_t followed_thread(struct store_txn *t, const struct message *m)
+{
+	const struct strvec *ids[] = {&m->in_reply_to, &m->references};
+	for (size_t k = 0; k < NELEM(ids); k++) {
+		for (size_t i = ids[k]->n; i-- > 0;) {
+			struct store_msgid e;
+			uint64_t live;
+			if (store_get_msgid(t, ids[k]->v[i], &e) == 0 && e.thread &&
+			    store_resolve_thread(t, e.thread, &live) == 0)
+				return live;
+		}
+	}
+	return 0;
+}
+
+/* The customer's earlier messages in the conversation m follows up, when s has it. */
+static void earlier_messages(struct store *s, const struct message *m, struct classify_history *h,
+                             struct rules_input *in)
+{
+	struct store_txn *t = NULL;
+	struct store_thread *th = NULL;
+	memset(h, 0, sizeof(*h));
+	if (s == NULL || store_begin(s, false, &t) < 0)
+		return;
+	uint64_t id = followed_thread(t, m), self = 0;
+	struct store_msgid e;
+	if (m->message_id && store_get_msgid(t, m->message_id, &e) == 0)
+		self = e.message; /* a message stored already: only those before it */
+	if (id && store_get_thread(t, id, &th) == 0 &&
+	    classify_history_load(t, th, TEST_EARLIER + 1, h) == 0) {
+		in->earlier = classify_history_before(h, self, &in->nearlier);
+		in->nearlier = in->nearlier > TEST_EARLIER ? TEST_EARLIER : in->nearlier;
+	}
+	store_thread_free(th);
+	store_abort(t);
+}
+
+int rulestool_test(const struct rules *r, const struct config *c, struct store *s,
+                   const char *eml_path, bool json, FILE *out)
 {
 	char *raw = NULL, *reason = NULL;
 	size_t len;
@@ -188,8 +237,12 @@ int rulestool_test(const struct rules *r, const struct config *c, const char *em
 		free(raw);
 		return 1;
 	}
+	const struct rules_business_hours *bh = rules_business_hours(r);
 	struct rules_input in = {.message = m,
-	                         .first_message = m->references.n == 0 && m->in_reply_to.n == 0};
+	                         .first_message = m->references.n == 0 && m->in_reply_to.n == 0,
+	                         .timezone = bh->set ? bh->timezone : NULL};
+	struct classify_history h;
+	earlier_messages(s, m, &h, &in);
 	struct rules_result res;
 	struct rules_facts facts;
 	struct buf explain = BUF_INIT;
@@ -210,6 +263,7 @@ int rulestool_test(const struct rules *r, const struct config *c, const char *em
 	store_draft_free(d);
 	buf_free(&explain);
 	rules_result_finish(&res);
+	classify_history_free(&h);
 	message_free(m);
 	free(raw);
 	return 0;

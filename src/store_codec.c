@@ -182,6 +182,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(40, CODEC_U64, D, resend_of),
     FIELD(41, CODEC_STR, D, bounce),
     FIELD(50, CODEC_STRVEC, D, lookup_failures),
+    FIELD(60, CODEC_STRVEC, D, captures),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -120,7 +120,7 @@ static int load_rules(struct ctx *c, struct rules **out)
 
 static int open_store(struct ctx *c, bool readonly)
 {
-	if (load_config(c) < 0)
+	if (c->config == NULL && load_config(c) < 0) /* tend rules test has it already */
 		return -1;
 	struct store_options so = {.readonly = readonly, .group = c->config->group};
 	char *err = NULL;
@@ -1153,7 +1153,10 @@ static int rules_test(struct ctx *c, bool json, int argc, char **argv)
 	if (load_config(c) < 0 || rules_from(c, NULL, &r) < 0)
 		return 1;
 	struct rules *builtin = r ? NULL : rules_builtin();
-	int rc = rulestool_test(r ? r : builtin, c->config, argv[1], json, stdout);
+	/* A follow-up's captures may come from its conversation: look in the store, if any. */
+	if (c->config->store && access(c->config->store, F_OK) == 0)
+		open_store(c, true);
+	int rc = rulestool_test(r ? r : builtin, c->config, c->store, argv[1], json, stdout);
 	rules_free(r);
 	rules_free(builtin);
 	return rc;

@@ -628,6 +628,8 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->in_reply_to);
 	json_key(j, "parts");
 	json_strvec(j, &d->parts);
+	json_key(j, "captures");
+	json_strvec(j, &d->captures);
 	json_key(j, "body");
 	json_string(j, d->body);
 	json_key(j, "previous_body");
@@ -943,6 +945,11 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 			buf_puts(b, i ? ", " : " ");
 			put_safe(b, d->parts.v[i]);
 		}
+		buf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < d->captures.n; i++) {
+		buf_puts(b, "Captured: ");
+		put_safe(b, d->captures.v[i]);
 		buf_putc(b, '\n');
 	}
 	if (d->message_id) {

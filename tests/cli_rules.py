@@ -109,7 +109,8 @@ def test_html_only_and_german_mail_are_tagged():
     env = with_rules()
     try:
         env.import_(sample_mail())
-        eq(by_subject(env, "Rückerstattung")["draft"]["parts"], ["cancel", "refund"], "German")
+        # The subject asks for the refund: it comes first, though cancel's rule comes first.
+        eq(by_subject(env, "Rückerstattung")["draft"]["parts"], ["refund", "cancel"], "German")
         check("refund" in by_subject(env, "Rückerstattung")["tags"], "refund tag")
         eq(by_subject(env, "delivery of my sofa")["draft"]["parts"], ["delivery_info"], "HTML")
     finally:
@@ -181,6 +182,40 @@ def test_rules_check_reports_broken_sections():
         env.close()
 
 
+def mail(msgid, sender, subject, body, date, reply_to_id=None):
+    h = ["From: %s" % sender, "To: support@shop.example", "Subject: %s" % subject,
+         "Date: %s" % date, "Message-ID: <%s>" % msgid]
+    if reply_to_id:
+        h += ["In-Reply-To: <%s>" % reply_to_id, "References: <%s>" % reply_to_id]
+    return "\n".join(h) + "\n\n" + body + "\n"
+
+
+CUSTOMER = "Mia Berg <mia@example.org>"
+
+
+def test_rules_test_puts_parts_in_the_customers_order():
+    env = with_rules()
+    try:
+        # Delivery first, then the order change, then the voucher; the complaint is pinned.
+        eml = env.write("three.eml", mail(
+            "c1@example.org", CUSTOMER, "A few questions",
+            "Will the driver carry it upstairs? Please remove the lamp from my order 10490.\n"
+            "My voucher code SPRING10 was not accepted.\n"
+            "I have been waiting and still have no answer to my last mail.",
+            "Tue, 1 Dec 2026 10:00:00 +0100"))
+        r = env.tend("rules", "test", eml)
+        check("draft: greeting + slow-answer + delivery-info + order-change + voucher + "
+              "closing\n" in r.out, r.out)
+        check("parts in the customer's order: slow_answer (place: first), delivery_info "
+              "(body, character 10), order_change (body, character 43), voucher (body, "
+              "character 83)\n" in r.out, r.out)
+        body = r.out.split("\nSubject: ")[1]
+        order = [body.index(w) for w in ("sorry", "driver", "24 hours", "SPRING10")]
+        eq(order, sorted(order), "where each part starts in the draft")
+    finally:
+        env.close()
+
+
 def sample_message(env, name, subject, body, frm="Anna Berg <anna@example.com>"):
     return env.write(name, "From: %s\nTo: support@shop.example\nSubject: %s\n"
                      "Message-ID: <%s@example.com>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n\n%s"
@@ -203,6 +238,38 @@ def test_sample_drafts_keep_sentences_whole_without_a_capture():
         env.close()
 
 
+def test_follow_up_draft_takes_the_order_number_from_the_first_message():
+    env = with_rules()
+    try:
+        env.import_(env.write("mail/1.eml", mail(
+            "f1@example.org", CUSTOMER, "Change to my order",
+            "Could you change order 10490? The table should be 120 cm wide.",
+            "Tue, 1 Dec 2026 10:00:00 +0100")))
+        env.import_(env.write("mail/2.eml", mail(
+            "f2@shop.example", "Shop Support <support@shop.example>", "Re: Change to my order",
+            "We will ask the workshop.", "Tue, 1 Dec 2026 12:00:00 +0100", "f1@example.org")))
+        env.import_(env.write("mail/3.eml", mail(
+            "f3@example.org", CUSTOMER, "Re: Change to my order",
+            "Any news? I would also like to swap the legs on my order for oak ones.",
+            "Wed, 2 Dec 2026 09:00:00 +0100", "f2@shop.example")))
+        th = by_subject(env, "Change to my order")
+        d = th["draft"]
+        eq(d["parts"], ["order_change"], "parts")
+        check("About the changes to the order 10490:" in d["body"], d["body"])
+        first = [m["id"] for m in th["messages"] if "f1@example.org" in m["message_id"]][0]
+        want = "order = 10490 (from message %d, 1 Dec)" % first
+        eq(d["captures"], [want], "captures")
+        r = env.tend("show", th["id"])
+        check("Captured: " + want + "\n" in r.out, r.out)
+        # rules test finds the conversation a follow-up belongs to, and says the same.
+        r = env.tend("rules", "test", env.path("mail/3.eml"))
+        check('capture order = "10490" (from message %d, 1 Dec)\n' % first in r.out, r.out)
+        j = env.json("rules", "test", "--json", env.path("mail/3.eml"))
+        eq(j["rules"][-1]["captured_from"], {"order": "message %d, 1 Dec" % first}, "json")
+    finally:
+        env.close()
+
+
 def test_formal_greeting_with_a_section():
     env = with_rules()
     try:
@@ -221,6 +288,25 @@ def test_formal_greeting_with_a_section():
         check(d["body"].startswith("Dear Dr. Berg,\n\nAbout returning"), d["body"][:60])
         d = by_subject(env, "the shelf")["draft"]
         check(d["body"].startswith("Hello there,\n\nAbout returning"), d["body"][:60])
+    finally:
+        env.close()
+
+
+def test_priority_of_a_rule_without_one_is_normal():
+    env = with_rules()
+    try:
+        # delivery_info says no priority; a rule with priority low matches too.
+        with open(env.path("rules.yaml")) as f:
+            text = f.read()
+        text = text.replace("rules:\n", "rules:\n  - {name: note, match: {body: driver}, "
+                            "priority: low}\n", 1)
+        env.write("rules.yaml", text)
+        eml = env.write("d.eml", mail("p1@example.org", CUSTOMER, "Hello",
+                                      "Will the driver carry it upstairs?",
+                                      "Tue, 1 Dec 2026 10:00:00 +0100"))
+        j = env.json("rules", "test", "--json", eml)
+        eq(sorted(m["name"] for m in j["rules"]), ["delivery_info", "note"], "rules")
+        eq(j["priority"], "normal", "priority")
     finally:
         env.close()
 

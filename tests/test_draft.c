@@ -203,5 +203,61 @@ static void test_compose_in_language(void)
 	rules_free(rules);
 }
 
+/* Parts in the order the customer raised them, across messages; pinned ones first and last. */
+static void test_compose_order(void)
+{
+	struct rules *rules = rules_builtin();
+	struct template *t[5];
+	static const char *const text[] = {"Sorry for the wait.", "Invoice for {{order}}.",
+	                                   "Delivery.", "Voucher.", "Anything else?"};
+	for (size_t i = 0; i < NELEM(t); i++)
+		t[i] = tmpl(text[i]);
+	struct message *m1 = parse(first_raw), *m2 = parse(second_raw);
+	struct rules_result r1 = {0}, r2 = {0};
+	/* rule order in the file: anything 0, voucher 1, invoice 2, delivery 3, sorry 4 */
+	match(&r1, "voucher", t[3], NULL, NULL);
+	r1.matches[0].index = 1;
+	r1.matches[0].position = 40;
+	match(&r2, "anything", t[4], NULL, NULL);
+	r2.matches[0].place = RULES_PLACE_LAST;
+	match(&r2, "invoice", t[1], "order", "OT-20417");
+	r2.matches[1].index = 2;
+	r2.matches[1].position = 30;
+	strvec_push(&r2.matches[1].capture_sources, "message 3, 2 Dec");
+	match(&r2, "delivery", t[2], NULL, NULL);
+	r2.matches[2].index = 3;
+	r2.matches[2].position = 5;
+	match(&r2, "voucher", t[3], NULL, NULL);
+	r2.matches[3].index = 1;
+	match(&r2, "sorry", t[0], NULL, NULL);
+	r2.matches[4].index = 4;
+	r2.matches[4].place = RULES_PLACE_FIRST;
+	struct draft_message dm[] = {{m1, &r1, 0}, {m2, &r2, 0}};
+	struct store_thread th = {.id = 12, .subject = "Refund", .customer = {"Anna", "a@x.org"}};
+	struct draft_input in = {
+	    .rules = rules, .thread = &th, .messages = dm, .nmessages = 2, .token = "[#{id}]"};
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_CONTAINS(d->body, "Sorry for the wait.\n\nVoucher.\n\nDelivery.\n\nInvoice for OT-20417."
+	                    "\n\nAnything else?\n\n");
+	T_EQ_INT(d->parts.n, 5);
+	if (d->parts.n == 5) {
+		T_EQ_STR(d->parts.v[0], "sorry");
+		T_EQ_STR(d->parts.v[1], "voucher");
+		T_EQ_STR(d->parts.v[4], "anything");
+	}
+	T_EQ_INT(d->captures.n, 1);
+	if (d->captures.n == 1)
+		T_EQ_STR(d->captures.v[0], "order = OT-20417 (from message 3, 2 Dec)");
+	store_draft_free(d);
+	message_free(m1);
+	message_free(m2);
+	rules_result_finish(&r1);
+	rules_result_finish(&r2);
+	for (size_t i = 0; i < NELEM(t); i++)
+		template_free(t[i]);
+	rules_free(rules);
+}
+
 T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose),
-       T_CASE(test_compose_in_language))
+       T_CASE(test_compose_in_language), T_CASE(test_compose_order))

@@ -151,7 +151,7 @@ static struct message *parse_file(const char *path)
 static char *eval_names(const struct rules *r, const struct message *m, bool first,
                         struct rules_result *res)
 {
-	struct rules_input in = {m, first, NULL};
+	struct rules_input in = {.message = m, .first_message = first};
 	rules_eval(r, &in, res);
 	struct buf b = BUF_INIT;
 	for (size_t i = 0; i < res->nmatches; i++)
@@ -625,6 +625,27 @@ out:
 	rules_free(r);
 }
 
+/* A rule without a priority counts as normal: with a low one, the message stays normal. */
+static void test_priority_default(void)
+{
+	const char *yaml = "version: 1\nrules:\n"
+	                   "  - {name: delivery, match: {body: money}}\n"
+	                   "  - {name: invoice, match: {subject: Refund}, priority: low}\n";
+	struct rules *r = load_ok(yaml);
+	struct message *m = parse(refund_mail);
+	if (r == NULL || m == NULL)
+		goto out;
+	struct rules_result res;
+	char *names = eval_names(r, m, true, &res);
+	T_EQ_STR(names, "delivery invoice");
+	free(names);
+	T_EQ_STR(rules_priority_name(res.priority), "normal");
+	rules_result_finish(&res);
+out:
+	message_free(m);
+	rules_free(r);
+}
+
 static void test_captures(void)
 {
 	const char *yaml = "version: 1\nrules:\n"
@@ -735,6 +756,139 @@ out:
 	rules_free(r);
 }
 
+/* ---- the draft's order ---- */
+
+static const char three_concerns[] = "From: Ann <ann@example.org>\n"
+                                     "To: support@shop.example\n"
+                                     "Subject: Invoice please\n"
+                                     "Message-ID: <o1@example.org>\n"
+                                     "\n"
+                                     "Where is my delivery? My voucher failed too.\n"
+                                     "And I need an invoice.\n";
+
+/* Parts go where the customer raised them; place pins a part first or last. */
+static void test_place_order(void)
+{
+	static const char *const names[] = {"catchall", "voucher", "delivery", "invoice",
+	                                    "late",     "sorry",   "missing"};
+	for (size_t i = 0; i < NELEM(names); i++)
+		write_template(names[i], "x\n");
+	struct rules *r = load_ok(
+	    "version: 1\nrules:\n"
+	    "  - {name: catchall, match: {body: '.'}, place: last, template: catchall}\n"
+	    "  - {name: voucher, match: {body: voucher}, template: voucher}\n"
+	    "  - {name: delivery, match: {body: delivery}, template: delivery}\n"
+	    "  - {name: invoice, match: {any: [{subject: Invoice}, {body: invoice}]},\n"
+	    "     template: invoice}\n"
+	    /* voucher held first, but in a group that did not: the place is the invoice's */
+	    "  - {name: late, match: {any: [{all: [{body: voucher}, {body: nowhere}]},\n"
+	    "     {body: 'need an'}]}, template: late}\n"
+	    "  - {name: sorry, match: {body: failed}, place: first, template: sorry}\n"
+	    /* the first condition that holds says where: here none of the text */
+	    "  - {name: missing, match: {any: [{from: ann}, {body: Where}]}, template: missing}\n");
+	struct message *m = parse(three_concerns);
+	if (r == NULL || m == NULL)
+		goto out;
+	struct rules_input in = {.message = m, .first_message = true};
+	struct rules_result res;
+	struct buf out = BUF_INIT;
+	rules_explain(r, &in, &res, &out);
+	T_CONTAINS(out.data, "draft: built-in greeting + sorry + invoice + missing + delivery + "
+	                     "voucher + late + catchall + built-in closing\n");
+	T_CONTAINS(out.data, "parts in the customer's order: sorry (place: first), invoice "
+	                     "(subject), missing (no text condition: the start), delivery (body, "
+	                     "character 13), voucher (body, character 26), late (body, character "
+	                     "52), catchall (place: last)\n");
+	/* Evaluating without explaining puts them in the same order. */
+	rules_result_finish(&res);
+	rules_eval(r, &in, &res);
+	const struct rules_match *v[8];
+	for (size_t i = 0; i < res.nmatches && i < NELEM(v); i++)
+		v[i] = &res.matches[i];
+	T_EQ_INT(res.nmatches, 7);
+	T_OK(res.nmatches == 7 && rules_match_cmp(v[5], v[3]) < 0 &&
+	     rules_match_cmp(v[3], v[6]) < 0 && rules_match_cmp(v[6], v[2]) < 0 &&
+	     rules_match_cmp(v[2], v[1]) < 0 && rules_match_cmp(v[1], v[4]) < 0 &&
+	     rules_match_cmp(v[4], v[0]) < 0);
+	buf_free(&out);
+	rules_result_finish(&res);
+out:
+	for (size_t i = 0; i < NELEM(names); i++) {
+		char *path = xasprintf("templates/%s.txt", names[i]);
+		remove(path);
+		free(path);
+	}
+	message_free(m);
+	rules_free(r);
+}
+
+static void test_err_place(void)
+{
+	expect_error("version: 1\nrules:\n  - {name: r, match: {subject: x}, place: top}\n",
+	             "rules.yaml:3:43: \"place\" must be first or last (leave it out to follow "
+	             "the customer's order), not \"top\"");
+}
+
+static const char follow_up[] = "From: Ann <ann@example.org>\n"
+                                "To: support@shop.example\n"
+                                "Subject: Re: VAT invoice\n"
+                                "Message-ID: <f3@example.org>\n"
+                                "In-Reply-To: <f2@shop.example>\n"
+                                "\n"
+                                "I still need the VAT invoice.\n";
+static const char first_ask[] = "From: Ann <ann@example.org>\n"
+                                "To: support@shop.example\n"
+                                "Subject: VAT invoice\n"
+                                "Message-ID: <f1@example.org>\n"
+                                "\n"
+                                "Please send a VAT invoice for order OT-20417.\n";
+static const char older_ask[] = "From: Ann <ann@example.org>\n"
+                                "To: support@shop.example\n"
+                                "Subject: Hello\n"
+                                "Message-ID: <f0@example.org>\n"
+                                "\n"
+                                "About order OT-11111.\n";
+
+/* A capture the new message lacks comes from the newest earlier message that has it. */
+static void test_captures_earlier(void)
+{
+	struct rules *r = load_ok("version: 1\nrules:\n"
+	                          "  - name: invoice\n"
+	                          "    match: {body: invoice}\n"
+	                          "    capture: {order: '(?<order>OT-\\d+)', vat: 'VAT'}\n");
+	struct message *m = parse(follow_up), *e1 = parse(first_ask), *e0 = parse(older_ask);
+	if (r == NULL || m == NULL || e1 == NULL || e0 == NULL)
+		goto out;
+	/* 2 Dec 2026 23:30 UTC is 3 Dec in Berlin */
+	struct rules_earlier earlier[] = {{e1, 3, 1796254200}, {e0, 1, 1796000000}};
+	struct rules_input in = {.message = m,
+	                         .earlier = earlier,
+	                         .nearlier = NELEM(earlier),
+	                         .timezone = "Europe/Berlin"};
+	struct rules_result res;
+	struct buf out = BUF_INIT;
+	rules_explain(r, &in, &res, &out);
+	T_CONTAINS(out.data, "capture order = \"OT-20417\" (from message 3, 3 Dec)\n");
+	T_CONTAINS(out.data, "capture vat = \"VAT\" (from the subject)\n");
+	buf_free(&out);
+	rules_result_finish(&res);
+
+	/* A verdict taken without them gets the same from rules_capture_earlier. */
+	struct rules_input bare = {.message = m};
+	rules_eval(r, &bare, &res);
+	T_OK(rules_capture_lacking(r, &res));
+	rules_capture_earlier(r, &in, &res);
+	T_OK(!rules_capture_lacking(r, &res));
+	T_EQ_STR(capture(&res.matches[0], "order"), "OT-20417");
+	T_EQ_STR(res.matches[0].capture_sources.v[1], "message 3, 3 Dec");
+	rules_result_finish(&res);
+out:
+	message_free(m);
+	message_free(e1);
+	message_free(e0);
+	rules_free(r);
+}
+
 /* ---- explanations ---- */
 
 static void test_explain(void)
@@ -760,7 +914,7 @@ static void test_explain(void)
 	struct message *m = parse(refund_mail);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true, NULL};
+	struct rules_input in = {.message = m, .first_message = true};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -812,7 +966,7 @@ static void test_explain_context(void)
 	struct message *m = parse(raw.data);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, false, NULL};
+	struct rules_input in = {.message = m, .first_message = false};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -844,7 +998,7 @@ static void test_explain_attachment(void)
 	struct message *m = parse(with_photo);
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true, NULL};
+	struct rules_input in = {.message = m, .first_message = true};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -867,7 +1021,7 @@ static void test_explain_automated(void)
 	struct rules *r = rules_builtin();
 	struct message *m = parse("From: Richard <r@example.org>\nSubject: Automatic reply\n"
 	                          "Auto-Submitted: auto-replied\n\nOut of office.\n");
-	struct rules_input in = {m, false, NULL};
+	struct rules_input in = {.message = m, .first_message = false};
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
@@ -1176,11 +1330,12 @@ static void test_err_unknown_keys(void)
 	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
 	    "version, sla, business_hours, draft, holding_reply, rules, language, facts; did you "
 	    "mean \"rules\"?)");
-	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
-	             "    tag: [refund]\n",
-	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
-	             "name, match, capture, tags, priority, template, action, stop; did you mean "
-	             "\"tags\"?)");
+	expect_error(
+	    "version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
+	    "    tag: [refund]\n",
+	    "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
+	    "name, match, capture, tags, priority, template, action, stop, place; did you mean "
+	    "\"tags\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
 	    "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "
@@ -1565,7 +1720,8 @@ static char *with_placed_at(const struct rules *r, const struct message *m, cons
 	struct rules_facts f = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
 	strvec_push(&f.names, "order.placed_at");
 	strvec_push(&f.values, placed_at ? placed_at : "");
-	struct rules_input in = {m, true, placed_at ? &f : NULL};
+	struct rules_input in = {
+	    .message = m, .first_message = true, .facts = placed_at ? &f : NULL};
 	struct rules_result res;
 	rules_eval(r, &in, &res);
 	struct buf b = BUF_INIT;
@@ -1612,7 +1768,7 @@ static void test_lookup_arguments_and_failures(void)
 	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
 	if (r == NULL || m == NULL)
 		goto out;
-	struct rules_input in = {m, true, NULL};
+	struct rules_input in = {.message = m, .first_message = true};
 	struct rules_facts f;
 	struct buf explain = BUF_INIT;
 	rules_lookup(r, &in, &f, &explain);
@@ -1655,7 +1811,7 @@ static void test_lookup_argument_is_literal(void)
 	struct rules *r = load_ok(yaml);
 	struct message *m = parse(text);
 	if (r != NULL && m != NULL) {
-		struct rules_input in = {m, true, NULL};
+		struct rules_input in = {.message = m, .first_message = true};
 		struct rules_facts f;
 		rules_lookup(r, &in, &f, NULL);
 		T_EQ_STR(rules_fact_value(&f, "order.arg"), want);
@@ -1692,4 +1848,6 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
        T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
        T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_fact_conditions),
-       T_CASE(test_lookup_arguments_and_failures), T_CASE(test_lookup_argument_is_literal))
+       T_CASE(test_lookup_arguments_and_failures), T_CASE(test_lookup_argument_is_literal),
+       T_CASE(test_priority_default), T_CASE(test_place_order), T_CASE(test_err_place),
+       T_CASE(test_captures_earlier))

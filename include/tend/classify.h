@@ -95,4 +95,24 @@ int classify_draft(struct classify *cl, struct store_txn *t, uint64_t thread, in
  */
 int classify_reopen(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now);
 
+/*
+ * A conversation's customer messages (not ours, not ignored, not quarantined), parsed: where a
+ * capture that a message lacks is looked for (see struct rules_input).
+ */
+struct classify_history {
+	struct rules_earlier *v; /* newest first; the messages are owned */
+	size_t n;
+};
+
+/* The latest max customer messages of th. Returns 0 or a store code; free h either way. */
+int classify_history_load(struct store_txn *t, const struct store_thread *th, size_t max,
+                          struct classify_history *h);
+/*
+ * The messages of h before the stored message id, newest first (*n of them); id 0 stands for
+ * a message not stored yet, which comes after all of them.
+ */
+const struct rules_earlier *classify_history_before(const struct classify_history *h, uint64_t id,
+                                                    size_t *n);
+void classify_history_free(struct classify_history *h);
+
 #endif

@@ -38,8 +38,8 @@ struct draft_input {
 };
 
 /*
- * Fills d's body, subject, to, cc, reply_to_held, cc_withheld, in_reply_to, references and
- * parts (replacing what they held); leaves every other field alone. The reply goes to the
+ * Fills d's body, subject, to, cc, reply_to_held, cc_withheld, in_reply_to, references,
+ * parts and captures (replacing what they held); leaves every other field alone. The reply goes to the
  * latest message's Reply-To, unless the message was flagged STORE_MSG_REPLY_TO_HELD (then to its
  * sender, with the Reply-To kept in reply_to_held), else its sender, else the customer; the
  * others it was addressed to are in Cc unless that makes more than max_recipients.

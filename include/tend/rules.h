@@ -108,16 +108,37 @@ struct rules_facts {
 	struct strvec failures;
 };
 
+/* Where a rule's part goes in a draft (its `place`): where the customer raised it, or pinned. */
+enum rules_place {
+	RULES_PLACE_FIRST = -1,
+	RULES_PLACE_TEXT = 0,
+	RULES_PLACE_LAST = 1,
+};
+
 /* One rule that matched a message. Strings are owned by the result. */
 struct rules_match {
 	const char *rule;                /* the rule's name (owned by struct rules) */
 	const struct template *template; /* NULL when the rule has none */
 	struct strvec capture_names;     /* named groups that matched, in pattern order */
 	struct strvec capture_values;    /* their text */
+	/* Where each value was found: "the subject", "the new text", "the text", or an earlier
+	 * message of the conversation, "message 3, 2 Dec". */
+	struct strvec capture_sources;
+	size_t index;     /* the rule's place in the file */
+	int place;        /* enum rules_place */
+	const char *seen; /* "subject" or "body": the first text condition that held; or NULL */
+	size_t position;  /* in the body: characters before the match; 0 for the subject */
 };
 
+/*
+ * The order of two matches' parts in a draft: `place: first` rules, then the others by where
+ * the customer raised them (a subject, or no text at all, counts as the start), then `place:
+ * last` rules; rule order among equals.
+ */
+int rules_match_cmp(const struct rules_match *a, const struct rules_match *b);
+
 struct rules_result {
-	struct rules_match *matches; /* in rule order */
+	struct rules_match *matches; /* in rule order (rules_match_cmp: the draft's order) */
 	size_t nmatches;
 	struct strvec tags; /* union, in the order rules added them */
 	int priority;       /* highest of the matches; RULES_PRIORITY_NORMAL when none says */
@@ -134,12 +155,23 @@ struct rules_result {
 	struct rules_facts facts; /* a copy of the input's facts, for the draft */
 };
 
+/* An earlier customer message of the same conversation. */
+struct rules_earlier {
+	const struct message *message;
+	uint64_t id;  /* the stored message's number */
+	int64_t when; /* when it was written */
+};
+
 /* What a message is evaluated with. */
 struct rules_input {
 	const struct message *message;
 	bool first_message; /* it started its thread */
 	/* NULL: no lookups ran; fact conditions do not hold (the rules without facts) */
 	const struct rules_facts *facts;
+	/* Where a capture the message lacks is looked for next: newest first. */
+	const struct rules_earlier *earlier;
+	size_t nearlier;
+	const char *timezone; /* the dates of earlier messages are written in it; NULL: local */
 };
 
 /*
@@ -154,6 +186,15 @@ void rules_eval(const struct rules *r, const struct rules_input *in, struct rule
  * the mail that gets a draft, on the thread that has time for it.
  */
 void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res);
+
+/*
+ * Fills in, from in->earlier, the captures that res (a verdict on in->message by r) did not
+ * find in the message itself, as rules_eval with in->earlier would have.
+ */
+void rules_capture_earlier(const struct rules *r, const struct rules_input *in,
+                           struct rules_result *res);
+/* True when a match of res lacks a variable of its rule's captures. */
+bool rules_capture_lacking(const struct rules *r, const struct rules_result *res);
 
 /* True when a condition asks first_message: only then does the verdict depend on it. */
 bool rules_ask_first_message(const struct rules *r);

@@ -20,11 +20,13 @@ int rulestool_check(const char *path, FILE *out);
 
 /*
  * Evaluates the message in the file eml_path with r and prints the explanation (which rules
- * matched, on which text, captures, tags, priority) and the draft it would produce, or the
- * same as JSON. Returns 0, or 1 when the file cannot be read or parsed (reason on stderr).
+ * matched, on which text, captures and where each came from, tags, priority) and the draft it
+ * would produce, or the same as JSON. When s (may be NULL) holds the conversation the message
+ * follows up, its customer's earlier messages are where captures the message lacks come from.
+ * Returns 0, or 1 when the file cannot be read or parsed (reason on stderr).
  */
-int rulestool_test(const struct rules *r, const struct config *c, const char *eml_path, bool json,
-                   FILE *out);
+int rulestool_test(const struct rules *r, const struct config *c, struct store *s,
+                   const char *eml_path, bool json, FILE *out);
 
 /*
  * For every conversation in the store, compares the tags, priority and "needs an answer"

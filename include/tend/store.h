@@ -388,6 +388,9 @@ struct store_draft {
 	/* Fact lookups that failed for the messages it answers ("Lookup order failed: timed out
 	 * after 5 s"): the draft follows the rules without those facts; the agent is told. */
 	struct strvec lookup_failures;
+	/* The captures its parts used and where each came from, "order = 10488 (from the
+	 * subject)"; empty in older records. */
+	struct strvec captures;
 };
 
 void store_draft_free(struct store_draft *d);
