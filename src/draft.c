@@ -9,8 +9,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "tend/person.h"
 #include "tend/lang.h"
+#include "tend/person.h"
 #include "tend/thread.h"
 
 /* How many References a reply carries at most: the first (the root) and the latest ones. */
