@@ -380,6 +380,10 @@ struct store_draft {
 	 * text) and what the bounce said, "our reply to X bounced (550 5.1.1 ...)". */
 	uint64_t resend_of;
 	char *bounce;
+	/* The deadline the body promises in words ({{deadline}} as rendered) and that text; a
+	 * draft still saying it once the time has passed cannot be approved. 0/NULL: none. */
+	int64_t promised;
+	char *promise;
 };
 
 void store_draft_free(struct store_draft *d);
