@@ -173,6 +173,7 @@ static const struct codec_field draft_fields[] = {
     FIELD(41, CODEC_STR, D, bounce),
     FIELD(42, CODEC_I64, D, promised),
     FIELD(43, CODEC_STR, D, promise),
+    FIELD(44, CODEC_IDVEC, D, digest),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);
