@@ -631,6 +631,7 @@ static int write_draft(struct classify *cl, struct store_txn *t, struct store_th
 	    .own = &cl->own,
 	    .token = cl->config->threading.token,
 	    .deadline = th->deadline,
+	    .now = now,
 	    .timezone = bh && bh->set ? bh->timezone : NULL,
 	    .max_recipients = cl->config->review.max_recipients,
 	};

@@ -95,7 +95,8 @@ struct vars {
 	struct person person;            /* the customer's title, first and last name */
 	char thread_id[24];
 	char deadline[64];
-	const char *lang; /* the draft's language (see draft_lang) */
+	const char *lang;   /* the draft's language (see draft_lang) */
+	bool deadline_used; /* a template wrote the deadline out */
 };
 
 static const char *lookup(const char *name, void *arg)
@@ -116,8 +117,10 @@ static const char *lookup(const char *name, void *arg)
 		return v->thread_id;
 	if (strcmp(name, "thread.subject") == 0)
 		return th->subject;
-	if (strcmp(name, "deadline") == 0)
+	if (strcmp(name, "deadline") == 0) {
+		v->deadline_used |= v->deadline[0] != 0;
 		return v->deadline[0] ? v->deadline : NULL;
+	}
 	if (strcmp(name, "agent.name") == 0)
 		return "{{agent.name}}"; /* filled in by draft_sign when someone approves */
 	for (size_t i = 0; v->match && i < v->match->capture_names.n; i++)
@@ -147,7 +150,9 @@ static void vars_init(struct vars *v, const struct draft_input *in)
 	v->lang = draft_lang(in);
 	person_parse(in->thread->customer.name, &v->person);
 	snprintf(v->thread_id, sizeof(v->thread_id), "%llu", (unsigned long long)in->thread->id);
-	if (in->deadline) {
+	/* A time already gone is promised to no one: {{deadline}} is then empty. */
+	int64_t now = in->now ? in->now : (int64_t)time(NULL);
+	if (in->deadline > now) {
 		lang_format_deadline(v->deadline, sizeof(v->deadline), v->lang, in->deadline,
 		                     in->timezone);
 	}
@@ -217,6 +222,14 @@ static void note_captures(const struct rules_match *m, struct strvec *out)
 	}
 }
 
+/* What the body promises, so that approval can refuse it once the time has passed. */
+static void note_promise(const struct vars *v, struct store_draft *d)
+{
+	free(d->promise);
+	d->promise = v->deadline_used ? xstrdup(v->deadline) : NULL;
+	d->promised = v->deadline_used ? v->in->deadline : 0;
+}
+
 static void compose_body(const struct draft_input *in, const struct concerns *c,
                          struct store_draft *d)
 {
@@ -241,6 +254,7 @@ static void compose_body(const struct draft_input *in, const struct concerns *c,
 	put_quote(&b, in->messages[in->nmessages - 1].message, &v);
 	free(d->body);
 	d->body = buf_steal(&b);
+	note_promise(&v, d);
 	person_free(&v.person);
 }
 
@@ -424,4 +438,10 @@ char *draft_sign(const char *body, const char *name)
 	}
 	buf_puts(&b, p);
 	return buf_steal(&b);
+}
+
+bool draft_promise_passed(const struct store_draft *d, int64_t now)
+{
+	return d->promised && now >= d->promised && d->promise && *d->promise && d->body &&
+	       strstr(d->body, d->promise) != NULL;
 }

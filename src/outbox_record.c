@@ -194,6 +194,26 @@ static void answered(struct store_thread *th, const struct store_draft *d, int64
 	}
 }
 
+/* A digest notice is part of every conversation it names, as it is of its own. */
+static int digest_sent(struct store_txn *t, const struct store_draft *d)
+{
+	int rc = 0;
+	for (size_t i = 0; rc == 0 && i < d->digest.n; i++) {
+		struct store_thread *th = NULL;
+		uint64_t live;
+		rc = store_resolve_thread(t, d->digest.v[i], &live);
+		if (rc == 0 && (rc = store_get_thread(t, live, &th)) == 0 &&
+		    !idvec_contains(&th->sent, d->id)) {
+			idvec_push(&th->sent, d->id);
+			rc = store_put_thread(t, th);
+		}
+		store_thread_free(th);
+		if (rc == STORE_NOTFOUND) /* a conversation deleted since: nothing to show it in */
+			rc = 0;
+	}
+	return rc;
+}
+
 /*
  * The server has the draft: it joins what the conversation shows we said (a reply also
  * answers the customer), and the Message-ID of a message to the customer is filed under the
@@ -216,6 +236,8 @@ static int thread_sent(struct store_txn *t, const struct store_draft *d, int64_t
 	store_thread_free(th);
 	if (rc == 0 && d->kind != STORE_KIND_NOTICE)
 		rc = file_message_id(t, d);
+	if (rc == 0)
+		rc = digest_sent(t, d);
 	return rc;
 }
 

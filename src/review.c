@@ -475,6 +475,18 @@ static int check_has_text(const struct review_target *tg, char **err)
 	    err, "thread %llu: the draft is empty: write the reply with `tend edit %llu`", id, id);
 }
 
+/* Nor one that still promises, in words, a time that has gone by (rendered days ago). */
+static int check_promise(const struct review_target *tg, char **err)
+{
+	unsigned long long id = (unsigned long long)tg->id;
+	if (!draft_promise_passed(tg->d, (int64_t)time(NULL)))
+		return 0;
+	return review_refuse(err,
+	                     "thread %llu: the draft promises \"%s\", a time that has passed: "
+	                     "change it with `tend edit %llu`",
+	                     id, tg->d->promise, id);
+}
+
 /* Nor one that goes to nobody (a bounced reply with no other address of the customer). */
 static int check_has_recipient(const struct review_target *tg, char **err)
 {
@@ -499,7 +511,8 @@ static int check_approvable(const struct review_target *tg, const struct config 
 		                     "thread %llu: the customer wrote again after this draft was "
 		                     "made; run `tend show %llu` first",
 		                     id, id);
-	if ((rc = check_has_text(tg, err)) < 0 || (rc = check_has_recipient(tg, err)) < 0)
+	if ((rc = check_has_text(tg, err)) < 0 || (rc = check_has_recipient(tg, err)) < 0 ||
+	    (rc = check_promise(tg, err)) < 0)
 		return rc;
 	size_t n = view_recipients(tg->d);
 	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)

@@ -4,7 +4,8 @@
  * message, written by the operators' template, telling the customer honestly when a person
  * will answer. It is sent at most once per conversation, never to an address that got one in
  * the last day, never to an address that bounced or to our own, and never for automatic mail
- * or mailing lists (those never wait for review). It carries Auto-Submitted: auto-replied and
+ * or mailing lists (those never wait for review), and never once it would be late: when the
+ * deadline it names has passed or the message is older than its target. It carries Auto-Submitted: auto-replied and
  * does not stop the clock. Like escalation notices, it is an approved draft of its own (kind
  * holding), created in the transaction that marks the conversation, and sent by the outbox.
  */
@@ -51,7 +52,12 @@ static bool due(const struct holding *h, const struct store_thread *th, const st
 		return false;
 	int p = th->priority >= 0 && th->priority < RULES_NPRIORITIES ? th->priority : 1;
 	int64_t target = rules_sla(h->r)->target[p];
-	return h->now >= sla_share(rules_business_hours(h->r), th->clock_start, target, h->at);
+	const struct rules_business_hours *bh = rules_business_hours(h->r);
+	/* Too late to be honest: the deadline it would name has passed, or the message is older
+	 * than its target (a backlog after downtime or at the first start). */
+	if (h->now >= th->deadline || h->now >= sla_deadline(bh, th->clock_start, target))
+		return false;
+	return h->now >= sla_share(bh, th->clock_start, target, h->at);
 }
 
 /* The holding reply: to the customer, in the conversation, approved by tendd. */

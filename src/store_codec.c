@@ -183,6 +183,9 @@ static const struct codec_field draft_fields[] = {
     FIELD(41, CODEC_STR, D, bounce),
     FIELD(50, CODEC_STRVEC, D, lookup_failures),
     FIELD(60, CODEC_STRVEC, D, captures),
+    FIELD(61, CODEC_I64, D, promised),
+    FIELD(62, CODEC_STR, D, promise),
+    FIELD(63, CODEC_IDVEC, D, digest),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

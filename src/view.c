@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "tend/conversation.h"
+#include "tend/draft.h"
 #include "tend/json.h"
 #include "tend/lang.h"
 #include "tend/rules.h"
@@ -987,6 +988,12 @@ static void draft_warnings(struct buf *b, const struct store_draft *d, const str
 	if (view_draft_empty(d))
 		buf_printf(b, "%sThe draft is empty: write the reply with `tend edit %llu`.%s\n",
 		           paint(o, "\033[33m"), id, paint(o, "\033[0m"));
+	if (d->state == STORE_DRAFT_PROPOSED && draft_promise_passed(d, o->now)) {
+		buf_printf(b, "%sThe draft promises \"", paint(o, "\033[33m"));
+		put_safe(b, d->promise);
+		buf_printf(b, "\", a time that has passed: change it with `tend edit %llu`.%s\n",
+		           id, paint(o, "\033[0m"));
+	}
 }
 
 static void show_draft(struct buf *b, const struct store_draft *d, const struct view_options *o)

@@ -2,6 +2,7 @@
 """Review with the real binaries: `tend queue`, `show`, `edit`, `approve`, `reject`, `snooze`,
 `assign` and `log`, on drafts that `tend import` made from the sample mail."""
 
+import calendar
 import email.utils
 import os
 import pwd
@@ -10,7 +11,7 @@ import time
 
 import subprocess
 
-from tendtest import SRC, TEND, Env, check, eq, run, sample_mail
+from tendtest import SLOW, SRC, TEND, Env, check, eq, run, sample_mail
 
 AGENTS = "store: store\nagents:\n  - {login: alice, name: Alice Smith}\n  - {login: bob}\n"
 ALICE = {"TEND_AGENT": "alice"}
@@ -520,6 +521,50 @@ def test_outbox_json_has_bodies():
         items = [o for o in env.json("outbox", "--json") if o["thread"] == tid]
         eq([(o["kind"], o["body"]) for o in items], [("reply", body)], "outbox --json")
         check("Alice Smith" in body, body)
+    finally:
+        env.close()
+
+
+def call_me(env, msgid, age):
+    """A customer (one per msgid) asking for a call, written age seconds ago; imported."""
+    eml = ("From: Anna Meier <%s>\nTo: support@shop.example\n"
+           "Subject: Please call me\nMessage-ID: <%s>\nDate: %s\n\nPlease call me back.\n"
+           % (msgid.replace("@", ".at@"), msgid, email.utils.formatdate(time.time() - age)))
+    env.import_(env.write(msgid + ".eml", eml))
+    return [t["id"] for t in env.threads() if "%s" % msgid in t["message_ids"]][0]
+
+
+def test_no_deadline_in_the_past():
+    """{{deadline}} is empty once it has passed (its default shows), and a draft made while
+    it was ahead cannot be approved still promising it once it has gone."""
+    env = Env(config=AGENTS)
+    try:
+        env.write("templates/call.txt", "We will call you by {{deadline|as soon as we can}}.\n")
+        env.write("rules.yaml", "version: 1\nsla: {urgent: 5m, high: 5m, normal: 5m, low: 5m}\n"
+                  "rules:\n  - name: call\n    match: {body: '(?i)call me'}\n"
+                  "    template: call\n")
+        old = call_me(env, "old@example.com", 3 * 86400)
+        body = draft(env, old)["body"]
+        check("We will call you by as soon as we can." in body, body)
+        # five minutes to answer, most of them gone: the draft names a time 20 s ahead (80 s
+        # under valgrind, where importing takes longer)
+        tid = call_me(env, "new@example.com", 300 - 20 * SLOW)
+        body = draft(env, tid)["body"]
+        check("as soon as we can" not in body, "a time ahead is promised: %r" % body)
+        promised = re.search(r"We will call you by (.*)\.", body).group(1)
+        deadline = calendar.timegm(time.strptime(env.show(tid)["deadline"],
+                                                 "%Y-%m-%dT%H:%M:%SZ"))
+        time.sleep(max(0, deadline - time.time()) + 1)
+        out = env.tend("show", tid).out
+        check('The draft promises "%s", a time that has passed: change it with `tend edit %d`.'
+              % (promised, tid) in out, out)
+        r = env.tend("approve", tid, rc=1, env=ALICE)
+        eq(r.err, 'tend: thread %d: the draft promises "%s", a time that has passed: change '
+           "it with `tend edit %d`\n" % (tid, promised, tid), "approval refused")
+        env.tend("edit", tid, env=dict(ALICE, VISUAL="",
+                                       EDITOR="sed -i 's/by %s/today/'" % promised))
+        env.tend("approve", tid, env=ALICE)
+        eq(draft(env, tid)["state"], "approved", "approved once the text is changed")
     finally:
         env.close()
 

@@ -4,6 +4,7 @@ header is the arrival), a follow-up that does not reset the clock, the queue's a
 one escalation notice through a real SMTP server however often tendd runs, and `tend stats`
 from the recorded times after the reply went out."""
 
+import email.utils
 import os
 import re
 import time
@@ -166,6 +167,66 @@ def test_holding_reply():
            "the holding reply as sent")
         human = r.env.tend("show", str(held)).out
         check("\n── 2 ── Holding reply (automatic), accepted by the server " in human, human)
+    finally:
+        r.close()
+
+
+def backlog_mail(i, age, now):
+    """Customer i's message, dated and delivered age seconds before now."""
+    date = email.utils.formatdate(now - age)
+    return customer_mail(subject="Backlog %d" % i, msgid="b%d@example.com" % i,
+                         name="Customer %d" % i, addr="c%d@example.com" % i,
+                         extra="").replace(b"Mon, 30 Nov 2026 09:00:00 +0000", date.encode())
+
+
+def test_first_start_on_a_backlog():
+    """A mailbox with days of mail before tendd's first start, holding replies and escalation
+    on: no customer is promised a time already gone, and the lead gets one digest."""
+    r = Rig()
+    try:
+        rules_with(r.env, "sla: {urgent: 4h, high: 4h, normal: 4h, low: 4h}", hours=False)
+        text = open(r.env.path("rules.yaml")).read()
+        r.env.write("rules.yaml", text.replace("#holding_reply:", "holding_reply:"))
+        cfg = open(r.env.config).read().replace(
+            AGENTS, AGENTS + "escalation: {to: lead@shop.example, at: 50%}\n")
+        r.env.write("tend.yaml", cfg)
+        now = time.time()
+        # three days, a day, six hours and five hours old: overdue (4 h target); three hours
+        # old: past the holding and escalation points, due in an hour; just in: nothing yet
+        ages = {1: 3 * 86400, 2: 86400, 3: 6 * 3600, 4: 5 * 3600, 5: 3 * 3600, 6: 60}
+        for i in (3, 1, 6, 4, 2, 5):   # not in age order
+            r.dv.append("INBOX", backlog_mail(i, ages[i], now), internaldate=now - ages[i])
+        r.once()
+        r.srv.wait_for(2)
+        r.once()
+        msgs = r.srv.messages()
+        to = sorted(m.rcpt_tos[0] for m in msgs)
+        eq(to, ["c5@example.com", "lead@shop.example"],
+           "one holding reply (the 3-hour-old message), one notice: %r" % to)
+        held = [m for m in msgs if m.rcpt_tos == ["c5@example.com"]][0]
+        body = held.msg.get_content()
+        check("the end of the next working day" not in body, "a time is promised: %r" % body)
+        due = r.env.show(r.thread_of("Backlog 5")["id"])["deadline"]
+        check(due > time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+              "the time promised is still ahead: %r" % due)
+        digest = [m for m in msgs if m.rcpt_tos == ["lead@shop.example"]][0]
+        eq(digest.msg["Auto-Submitted"], "auto-generated", "Auto-Submitted")
+        text = digest.msg.get_content().replace("\r\n", "\n")
+        ids = [r.thread_of("Backlog %d" % i)["id"] for i in (1, 2, 3, 4, 5)]
+        where = [text.find("Conversation %d\n" % t) for t in ids]
+        check(all(w >= 0 for w in where), "every conversation at risk is named: %r" % text)
+        eq(where, sorted(where), "most overdue first")
+        check("Backlog 6" not in text, "the fresh one is not at risk")
+        check("overdue by 2 d 20 h" in text, "how late: %r" % text)
+        # each conversation shows the one notice, as sent; each logs its escalation
+        for t in ids:
+            conv = r.env.show(t)["conversation"]
+            eq([e["kind"] for e in conv if e["kind"] != "holding"], ["customer", "notice"],
+               "thread %d's conversation" % t)
+            eq([e["body"] for e in conv if e["kind"] == "notice"][0].rstrip("\n"),
+               text.rstrip("\n"), "the digest as sent")
+            eq([e["action"] for e in r.env.json("log", "--json", str(t))].count("escalate"), 1,
+               "thread %d's escalation is logged" % t)
     finally:
         r.close()
 

@@ -188,6 +188,7 @@ static void test_compose_in_language(void)
 	                         .nmessages = 2,
 	                         .token = "[#{id}]",
 	                         .deadline = 1796206200, /* 2026-12-02 10:10 UTC */
+	                         .now = 1796202600,      /* an hour before it */
 	                         .timezone = "Europe/Berlin"};
 	struct store_draft *d = xcalloc(1, sizeof(*d));
 	draft_compose(&in, d);
@@ -259,5 +260,56 @@ static void test_compose_order(void)
 	rules_free(rules);
 }
 
+/* {{deadline}} names a time only while it is ahead; a draft that still says it once it has
+ * gone is caught. */
+static void test_deadline_past(void)
+{
+	struct rules *rules = rules_builtin();
+	struct template *call = tmpl("We will call you by {{deadline|as soon as we can}}.");
+	struct message *m = parse(first_raw);
+	struct rules_result r = {0};
+	match(&r, "call", call, NULL, NULL);
+	struct draft_message dm[] = {{m, &r, 0}};
+	struct store_thread th = {.id = 3, .customer = {"Anna Kowalski", "anna@example.com"}};
+	int64_t due = 1796119200; /* Tuesday 1 December 2026, 10:00 UTC */
+	struct draft_input in = {.rules = rules,
+	                         .thread = &th,
+	                         .messages = dm,
+	                         .nmessages = 1,
+	                         .deadline = due,
+	                         .now = due - 3600,
+	                         .timezone = "UTC"};
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_CONTAINS(d->body, "We will call you by Tuesday");
+	T_OK(d->promise != NULL && d->promised == due);
+	T_OK(d->promise && strstr(d->body, d->promise) != NULL);
+	T_OK(!draft_promise_passed(d, due - 1));
+	T_OK(draft_promise_passed(d, due));
+	char *edited = xstrdup("We will call you today.");
+	free(d->body);
+	d->body = edited;
+	T_OK(!draft_promise_passed(d, due)); /* an agent took the time out */
+	store_draft_free(d);
+
+	/* rendered the day after: nothing in the past, the template's words instead */
+	in.now = due + 86400;
+	d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_CONTAINS(d->body, "We will call you by as soon as we can.");
+	T_OK(strstr(d->body, "December, 10:00") == NULL);
+	T_OK(d->promise == NULL && d->promised == 0);
+	store_draft_free(d);
+
+	/* a template rendered on its own (a holding reply) at a deadline already gone */
+	char *s = draft_render(call, &th, (int64_t)time(NULL) - 60, "UTC");
+	T_EQ_STR(s, "We will call you by as soon as we can.\n");
+	free(s);
+	message_free(m);
+	rules_result_finish(&r);
+	template_free(call);
+	rules_free(rules);
+}
+
 T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose),
-       T_CASE(test_compose_in_language), T_CASE(test_compose_order))
+       T_CASE(test_compose_in_language), T_CASE(test_compose_order), T_CASE(test_deadline_past))

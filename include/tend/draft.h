@@ -33,13 +33,15 @@ struct draft_input {
 	const struct strvec *own; /* our addresses: never To or Cc of a reply */
 	const char *token;        /* the tracking token format, "[#{id}]" */
 	int64_t deadline;         /* for {{deadline}}; 0: none */
+	int64_t now;              /* when it is rendered (0: the clock): a deadline not after it
+	                           * is empty, so no draft promises a time already gone */
 	const char *timezone;     /* IANA zone to write the deadline in; NULL: local time */
 	int max_recipients;       /* To and Cc at most: past it the Cc is left out; 0: no cap */
 };
 
 /*
  * Fills d's body, subject, to, cc, reply_to_held, cc_withheld, in_reply_to, references,
- * parts and captures (replacing what they held); leaves every other field alone. The reply goes to the
+ * parts, captures, promised and promise (replacing what they held); leaves every other field alone. The reply goes to the
  * latest message's Reply-To, unless the message was flagged STORE_MSG_REPLY_TO_HELD (then to its
  * sender, with the Reply-To kept in reply_to_held), else its sender, else the customer; the
  * others it was addressed to are in Cc unless that makes more than max_recipients.
@@ -48,7 +50,7 @@ void draft_compose(const struct draft_input *in, struct store_draft *d);
 
 /*
  * One template rendered for thread th on its own (a holding reply): the thread's variables and
- * the deadline written in zone (NULL: local time). Caller frees.
+ * the deadline written in zone (NULL: local time), empty once it has passed. Caller frees.
  */
 char *draft_render(const struct template *t, const struct store_thread *th, int64_t deadline,
                    const char *zone);
@@ -59,6 +61,12 @@ char *draft_render(const struct template *t, const struct store_thread *th, int6
  * account and, when recipients, its To, Cc and the notes about them. The body is left empty.
  */
 void draft_copy_reply(struct store_draft *d, const struct store_draft *src, bool recipients);
+
+/*
+ * Does d still say, in words, a deadline that has passed by now (the text {{deadline}} gave
+ * when it was rendered)? Such a draft must not be approved as it is.
+ */
+bool draft_promise_passed(const struct store_draft *d, int64_t now);
 
 /* Returns body with every {{agent.name}} replaced by name; caller frees. */
 char *draft_sign(const char *body, const char *name);

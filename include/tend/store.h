@@ -391,6 +391,13 @@ struct store_draft {
 	/* The captures its parts used and where each came from, "order = 10488 (from the
 	 * subject)"; empty in older records. */
 	struct strvec captures;
+	/* The deadline the body promises in words ({{deadline}} as rendered) and that text; a
+	 * draft still saying it once the time has passed cannot be approved. 0/NULL: none. */
+	int64_t promised;
+	char *promise;
+	/* A notice sent as a digest: the other conversations it names (its thread is the most
+	 * overdue); each lists the notice as sent once the server has it. */
+	struct idvec digest;
 };
 
 void store_draft_free(struct store_draft *d);
