@@ -171,6 +171,8 @@ static const struct codec_field draft_fields[] = {
     FIELD(39, CODEC_STR, D, last_editor_os),
     FIELD(40, CODEC_U64, D, resend_of),
     FIELD(41, CODEC_STR, D, bounce),
+    FIELD(42, CODEC_U64, D, composed),
+    FIELD(43, CODEC_INT, D, stale_why),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);
