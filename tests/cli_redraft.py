@@ -5,6 +5,7 @@ kept aside), on mail that `tend import` drafted with the sample rules."""
 
 import os
 
+from cli_review import complete
 from tendtest import Env, check, eq, run, sample_mail
 
 ALICE = {"TEND_AGENT": "alice"}
@@ -159,6 +160,16 @@ def test_redraft_refuses_what_is_not_open():
         r = env.tend("redraft", "--all", str(a), rc=2, env=ALICE)
         eq(r.err, "tend redraft: --all takes no thread ID\n"
            "usage: tend redraft [--as AGENT] ID | --all\n", "usage")
+    finally:
+        env.close()
+
+
+def test_completion():
+    env = imported()
+    try:
+        eq(complete(env, "redr"), ["redraft"], "the command")
+        eq(complete(env, "redraft", "--al"), ["--all"], "its option")
+        eq(sorted(int(w) for w in complete(env, "redraft", "")), open_ids(env), "the open drafts")
     finally:
         env.close()
 
