@@ -746,27 +746,47 @@ static void print_reopened(struct ctx *c, uint64_t id, int64_t began)
 	free(err);
 }
 
+/* The operators' rules (built-in without a file) and a classify with them, acting as an agent. */
+struct agent_rules {
+	struct rules *rules, *builtin;
+	struct classify *cl;
+};
+
+/* Loads the rules; -1 when the file has errors (said on stderr). */
+static int agent_rules_begin(struct ctx *c, const struct review_agent *a, struct agent_rules *ar)
+{
+	memset(ar, 0, sizeof(*ar));
+	if (load_rules(c, &ar->rules) < 0)
+		return -1;
+	ar->builtin = ar->rules ? NULL : rules_builtin();
+	ar->cl = classify_new(c->config, ar->rules ? ar->rules : ar->builtin, a->login);
+	return 0;
+}
+
+static void agent_rules_end(struct agent_rules *ar)
+{
+	classify_free(ar->cl);
+	rules_free(ar->rules);
+	rules_free(ar->builtin);
+}
+
 static int cmd_reopen(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	struct rules *rules = NULL;
+	struct agent_rules ar;
 	int rc = begin_action(c, "reopen", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
 	if (rc)
 		return rc;
-	if (load_rules(c, &rules) < 0) {
+	if (agent_rules_begin(c, &a, &ar) < 0) {
 		review_agent_finish(&a);
 		return 1;
 	}
-	struct rules *builtin = rules ? NULL : rules_builtin();
-	struct classify *cl = classify_new(c->config, rules ? rules : builtin, a.login);
 	char *err = NULL;
 	int64_t began = (int64_t)time(NULL);
-	rc = review_reopen(c->store, cl, id, &a, &err);
-	classify_free(cl);
-	rules_free(rules);
-	rules_free(builtin);
+	rc = review_reopen(c->store, ar.cl, id, &a, &err);
+	agent_rules_end(&ar);
 	review_agent_finish(&a);
 	if (rc == 0)
 		print_reopened(c, id, began);
@@ -810,7 +830,7 @@ static int cmd_redraft(struct ctx *c, int argc, char **argv)
 	struct opts o;
 	uint64_t id = 0;
 	struct review_agent a;
-	struct rules *rules = NULL;
+	struct agent_rules ar;
 	int rc = parse_opts("redraft", OPT_ALL | OPT_AS, argc, argv, &o);
 	if (rc)
 		return rc;
@@ -819,16 +839,12 @@ static int cmd_redraft(struct ctx *c, int argc, char **argv)
 	if ((rc = begin_action(c, "redraft", OPT_ALL, o.all ? 0 : 1,
 	                       o.all ? "--all" : "one thread ID", argc, argv, &o, &id, &a)))
 		return rc;
-	if (load_rules(c, &rules) < 0) {
+	if (agent_rules_begin(c, &a, &ar) < 0) {
 		review_agent_finish(&a);
 		return 1;
 	}
-	struct rules *builtin = rules ? NULL : rules_builtin();
-	struct classify *cl = classify_new(c->config, rules ? rules : builtin, a.login);
-	rc = o.all ? redraft_all(c, cl, &a) : redraft_one(c, cl, id, &a);
-	classify_free(cl);
-	rules_free(rules);
-	rules_free(builtin);
+	rc = o.all ? redraft_all(c, ar.cl, &a) : redraft_one(c, ar.cl, id, &a);
+	agent_rules_end(&ar);
 	review_agent_finish(&a);
 	return rc;
 }
