@@ -609,10 +609,11 @@ int classify_compose(struct classify *cl, struct store_txn *t, const struct stor
 	struct pending p = {0};
 	/* an open conversation with nothing unanswered was reopened: its latest message */
 	int rc = load_pending(cl, t, th, true, &p);
-	if (rc == 0 && p.n)
+	size_t n = rc == 0 ? p.n : 0;
+	if (n)
 		compose(cl, th, &p, d);
 	pending_free(&p);
-	return rc < 0 ? rc : p.n ? 0 : 1;
+	return rc < 0 ? rc : n ? 0 : 1;
 }
 
 static int write_draft(struct classify *cl, struct store_txn *t, struct store_thread *th,
