@@ -146,15 +146,21 @@ static int audit(struct classify *cl, struct store_txn *t, const char *action, u
 	return rc;
 }
 
-/* Records what the rules said on the message record. */
-static void record_verdict(struct classify *cl, struct store_message *rec,
-                           const struct rules_result *res)
+/* Records the rules' tags, matches and priority on the message record. */
+static void record_tags(struct store_message *rec, const struct rules_result *res)
 {
 	for (size_t i = 0; i < res->tags.n; i++)
 		strvec_push(&rec->tags, res->tags.v[i]);
 	for (size_t i = 0; i < res->nmatches; i++)
 		strvec_push(&rec->rules, res->matches[i].rule);
 	rec->priority = res->priority;
+}
+
+/* Records what the rules said on the message record. */
+static void record_verdict(struct classify *cl, struct store_message *rec,
+                           const struct rules_result *res)
+{
+	record_tags(rec, res);
 	if (res->ignore)
 		rec->ignore_reason = xstrdup(res->ignore_reason ? res->ignore_reason : "ignored");
 	if (res->automated)
@@ -403,6 +409,33 @@ static bool unanswered(const struct store_thread *th, const struct store_message
 	       rec->received >= th->answered && rec->id > th->settled;
 }
 
+bool classify_unanswered(const struct store_thread *th, const struct store_message *rec)
+{
+	return unanswered(th, rec);
+}
+
+int classify_rejudge(struct classify *cl, struct store_txn *t, struct store_message *rec)
+{
+	const char *raw;
+	size_t len;
+	struct message *m = NULL;
+	char *reason = NULL;
+	struct rules_result res;
+	if (store_get_raw(t, rec->id, &raw, &len) < 0 ||
+	    message_parse(raw, len, NULL, &m, &reason) < 0) {
+		free(reason);
+		return 1;
+	}
+	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
+	rules_eval(cl->rules, &input, &res);
+	strvec_free(&rec->tags);
+	strvec_free(&rec->rules);
+	record_tags(rec, &res);
+	rules_result_finish(&res);
+	message_free(m);
+	return 0;
+}
+
 /* Re-reads one message: the draft needs its captures, which are not stored. */
 static void add_pending(struct classify *cl, struct store_txn *t, const struct store_message *rec,
                         struct pending *p)
@@ -557,6 +590,19 @@ static void pending_free(struct pending *p)
 	free(p->dm);
 }
 
+bool classify_keep_aside(struct store_draft *d, int why)
+{
+	/* an agent's text, or the text of a reply that bounced, is kept beside the new one */
+	if (!d->edited && !d->resend_of)
+		return false;
+	free(d->previous_body);
+	d->previous_body = d->body;
+	d->body = NULL;
+	d->edited = false;
+	d->stale_why = why;
+	return true;
+}
+
 /* The thread's open draft, reopened for rewriting; or a new one. *action says which. */
 static int open_draft(struct store_txn *t, const struct store_thread *th, uint64_t latest,
                       int64_t now, struct store_draft **out, const char **action)
@@ -567,13 +613,8 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 		bool newer = d->answers != latest;
 		if ((rc = unlist(t, d)) < 0)
 			goto fail;
-		/* an agent's text, or the text of a reply that bounced, is kept beside the new one */
-		if (newer && (d->edited || d->resend_of)) {
-			free(d->previous_body);
-			d->previous_body = d->body;
-			d->body = NULL;
-			d->edited = false;
-		}
+		if (newer)
+			classify_keep_aside(d, STORE_STALE_CUSTOMER);
 		if (d->state != STORE_DRAFT_PROPOSED) {
 			/* Nobody answers an old question after a new one arrived. */
 			d->state = STORE_DRAFT_PROPOSED;
@@ -583,6 +624,8 @@ static int open_draft(struct store_txn *t, const struct store_thread *th, uint64
 			d->approved_by = d->message_id = d->error = NULL;
 			d->approved = 0;
 		}
+		if (newer)
+			d->stale_why = STORE_STALE_CUSTOMER;
 		d->stale = d->stale || newer;
 		*action = newer ? "redraft" : "requeue";
 		*out = d;
@@ -613,15 +656,11 @@ static char *draft_detail(const struct store_draft *d, const struct pending *p)
 	return buf_steal(&b);
 }
 
-static int write_draft(struct classify *cl, struct store_txn *t, struct store_thread *th,
-                       const struct pending *p, int64_t now)
+/* Writes d's text and recipients from the rules, for the messages p and thread th, as of now
+ * (0: the clock). */
+static void compose(struct classify *cl, const struct store_thread *th, const struct pending *p,
+                    struct store_draft *d, int64_t now)
 {
-	const char *action = NULL;
-	struct store_draft *d = NULL;
-	uint64_t latest = p->ids[p->n - 1];
-	int rc = open_draft(t, th, latest, now, &d, &action);
-	if (rc < 0)
-		return rc;
 	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
 	struct draft_input in = {
 	    .rules = cl->rules,
@@ -636,6 +675,32 @@ static int write_draft(struct classify *cl, struct store_txn *t, struct store_th
 	    .max_recipients = cl->config->review.max_recipients,
 	};
 	draft_compose(&in, d);
+	d->composed = str_hash(d->body) | 1; /* never 0, which says "not known" */
+}
+
+int classify_compose(struct classify *cl, struct store_txn *t, const struct store_thread *th,
+                     struct store_draft *d)
+{
+	struct pending p = {0};
+	/* an open conversation with nothing unanswered was reopened: its latest message */
+	int rc = load_pending(cl, t, th, true, &p);
+	size_t n = rc == 0 ? p.n : 0;
+	if (n)
+		compose(cl, th, &p, d, 0);
+	pending_free(&p);
+	return rc < 0 ? rc : n ? 0 : 1;
+}
+
+static int write_draft(struct classify *cl, struct store_txn *t, struct store_thread *th,
+                       const struct pending *p, int64_t now)
+{
+	const char *action = NULL;
+	struct store_draft *d = NULL;
+	uint64_t latest = p->ids[p->n - 1];
+	int rc = open_draft(t, th, latest, now, &d, &action);
+	if (rc < 0)
+		return rc;
+	compose(cl, th, p, d, now);
 	d->thread = th->id;
 	d->answers = latest;
 	d->updated = now;

@@ -342,9 +342,12 @@ int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
 	tg.d->stale = false;
 	tg.d->shown = now;
 	if ((rc = store_put_draft(tg.t, tg.d)) == 0)
-		rc = review_audit(&tg, a, "show",
-		                  "shown after the customer wrote again; it may be approved now",
-		                  now);
+		rc = review_audit(
+		    &tg, a, "show",
+		    tg.d->stale_why == STORE_STALE_RULES
+		        ? "shown after it was redrafted; it may be approved now"
+		        : "shown after the customer wrote again; it may be approved now",
+		    now);
 	if (rc < 0) {
 		*err = xasprintf("cannot record that thread %llu was shown: %s",
 		                 (unsigned long long)tg.id, store_strerror(rc));
@@ -506,6 +509,11 @@ static int check_approvable(const struct review_target *tg, const struct config 
 	if (rc < 0)
 		return rc;
 	unsigned long long id = (unsigned long long)tg->id;
+	if (tg->d->stale && tg->d->stale_why == STORE_STALE_RULES)
+		return review_refuse(err,
+		                     "thread %llu: `tend redraft` wrote this draft again and set "
+		                     "your edit aside; run `tend show %llu` first",
+		                     id, id);
 	if (tg->d->stale)
 		return review_refuse(err,
 		                     "thread %llu: the customer wrote again after this draft was "

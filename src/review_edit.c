@@ -120,7 +120,7 @@ static char *reference_text(struct store_txn *t, const struct store_thread *th,
 		conversation_finish(&c);
 	}
 	if (d->previous_body && *d->previous_body) {
-		buf_puts(&b, "#\n# Your earlier edit, from before the customer wrote again:\n#\n");
+		buf_printf(&b, "#\n# Your earlier edit, %s:\n#\n", view_aside_why(d));
 		put_commented(&b, d->previous_body);
 	}
 	return buf_steal(&b);

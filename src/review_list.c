@@ -171,7 +171,8 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 	if (view_draft_empty(it->d))
 		buf_printf(&b, "%sempty: write it with tend edit", b.len ? ", " : "");
 	if (it->d->stale)
-		buf_printf(&b, "%snew message", b.len ? ", " : "");
+		buf_printf(&b, "%s%s", b.len ? ", " : "",
+		           it->d->stale_why == STORE_STALE_RULES ? "redrafted" : "new message");
 	if (it->th->unverified)
 		buf_printf(&b, "%sunverified mail from us", b.len ? ", " : "");
 	if (it->d->reply_to_held.n)

@@ -310,11 +310,13 @@ static char *tags_text(struct strvec *tags)
 
 struct replay {
 	const struct rules *rules;
+	struct classify *cl; /* with the same rules: the drafts they would write */
 	struct store_txn *t;
 	bool json;
 	struct json j;
 	struct buf out;
 	size_t threads, changed;
+	struct idvec drafts; /* conversations whose open draft would read differently */
 };
 
 /* Adds one stored message to both verdicts: as recorded, and as the rules say now. */
@@ -365,7 +367,7 @@ static void report_json(struct replay *rp, const char *key, struct verdict *v)
 }
 
 static void report(struct replay *rp, const struct store_thread *th, struct verdict *was,
-                   struct verdict *now)
+                   struct verdict *now, bool draft)
 {
 	if (rp->json) {
 		json_object_begin(&rp->j);
@@ -375,6 +377,8 @@ static void report(struct replay *rp, const struct store_thread *th, struct verd
 		json_string(&rp->j, th->subject);
 		report_json(rp, "before", was);
 		report_json(rp, "after", now);
+		json_key(&rp->j, "draft_would_change");
+		json_bool(&rp->j, draft);
 		json_object_end(&rp->j);
 		return;
 	}
@@ -389,6 +393,8 @@ static void report(struct replay *rp, const struct store_thread *th, struct verd
 	else if (was->needs_answer && was->priority != now->priority)
 		buf_printf(&rp->out, "  priority  %s  ->  %s\n", rules_priority_name(was->priority),
 		           rules_priority_name(now->priority));
+	if (draft)
+		buf_printf(&rp->out, "  draft     its text would change\n");
 	free(a);
 	free(b);
 }
@@ -401,6 +407,32 @@ static bool differs(struct verdict *was, struct verdict *now)
 	free(a);
 	free(b);
 	return d;
+}
+
+/* True when the open draft of th would read differently if written with the rules now. */
+static bool draft_changes(struct replay *rp, const struct store_thread *th)
+{
+	struct classify_redraft r;
+	if (th->state != STORE_THREAD_OPEN || th->draft == 0)
+		return false;
+	bool yes =
+	    classify_redraft(rp->cl, rp->t, th->id, (int64_t)time(NULL), true, &r) == 0 && r.text;
+	classify_redraft_finish(&r);
+	return yes;
+}
+
+/* "2 open drafts would read differently: 12, 14." and what to do about it. */
+static void report_drafts(struct replay *rp)
+{
+	size_t n = rp->drafts.n;
+	if (n == 0)
+		return;
+	buf_printf(&rp->out, "%zu open draft%s would read differently: ", n, n == 1 ? "" : "s");
+	for (size_t i = 0; i < n; i++)
+		buf_printf(&rp->out, "%s%llu", i ? ", " : "", (unsigned long long)rp->drafts.v[i]);
+	buf_printf(&rp->out,
+	           ".\nWith these rules in force, `tend redraft --all` (or `tend redraft ID`)"
+	           "\nwrites them again; an agent's edit is kept aside.\n");
 }
 
 static int replay_thread(const struct store_thread *th, void *arg)
@@ -416,21 +448,25 @@ static int replay_thread(const struct store_thread *th, void *arg)
 		store_message_free(rec);
 	}
 	rp->threads++;
-	if (rc == 0 && differs(&was, &now)) {
-		rp->changed++;
-		report(rp, th, &was, &now);
-	}
+	bool tags = rc == 0 && differs(&was, &now), draft = rc == 0 && draft_changes(rp, th);
+	rp->changed += tags;
+	if (draft)
+		idvec_push(&rp->drafts, th->id);
+	if (tags || draft)
+		report(rp, th, &was, &now, draft);
 	strvec_free(&was.tags);
 	strvec_free(&now.tags);
 	return rc;
 }
 
-int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *out)
+int rulestool_replay(struct store *s, const struct config *c, const struct rules *r, bool json,
+                     FILE *out)
 {
 	struct replay rp = {.rules = r, .json = json};
 	int rc = store_begin(s, false, &rp.t);
 	if (rc < 0)
 		return rc;
+	rp.cl = classify_new(c, r, "replay");
 	json_init(&rp.j, false);
 	if (json)
 		json_array_begin(&rp.j);
@@ -444,6 +480,7 @@ int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *ou
 		buf_printf(&rp.out,
 		           "%zu of %zu conversation%s would be tagged differently by %s.\n",
 		           rp.changed, rp.threads, rp.threads == 1 ? "" : "s", rules_path(r));
+		report_drafts(&rp);
 		char *safe = term_dup(rp.out.data, TEXT_LINES); /* subjects from the store */
 		buf_reset(&rp.out);
 		buf_puts(&rp.out, safe);
@@ -453,5 +490,7 @@ int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *ou
 		fwrite(rp.out.data, 1, rp.out.len, out);
 	json_finish(&rp.j);
 	buf_free(&rp.out);
+	idvec_free(&rp.drafts);
+	classify_free(rp.cl);
 	return rc < 0 ? rc : 0;
 }

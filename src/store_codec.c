@@ -186,6 +186,8 @@ static const struct codec_field draft_fields[] = {
     FIELD(61, CODEC_I64, D, promised),
     FIELD(62, CODEC_STR, D, promise),
     FIELD(63, CODEC_IDVEC, D, digest),
+    FIELD(64, CODEC_U64, D, composed),
+    FIELD(65, CODEC_INT, D, stale_why),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -443,6 +443,8 @@ static int parse_id_operands(const char *cmd, int argc, char **argv, const struc
 {
 	if (argc - o->first != want)
 		return usage_error(cmd, "expected %s", expected);
+	if (want == 0) /* redraft --all */
+		return 0;
 	if (parse_thread_id(argv[o->first], id) < 0)
 		return usage_error(cmd, "\"%s\" is not a thread ID", argv[o->first]);
 	return 0;
@@ -761,31 +763,107 @@ static void print_reopened(struct ctx *c, uint64_t id, int64_t began)
 	free(err);
 }
 
+/* The operators' rules (built-in without a file) and a classify with them, acting as an agent. */
+struct agent_rules {
+	struct rules *rules, *builtin;
+	struct classify *cl;
+};
+
+/* Loads the rules; -1 when the file has errors (said on stderr). */
+static int agent_rules_begin(struct ctx *c, const struct review_agent *a, struct agent_rules *ar)
+{
+	memset(ar, 0, sizeof(*ar));
+	if (load_rules(c, &ar->rules) < 0)
+		return -1;
+	ar->builtin = ar->rules ? NULL : rules_builtin();
+	ar->cl = classify_new(c->config, ar->rules ? ar->rules : ar->builtin, a->login);
+	return 0;
+}
+
+static void agent_rules_end(struct agent_rules *ar)
+{
+	classify_free(ar->cl);
+	rules_free(ar->rules);
+	rules_free(ar->builtin);
+}
+
 static int cmd_reopen(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	struct rules *rules = NULL;
+	struct agent_rules ar;
 	int rc = begin_action(c, "reopen", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
 	if (rc)
 		return rc;
-	if (load_rules(c, &rules) < 0) {
+	if (agent_rules_begin(c, &a, &ar) < 0) {
 		review_agent_finish(&a);
 		return 1;
 	}
-	struct rules *builtin = rules ? NULL : rules_builtin();
-	struct classify *cl = classify_new(c->config, rules ? rules : builtin, a.login);
 	char *err = NULL;
 	int64_t began = (int64_t)time(NULL);
-	rc = review_reopen(c->store, cl, id, &a, &err);
-	classify_free(cl);
-	rules_free(rules);
-	rules_free(builtin);
+	rc = review_reopen(c->store, ar.cl, id, &a, &err);
+	agent_rules_end(&ar);
 	review_agent_finish(&a);
 	if (rc == 0)
 		print_reopened(c, id, began);
 	return review_status(rc, err, "reopen", id);
+}
+
+/* One conversation's redraft, printed; 0, or 1 when it failed or was refused. */
+static int redraft_one(struct ctx *c, struct classify *cl, uint64_t id,
+                       const struct review_agent *a)
+{
+	char *line = NULL, *err = NULL;
+	int rc = review_redraft(c->store, cl, id, a, &line, &err);
+	if (line) {
+		char *safe = term_dup(line, TEXT_LINE);
+		printf("%s\n", safe);
+		free(safe);
+	}
+	free(line);
+	return review_status(rc, err, "redraft", id);
+}
+
+/* Every open draft, each in its own transaction: tendd waits for one at a time at most. */
+static int redraft_all(struct ctx *c, struct classify *cl, const struct review_agent *a)
+{
+	struct idvec ids = {0};
+	int rc = review_redraft_list(c->store, &ids), status = 0;
+	if (rc < 0) {
+		log_warnx("cannot list the open drafts: %s", store_strerror(rc));
+		return 1;
+	}
+	for (size_t i = 0; i < ids.n; i++)
+		status |= redraft_one(c, cl, ids.v[i], a);
+	if (ids.n == 0)
+		printf("No open draft to redraft.\n");
+	idvec_free(&ids);
+	return status;
+}
+
+static int cmd_redraft(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id = 0;
+	struct review_agent a;
+	struct agent_rules ar;
+	int rc = parse_opts("redraft", OPT_ALL | OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (o.all && o.first < argc)
+		return usage_error("redraft", "%s", "--all takes no thread ID");
+	if ((rc = begin_action(c, "redraft", OPT_ALL, o.all ? 0 : 1,
+	                       o.all ? "--all" : "one thread ID", argc, argv, &o, &id, &a)))
+		return rc;
+	if (agent_rules_begin(c, &a, &ar) < 0) {
+		review_agent_finish(&a);
+		return 1;
+	}
+	rc = o.all ? redraft_all(c, ar.cl, &a) : redraft_one(c, ar.cl, id, &a);
+	agent_rules_end(&ar);
+	review_agent_finish(&a);
+	return rc;
 }
 
 static int cmd_snooze(struct ctx *c, int argc, char **argv)
@@ -1170,7 +1248,7 @@ static int rules_replay(struct ctx *c, bool json, int argc, char **argv)
 	if (open_store(c, true) < 0 || rules_from(c, argc == 2 ? argv[1] : NULL, &r) < 0)
 		return 1;
 	struct rules *builtin = r ? NULL : rules_builtin();
-	int rc = rulestool_replay(c->store, r ? r : builtin, json, stdout);
+	int rc = rulestool_replay(c->store, c->config, r ? r : builtin, json, stdout);
 	if (rc < 0)
 		log_warnx("cannot replay the rules: %s", store_strerror(rc));
 	rules_free(r);
@@ -1214,6 +1292,8 @@ static const struct command commands[] = {
     {"resolve", cmd_resolve, "[--as AGENT] [--reason TEXT] ID",
      "the conversation needs nothing more: the clock stops"},
     {"reopen", cmd_reopen, "[--as AGENT] ID", "it needs an answer again: a new draft"},
+    {"redraft", cmd_redraft, "[--as AGENT] ID | --all",
+     "write open drafts again from the current rules and templates"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
     {"note", cmd_note, "[--as AGENT] ID [TEXT...]",

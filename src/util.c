@@ -177,7 +177,7 @@ bool strvec_contains(const struct strvec *sv, const char *s)
 	return false;
 }
 
-static uint64_t hash_str(const char *s)
+uint64_t str_hash(const char *s)
 {
 	uint64_t h = 1469598103934665603ull; /* FNV-1a */
 	for (; *s; s++)
@@ -188,7 +188,7 @@ static uint64_t hash_str(const char *s)
 /* The slot holding s, or the free slot where it would go. */
 static size_t strindex_find(const struct strindex *ix, const struct strvec *sv, const char *s)
 {
-	size_t mask = ix->cap - 1, h = hash_str(s) & mask;
+	size_t mask = ix->cap - 1, h = str_hash(s) & mask;
 	while (ix->slot[h] != 0 && strcmp(sv->v[ix->slot[h] - 1], s) != 0)
 		h = (h + 1) & mask;
 	return h;

@@ -907,6 +907,13 @@ bool view_draft_empty(const struct store_draft *d)
 	return d->body == NULL || d->body[strspn(d->body, " \t\r\n")] == '\0';
 }
 
+const char *view_aside_why(const struct store_draft *d)
+{
+	if (d->stale_why == STORE_STALE_RULES)
+		return "set aside when `tend redraft` wrote the draft again from the rules";
+	return "from before the customer wrote again";
+}
+
 size_t view_recipients(const struct store_draft *d)
 {
 	return d->to.n + d->cc.n;
@@ -1012,13 +1019,18 @@ static void show_draft(struct buf *b, const struct store_draft *d, const struct 
 		local_stamp(d->snoozed_until, when, sizeof(when));
 		buf_printf(b, "Snoozed until: %s\n", when);
 	}
-	if (d->stale)
+	if (d->stale && d->stale_why == STORE_STALE_RULES)
+		buf_printf(b,
+		           "\n%sThe rules or templates changed after your edit: `tend redraft` "
+		           "wrote the draft again from them.%s\n",
+		           paint(o, "\033[33m"), paint(o, "\033[0m"));
+	else if (d->stale)
 		buf_printf(b,
 		           "\n%sThe customer wrote again after this draft was made: read the new "
 		           "message above; the draft was rewritten.%s\n",
 		           paint(o, "\033[33m"), paint(o, "\033[0m"));
 	if (d->previous_body && *d->previous_body) {
-		buf_puts(b, "\nYour earlier edit, from before the customer wrote again:\n");
+		buf_printf(b, "\nYour earlier edit, %s:\n", view_aside_why(d));
 		put_indented(b, d->previous_body, "    ");
 		buf_puts(b, "\nThe draft now:\n");
 	}

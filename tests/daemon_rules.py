@@ -97,6 +97,48 @@ def test_sighup_reload():
         dv.close()
 
 
+def thread_of_subject(env, subject):
+    return [t["id"] for t in env.threads() if t["subject"] == subject][0]
+
+
+def test_redraft_beside_running_tendd():
+    """`tend redraft --all` while tendd runs: the drafts follow the reloaded rules, and tendd
+    goes on fetching and drafting, undisturbed."""
+    dv = Dovecot()
+    env = daemon = None
+    try:
+        env = Env(config=dv.config(poll_interval="300s"))
+        env.use_sample_rules()
+        with open(env.path("rules.yaml")) as f:
+            good = f.read()
+        daemon = Daemon(env)
+        voucher = mail("01-voucher-expired.eml")
+        dv.append("INBOX", relabel(voucher, "Voucher one", "v1@example.com"))
+        wait_for_subject(daemon, env, "Voucher one")
+        one = thread_of_subject(env, "Voucher one")
+
+        env.write("rules.yaml", good + EXTRA)
+        daemon.signal(signal.SIGHUP)
+        wait_for_log(daemon, "rules reloaded from")
+        r = env.tend("redraft", "--all", env={"TEND_AGENT": "alice"})
+        eq(r.out, "%d: text unchanged (tags: +reloaded)\n" % one, "redraft beside tendd")
+        check("reloaded" in env.show(one)["tags"], env.show(one)["tags"])
+        dv.append("INBOX", relabel(voucher, "Voucher two", "v2@example.com"))
+        tags = wait_for_subject(daemon, env, "Voucher two")
+        check("reloaded" in tags, "tendd after the redraft: %r" % tags)
+        eq(daemon.stop(), 0, "exit status after SIGTERM")
+    except Failure as e:
+        if daemon is not None and "--- tendd stderr" not in str(e):
+            daemon.fail(str(e))
+        raise
+    finally:
+        if daemon is not None and daemon.alive():
+            daemon.proc.kill()
+        if env is not None:
+            env.close()
+        dv.close()
+
+
 def test_bad_rules_at_start():
     """A rules file with errors at start-up: tendd names the problem and does not start."""
     env = Env(config="store: store\n")

@@ -38,7 +38,7 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen snooze assign note outbox stats log search rules raw status" \
+			reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -53,6 +53,7 @@ _tend()
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
+	redraft) opts="--as --all" ;;
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
@@ -66,7 +67,7 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | reject | resolve | snooze | assign | log)
+	show | edit | approve | reject | resolve | redraft | snooze | assign | log)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return

@@ -114,5 +114,37 @@ int classify_history_load(struct store_txn *t, const struct store_thread *th, si
 const struct rules_earlier *classify_history_before(const struct classify_history *h, uint64_t id,
                                                     size_t *n);
 void classify_history_free(struct classify_history *h);
+/* What classify_redraft changed in one conversation (or, dry, would change). */
+struct classify_redraft {
+	bool text;  /* the draft's text */
+	bool aside; /* an agent's edit (or a bounced reply's text) was set aside */
+	struct strvec added, removed; /* the conversation's tags */
+	int priority_was, priority;
+	int64_t deadline_was, deadline;
+};
+
+/* classify_redraft: the thread has no proposed draft waiting for an answer. */
+#define CLASSIFY_NOT_OPEN 1
+
+/*
+ * Brings an open conversation's proposed draft in line with cl's rules and templates as
+ * ingest would write it now: its customer messages judged again (tags, matched rules,
+ * priority; whether each needs an answer stays), the conversation's tags, priority and
+ * deadline, the draft's text and recipients. An agent's edit the new text replaces is kept
+ * aside (store_draft.previous_body) and the draft marked stale (STORE_STALE_RULES), so it is
+ * shown before it can be approved; an edit the rules' new text would not change stays. With
+ * dry nothing is written (t may be read-only). Fills *out (free with classify_redraft_finish).
+ * Returns 0; CLASSIFY_NOT_OPEN; or a store code. Not audited: the caller does that.
+ */
+int classify_redraft(struct classify *cl, struct store_txn *t, uint64_t thread, int64_t now,
+                     bool dry, struct classify_redraft *out);
+void classify_redraft_finish(struct classify_redraft *r);
+/* True when r changed anything. */
+bool classify_redraft_changed(const struct classify_redraft *r);
+/* "tags: +invoice, -shipping; priority: normal -> high", or "" when neither changed. Caller
+ * frees. */
+char *classify_redraft_summary(const struct classify_redraft *r);
+/* True when th waits for an answer and d, its open draft (may be NULL), is proposed. */
+bool classify_redraftable(const struct store_thread *th, const struct store_draft *d);
 
 #endif

@@ -113,6 +113,19 @@ struct classify;
  */
 int review_reopen(struct store *s, struct classify *cl, uint64_t thread,
                   const struct review_agent *a, char **err);
+/*
+ * Writes thread's proposed draft again from cl's rules and templates, as ingest would now
+ * (classify_redraft): tags, priority, deadline, text. An agent's edit the new text replaces is
+ * kept aside and shown by `tend show`. Refused for a conversation that does not wait for an
+ * answer with a proposed draft. On 0, *line tells the agent what happened ("12: redrafted
+ * (tags: +invoice)", "13: unchanged"; caller frees). Audited as "redraft" when anything
+ * changed.
+ */
+int review_redraft(struct store *s, struct classify *cl, uint64_t thread,
+                   const struct review_agent *a, char **line, char **err);
+/* Appends to out the open conversations with a proposed draft, in id order: what
+ * `tend redraft --all` goes through. */
+int review_redraft_list(struct store *s, struct idvec *out);
 /* Hides the proposed draft from the queue for seconds (0: shows it again); the deadline stays. */
 int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
                   char **err);

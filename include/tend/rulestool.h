@@ -30,9 +30,12 @@ int rulestool_test(const struct rules *r, const struct config *c, struct store *
 
 /*
  * For every conversation in the store, compares the tags, priority and "needs an answer"
- * recorded when its messages arrived with what r says now; prints the differences. Returns 0
- * or a store error code.
+ * recorded when its messages arrived with what r says now, and the text of each open
+ * proposed draft with what r and its templates would write (see classify_redraft); prints the
+ * differences and the open drafts that would read differently. c gives our addresses and the
+ * drafts' settings. Returns 0 or a store error code.
  */
-int rulestool_replay(struct store *s, const struct rules *r, bool json, FILE *out);
+int rulestool_replay(struct store *s, const struct config *c, const struct rules *r, bool json,
+                     FILE *out);
 
 #endif

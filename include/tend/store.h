@@ -398,6 +398,18 @@ struct store_draft {
 	/* A notice sent as a digest: the other conversations it names (its thread is the most
 	 * overdue); each lists the notice as sent once the server has it. */
 	struct idvec digest;
+	/* str_hash of the body as the rules last wrote it, before any edit: tells whether the
+	 * rules would write another text now. 0: not known (a bounced reply's text, older records). */
+	uint64_t composed;
+	/* What made the draft stale and set an agent's text aside (previous_body): enum
+	 * store_stale_why. */
+	int stale_why;
+};
+
+/* Why a draft was rewritten under an agent's eyes. */
+enum store_stale_why {
+	STORE_STALE_CUSTOMER = 0, /* the customer wrote again */
+	STORE_STALE_RULES = 1,    /* `tend redraft` rewrote it from changed rules or templates */
 };
 
 void store_draft_free(struct store_draft *d);

@@ -66,6 +66,8 @@ void strvec_push(struct strvec *sv, const char *s);
 /* Appends s itself; the vector takes ownership. */
 void strvec_push_owned(struct strvec *sv, char *s);
 bool strvec_contains(const struct strvec *sv, const char *s);
+/* A 64-bit FNV-1a hash of s: for tables, and to recognise a text again. */
+uint64_t str_hash(const char *s);
 void strvec_free(struct strvec *sv);
 
 /*

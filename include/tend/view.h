@@ -103,6 +103,9 @@ char *view_addr_display(const struct message_addr *a);
 
 /* True when the draft's body is empty or only white space (a rejected draft, to be written). */
 bool view_draft_empty(const struct store_draft *d);
+/* What set the agent's earlier edit aside (store_draft.stale_why): "from before the customer
+ * wrote again". Static text. */
+const char *view_aside_why(const struct store_draft *d);
 
 /* How many addresses a draft goes to: To and Cc. */
 size_t view_recipients(const struct store_draft *d);
