@@ -762,6 +762,7 @@ void rules_lookup_captures(const struct rules *r, const struct rules_input *in,
 			break;
 	}
 	ctx_finish(&x);
+	strvec_free(&m.capture_sources); /* a lookup needs the values, not where they came from */
 	*names = m.capture_names;
 	*values = m.capture_values;
 }
