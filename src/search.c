@@ -15,6 +15,11 @@
  *   bits of its id: FTS5 returns the matches of a query in key order, so the newest come
  *   first and a query stops as soon as it has its screenful of conversations.
  * - Contentless FTS5 (content=''): the texts live in the store, not twice on the disk.
+ * - The beginnings of words of 3 and 4 letters are terms of their own (prefix=, a "prefix
+ *   index"): the index is twice the size and building it takes about half as much again, but
+ *   `abcd*` reads one list as far as its newest matches go, where FTS5 would otherwise merge
+ *   the lists of every word it begins (up to 0.2 s on a million messages, several on a busy
+ *   machine). An index without them (user_version 1) is built again.
  * - FTS5 merges its segments 16 at a time rather than 4 (automerge, crisismerge): an import
  *   that adds thousands of entries merges each of them fewer times. It gathers up to 16 MB of
  *   new entries in memory before it writes a segment (hashsize; 1 MB by default): fewer
@@ -31,7 +36,7 @@
 
 #define INDEX_FILE "search.sqlite"
 /* PRAGMA user_version of the index tend makes (SCHEMA_SQL sets it); another is rebuilt. */
-#define SCHEMA_VERSION 1
+#define SCHEMA_VERSION 2
 #define STR_(x)        #x
 #define STR(x)         STR_(x)
 /* How long a writer waits for another's batch, and a reader for a checkpoint. */
@@ -57,7 +62,7 @@ static const char *const stmt_sql[ST_COUNT] = {
 	"CREATE TABLE entry(id INTEGER PRIMARY KEY, thread INTEGER NOT NULL, kind INTEGER "        \
 	"NOT NULL, ref INTEGER NOT NULL UNIQUE, time INTEGER NOT NULL);"                           \
 	"CREATE VIRTUAL TABLE words USING fts5(subject, people, body, tokenize='" SEARCH_TOKENIZER \
-	" remove_diacritics 2', content='', columnsize=0);"                                        \
+	" remove_diacritics 2', prefix='" SEARCH_PREFIXES "', content='', columnsize=0);"          \
 	"INSERT INTO words(words, rank) VALUES('automerge', 16);"                                  \
 	"INSERT INTO words(words, rank) VALUES('crisismerge', 64);"                                \
 	"INSERT INTO words(words, rank) VALUES('hashsize', 16777216);"                             \

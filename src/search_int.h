@@ -13,6 +13,13 @@
 		"remove_diacritics", "2"                                                           \
 	}
 
+/*
+ * The beginnings of words the words table also files as terms of their own, by length in
+ * characters: a query for a word's beginning of one of these lengths reads one list, newest
+ * first, as far as it needs, instead of gathering every word it begins (search_query.c).
+ */
+#define SEARCH_PREFIXES "3 4"
+
 /* Which id an entry's ref holds, in its top byte: message, draft or note ids. */
 enum { REF_MESSAGE = 1, REF_DRAFT = 2, REF_NOTE = 3 };
 

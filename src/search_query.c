@@ -20,7 +20,8 @@
  * A term that ends in '*' also finds the words its last word begins ("refund*" finds
  * "refunded") when that word is this long: shorter ones would read most of the index.
  * Without it words match whole, and a query reads only as far into the index as its newest
- * matches go; a prefix makes FTS5 gather every match of every word it begins first.
+ * matches go. So does a beginning of a length the index files (SEARCH_PREFIXES); a longer one
+ * makes FTS5 gather every match of every word it begins first.
  */
 #define PREFIX_MIN 3
 

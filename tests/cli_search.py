@@ -176,6 +176,40 @@ def test_reindex():
         env.close()
 
 
+# The words table as tend made it before it filed the beginnings of words (schema version 1).
+OLD_WORDS = ("CREATE VIRTUAL TABLE words USING fts5(subject, people, body, "
+             "tokenize='unicode61 remove_diacritics 2', content='', columnsize=0)")
+
+
+def words_table(env):
+    db = sqlite3.connect(os.path.join(env.store, "search.sqlite"))
+    sql = db.execute("SELECT sql FROM sqlite_master WHERE name = 'words'").fetchone()[0]
+    db.close()
+    return sql
+
+
+def test_index_of_an_older_tend_is_built_again():
+    """An index an older tend made (its words table without the beginnings of words, schema
+    version 1) is built again by the first search, which says so and finds what the store
+    holds; the index is then the same as a new one. The old table is left empty while the
+    index's marks say it holds every message: only a rebuild finds anything."""
+    env = imported()
+    try:
+        new = words_table(env)
+        db = sqlite3.connect(os.path.join(env.store, "search.sqlite"))
+        db.executescript("DROP TABLE words; %s; PRAGMA user_version = 1;" % OLD_WORDS)
+        db.close()
+        r = env.tend("search", "--json", "kowa*")
+        eq([h["subject"] for h in json.loads(r.out)], ["Return of dining table - order #10455"],
+           "a word's beginning, after the rebuild")
+        check("of another version (1); building it again" in r.err, "said so: %r" % r)
+        eq(words_table(env), new, "the words table, as a new index makes it")
+        eq(len(search(env, "10455")), 1, "a number")
+        eq(len(search(env, "kow*")), 1, "three letters")
+    finally:
+        env.close()
+
+
 def test_failing_index_never_fails_an_import():
     """An index that cannot be written (here a directory in its place) leaves the import
     whole: every message stored, exit status 0, one warning; search catches up once the
