@@ -16,10 +16,10 @@
  *   first and a query stops as soon as it has its screenful of conversations.
  * - Contentless FTS5 (content=''): the texts live in the store, not twice on the disk.
  * - The beginnings of words of 3 and 4 letters are terms of their own (prefix=, a "prefix
- *   index"): the index is twice the size and building it takes about half as much again, but
- *   `abcd*` reads one list as far as its newest matches go, where FTS5 would otherwise merge
- *   the lists of every word it begins (up to 0.2 s on a million messages, several on a busy
- *   machine). An index without them (user_version 1) is built again.
+ *   index"): the index is 2.2 times the size and building it takes about a third more CPU,
+ *   but `abcd*` reads one list as far as its newest matches go, where FTS5 would otherwise
+ *   merge the lists of every word it begins first (up to 0.2 s on a million messages). An
+ *   index without them (user_version 1) is built again.
  * - FTS5 merges its segments 16 at a time rather than 4 (automerge, crisismerge): an import
  *   that adds thousands of entries merges each of them fewer times. It gathers up to 16 MB of
  *   new entries in memory before it writes a segment (hashsize; 1 MB by default): fewer
