@@ -179,10 +179,16 @@ static void test_words_numbers_addresses(void)
 	expect(&f, "\"was refunded\"", want); /* a phrase */
 	expect(&f, "20417 change", want);     /* every term, in one message */
 	expect(&f, "20417 broken", "");
+	/* Beginnings of the lengths the index files as words (3 and 4), and longer ones. */
+	expect(&f, "ref*", want);
+	expect(&f, "REFU*", want);
+	expect(&f, "refunde*", want);
+	expect(&f, "refunds*", "");
 	free(want);
 	want = xasprintf("%llu,", (unsigned long long)c);
 	expect(&f, "ruckerstattung", want); /* diacritics folded */
 	expect(&f, "Rückerstattung", want);
+	expect(&f, "Rück*", want); /* a beginning, folded */
 	expect(&f, "juergen", want);
 	expect(&f, "weiß", want);
 	free(want);
