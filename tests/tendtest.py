@@ -130,6 +130,7 @@ class Env:
     def run(self, prog, *args, ok=True, rc=None, input=None, env=None):
         argv = [prog, "-c", self.config] + [str(a) for a in args]
         e = dict(os.environ)
+        e.pop("COLUMNS", None)  # listings to a pipe are whole unless a test sets a width
         e.update(env or {})
         # No die_with_parent() for a command that ends by itself: a preexec_fn makes every
         # run a full fork of this process (70 ms instead of 10 on a slow VM); the reaper's

@@ -242,7 +242,8 @@ static struct index_count index_entries(struct fx *f, enum store_index ix, uint6
 
 static struct review_agent agent(const char *login, const char *name)
 {
-	return (struct review_agent){xstrdup(login), xstrdup(name), xstrdup("osuser")};
+	return (struct review_agent){
+	    .login = xstrdup(login), .name = xstrdup(name), .os_user = xstrdup("osuser")};
 }
 
 /* Runs fn's listing into a string (caller frees). */
@@ -848,14 +849,11 @@ static void test_queue_order_and_fields(void)
 	              "\"draft\":2,\"assignee\":null,\"snoozed_until\":null");
 	free(q);
 	q = queue_text(&f, false, false);
-	T_CONTAINS(q, "ID  DUE            PRI     TAGS              CUSTOMER                       "
-	              "   SUBJECT\n"
-	              " 2  overdue 2 h    high    refund            Anna <anna@example.com>        "
-	              "   Overdue\n"
-	              " 3  in 25 min      high    refund            Anna <anna@example.com>        "
-	              "   Soon\n"
-	              " 1  in 5 h         high    refund            Anna <anna@example.com>        "
-	              "   Later\n");
+	/* tags and customer as wide as their widest cell; the customer's name, not address */
+	T_CONTAINS(q, "ID  DUE            PRI     TAGS    CUSTOMER  SUBJECT\n"
+	              " 2  overdue 2 h    high    refund  Anna      Overdue\n"
+	              " 3  in 25 min      high    refund  Anna      Soon\n"
+	              " 1  in 5 h         high    refund  Anna      Later\n");
 	T_OK(strstr(q, "\033[") == NULL);
 	free(q);
 	fx_close(&f);
