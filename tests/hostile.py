@@ -1553,5 +1553,75 @@ def test_lookup_does_not_see_tends_environment():
         env.close()
 
 
+
+# ---- 14. The queue cut to the terminal (issue 17) --------------------------------------------
+# A customer's name and subject are cut to fit the terminal: the cut falls between characters
+# (never inside a UTF-8 sequence or a wide character), and escapes are shown as text, at any
+# width, through COLUMNS and on a pseudo-terminal.
+
+WIDE_MAIL = (
+    "From: \"\x1b]52;c;ZXZpbA==\x07山田\x1b[8m太郎\u0301 Évil\" <taro@example.jp>\n"
+    "To: support@shop.example\n"
+    "Subject: =?utf-8?b?" + __import__("base64").b64encode(
+        "電気ケトルが壊れました\x1b[2J\u009b31m返金をお願いします。🫖🫖🫖 three times".encode())
+    .decode() + "?=\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <wide@example.com>\n"
+    "Content-Type: text/plain; charset=utf-8\n\nMy kettle broke. Refund please.\n")
+
+
+def display_width(line):
+    import unicodedata
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
+
+
+def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
+    import fcntl
+    import pty
+    import struct
+    import termios
+    env = Env(config=ESC_AGENTS)
+    try:
+        env.write("wide.eml", WIDE_MAIL.encode("utf-8"))
+        env.import_(env.path("wide.eml"))
+        for cols in range(30, 121, 7):
+            p = subprocess.run(wrap([TEND, "-c", env.config, "queue"]), capture_output=True,
+                               timeout=600, env=dict(os.environ, COLUMNS=str(cols)))
+            check(p.returncode == 0, p.stderr)
+            try:
+                text = p.stdout.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise Failure("queue at %d columns is not UTF-8 (%s): %r" % (cols, e, p.stdout))
+            m = CONTROL.search(text)
+            check(m is None, "queue at %d columns holds U+%04X: %r" % (
+                cols, ord(m.group()) if m else 0, text))
+            check("\ufffd" not in text, "a character cut in two at %d: %r" % (cols, text))
+            for line in text.splitlines():  # from 58 columns on, every line fits
+                check(cols < 58 or display_width(line) <= cols,
+                      "%r is wider than %d columns" % (line, cols))
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 50, 0, 0))
+        e = dict(os.environ, NO_COLOR="1")
+        e.pop("COLUMNS", None)
+        p = subprocess.Popen(wrap([TEND, "-c", env.config, "queue"]), stdout=slave,
+                             stderr=subprocess.PIPE, env=e)
+        os.close(slave)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        p.wait()
+        text = out.decode("utf-8")
+        check(not CONTROL.search(text.replace("\r\n", "\n")), "on a terminal: %r" % text)
+        check("]52;c;" in text and "\u2026" in text, text)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())
