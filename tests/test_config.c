@@ -293,7 +293,24 @@ static void test_review(void)
 	             "\"often\"");
 	expect_error("store: .\nreview: {four_eyes: true}\n",
 	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
-	             "require_second_person, max_recipients)");
+	             "require_second_person, max_recipients, claim_for)");
+}
+
+/* review.claim_for: how long an agent's claim on a conversation holds. */
+static void test_review_claim_for(void)
+{
+	struct config *c = load_ok("store: .\n");
+	T_OK(c != NULL && c->review.claim_for == 15 * 60);
+	config_free(c);
+	c = load_ok("store: .\nreview: {claim_for: 2s}\n");
+	T_OK(c != NULL && c->review.claim_for == 2);
+	config_free(c);
+	expect_error("store: .\nreview: {claim_for: 0s}\n",
+	             "tend.yaml:2:21: \"claim_for\" must be at least 1s, not \"0s\"");
+	expect_error(
+	    "store: .\nreview: {claim_for: soon}\n",
+	    "tend.yaml:2:21: \"claim_for\" must be a duration like 30s, 15m, 4h or 2d, not "
+	    "\"soon\"");
 }
 
 /* agents bound to OS users: the user must exist, and then every agent is bound. */
@@ -973,16 +990,16 @@ static void test_err_auth(void)
 }
 
 T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
-       T_CASE(test_form_senders_and_authserv), T_CASE(test_empty_lists),
-       T_CASE(test_shipped_example), T_CASE(test_api), T_CASE(test_default_path),
-       T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions), T_CASE(test_err_unreadable),
-       T_CASE(test_err_empty), T_CASE(test_err_syntax), T_CASE(test_err_second_document),
-       T_CASE(test_err_unknown_key), T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port),
-       T_CASE(test_err_password), T_CASE(test_err_password_sources), T_CASE(test_err_tls),
-       T_CASE(test_err_duplicate_key), T_CASE(test_err_duplicate_names),
-       T_CASE(test_err_missing_required), T_CASE(test_err_types), T_CASE(test_err_duration),
-       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_err_address),
-       T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
-       T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
-       T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
-       T_CASE(test_err_deep_nesting))
+       T_CASE(test_review_claim_for), T_CASE(test_form_senders_and_authserv),
+       T_CASE(test_empty_lists), T_CASE(test_shipped_example), T_CASE(test_api),
+       T_CASE(test_default_path), T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions),
+       T_CASE(test_err_unreadable), T_CASE(test_err_empty), T_CASE(test_err_syntax),
+       T_CASE(test_err_second_document), T_CASE(test_err_unknown_key),
+       T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port), T_CASE(test_err_password),
+       T_CASE(test_err_password_sources), T_CASE(test_err_tls), T_CASE(test_err_duplicate_key),
+       T_CASE(test_err_duplicate_names), T_CASE(test_err_missing_required), T_CASE(test_err_types),
+       T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
+       T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
+       T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
+       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
+       T_CASE(test_agent_user), T_CASE(test_err_deep_nesting))
