@@ -2,17 +2,10 @@
 """Who is on it: claims on conversations (`tend edit`, `show --take`, `release`, `--force`),
 approving what is assigned to someone else, and the queue's filters and width."""
 
-import fcntl
-import os
-import pty
 import re
-import struct
-import subprocess
-import termios
 import time
-import unicodedata
 
-from tendtest import SLOW, TEND, Env, check, eq, run, sample_mail, wrap
+from tendtest import SLOW, Env, check, display_width, eq, run, sample_mail
 
 AGENTS = "store: store\nagents:\n  - {login: alice, name: Alice Smith}\n  - {login: bob}\n"
 ALICE = {"TEND_AGENT": "alice"}
@@ -41,45 +34,6 @@ def actions(env, tid):
 
 def claim_of(env, tid):
     return env.show(tid)["claim"]
-
-
-def in_pty(env, args, cols=80, extra=None, typed=None):
-    """Runs tend with stdin and stdout on a pseudo-terminal cols wide (stderr a pipe); types
-    typed first. Returns (exit status, what the terminal showed, stderr)."""
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
-    e = dict(os.environ)
-    e.pop("COLUMNS", None)
-    e.update(extra or {})
-    p = subprocess.Popen(wrap([TEND, "-c", env.config] + [str(a) for a in args]), stdin=slave,
-                         stdout=slave, stderr=subprocess.PIPE, env=e, start_new_session=True)
-    os.close(slave)
-    if typed:
-        os.write(master, typed)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the other side is closed
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
-    err = p.stderr.read()
-    p.wait()
-    return p.returncode, out.decode("utf-8"), err.decode("utf-8", "replace")
-
-
-def width(line):
-    """Columns a line takes in a terminal (wide characters two, combining marks none)."""
-    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
-    w = 0
-    for ch in line:
-        if unicodedata.combining(ch):
-            continue
-        w += 2 if unicodedata.east_asian_width(ch) in "WF" else 1
-    return w
 
 
 REFUSED = re.compile(r"^tend: thread (\d+): alice is on it \(1 min\), since \d\d:\d\d; to (\w+) "
@@ -202,12 +156,12 @@ def test_approve_assigned_to_another():
         eq([e["detail"] for e in env.json("log", "--json", a) if e["action"] == "force"],
            ["approve of a conversation assigned to bob, with --force"], "audited")
 
-        rc, out, err = in_pty(env, ["approve", b], extra=ALICE, typed=b"n\n")
+        rc, out, err = env.in_pty(["approve", b], env=ALICE, typed=b"n\n")
         eq(rc, 1, "no: exit status")
         check("Thread %d is assigned to bob. Approve it all the same? [y/N] " % b in out, out)
         check("Not approved." in out, out)
         eq(env.show(b)["draft"]["state"], "proposed", "answered no")
-        rc, out, err = in_pty(env, ["approve", c], extra=ALICE, typed=b"y\n")
+        rc, out, err = env.in_pty(["approve", c], env=ALICE, typed=b"y\n")
         eq(rc, 0, "yes: exit status (%s)" % err)
         eq(env.show(c)["draft"]["state"], "approved", "answered yes")
         eq([e["detail"] for e in env.json("log", "--json", c) if e["action"] == "confirm"],
@@ -289,17 +243,18 @@ def test_queue_fits_the_terminal():
         for cols in (60, 80, 100, 132):
             out = env.tend("queue", env={"COLUMNS": str(cols)}).out
             for line in out.splitlines():
-                check(width(line) <= cols, "%d columns: %r is %d wide" % (cols, line,
-                                                                            width(line)))
+                check(display_width(line) <= cols,
+                      "%d columns: %r is %d wide" % (cols, line, display_width(line)))
             check("\u2026" in out, "something was cut at %d: %r" % (cols, out))
-        rc, out, err = in_pty(env, ["queue"], cols=90)
+        rc, out, err = env.in_pty(["queue"], cols=90)
         eq(rc, 0, err)
         lines = out.replace("\r\n", "\n").splitlines()
         check(len(lines) == 4, lines)
         for line in lines:
-            check(width(line) <= 90, "pty 90: %r is %d wide" % (line, width(line)))
+            check(display_width(line) <= 90,
+                  "pty 90: %r is %d wide" % (line, display_width(line)))
         check("\x1b[" in out, "colour on a terminal")
-        rc, out, err = in_pty(env, ["queue"], cols=200)
+        rc, out, err = env.in_pty(["queue"], cols=200)
         check(LONG_SUBJECT in out and "complaint,escalation,kettle" in out, out)
     finally:
         env.close()

@@ -1568,17 +1568,8 @@ WIDE_MAIL = (
     "Content-Type: text/plain; charset=utf-8\n\nMy kettle broke. Refund please.\n")
 
 
-def display_width(line):
-    import unicodedata
-    return sum(0 if unicodedata.combining(c) else
-               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
-
-
 def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
-    import fcntl
-    import pty
-    import struct
-    import termios
+    from tendtest import display_width
     env = Env(config=ESC_AGENTS)
     try:
         env.write("wide.eml", WIDE_MAIL.encode("utf-8"))
@@ -1598,25 +1589,8 @@ def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
             for line in text.splitlines():  # from 58 columns on, every line fits
                 check(cols < 58 or display_width(line) <= cols,
                       "%r is wider than %d columns" % (line, cols))
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 50, 0, 0))
-        e = dict(os.environ, NO_COLOR="1")
-        e.pop("COLUMNS", None)
-        p = subprocess.Popen(wrap([TEND, "-c", env.config, "queue"]), stdout=slave,
-                             stderr=subprocess.PIPE, env=e)
-        os.close(slave)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        p.wait()
-        text = out.decode("utf-8")
+        rc, text, err = env.in_pty(["queue"], cols=50, env={"NO_COLOR": "1"})
+        check(rc == 0, err)
         check(not CONTROL.search(text.replace("\r\n", "\n")), "on a terminal: %r" % text)
         check("]52;c;" in text and "\u2026" in text, text)
     finally:
