@@ -1545,10 +1545,9 @@ T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show
        T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
        T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
        T_CASE(test_resolve), T_CASE(test_approve_needs_recipient), T_CASE(test_snooze),
-       T_CASE(test_queue_order_and_fields), T_CASE(test_assign), T_CASE(test_claim),
-       T_CASE(test_claim_lapses), T_CASE(test_audit_os_user), T_CASE(test_edit),
-       T_CASE(test_edit_unchanged), T_CASE(test_edit_aborts), T_CASE(test_edit_conflict),
-       T_CASE(test_edit_states), T_CASE(test_old_records_escaped),
+       T_CASE(test_queue_order_and_fields), T_CASE(test_assign), T_CASE(test_audit_os_user),
+       T_CASE(test_edit), T_CASE(test_edit_unchanged), T_CASE(test_edit_aborts),
+       T_CASE(test_edit_conflict), T_CASE(test_edit_states), T_CASE(test_old_records_escaped),
        T_CASE(test_edit_reference_escaped), T_CASE(test_agents_bound),
        T_CASE(test_second_person_old_record), T_CASE(test_note), T_CASE(test_sent_reply_shown),
-       T_CASE(test_outbox_json_body))
+       T_CASE(test_outbox_json_body), T_CASE(test_claim), T_CASE(test_claim_lapses))
