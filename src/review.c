@@ -533,6 +533,17 @@ static int check_approvable(const struct review_target *tg, const struct config 
 	return 0;
 }
 
+/*
+ * When a second person must approve, the claimant's saved edit hands the draft over: the one
+ * who wrote it may not approve it, so the claim holds nobody else back from approving it.
+ */
+static bool handed_over(const struct review_target *tg, const struct config *c)
+{
+	const char *who = tg->th->claim_agent, *editor = tg->d->last_editor;
+	return c && c->review.require_second_person && tg->d->edited && who && editor &&
+	       strcmp(who, editor) == 0 && tg->d->updated >= tg->th->claim_since;
+}
+
 /* Everything an approval changes, in the open transaction. */
 static int approve_in(struct review_target *tg, const struct config *c,
                       const struct review_agent *a, int64_t now)
@@ -581,7 +592,7 @@ int review_approve(struct store *s, const struct config *c, uint64_t thread,
 		return rc;
 	int64_t now = (int64_t)time(NULL);
 	if ((rc = check_approvable(&tg, c, a, err)) < 0 ||
-	    (rc = review_claim_check(&tg, a, "approve", now, err)) < 0 ||
+	    (!handed_over(&tg, c) && (rc = review_claim_check(&tg, a, "approve", now, err)) < 0) ||
 	    (rc = review_assignee_check(&tg, a, "approve", now, err)) < 0) {
 		review_target_close(&tg);
 		return rc;

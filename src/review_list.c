@@ -338,7 +338,8 @@ static void put_subject_marks(struct buf *b, const char *subject, const char *ma
 		int want = rest - gap - mw > SUBJECT_MIN ? rest - gap - mw : SUBJECT_MIN;
 		sw = sw < want ? sw : want;
 		int mroom = rest - gap - sw, least = mw < 12 ? mw : 12;
-		if (mroom < least) { /* narrow: the subject keeps a few columns, the marks the rest */
+		if (mroom <
+		    least) { /* narrow: the subject keeps a few columns, the marks the rest */
 			int few = sw < 6 ? sw : 6;
 			sw = rest - gap - least > few ? rest - gap - least : few;
 			mroom = rest - gap - sw > 1 ? rest - gap - sw : 1;
@@ -409,17 +410,36 @@ int review_queue(struct store *s, const struct view_options *o, bool all, size_t
 	return review_queue_filter(s, o, all, limit, NULL, out);
 }
 
+/* Walks the queue into q (set up by the caller) in one read transaction. */
+static int queue_load(struct store *s, struct queue *q)
+{
+	int rc = store_begin(s, false, &q->t);
+	if (rc < 0)
+		return rc;
+	rc = store_foreach_index(q->t, STORE_INDEX_QUEUE, visit_queue, q);
+	if (rc >= 0)
+		rc = store_index_count(q->t, STORE_INDEX_QUEUE, &q->entries);
+	store_abort(q->t);
+	q->t = NULL;
+	return rc;
+}
+
+int review_queue_threads(struct store *s, int64_t now, bool all, const struct review_filter *f,
+                         struct idvec *out)
+{
+	struct queue q = {.all = all, .now = now, .f = f};
+	int rc = queue_load(s, &q);
+	for (size_t i = 0; rc >= 0 && i < q.n; i++)
+		idvec_push(out, q.v[i].th->id);
+	queue_free(&q);
+	return rc < 0 ? rc : 0;
+}
+
 int review_queue_filter(struct store *s, const struct view_options *o, bool all, size_t limit,
                         const struct review_filter *f, FILE *out)
 {
 	struct queue q = {.all = all, .now = o->now, .limit = limit, .f = f};
-	int rc = store_begin(s, false, &q.t);
-	if (rc < 0)
-		return rc;
-	rc = store_foreach_index(q.t, STORE_INDEX_QUEUE, visit_queue, &q);
-	if (rc >= 0)
-		rc = store_index_count(q.t, STORE_INDEX_QUEUE, &q.entries);
-	store_abort(q.t);
+	int rc = queue_load(s, &q);
 	struct buf b = BUF_INIT;
 	if (rc >= 0 && o->json) {
 		struct json j;

@@ -906,7 +906,8 @@ def test_agents_bound_to_os_users():
         eq(draft_state(env, tid), "proposed", "nothing approved")
         # Unnamed, or named by $USER (which anybody sets), the caller acts as their own agent.
         env.tend("--as", "bob", "assign", tid, "alice")
-        env.tend("approve", tid, env={"USER": "alice", "TEND_AGENT": ""})
+        # assigned to alice: without a terminal to ask on, bob approves it with --force
+        env.tend("approve", "--force", tid, env={"USER": "alice", "TEND_AGENT": ""})
         d = env.show(tid)["draft"]
         eq((d["state"], d["approved_by"]), ("approved", "bob"), "approved by the caller's agent")
         r = env.tendd("--check-config", ok=False)

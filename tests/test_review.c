@@ -882,6 +882,15 @@ static void test_assign(void)
 	th = get_thread(&f, id);
 	T_OK(th->assignee == NULL);
 	store_thread_free(th);
+	struct idvec ids = {0};
+	struct review_filter bobs = {.assignee = "bob", .priority = -1};
+	struct review_filter none = {.assignee = "-", .priority = -1};
+	T_EQ_INT(review_queue_threads(f.s, (int64_t)time(NULL), false, &bobs, &ids), 0);
+	T_OK(ids.n == 1 && ids.v[0] == id);
+	ids.n = 0;
+	T_EQ_INT(review_queue_threads(f.s, (int64_t)time(NULL), false, &none, &ids), 0);
+	T_OK(ids.n == 0);
+	idvec_free(&ids);
 	char *log = log_text(&f, id, false);
 	T_CONTAINS(log, "  assign  #1  bob\n");
 	T_CONTAINS(log, "  assign  #1  (nobody)\n");

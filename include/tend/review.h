@@ -65,6 +65,10 @@ struct review_filter {
  * and the note below the listing counts the others f keeps. */
 int review_queue_filter(struct store *s, const struct view_options *o, bool all, size_t limit,
                         const struct review_filter *f, FILE *out);
+/* Appends to out the threads of the queue that f keeps (NULL: all), most urgent first, as
+ * `tend queue` lists them at now: what an interactive review walks through. */
+int review_queue_threads(struct store *s, int64_t now, bool all, const struct review_filter *f,
+                         struct idvec *out);
 
 /*
  * Shows a thread with its draft. When the draft is stale, showing it to an agent is what makes
