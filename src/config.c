@@ -45,6 +45,7 @@ static void set_defaults(struct config *c)
 	c->limits.mime_parts = 1000;
 	c->limits.addresses = 1000;
 	c->review.max_recipients = 20;
+	c->review.claim_for = 15 * 60;
 }
 
 struct config *config_defaults(void)
@@ -267,6 +268,10 @@ static const struct yamlutil_key review_keys[] = {
      .offset = offsetof(struct config, review.max_recipients),
      .min = 1,
      .max = 10000},
+    {.name = "claim_for",
+     .fn = yamlutil_set_duration,
+     .offset = offsetof(struct config, review.claim_for),
+     .min = 1},
 };
 
 static int walk_threading(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,

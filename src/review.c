@@ -533,6 +533,17 @@ static int check_approvable(const struct review_target *tg, const struct config 
 	return 0;
 }
 
+/*
+ * When a second person must approve, the claimant's saved edit hands the draft over: the one
+ * who wrote it may not approve it, so the claim holds nobody else back from approving it.
+ */
+static bool handed_over(const struct review_target *tg, const struct config *c)
+{
+	const char *who = tg->th->claim_agent, *editor = tg->d->last_editor;
+	return c && c->review.require_second_person && tg->d->edited && who && editor &&
+	       strcmp(who, editor) == 0 && tg->d->updated >= tg->th->claim_since;
+}
+
 /* Everything an approval changes, in the open transaction. */
 static int approve_in(struct review_target *tg, const struct config *c,
                       const struct review_agent *a, int64_t now)
@@ -558,6 +569,8 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	free(d->error);
 	d->error = NULL;
 	int rc = review_queue_remove(tg->t, d->id, queued);
+	if (rc == 0 && review_claim_drop(tg->th, NULL)) /* nothing left to be on */
+		rc = store_put_thread(tg->t, tg->th);
 	if (rc == 0)
 		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, now, d->id);
 	if (rc == 0)
@@ -577,11 +590,14 @@ int review_approve(struct store *s, const struct config *c, uint64_t thread,
 	int rc = review_target_open(s, thread, true, &tg, err);
 	if (rc < 0)
 		return rc;
-	if ((rc = check_approvable(&tg, c, a, err)) < 0) {
+	int64_t now = (int64_t)time(NULL);
+	if ((rc = check_approvable(&tg, c, a, err)) < 0 ||
+	    (!handed_over(&tg, c) && (rc = review_claim_check(&tg, a, "approve", now, err)) < 0) ||
+	    (rc = review_assignee_check(&tg, a, "approve", now, err)) < 0) {
 		review_target_close(&tg);
 		return rc;
 	}
-	if ((rc = approve_in(&tg, c, a, (int64_t)time(NULL))) < 0) {
+	if ((rc = approve_in(&tg, c, a, now)) < 0) {
 		*err = xasprintf("cannot approve thread %llu: %s", (unsigned long long)tg.id,
 		                 store_strerror(rc));
 		review_target_close(&tg);
@@ -638,6 +654,7 @@ int review_reject(struct store *s, uint64_t thread, const struct review_agent *a
 	int64_t queued = tg.d->queued;
 	tg.d->queued = 0;
 	tg.th->draft = 0;
+	review_claim_drop(tg.th, NULL); /* stored with the thread below */
 	rc = store_put_draft(tg.t, tg.d);
 	if (rc == 0)
 		rc = review_queue_remove(tg.t, tg.d->id, queued);
@@ -690,6 +707,8 @@ int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a
 	else
 		snprintf(detail, sizeof(detail), "snooze ended: back in the queue");
 	rc = store_put_draft(tg.t, tg.d);
+	if (rc == 0 && review_claim_drop(tg.th, a->login)) /* the claimant turns to other work */
+		rc = store_put_thread(tg.t, tg.th);
 	if (rc == 0)
 		rc = review_audit(&tg, a, "snooze", detail, now);
 	return finish(&tg, rc, "snooze", err);

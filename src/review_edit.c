@@ -368,6 +368,8 @@ int review_edit(struct store *s, const struct config *c, uint64_t thread,
 	struct edit_session es = {0};
 	char *body = NULL;
 	int rc = edit_load(s, thread, &es, err);
+	if (rc == 0) /* claimed before the editor opens: the others see who is writing */
+		rc = review_claim(s, c, es.thread, a, "edit", err);
 	if (rc == 0 && (rc = review_editor("draft", es.thread, es.body, es.reference, &es.path,
 	                                   &body, err)) == 0)
 		rc = edit_finish(s, &es, a, body, err);

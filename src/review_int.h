@@ -68,4 +68,22 @@ int review_editor(const char *name, uint64_t thread, const char *text, const cha
  * entry of the draft, whatever time it was filed under. */
 int review_queue_remove(struct store_txn *t, uint64_t draft, int64_t when);
 
+/* How long a claim holds when no config says (review.claim_for): 15 minutes. */
+#define REVIEW_CLAIM_FOR (15 * 60)
+
+/* Refuses (unless a->force, then audited "force") while another agent's claim on tg's thread
+ * holds; verb names the action. Returns 0 or REVIEW_REFUSED / a store code, *err set. */
+int review_claim_check(struct review_target *tg, const struct review_agent *a, const char *verb,
+                       int64_t now, char **err);
+/* Claims th for a until now + claim_for (0: the default), keeping the start of a's own claim.
+ * The caller stores th. */
+void review_claim_set(struct store_thread *th, const struct review_agent *a, int64_t claim_for,
+                      int64_t now);
+/* Clears th's claim (only when only is NULL or its agent); true when th changed. */
+bool review_claim_drop(struct store_thread *th, const char *only);
+/* Refuses acting on a thread assigned to another agent unless a->force or a->over_assignee;
+ * either is audited. */
+int review_assignee_check(struct review_target *tg, const struct review_agent *a, const char *verb,
+                          int64_t now, char **err);
+
 #endif

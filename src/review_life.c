@@ -86,6 +86,7 @@ int review_resolve_in(struct review_target *tg, const struct review_agent *a, co
 	th->resolved_by = xstrdup(a->login);
 	free(th->resolve_reason);
 	th->resolve_reason = why;
+	review_claim_drop(th, NULL);
 	if (rc == 0)
 		rc = store_put_thread(tg->t, th);
 	if (rc == 0)

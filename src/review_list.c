@@ -4,6 +4,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "review_int.h"
@@ -50,6 +51,8 @@ struct queue {
 	size_t n, cap;
 	size_t hidden; /* snoozed, left out */
 	struct idvec seen;
+	const struct review_filter *f; /* NULL: none */
+	size_t more;                   /* kept by f past the limit */
 };
 
 static void queue_free(struct queue *q)
@@ -69,6 +72,23 @@ static bool in_review(const struct store_draft *d)
 	       d->state == STORE_DRAFT_UNCERTAIN;
 }
 
+static bool filter_keeps(const struct review_filter *f, const struct store_thread *th)
+{
+	if (f == NULL)
+		return true;
+	if (f->assignee && strcmp(f->assignee, "-") == 0 && th->assignee && *th->assignee)
+		return false;
+	if (f->assignee && strcmp(f->assignee, "-") != 0 &&
+	    (th->assignee == NULL || strcmp(th->assignee, f->assignee) != 0))
+		return false;
+	if (f->priority >= 0 && th->priority != f->priority)
+		return false;
+	bool tagged = f->tag == NULL;
+	for (size_t i = 0; !tagged && i < th->tags.n; i++)
+		tagged = strcasecmp(th->tags.v[i], f->tag) == 0;
+	return tagged;
+}
+
 /* Keeps drafts in review whose thread is there, once each (a stray entry is skipped). */
 static int visit_queue(int64_t when, uint64_t draft, void *arg)
 {
@@ -76,7 +96,7 @@ static int visit_queue(int64_t when, uint64_t draft, void *arg)
 	struct store_draft *d = NULL;
 	struct store_thread *th = NULL;
 	uint64_t live;
-	if (q->limit && q->n == q->limit)
+	if (q->limit && q->n == q->limit && q->f == NULL)
 		return 1; /* enough: the walk stops here */
 	q->visited++;
 	if (idvec_contains(&q->seen, draft))
@@ -85,14 +105,19 @@ static int visit_queue(int64_t when, uint64_t draft, void *arg)
 	int rc = store_get_draft(q->t, draft, &d);
 	if (rc < 0 || !in_review(d))
 		goto skip;
-	if (!q->all && d->snoozed_until > q->now) {
-		q->hidden++;
-		goto skip;
-	}
 	if ((rc = store_resolve_thread(q->t, d->thread, &live)) < 0 ||
 	    (rc = store_get_thread(q->t, live, &th)) < 0)
 		goto skip;
-	if (th->draft != d->id) { /* an older draft of the thread: only the current one counts */
+	/* an older draft of the thread, or one the filters leave out, is not counted */
+	bool out = th->draft != d->id || !filter_keeps(q->f, th);
+	if (!out && !q->all && d->snoozed_until > q->now) {
+		q->hidden++;
+		out = true;
+	} else if (!out && q->limit && q->n == q->limit) { /* filtered: only counted */
+		q->more++;
+		out = true;
+	}
+	if (out) {
 		store_thread_free(th);
 		goto skip;
 	}
@@ -152,6 +177,8 @@ static void json_queue_item(struct json *j, const struct queue_item *it, int64_t
 	json_bool(j, it->th->unverified != 0);
 	json_key(j, "bounce");
 	json_string(j, it->d->bounce);
+	json_key(j, "claim");
+	view_claim_json(j, it->th, now);
 	json_object_end(j);
 }
 
@@ -159,11 +186,15 @@ static void json_queue_item(struct json *j, const struct queue_item *it, int64_t
 static char *queue_marks(const struct queue_item *it, int64_t now)
 {
 	struct buf b = BUF_INIT;
+	char *claim = view_claim_text(it->th, now); /* first: it says who not to disturb */
+	if (claim)
+		buf_puts(&b, claim);
+	free(claim);
 	if (it->d->state == STORE_DRAFT_FAILED) {
-		buf_puts(&b, "not sent: ");
+		buf_printf(&b, "%snot sent: ", b.len ? ", " : "");
 		term_put(&b, it->d->error ? it->d->error : "refused", TEXT_LINE);
 	} else if (it->d->state == STORE_DRAFT_UNCERTAIN)
-		buf_puts(&b, "may have been sent: see tend outbox");
+		buf_printf(&b, "%smay have been sent: see tend outbox", b.len ? ", " : "");
 	if (it->d->bounce) {
 		buf_printf(&b, "%s", b.len ? ", " : "");
 		term_put(&b, it->d->bounce, TEXT_LINE);
@@ -203,12 +234,83 @@ static char *queue_marks(const struct queue_item *it, int64_t now)
 	return buf_steal(&b);
 }
 
-/* Column widths; columns are two spaces apart. */
-#define DUE_COLS      13
-#define PRI_COLS      6
-#define TAGS_COLS     16
-#define CUSTOMER_COLS 32
-#define FIXED_COLS    (2 + DUE_COLS + 2 + PRI_COLS + 2 + TAGS_COLS + 2 + CUSTOMER_COLS + 2)
+/* Column widths; columns are two spaces apart. Tags and customer are as wide as their
+ * widest cell, until the terminal is too narrow: then they give way, down to their least
+ * widths, and the subject takes what is left, at least SUBJECT_MIN. */
+#define DUE_COLS     13
+#define PRI_COLS     6
+#define TAGS_MIN     4 /* "TAGS" */
+#define CUSTOMER_MIN 8 /* "CUSTOMER" */
+#define SUBJECT_MIN  20
+#define TAIL_SHARE   (SUBJECT_MIN + 12) /* kept for subject and marks */
+
+struct queue_cols {
+	int id, tags, customer;
+};
+
+/* The customer as the queue shows them: the name, the address when there is no name. */
+static const char *queue_customer(const struct store_thread *th)
+{
+	const struct message_addr *a = &th->customer;
+	if (a->name && *a->name)
+		return a->name;
+	return a->addr && *a->addr ? a->addr : "(unknown)";
+}
+
+static char *queue_tags(const struct store_thread *th)
+{
+	struct buf tags = BUF_INIT;
+	for (size_t i = 0; i < th->tags.n; i++)
+		buf_printf(&tags, "%s%s", i ? "," : "", th->tags.v[i]);
+	return tags.data ? buf_steal(&tags) : xstrdup("");
+}
+
+/*
+ * When the widest line does not fit, tags and customer give way: room is what they may take
+ * together once the subject and the marks have a share. Tags, the least read, keep at most a
+ * third of it; the customer's name what is left.
+ */
+static void share_cols(struct queue_cols *w, int room)
+{
+	if (w->tags + w->customer <= room)
+		return;
+	int tags_max = room / 3 > TAGS_MIN ? room / 3 : TAGS_MIN;
+	w->tags = w->tags < tags_max ? w->tags : tags_max;
+	int cust_max = room - w->tags > CUSTOMER_MIN ? room - w->tags : CUSTOMER_MIN;
+	w->customer = w->customer < cust_max ? w->customer : cust_max;
+}
+
+/* Subject and marks of a row, with the gap before the marks: the tail of the line. */
+static int tail_width(const struct queue_item *it, int64_t now)
+{
+	char *marks = queue_marks(it, now);
+	const char *subject =
+	    it->th->subject && *it->th->subject ? it->th->subject : "(no subject)";
+	int w = view_str_width(subject) + (*marks ? view_str_width(marks) + 4 : 0);
+	free(marks);
+	return w;
+}
+
+static struct queue_cols queue_layout(const struct queue *q, const struct view_options *o)
+{
+	struct queue_cols w = {2, TAGS_MIN, CUSTOMER_MIN};
+	int tail = 0, fixed;
+	for (size_t i = 0; i < q->n; i++) {
+		int idw = snprintf(NULL, 0, "%llu", (unsigned long long)q->v[i].th->id);
+		char *tags = queue_tags(q->v[i].th);
+		int tw = view_str_width(tags), cw = view_str_width(queue_customer(q->v[i].th));
+		int lw = o->width > 0 ? tail_width(&q->v[i], o->now) : 0;
+		w.id = idw > w.id ? idw : w.id;
+		w.tags = tw > w.tags ? tw : w.tags;
+		w.customer = cw > w.customer ? cw : w.customer;
+		tail = lw > tail ? lw : tail;
+		free(tags);
+	}
+	fixed = w.id + 2 + DUE_COLS + 2 + PRI_COLS + 2 + 2 + 2;
+	if (o->width > 0 && fixed + w.tags + w.customer + tail > o->width)
+		share_cols(&w, o->width - fixed - (tail < TAIL_SHARE ? tail : TAIL_SHARE));
+	return w;
+}
 
 static void put_due(struct buf *b, const struct queue_item *it, const struct view_options *o)
 {
@@ -224,35 +326,59 @@ static void put_due(struct buf *b, const struct queue_item *it, const struct vie
 	buf_puts(b, *colour ? paint(o, RESET) : "");
 }
 
-static void human_queue_item(struct buf *b, const struct queue_item *it,
-                             const struct view_options *o, int idw)
+/* The subject and the marks in what is left of the line (rest < 0: all of it). The subject
+ * gives way first, down to SUBJECT_MIN, then the marks, down to 12 columns (the claimant and
+ * the first words); on a very narrow terminal both share what there is. */
+static void put_subject_marks(struct buf *b, const char *subject, const char *marks, int rest,
+                              const struct view_options *o)
 {
-	struct buf tags = BUF_INIT;
-	for (size_t i = 0; i < it->th->tags.n; i++)
-		buf_printf(&tags, "%s%s", i ? "," : "", it->th->tags.v[i]);
-	char *cust = view_addr_display(&it->th->customer), *marks = queue_marks(it, o->now);
-	buf_printf(b, "%*llu  ", idw, (unsigned long long)it->th->id);
+	int mw = view_str_width(marks), gap = *marks ? 4 : 0; /* "  [" "]" */
+	int sw = view_str_width(subject);
+	if (rest >= 0 && sw + gap + mw > rest) {
+		int want = rest - gap - mw > SUBJECT_MIN ? rest - gap - mw : SUBJECT_MIN;
+		sw = sw < want ? sw : want;
+		int mroom = rest - gap - sw, least = mw < 12 ? mw : 12;
+		if (mroom <
+		    least) { /* narrow: the subject keeps a few columns, the marks the rest */
+			int few = sw < 6 ? sw : 6;
+			sw = rest - gap - least > few ? rest - gap - least : few;
+			mroom = rest - gap - sw > 1 ? rest - gap - sw : 1;
+		}
+		mw = mroom < mw ? mroom : mw;
+	}
+	view_put_cell(b, subject, rest >= 0 ? sw : -1);
+	trim_line_end(b);
+	if (*marks) {
+		buf_printf(b, "  %s[", paint(o, YELLOW));
+		view_put_cell(b, marks, rest >= 0 ? mw : -1);
+		trim_line_end(b);
+		buf_printf(b, "]%s", paint(o, RESET));
+	}
+}
+
+static void human_queue_item(struct buf *b, const struct queue_item *it,
+                             const struct view_options *o, const struct queue_cols *w)
+{
+	char *tags = queue_tags(it->th), *marks = queue_marks(it, o->now);
+	buf_printf(b, "%*llu  ", w->id, (unsigned long long)it->th->id);
 	put_due(b, it, o);
 	buf_puts(b, "  ");
 	view_put_cell(b, rules_priority_name(it->th->priority), PRI_COLS);
 	buf_puts(b, "  ");
-	view_put_cell(b, tags.data ? tags.data : "", TAGS_COLS);
+	view_put_cell(b, tags, w->tags);
 	buf_puts(b, "  ");
-	view_put_cell(b, cust, CUSTOMER_COLS);
+	view_put_cell(b, queue_customer(it->th), w->customer);
 	buf_puts(b, "  ");
-	int mw = *marks ? view_str_width(marks) + 4 : 0;
-	int rest = o->width > 0 ? o->width - (idw + FIXED_COLS + mw) : -1;
+	int rest = o->width > 0 ? o->width - (w->id + 2 + DUE_COLS + 2 + PRI_COLS + 2 + w->tags +
+	                                      2 + w->customer + 2)
+	                        : -1;
 	const char *subject =
 	    it->th->subject && *it->th->subject ? it->th->subject : "(no subject)";
-	view_put_cell(b, subject, rest > 8 ? rest : (o->width > 0 ? 8 : -1));
-	trim_line_end(b);
-	if (*marks)
-		buf_printf(b, "  %s[%s]%s", paint(o, YELLOW), marks, paint(o, RESET));
+	put_subject_marks(b, subject, marks, rest, o);
 	trim_line_end(b);
 	buf_putc(b, '\n');
-	free(cust);
+	free(tags);
 	free(marks);
-	buf_free(&tags);
 }
 
 static void print_queue_human(struct buf *b, const struct queue *q, const struct view_options *o)
@@ -260,21 +386,20 @@ static void print_queue_human(struct buf *b, const struct queue *q, const struct
 	if (q->n == 0) {
 		buf_puts(b, "Nothing to review.\n");
 	} else {
-		int idw = 2;
-		for (size_t i = 0; i < q->n; i++) {
-			int w = snprintf(NULL, 0, "%llu", (unsigned long long)q->v[i].th->id);
-			idw = w > idw ? w : idw;
-		}
-		buf_printf(b, "%*s  %-*s  %-*s  %-*s  %-*s  %s\n", idw, "ID", DUE_COLS, "DUE",
-		           PRI_COLS, "PRI", TAGS_COLS, "TAGS", CUSTOMER_COLS, "CUSTOMER",
-		           "SUBJECT");
+		struct queue_cols w = queue_layout(q, o);
+		buf_printf(b, "%*s  %-*s  %-*s  %-*s  %-*s  %s\n", w.id, "ID", DUE_COLS, "DUE",
+		           PRI_COLS, "PRI", w.tags, "TAGS", w.customer, "CUSTOMER", "SUBJECT");
 		for (size_t i = 0; i < q->n; i++)
-			human_queue_item(b, &q->v[i], o, idw);
+			human_queue_item(b, &q->v[i], o, &w);
 	}
 	if (q->hidden)
 		buf_printf(b, "(%zu snoozed draft%s not shown: `tend queue --all` lists %s.)\n",
 		           q->hidden, q->hidden == 1 ? "" : "s", q->hidden == 1 ? "it" : "them");
-	if (q->entries > q->visited)
+	if (q->f && q->more)
+		buf_printf(b,
+		           "(%zu more after these %zu: `tend queue --limit 0` lists them all.)\n",
+		           q->more, q->n);
+	else if (q->f == NULL && q->entries > q->visited)
 		buf_printf(b,
 		           "(%llu more after these %zu: `tend queue --limit 0` lists them all.)\n",
 		           (unsigned long long)(q->entries - q->visited), q->n);
@@ -282,14 +407,39 @@ static void print_queue_human(struct buf *b, const struct queue *q, const struct
 
 int review_queue(struct store *s, const struct view_options *o, bool all, size_t limit, FILE *out)
 {
-	struct queue q = {.all = all, .now = o->now, .limit = limit};
-	int rc = store_begin(s, false, &q.t);
+	return review_queue_filter(s, o, all, limit, NULL, out);
+}
+
+/* Walks the queue into q (set up by the caller) in one read transaction. */
+static int queue_load(struct store *s, struct queue *q)
+{
+	int rc = store_begin(s, false, &q->t);
 	if (rc < 0)
 		return rc;
-	rc = store_foreach_index(q.t, STORE_INDEX_QUEUE, visit_queue, &q);
+	rc = store_foreach_index(q->t, STORE_INDEX_QUEUE, visit_queue, q);
 	if (rc >= 0)
-		rc = store_index_count(q.t, STORE_INDEX_QUEUE, &q.entries);
-	store_abort(q.t);
+		rc = store_index_count(q->t, STORE_INDEX_QUEUE, &q->entries);
+	store_abort(q->t);
+	q->t = NULL;
+	return rc;
+}
+
+int review_queue_threads(struct store *s, int64_t now, bool all, const struct review_filter *f,
+                         struct idvec *out)
+{
+	struct queue q = {.all = all, .now = now, .f = f};
+	int rc = queue_load(s, &q);
+	for (size_t i = 0; rc >= 0 && i < q.n; i++)
+		idvec_push(out, q.v[i].th->id);
+	queue_free(&q);
+	return rc < 0 ? rc : 0;
+}
+
+int review_queue_filter(struct store *s, const struct view_options *o, bool all, size_t limit,
+                        const struct review_filter *f, FILE *out)
+{
+	struct queue q = {.all = all, .now = o->now, .limit = limit, .f = f};
+	int rc = queue_load(s, &q);
 	struct buf b = BUF_INIT;
 	if (rc >= 0 && o->json) {
 		struct json j;

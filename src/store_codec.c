@@ -129,6 +129,9 @@ static const struct codec_field thread_fields[] = {
     FIELD(32, CODEC_I64, T, first_bounced),
     FIELD(33, CODEC_IDVEC, T, sent),
     FIELD(34, CODEC_IDVEC, T, notes),
+    FIELD(40, CODEC_STR, T, claim_agent),
+    FIELD(41, CODEC_I64, T, claim_since),
+    FIELD(42, CODEC_I64, T, claim_until),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),

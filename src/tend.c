@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -367,10 +368,14 @@ enum {
 	OPT_LIMIT = 1 << 4,
 	OPT_RESOLVE = 1 << 5,
 	OPT_REINDEX = 1 << 6,
+	OPT_FORCE = 1 << 7,
+	OPT_TAKE = 1 << 8,
+	OPT_FILTER = 1 << 9, /* --mine, --assignee, --tag, --priority */
 };
 
 struct opts {
-	bool json, all, resolve, reindex;
+	bool json, all, resolve, reindex, force, take, mine;
+	const char *assignee, *tag, *priority; /* queue filters */
 	const char *as;
 	const char *reason;
 	const char *limit;
@@ -394,6 +399,15 @@ static unsigned opt_bit(int ch)
 		return OPT_RESOLVE;
 	case 'X':
 		return OPT_REINDEX;
+	case 'f':
+		return OPT_FORCE;
+	case 'T':
+		return OPT_TAKE;
+	case 'm':
+	case 'g':
+	case 't':
+	case 'p':
+		return OPT_FILTER;
 	default:
 		return 0;
 	}
@@ -409,6 +423,12 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"limit", required_argument, NULL, 'l'},
 	    {"resolve", no_argument, NULL, 'R'}, /* reject --resolve */
 	    {"reindex", no_argument, NULL, 'X'}, /* search --reindex */
+	    {"force", no_argument, NULL, 'f'},
+	    {"take", no_argument, NULL, 'T'}, /* show --take */
+	    {"mine", no_argument, NULL, 'm'},
+	    {"assignee", required_argument, NULL, 'g'},
+	    {"tag", required_argument, NULL, 't'},
+	    {"priority", required_argument, NULL, 'p'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -426,6 +446,15 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 		o->all |= ch == 'A';
 		o->resolve |= ch == 'R';
 		o->reindex |= ch == 'X';
+		o->force |= ch == 'f';
+		o->take |= ch == 'T';
+		o->mine |= ch == 'm';
+		if (ch == 'g')
+			o->assignee = optarg;
+		if (ch == 't')
+			o->tag = optarg;
+		if (ch == 'p')
+			o->priority = optarg;
 		if (ch == 'a')
 			o->as = optarg;
 		if (ch == 'r')
@@ -455,8 +484,10 @@ static int resolve_agent(struct ctx *c, const struct opts *o, struct review_agen
 {
 	char *err = NULL;
 	const char *as = o->as ? o->as : c->as;
-	if (review_agent_resolve(c->config, as, a, &err) == 0)
+	if (review_agent_resolve(c->config, as, a, &err) == 0) {
+		a->force = o->force;
 		return 0;
+	}
 	if (!quiet)
 		log_warnx("%s", err);
 	free(err);
@@ -521,10 +552,31 @@ static int parse_limit(const char *cmd, const char *what, const struct opts *o,
 	return 0;
 }
 
+/* --mine, --assignee, --tag, --priority into f; --mine needs the agent (*a, to be freed).
+ * Returns 0, 1 (no agent) or the usage error's status. */
+static int queue_filter(struct ctx *c, const struct opts *o, struct review_filter *f,
+                        struct review_agent *a)
+{
+	*f = (struct review_filter){.assignee = o->assignee, .tag = o->tag, .priority = -1};
+	if (o->mine && o->assignee)
+		return usage_error("queue",
+		                   "--mine and --assignee each name an assignee: give one");
+	if (o->priority && (f->priority = rules_priority_parse(o->priority)) < 0)
+		return usage_error("queue",
+		                   "--priority wants urgent, high, normal or low, not \"%s\"",
+		                   o->priority);
+	if (o->mine && resolve_agent(c, o, a, false) < 0)
+		return 1;
+	if (o->mine)
+		f->assignee = a->login;
+	return 0;
+}
+
 static int cmd_queue(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
-	int rc = parse_opts("queue", OPT_JSON | OPT_ALL | OPT_LIMIT, argc, argv, &o);
+	int rc = parse_opts("queue", OPT_JSON | OPT_ALL | OPT_LIMIT | OPT_FILTER | OPT_AS, argc,
+	                    argv, &o);
 	if (rc)
 		return rc;
 	if (o.first < argc)
@@ -535,11 +587,17 @@ static int cmd_queue(struct ctx *c, int argc, char **argv)
 		return rc;
 	if (open_store(c, true) < 0)
 		return 1;
+	struct review_filter f;
+	struct review_agent a = {0};
+	if ((rc = queue_filter(c, &o, &f, &a)) != 0)
+		return rc;
+	bool filtered = o.mine || o.assignee || o.tag || o.priority;
 	struct view_options vo;
 	view_options_detect(&vo, o.json);
-	rc = review_queue(c->store, &vo, o.all, (size_t)limit, stdout);
+	rc = review_queue_filter(c->store, &vo, o.all, (size_t)limit, filtered ? &f : NULL, stdout);
 	if (rc < 0)
 		log_warnx("cannot list the queue: %s", store_strerror(rc));
+	review_agent_finish(&a);
 	return rc < 0 ? 1 : 0;
 }
 
@@ -555,14 +613,40 @@ static bool show_writes(struct ctx *c, uint64_t id)
 	return yes;
 }
 
+static int begin_action(struct ctx *c, const char *cmd, unsigned allowed, int nargs,
+                        const char *expected, int argc, char **argv, struct opts *o, uint64_t *id,
+                        struct review_agent *a);
+
+/* show --take: claims the conversation for the agent, then shows it with the claim. */
+static int show_take(struct ctx *c, int argc, char **argv, uint64_t id)
+{
+	struct opts o;
+	struct review_agent a;
+	int rc = begin_action(c, "show", OPT_JSON | OPT_TAKE | OPT_FORCE, 1, "one thread ID", argc,
+	                      argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	rc = review_claim(c->store, c->config, id, &a, "take", &err);
+	if (rc == 0) {
+		struct view_options vo;
+		view_options_detect(&vo, o.json);
+		rc = review_show(c->store, id, &a, &vo, stdout, &err);
+	}
+	review_agent_finish(&a);
+	return review_status(rc, err, "take", id);
+}
+
 static int cmd_show(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = parse_opts("show", OPT_JSON | OPT_AS, argc, argv, &o);
+	int rc = parse_opts("show", OPT_JSON | OPT_AS | OPT_TAKE | OPT_FORCE, argc, argv, &o);
 	if (rc || (rc = parse_id_operands("show", argc, argv, &o, 1, "one thread ID", &id)))
 		return rc;
+	if (o.take)
+		return show_take(c, argc, argv, id);
 	if (open_store(c, true) < 0)
 		return 1;
 	bool explicit = o.as || c->as, agent = resolve_agent(c, &o, &a, !explicit) == 0;
@@ -609,7 +693,7 @@ static int cmd_edit(struct ctx *c, int argc, char **argv)
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = begin_action(c, "edit", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	int rc = begin_action(c, "edit", OPT_FORCE, 1, "one thread ID", argc, argv, &o, &id, &a);
 	if (rc)
 		return rc;
 	char *err = NULL;
@@ -662,16 +746,62 @@ static void warn_bounced(struct ctx *c, const struct store_draft *d)
 	store_abort(t);
 }
 
+/* "y" or "yes" typed on the terminal; anything else, or no terminal, is no. */
+static bool ask_yes(const char *question)
+{
+	char line[64];
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+		return false;
+	printf("%s [y/N] ", question);
+	fflush(stdout);
+	if (fgets(line, sizeof(line), stdin) == NULL)
+		return false;
+	line[strcspn(line, "\r\n")] = '\0';
+	return strcasecmp(line, "y") == 0 || strcasecmp(line, "yes") == 0;
+}
+
+/*
+ * Approving a conversation assigned to someone else asks first on a terminal; without one the
+ * approval goes ahead and review_approve refuses it (--force approves it). Returns 0, or the
+ * exit status when the agent said no.
+ */
+static int confirm_assignee(struct ctx *c, uint64_t id, struct review_agent *a)
+{
+	char *who = NULL, *err = NULL;
+	if (review_assigned_elsewhere(c->store, id, a, &who, &err) < 0 || who == NULL ||
+	    !isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO)) {
+		free(err);
+		free(who);
+		return 0; /* review_approve reports what it finds */
+	}
+	char *safe = term_dup(who, TEXT_LINE);
+	char *q = xasprintf("Thread %llu is assigned to %s. Approve it all the same?",
+	                    (unsigned long long)id, safe);
+	bool yes = ask_yes(q);
+	if (yes)
+		a->over_assignee = true;
+	else
+		printf("Not approved.\n");
+	free(q);
+	free(safe);
+	free(who);
+	return yes ? 0 : 1;
+}
+
 static int cmd_approve(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = begin_action(c, "approve", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	int rc = begin_action(c, "approve", OPT_FORCE, 1, "one thread ID", argc, argv, &o, &id, &a);
 	if (rc)
 		return rc;
 	char *err = NULL;
 	struct store_draft *d = NULL;
+	if (!a.force && (rc = confirm_assignee(c, id, &a)) != 0) {
+		review_agent_finish(&a);
+		return rc;
+	}
 	rc = review_approve(c->store, c->config, id, &a, &err);
 	review_agent_finish(&a);
 	if (rc == 0 && review_current_draft(c->store, id, &d, &err) == 0) {
@@ -692,6 +822,22 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 	}
 	store_draft_free(d);
 	return review_status(rc, err, "approve", id);
+}
+
+static int cmd_release(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "release", OPT_FORCE, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	rc = review_release(c->store, id, &a, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Released thread %llu: nobody is on it now.\n", (unsigned long long)id);
+	return review_status(rc, err, "release", id);
 }
 
 static int cmd_reject(struct ctx *c, int argc, char **argv)
@@ -1282,11 +1428,15 @@ static const struct command commands[] = {
      "list conversations (or quarantined messages), or those in one state"},
     {"customer", cmd_customer, "[--json] ADDRESS",
      "every conversation with a customer, and the messages exchanged"},
-    {"queue", cmd_queue, "[--json] [--all] [--limit N]",
+    {"queue", cmd_queue,
+     "[--json] [--all] [--limit N] [--mine] [--assignee A] [--tag T] [--priority P]",
      "drafts awaiting review, most urgent first"},
-    {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},
-    {"edit", cmd_edit, "[--as AGENT] ID", "edit the draft in $VISUAL or $EDITOR"},
-    {"approve", cmd_approve, "[--as AGENT] ID", "approve the draft: it is queued for sending"},
+    {"show", cmd_show, "[--json] [--as AGENT] [--take [--force]] ID",
+     "a thread's messages and its draft (--take: you are on it)"},
+    {"edit", cmd_edit, "[--as AGENT] [--force] ID", "edit the draft in $VISUAL or $EDITOR"},
+    {"approve", cmd_approve, "[--as AGENT] [--force] ID",
+     "approve the draft: it is queued for sending"},
+    {"release", cmd_release, "[--as AGENT] [--force] ID", "you are no longer on it"},
     {"reject", cmd_reject, "[--as AGENT] --reason TEXT [--resolve] ID",
      "reject the draft: write the reply yourself, or resolve"},
     {"resolve", cmd_resolve, "[--as AGENT] [--reason TEXT] ID",

@@ -3,11 +3,13 @@
  */
 #include "tend/view.h"
 
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
+#include <wchar.h>
 
 #include "tend/conversation.h"
 #include "tend/draft.h"
@@ -54,18 +56,38 @@ const char *view_draft_state_name(int state)
 	return draft_state_names[state];
 }
 
+/* $COLUMNS when it is a width (set on purpose: shells keep it unexported), else 0. */
+static int env_columns(void)
+{
+	const char *s = getenv("COLUMNS");
+	char *end;
+	if (s == NULL || *s < '1' || *s > '9')
+		return 0;
+	long v = strtol(s, &end, 10);
+	return *end == '\0' && v <= 10000 ? (int)v : 0;
+}
+
+/*
+ * Width: $COLUMNS, else the terminal's, else (a terminal that cannot say) 80. Written to a
+ * pipe or a file nothing is cut, unless $COLUMNS asks: lines there are for grep and scripts.
+ */
 void view_options_detect(struct view_options *o, bool json)
 {
 	memset(o, 0, sizeof(*o));
 	o->json = json;
 	o->now = (int64_t)time(NULL);
-	if (json || !isatty(STDOUT_FILENO))
+	if (json)
+		return;
+	o->width = env_columns();
+	if (!isatty(STDOUT_FILENO))
 		return;
 	const char *nc = getenv("NO_COLOR");
 	o->color = !(nc && *nc) && !(getenv("TERM") && strcmp(getenv("TERM"), "dumb") == 0);
 	struct winsize ws;
-	if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+	if (o->width == 0 && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
 		o->width = ws.ws_col;
+	if (o->width == 0)
+		o->width = 80;
 }
 
 void view_relative_time(int64_t t, int64_t now, char *buf, size_t size)
@@ -114,9 +136,31 @@ void view_due(int64_t deadline, int64_t now, char *buf, size_t size)
 		put_span(buf, size, "overdue ", now - deadline);
 }
 
-/* Columns a UTF-8 string takes in a terminal (wide CJK counted twice, combining marks not). */
+/* The C library's UTF-8 character tables, whatever the user's locale; 0 when it has none. */
+static locale_t utf8_locale(void)
+{
+	static locale_t loc;
+	static bool tried;
+	if (!tried) {
+		tried = true;
+		loc = newlocale(LC_CTYPE_MASK, "C.UTF-8", (locale_t)0);
+	}
+	return loc;
+}
+
+/* Columns a code point takes in a terminal: wcwidth in a UTF-8 locale (wide East Asian
+ * characters two, combining marks none); the table below where there is none. */
 static int cp_width(uint32_t cp)
 {
+	locale_t loc = utf8_locale();
+	if (loc != (locale_t)0) {
+		locale_t old = uselocale(loc);
+		int w = wcwidth((wchar_t)cp);
+		uselocale(old);
+		if (w >= 0)
+			return w;
+		return 1; /* unassigned: as most terminals show it */
+	}
 	if (cp >= 0x300 && cp <= 0x36f)
 		return 0;
 	if ((cp >= 0x1100 && cp <= 0x115f) || (cp >= 0x2e80 && cp <= 0xa4cf) ||
@@ -697,7 +741,7 @@ static void json_entry(struct json *j, const struct conversation_entry *e)
 }
 
 static void show_json(struct buf *b, const struct store_thread *th, const struct conversation *c,
-                      const struct store_draft *d, const struct view_history *hist)
+                      const struct store_draft *d, const struct view_history *hist, int64_t now)
 {
 	struct json j;
 	json_init(&j, true);
@@ -711,6 +755,8 @@ static void show_json(struct buf *b, const struct store_thread *th, const struct
 	json_time(&j, th->deadline);
 	json_key(&j, "assignee");
 	json_string(&j, th->assignee);
+	json_key(&j, "claim");
+	view_claim_json(&j, th, now);
 	bool resolved = th->state == STORE_THREAD_CLOSED;
 	json_key(&j, "resolved");
 	json_time(&j, resolved ? th->resolved : 0);
@@ -1176,6 +1222,10 @@ static void show_human(struct buf *b, const struct store_thread *th, const struc
 	show_resolved(b, th, o);
 	if (th->assignee && *th->assignee)
 		put_field(b, "Assigned to", th->assignee);
+	char *claim = view_claim_text(th, o->now);
+	if (claim)
+		buf_printf(b, "%s\n", claim);
+	free(claim);
 	show_bounced(b, th, o);
 	view_history_human(b, hist, o);
 	for (size_t i = 0; i < c->n; i++)
@@ -1215,7 +1265,7 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 	    (rc = view_history_load(t, th, &hist)) < 0)
 		goto out;
 	if (o->json) {
-		show_json(&b, th, &c, d, &hist);
+		show_json(&b, th, &c, d, &hist, o->now);
 	} else {
 		show_human(&b, th, &c, &hist, o);
 		show_draft(&b, d, o);

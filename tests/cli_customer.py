@@ -39,9 +39,10 @@ def test_contact_form_customers_are_apart():
             d = env.show(t["id"])["draft"]
             eq([x["email"] for x in d["to"]], [email], "the draft's To")
             check(d["body"].startswith("Hello %s," % first), d["body"][:80])
-        queue = env.tend("queue").out
-        check("Anna Oak <anna@example.com>" in queue and "Ben Birch <ben@example.org>" in queue,
-              queue)
+        queue = env.tend("queue").out  # the queue names customers; --json has the address
+        check("  Anna Oak  " in queue and "  Ben Birch  " in queue, queue)
+        eq(sorted(i["customer"]["email"] for i in env.json("queue", "--json")),
+           ["anna@example.com", "ben@example.org"], "the customers in queue --json")
         out = env.tend("show", a["id"]).out
         check("Through a form: noreply@platform.example sent it for anna@example.com" in out, out)
         # Anna writes through the form again: her conversation, by subject, not Ben's.

@@ -110,7 +110,8 @@ def test_queue_limit():
         r = env.tend("queue", "--limit", "many", ok=False)
         eq(r.rc, 2, "exit status of a bad --limit")
         eq(r.err, "tend queue: --limit wants a number of drafts (0: all), not \"many\"\n"
-           "usage: tend queue [--json] [--all] [--limit N]\n", "bad --limit")
+           "usage: tend queue [--json] [--all] [--limit N] [--mine] [--assignee A] [--tag T]"
+           " [--priority P]\n", "bad --limit")
     finally:
         env.close()
 

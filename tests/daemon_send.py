@@ -729,5 +729,38 @@ def test_search_finds_fetched_mail_and_sent_reply(r):
        "the newest entry of the conversation that matches")
 
 
+
+@rig()
+def test_claim_holds_back_another_agents_approval(r):
+    """alice edits and is on it: bob's approval is refused and nothing reaches the SMTP
+    server; tendd fetches the customer's next message meanwhile and the claim stays; bob's
+    --force approval goes out once, and the statistics count it as ever."""
+    r.env.write("tend.yaml", open(r.env.config).read().replace(
+        AGENTS, AGENTS + "  - {login: bob, name: Bob Jones}\n"))
+    tid, _ = first_draft(r)
+    r.env.tend("edit", tid, env={"TEND_AGENT": "alice", "VISUAL": "",
+                                 "EDITOR": "sed -i '1s/^/Checking it now. /'"})
+    refused = r.env.tend("approve", "--as", "bob", tid, rc=1)
+    check(refused.err.startswith("tend: thread %d: alice is on it (1 min), since " % tid),
+          refused.err)
+    r.once()
+    eq(r.srv.count(), 0, "messages the SMTP server accepted after a refused approval")
+    r.dv.append("INBOX", customer_mail(subject="Re: Voucher expired", msgid="c2@example.com",
+                                       extra="In-Reply-To: <c1@example.com>\r\n"))
+    r.once()
+    show = r.env.show(tid)
+    eq(len(show["messages"]), 2, "tendd fetched the next message into the claimed thread")
+    eq(show["claim"]["agent"], "alice", "the claim stays through ingest")
+    r.env.tend("show", tid, env={"TEND_AGENT": "bob"})  # the draft is stale: look first
+    r.env.tend("approve", "--as", "bob", "--force", tid)
+    r.once()
+    m = only_message(r)
+    check("Bob Jones" in m.msg.get_content(), "signed by who approved: %r" % m.msg.get_content())
+    r.once()
+    eq(r.srv.count(), 1, "sent once")
+    eq(r.env.show(tid)["claim"], None, "the approval ended the claim")
+    eq(r.env.json("stats", "--json")["total"]["answered"], 1, "tend stats counts the answer")
+
+
 if __name__ == "__main__":
     run(globals(), needs_localhost=True)

@@ -906,7 +906,8 @@ def test_agents_bound_to_os_users():
         eq(draft_state(env, tid), "proposed", "nothing approved")
         # Unnamed, or named by $USER (which anybody sets), the caller acts as their own agent.
         env.tend("--as", "bob", "assign", tid, "alice")
-        env.tend("approve", tid, env={"USER": "alice", "TEND_AGENT": ""})
+        # assigned to alice: without a terminal to ask on, bob approves it with --force
+        env.tend("approve", "--force", tid, env={"USER": "alice", "TEND_AGENT": ""})
         d = env.show(tid)["draft"]
         eq((d["state"], d["approved_by"]), ("approved", "bob"), "approved by the caller's agent")
         r = env.tendd("--check-config", ok=False)
@@ -1549,6 +1550,50 @@ def test_lookup_does_not_see_tends_environment():
         env.tend("import", path, env=secrets)
         eq(seen(env)["env"], {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}, "its environment")
         check("hunter2" not in json.dumps(seen(env)), "a secret leaked")
+    finally:
+        env.close()
+
+
+
+# ---- 14. The queue cut to the terminal (issue 17) --------------------------------------------
+# A customer's name and subject are cut to fit the terminal: the cut falls between characters
+# (never inside a UTF-8 sequence or a wide character), and escapes are shown as text, at any
+# width, through COLUMNS and on a pseudo-terminal.
+
+WIDE_MAIL = (
+    "From: \"\x1b]52;c;ZXZpbA==\x07山田\x1b[8m太郎\u0301 Évil\" <taro@example.jp>\n"
+    "To: support@shop.example\n"
+    "Subject: =?utf-8?b?" + __import__("base64").b64encode(
+        "電気ケトルが壊れました\x1b[2J\u009b31m返金をお願いします。🫖🫖🫖 three times".encode())
+    .decode() + "?=\nDate: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <wide@example.com>\n"
+    "Content-Type: text/plain; charset=utf-8\n\nMy kettle broke. Refund please.\n")
+
+
+def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
+    from tendtest import display_width
+    env = Env(config=ESC_AGENTS)
+    try:
+        env.write("wide.eml", WIDE_MAIL.encode("utf-8"))
+        env.import_(env.path("wide.eml"))
+        for cols in range(30, 121, 7):
+            p = subprocess.run(wrap([TEND, "-c", env.config, "queue"]), capture_output=True,
+                               timeout=600, env=dict(os.environ, COLUMNS=str(cols)))
+            check(p.returncode == 0, p.stderr)
+            try:
+                text = p.stdout.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise Failure("queue at %d columns is not UTF-8 (%s): %r" % (cols, e, p.stdout))
+            m = CONTROL.search(text)
+            check(m is None, "queue at %d columns holds U+%04X: %r" % (
+                cols, ord(m.group()) if m else 0, text))
+            check("\ufffd" not in text, "a character cut in two at %d: %r" % (cols, text))
+            for line in text.splitlines():  # from 58 columns on, every line fits
+                check(cols < 58 or display_width(line) <= cols,
+                      "%r is wider than %d columns" % (line, cols))
+        rc, text, err = env.in_pty(["queue"], cols=50, env={"NO_COLOR": "1"})
+        check(rc == 0, err)
+        check(not CONTROL.search(text.replace("\r\n", "\n")), "on a terminal: %r" % text)
+        check("]52;c;" in text and "\u2026" in text, text)
     finally:
         env.close()
 

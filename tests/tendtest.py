@@ -7,12 +7,16 @@ Whatever ends a test file, nothing it started outlives it (tests/reaper.py says 
 """
 
 import atexit
+import fcntl
 import json
 import os
+import pty
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
+import termios
 import traceback
 
 import reaper
@@ -130,6 +134,7 @@ class Env:
     def run(self, prog, *args, ok=True, rc=None, input=None, env=None):
         argv = [prog, "-c", self.config] + [str(a) for a in args]
         e = dict(os.environ)
+        e.pop("COLUMNS", None)  # listings to a pipe are whole unless a test sets a width
         e.update(env or {})
         # No die_with_parent() for a command that ends by itself: a preexec_fn makes every
         # run a full fork of this process (70 ms instead of 10 on a slow VM); the reaper's
@@ -148,6 +153,34 @@ class Env:
 
     def tend(self, *args, **kw):
         return self.run(TEND, *args, **kw)
+
+    def in_pty(self, args, cols=80, env=None, typed=None):
+        """Runs tend with stdin and stdout on a pseudo-terminal cols wide (stderr a pipe),
+        typing typed first. Returns (exit status, what the terminal showed, stderr)."""
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
+        e = dict(os.environ)
+        e.pop("COLUMNS", None)
+        e.update(env or {})
+        p = subprocess.Popen(wrap([TEND, "-c", self.config] + [str(a) for a in args]),
+                             stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=e,
+                             start_new_session=True)
+        os.close(slave)
+        if typed:
+            os.write(master, typed)
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the other side is closed
+                break
+            if not chunk:
+                break
+            out += chunk
+        os.close(master)
+        err = p.stderr.read()
+        p.wait()
+        return p.returncode, out.decode("utf-8"), err.decode("utf-8", "replace")
 
     def tendd(self, *args, **kw):
         return self.run(TENDD, *args, **kw)
@@ -192,6 +225,16 @@ class Env:
 
 def corpus(*parts):
     return os.path.join(CORPORA, *parts)
+
+
+def display_width(line):
+    """Columns a line takes in a terminal (wide characters two, combining marks none), its
+    colour codes left out."""
+    import re
+    import unicodedata
+    line = re.sub(r"\x1b\[[0-9;]*m", "", line)
+    return sum(0 if unicodedata.combining(c) else
+               2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in line)
 
 
 def sample_mail():

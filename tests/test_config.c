@@ -293,7 +293,24 @@ static void test_review(void)
 	             "\"often\"");
 	expect_error("store: .\nreview: {four_eyes: true}\n",
 	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
-	             "require_second_person, max_recipients)");
+	             "require_second_person, max_recipients, claim_for)");
+}
+
+/* review.claim_for: how long an agent's claim on a conversation holds. */
+static void test_review_claim_for(void)
+{
+	struct config *c = load_ok("store: .\n");
+	T_OK(c != NULL && c->review.claim_for == 15 * 60);
+	config_free(c);
+	c = load_ok("store: .\nreview: {claim_for: 2s}\n");
+	T_OK(c != NULL && c->review.claim_for == 2);
+	config_free(c);
+	expect_error("store: .\nreview: {claim_for: 0s}\n",
+	             "tend.yaml:2:21: \"claim_for\" must be at least 1s, not \"0s\"");
+	expect_error(
+	    "store: .\nreview: {claim_for: soon}\n",
+	    "tend.yaml:2:21: \"claim_for\" must be a duration like 30s, 15m, 4h or 2d, not "
+	    "\"soon\"");
 }
 
 /* agents bound to OS users: the user must exist, and then every agent is bound. */
@@ -985,4 +1002,4 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
        T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
        T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
-       T_CASE(test_err_deep_nesting))
+       T_CASE(test_err_deep_nesting), T_CASE(test_review_claim_for))

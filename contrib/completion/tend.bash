@@ -35,10 +35,11 @@ _tend()
 	--as | --reason | --since | --until | --limit) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
+	--priority) COMPREPLY=($(compgen -W "urgent high normal low" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
+			release reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -47,9 +48,10 @@ _tend()
 	import) opts="--json --sent" ;;
 	customer) opts="--json" ;;
 	threads) opts="--json --quarantined --state" ;;
-	queue) opts="--json --all --limit" ;;
-	show) opts="--json --as" ;;
-	edit | approve | snooze | assign | note) opts="--as" ;;
+	queue) opts="--json --all --limit --mine --assignee --tag --priority --as" ;;
+	show) opts="--json --as --take --force" ;;
+	edit | approve | release) opts="--as --force" ;;
+	snooze | assign | note) opts="--as" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
@@ -67,7 +69,7 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | reject | resolve | redraft | snooze | assign | log)
+	show | edit | approve | release | reject | resolve | redraft | snooze | assign | log)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return

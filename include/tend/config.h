@@ -97,6 +97,7 @@ struct config_limits {
 struct config_review {
 	bool require_second_person; /* the approver may not be the draft's last editor; false */
 	int max_recipients;         /* To and Cc of a reply at most; default 20 */
+	int64_t claim_for;          /* seconds an agent's claim on a conversation holds; 15 min */
 };
 
 struct config {

@@ -27,6 +27,12 @@ struct review_agent {
 	char *login;   /* --as, else $TEND_AGENT, else $USER (else the login of the uid) */
 	char *name;    /* from tend.yaml's agents, else the login */
 	char *os_user; /* the login of the real uid */
+	/* --force: edit or approve a conversation another agent is on, approve one assigned to
+	 * someone else; each such action is audited as "force". */
+	bool force;
+	/* The agent said yes, on a terminal, to approving a conversation assigned to someone
+	 * else (audited as "confirm"). */
+	bool over_assignee;
 };
 
 /*
@@ -47,6 +53,22 @@ enum {
 /* The review queue: open proposed drafts, most urgent deadline first (snoozed ones hidden
  * unless all); at most limit of them (0: all), and then how many more wait. */
 int review_queue(struct store *s, const struct view_options *o, bool all, size_t limit, FILE *out);
+
+/* Which drafts a listing of the queue keeps: every filter given must hold. */
+struct review_filter {
+	const char *assignee; /* assigned to this agent; "-": to nobody; NULL: anyone or nobody */
+	const char *tag;      /* carries this tag (case does not matter); NULL: any */
+	int priority;         /* enum rules_priority; -1: any */
+};
+
+/* review_queue with only the drafts f keeps (f may be NULL: all); limit counts those kept,
+ * and the note below the listing counts the others f keeps. */
+int review_queue_filter(struct store *s, const struct view_options *o, bool all, size_t limit,
+                        const struct review_filter *f, FILE *out);
+/* Appends to out the threads of the queue that f keeps (NULL: all), most urgent first, as
+ * `tend queue` lists them at now: what an interactive review walks through. */
+int review_queue_threads(struct store *s, int64_t now, bool all, const struct review_filter *f,
+                         struct idvec *out);
 
 /*
  * Shows a thread with its draft. When the draft is stale, showing it to an agent is what makes
@@ -132,6 +154,23 @@ int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a
 /* Assigns the thread to an agent (listed in tend.yaml when it lists agents); NULL or "-" clears. */
 int review_assign(struct store *s, const struct config *c, uint64_t thread,
                   const struct review_agent *a, const char *assignee, char **err);
+
+/*
+ * Who is on it. review_claim claims the thread for a for review.claim_for (c may be NULL: the
+ * default), or renews a's own claim; verb ("edit", "take") names the action in a refusal.
+ * Refused (REVIEW_REFUSED, *err naming who and since when) while another agent's claim holds,
+ * unless a->force: then the claim passes to a and the trail records "force". "take" is
+ * audited. Approving, rejecting and resolving end a claim, and so does a snooze by its agent.
+ */
+int review_claim(struct store *s, const struct config *c, uint64_t thread,
+                 const struct review_agent *a, const char *verb, char **err);
+/* Ends the claim on the thread (another agent's only with a->force); audited "release".
+ * Refused when nobody is on it. */
+int review_release(struct store *s, uint64_t thread, const struct review_agent *a, char **err);
+/* *assignee: the agent the thread is assigned to when that is not a, else NULL (caller
+ * frees): approving such a conversation asks first. */
+int review_assigned_elsewhere(struct store *s, uint64_t thread, const struct review_agent *a,
+                              char **assignee, char **err);
 
 /* The longest note, in bytes. */
 #define REVIEW_NOTE_MAX 100000

@@ -293,6 +293,12 @@ struct store_thread {
 	 * written before these lists existed have none. */
 	struct idvec sent;
 	struct idvec notes;
+	/* Who is on it: the agent who claimed the conversation by editing, taking or reviewing
+	 * it, since when, and until when the claim holds (review.claim_for after it was last
+	 * renewed). A claim past claim_until has lapsed; NULL agent: nobody is on it. */
+	char *claim_agent;
+	int64_t claim_since;
+	int64_t claim_until;
 };
 
 void store_thread_free(struct store_thread *th);

@@ -116,6 +116,14 @@ size_t view_recipients(const struct store_draft *d);
  */
 void view_recipient_notes(struct buf *b, const struct store_draft *d);
 
+/* Who is on a conversation (store_thread.claim_agent), in view_claim.c. */
+/* True when th's claim holds at now (it has not lapsed). */
+bool view_claim_held(const struct store_thread *th, int64_t now);
+/* "alice is on it (4 min)", escaped for a terminal; NULL when nobody is. Caller frees. */
+char *view_claim_text(const struct store_thread *th, int64_t now);
+/* The claim as {"agent": ..., "since": ..., "until": ...}, or null when nobody is on it. */
+void view_claim_json(struct json *j, const struct store_thread *th, int64_t now);
+
 /* An address as {"name": ..., "email": ...}; a list of them; a list of strings. */
 void view_json_addr(struct json *j, const struct message_addr *a);
 void view_json_addrs(struct json *j, const struct message_addrs *as);
