@@ -48,19 +48,20 @@ enum db {
 	DB_AUDIT,
 	DB_CUSTOMERS,
 	DB_NOTES,
+	DB_FILES,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     "meta",   "raw",    "messages", "msgids", "threads", "quarantine", "subjects", "cursors",
-    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",
+    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",    "files",
 };
 
 /*
  * Databases added after schema version 1 was fixed. A store from before them gets them the
  * next time it is opened for writing; until then a read-only open sees them as empty.
  */
-#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES))
+#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES) | (1u << DB_FILES))
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -1989,6 +1990,51 @@ int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft 
 {
 	struct draft_walk w = {fn, arg};
 	return walk(t, DB_DRAFTS, visit_draft, &w);
+}
+
+/* Files attached to drafts */
+
+static MDB_val file_key(unsigned char b[12], uint64_t draft, uint32_t seq)
+{
+	be64_put(b, draft);
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (unsigned char)(seq >> (24 - 8 * i));
+	return (MDB_val){12, b};
+}
+
+int store_put_file(struct store_txn *t, uint64_t draft, uint32_t seq, const void *data, size_t len)
+{
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq);
+	MDB_val v = {len, (void *)data};
+	return db_put(t, DB_FILES, &k, &v, false);
+}
+
+int store_get_file(struct store_txn *t, uint64_t draft, uint32_t seq, const char **data,
+                   size_t *len)
+{
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq), v;
+	int rc = db_get(t, DB_FILES, &k, &v);
+	if (rc < 0)
+		return rc;
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int store_del_file(struct store_txn *t, uint64_t draft, uint32_t seq)
+{
+	int rc = check_write(t, db_names[DB_FILES]);
+	if (rc < 0)
+		return rc;
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq);
+	rc = mdb_del(t->txn, t->s->dbi[DB_FILES], &k, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return 0;
+	t->failed = map_err(t->s, rc, "deleting an attached file");
+	return t->failed;
 }
 
 /* Notes */

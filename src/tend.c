@@ -952,6 +952,54 @@ static int cmd_note(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "note", id);
 }
 
+static int cmd_attach(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("attach", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	int files = argc - o.first - 1;
+	if (files < 1)
+		return usage_error("attach", "%s", "expected a thread ID and one or more files");
+	if ((rc = begin_action(c, "attach", 0, files + 1, "a thread ID and files", argc, argv, &o,
+	                       &id, &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_attach(c->store, c->config, id, &a, argv + o.first + 1, (size_t)files, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Attached %d file%s to the draft of thread %llu (`tend show %llu` lists "
+		       "them).\n",
+		       files, files == 1 ? "" : "s", (unsigned long long)id,
+		       (unsigned long long)id);
+	return review_status(rc, err, "attach files to", id);
+}
+
+static int cmd_detach(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id, n = 0;
+	struct review_agent a;
+	int rc = parse_opts("detach", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (argc - o.first == 2 && (parse_thread_id(argv[o.first + 1], &n) < 0 || n > SIZE_MAX))
+		return usage_error("detach", "\"%s\" is not an attachment number (see tend show)",
+		                   argv[o.first + 1]);
+	if ((rc = begin_action(c, "detach", 0, 2, "a thread ID and an attachment number", argc,
+	                       argv, &o, &id, &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_detach(c->store, id, &a, (size_t)n, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Removed attachment %llu from the draft of thread %llu.\n",
+		       (unsigned long long)n, (unsigned long long)id);
+	return review_status(rc, err, "detach files from", id);
+}
+
 static int cmd_log(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
@@ -1296,6 +1344,8 @@ static const struct command commands[] = {
      "write open drafts again from the current rules and templates"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
+    {"attach", cmd_attach, "[--as AGENT] ID FILE...", "attach files to the draft"},
+    {"detach", cmd_detach, "[--as AGENT] ID N", "remove the draft's N-th attachment"},
     {"note", cmd_note, "[--as AGENT] ID [TEXT...]",
      "an internal note, never sent (no TEXT: $VISUAL or $EDITOR)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",

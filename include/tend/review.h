@@ -133,6 +133,20 @@ int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a
 int review_assign(struct store *s, const struct config *c, uint64_t thread,
                   const struct review_agent *a, const char *assignee, char **err);
 
+/*
+ * Attaches the files at paths[0..n) to the thread's proposed draft, in that order: each is
+ * read now and kept in the store, sent under its base name (attach_name) and a content type
+ * from its extension. Refused, with nothing attached, when a file cannot be read, is not a
+ * regular file, or the draft's attachments would exceed limits.attachments.
+ */
+int review_attach(struct store *s, const struct config *c, uint64_t thread,
+                  const struct review_agent *a, char *const *paths, size_t n, char **err);
+/* Removes the index-th (from 1, as `tend show` numbers them) attachment of the draft. */
+int review_detach(struct store *s, uint64_t thread, const struct review_agent *a, size_t index,
+                  char **err);
+/* The bytes of the draft's attachments, in all. */
+uint64_t review_files_size(const struct store_draft *d);
+
 /* The longest note, in bytes. */
 #define REVIEW_NOTE_MAX 100000
 
