@@ -6,10 +6,14 @@
  * what is sent, whatever happens to the file on disk afterwards. The files of a draft count
  * together against limits.attachments.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "review_int.h"
 #include "tend/attach.h"
@@ -168,4 +172,126 @@ int review_detach(struct store *s, uint64_t thread, const struct review_agent *a
 	free(f.content_type);
 	free(f.rule);
 	return review_finish(&tg, rc, "detach files from", err);
+}
+
+static void limits_of(const struct config *c, struct message_limits *l)
+{
+	*l = message_default_limits;
+	l->max_size = (size_t)c->limits.message_size;
+	l->max_headers = (size_t)c->limits.header_count;
+	l->max_depth = (size_t)c->limits.mime_depth;
+	l->max_parts = (size_t)c->limits.mime_parts;
+	l->max_addresses = (size_t)c->limits.addresses;
+}
+
+/* The n-th attachment of a message read in t; rc as review_attachment. */
+static int attachment_in(struct store_txn *t, const struct config *c, uint64_t msg, size_t n,
+                         struct review_file *out, char **err)
+{
+	struct store_message *m = NULL;
+	const char *raw;
+	size_t len;
+	int rc = store_get_message(t, msg, &m);
+	if (rc == STORE_NOTFOUND)
+		return review_refuse(err, "no message %llu", (unsigned long long)msg);
+	if (rc == 0 && (n == 0 || n > m->nattachments))
+		rc = review_refuse(err, "message %llu has no attachment %zu (it has %zu)",
+		                   (unsigned long long)msg, n, m->nattachments);
+	if (rc == 0 && (rc = store_get_raw(t, msg, &raw, &len)) == 0) {
+		struct message_limits l;
+		char *why = NULL;
+		limits_of(c, &l);
+		int prc = message_attachment(raw, len, &l, n - 1, &out->data, &why);
+		if (prc != 0)
+			rc = review_refuse(err, "cannot read attachment %zu of message %llu: %s", n,
+			                   (unsigned long long)msg,
+			                   why ? why : "it is not there now");
+		free(why);
+	}
+	if (rc == 0) {
+		const struct message_attachment *a = &m->attachments[n - 1];
+		out->name = attach_name(a->filename ? a->filename : "attachment");
+		out->content_type = xstrdup(a->content_type);
+	}
+	if (rc < 0 && *err == NULL)
+		*err = xasprintf("cannot read message %llu: %s", (unsigned long long)msg,
+		                 store_strerror(rc));
+	store_message_free(m);
+	return rc;
+}
+
+int review_attachment(struct store *s, const struct config *c, uint64_t msg, size_t n,
+                      struct review_file *out, char **err)
+{
+	struct store_txn *t = NULL;
+	memset(out, 0, sizeof(*out));
+	*err = NULL;
+	int rc = store_begin(s, false, &t);
+	if (rc < 0) {
+		*err = xasprintf("cannot read the store: %s", store_strerror(rc));
+		return rc;
+	}
+	rc = attachment_in(t, c, msg, n, out, err);
+	store_abort(t);
+	if (rc < 0)
+		review_file_finish(out);
+	return rc;
+}
+
+void review_file_finish(struct review_file *f)
+{
+	free(f->name);
+	free(f->content_type);
+	buf_free(&f->data);
+	memset(f, 0, sizeof(*f));
+}
+
+static int write_all(int fd, const char *data, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(fd, data, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		data += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* The path written: inside dir under the file's own name made safe, or path as given. */
+static char *target(const char *path, const char *name)
+{
+	struct stat st;
+	if (stat(path, &st) == 0 && S_ISDIR(st.st_mode))
+		return xasprintf("%s/%s", path, name);
+	return xstrdup(path);
+}
+
+int review_file_save(const struct review_file *f, const char *path, bool force, char **written,
+                     char **err)
+{
+	char *to = target(path, f->name);
+	int flags = O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC | (force ? O_TRUNC : O_EXCL);
+	int fd = open(to, flags, 0600);
+	int rc = 0;
+	char *safe = term_dup(to, TEXT_LINE);
+	if (fd < 0 && errno == EEXIST)
+		rc = review_refuse(err, "%s exists: nothing was written (--force replaces it)",
+		                   safe);
+	else if (fd < 0 && errno == ELOOP)
+		rc = review_refuse(err, "%s is a symbolic link: nothing was written", safe);
+	else if (fd < 0)
+		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
+	else if (write_all(fd, f->data.data, f->data.len) < 0)
+		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
+	if (fd >= 0 && close(fd) < 0 && rc == 0)
+		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
+	free(safe);
+	if (rc == 0)
+		*written = to;
+	else
+		free(to);
+	return rc;
 }

@@ -1247,6 +1247,83 @@ static int cmd_raw(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* Text a terminal shows as it is: UTF-8 without controls but tab and line ends. */
+static bool terminal_safe(const char *s, size_t n)
+{
+	if (!utf8_valid(s, n) || has_terminal_control(s, n) || memchr(s, 0x7f, n))
+		return false;
+	for (size_t i = 0; i + 1 < n; i++) /* C1 controls, U+0080..U+009F */
+		if ((unsigned char)s[i] == 0xc2 && (unsigned char)s[i + 1] <= 0x9f)
+			return false;
+	return true;
+}
+
+/* Writes the attachment to stdout, unless that is a terminal and it is not plain text. */
+static int attachment_to_stdout(const struct review_file *f, uint64_t msg, size_t n)
+{
+	if (isatty(STDOUT_FILENO) && !terminal_safe(f->data.data, f->data.len)) {
+		char *name = term_dup(f->name, TEXT_LINE);
+		log_warnx("attachment %zu of message %llu (%s) is not plain text: not written to a "
+		          "terminal; save it with `tend attachment %llu %zu -o FILE` (or -o DIR/)",
+		          n, (unsigned long long)msg, name, (unsigned long long)msg, n);
+		free(name);
+		return 1;
+	}
+	if (fwrite(f->data.data, 1, f->data.len, stdout) != f->data.len || fflush(stdout) != 0) {
+		log_warn("cannot write the attachment");
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_attachment(struct ctx *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *output = NULL;
+	bool force = false;
+	int ch;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":o:fh", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return command_help("attachment");
+		if (ch == ':' || ch == '?')
+			return usage_error("attachment", "bad option \"%s\"", argv[optind - 1]);
+		output = ch == 'o' ? optarg : output;
+		force |= ch == 'f';
+	}
+	uint64_t msg, n;
+	if (argc - optind != 2 || parse_thread_id(argv[optind], &msg) < 0 ||
+	    parse_thread_id(argv[optind + 1], &n) < 0 || n > SIZE_MAX)
+		return usage_error("attachment", "%s",
+		                   "expected a message number and an attachment "
+		                   "number (tend show lists them)");
+	if (open_store(c, true) < 0)
+		return 1;
+	struct review_file f;
+	char *err = NULL, *written = NULL;
+	int rc = review_attachment(c->store, c->config, msg, (size_t)n, &f, &err);
+	if (rc == 0 && output)
+		rc = review_file_save(&f, output, force, &written, &err);
+	else if (rc == 0)
+		rc = attachment_to_stdout(&f, msg, (size_t)n) ? -1 : 0;
+	if (rc == 0 && written) {
+		char *safe = term_dup(written, TEXT_LINE);
+		printf("Wrote %zu bytes to %s.\n", f.data.len, safe);
+		free(safe);
+	}
+	if (err)
+		log_warnx("%s", err);
+	review_file_finish(&f);
+	free(err);
+	free(written);
+	return rc < 0 ? 1 : 0;
+}
+
 /* The rules in path, or (path NULL) the configured ones, built-in when there is no file. */
 static int rules_from(struct ctx *c, const char *path, struct rules **out)
 {
@@ -1357,6 +1434,8 @@ static const struct command commands[] = {
      "conversations holding these words, newest first"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},
+    {"attachment", cmd_attachment, "MSG N [-o FILE|DIR] [--force]",
+     "write a message's N-th attachment out (tend show numbers them)"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},
     {"status", cmd_status, "[--json]", "tendd, the mail accounts and the store at a glance"},
     {NULL, NULL, NULL, NULL},

@@ -31,14 +31,15 @@ _tend()
 		esac
 	done
 	case $prev in
-	-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-c | -o | --output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--as | --reason | --since | --until | --limit) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
+			reject resolve reopen redraft snooze assign note attach detach attachment outbox stats log
+			search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -49,7 +50,8 @@ _tend()
 	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit" ;;
 	show) opts="--json --as" ;;
-	edit | approve | snooze | assign | note) opts="--as" ;;
+	edit | approve | snooze | assign | note | attach | detach) opts="--as" ;;
+	attachment) opts="--output --force" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
@@ -67,11 +69,30 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | reject | resolve | redraft | snooze | assign | log)
+	show | edit | approve | reject | resolve | redraft | snooze | assign | log | detach)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return
 		fi
+		;;
+	attach)
+		# the ID first; then files
+		local n=0
+		for ((i = i + 1; i < COMP_CWORD; i++)); do
+			case ${COMP_WORDS[i]} in
+			--as) ((i++)) ;;
+			-*) ;;
+			*) ((n++)) ;;
+			esac
+		done
+		if [[ $cur != -* && $n -eq 0 ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+		elif [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -f -- "$cur"))
+		else
+			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		fi
+		return
 		;;
 	note)
 		# the ID first; then the note's words, which are the agent's own
