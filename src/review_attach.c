@@ -246,20 +246,6 @@ void review_file_finish(struct review_file *f)
 	memset(f, 0, sizeof(*f));
 }
 
-static int write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		data += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
-
 /* The path written: inside dir under the file's own name made safe, or path as given. */
 static char *target(const char *path, const char *name)
 {
@@ -284,7 +270,7 @@ int review_file_save(const struct review_file *f, const char *path, bool force, 
 		rc = review_refuse(err, "%s is a symbolic link: nothing was written", safe);
 	else if (fd < 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
-	else if (write_all(fd, f->data.data, f->data.len) < 0)
+	else if (review_write_all(fd, f->data.data, f->data.len) < 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));

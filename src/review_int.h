@@ -68,4 +68,7 @@ int review_editor(const char *name, uint64_t thread, const char *text, const cha
  * entry of the draft, whatever time it was filed under. */
 int review_queue_remove(struct store_txn *t, uint64_t draft, int64_t when);
 
+/* Writes all of p[0..n) to fd, again after EINTR; 0, or -1 with errno. */
+int review_write_all(int fd, const char *p, size_t n);
+
 #endif

@@ -1196,6 +1196,19 @@ static int db_put(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v, bool 
 	return t->failed;
 }
 
+/* Deletes k from db; a key that is not there is not an error. what names the step. */
+static int db_del(struct store_txn *t, enum db db, MDB_val *k, const char *what)
+{
+	int rc = check_write(t, db_names[db]);
+	if (rc < 0)
+		return rc;
+	rc = mdb_del(t->txn, t->s->dbi[db], k, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return 0;
+	t->failed = map_err(t->s, rc, what);
+	return t->failed;
+}
+
 static bool db_absent(const struct store_txn *t, enum db db)
 {
 	return (t->s->absent & (1u << db)) != 0;
@@ -2025,16 +2038,9 @@ int store_get_file(struct store_txn *t, uint64_t draft, uint32_t seq, const char
 
 int store_del_file(struct store_txn *t, uint64_t draft, uint32_t seq)
 {
-	int rc = check_write(t, db_names[DB_FILES]);
-	if (rc < 0)
-		return rc;
 	unsigned char kb[12];
 	MDB_val k = file_key(kb, draft, seq);
-	rc = mdb_del(t->txn, t->s->dbi[DB_FILES], &k, NULL);
-	if (rc == 0 || rc == MDB_NOTFOUND)
-		return 0;
-	t->failed = map_err(t->s, rc, "deleting an attached file");
-	return t->failed;
+	return db_del(t, DB_FILES, &k, "deleting an attached file");
 }
 
 /* Notes */
@@ -2092,17 +2098,9 @@ int store_index_put(struct store_txn *t, enum store_index ix, int64_t when, uint
 
 int store_index_del(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft)
 {
-	enum db db = index_db(ix);
-	int rc = check_write(t, db_names[db]);
-	if (rc < 0)
-		return rc;
 	unsigned char kb[16];
 	MDB_val k = time_key(kb, when, draft);
-	rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
-	if (rc == 0 || rc == MDB_NOTFOUND)
-		return 0;
-	t->failed = map_err(t->s, rc, "deleting from an index");
-	return t->failed;
+	return db_del(t, index_db(ix), &k, "deleting from an index");
 }
 
 struct index_walk {

@@ -75,27 +75,8 @@ _tend()
 			return
 		fi
 		;;
-	attach)
-		# the ID first; then files
-		local n=0
-		for ((i = i + 1; i < COMP_CWORD; i++)); do
-			case ${COMP_WORDS[i]} in
-			--as) ((i++)) ;;
-			-*) ;;
-			*) ((n++)) ;;
-			esac
-		done
-		if [[ $cur != -* && $n -eq 0 ]]; then
-			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
-		elif [[ $cur != -* ]]; then
-			COMPREPLY=($(compgen -f -- "$cur"))
-		else
-			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
-		fi
-		return
-		;;
-	note)
-		# the ID first; then the note's words, which are the agent's own
+	note | attach)
+		# the ID first; then the note's words, which are the agent's own, or files
 		local n=0
 		for ((i = i + 1; i < COMP_CWORD; i++)); do
 			case ${COMP_WORDS[i]} in
@@ -108,6 +89,8 @@ _tend()
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 		elif [[ $cur == -* && $n -eq 0 ]]; then
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		elif [[ $cmd == attach && $cur != -* ]]; then
+			COMPREPLY=($(compgen -f -- "$cur"))
 		fi
 		return
 		;;
