@@ -1640,7 +1640,8 @@ def test_attachment_out_cannot_climb_or_follow_links():
             eq(f.read(), "precious\n", "the file behind the link")
         pid, fd = pty.fork()
         if pid == 0:
-            os.execv(TEND, wrap([TEND, "-c", env.config, "attachment", "1", "1"]))
+            argv = wrap([TEND, "-c", env.config, "attachment", "1", "1"])
+            os.execvp(argv[0], argv)
         got = b""
         while True:
             try:
