@@ -1155,6 +1155,7 @@ static void show_sent(struct buf *b, size_t n, const struct store_draft *d,
 		show_addrs(b, "Cc", &d->cc);
 	}
 	put_field(b, "Subject", d->subject ? d->subject : "");
+	draft_files(b, d);
 	buf_putc(b, '\n');
 	term_put(b, d->body && *d->body ? d->body : "(no text)", TEXT_LINES);
 	if (b->len && b->data[b->len - 1] != '\n')

@@ -783,6 +783,9 @@ def test_reply_with_attachments(r):
     copy = email.parser.BytesParser(policy=email.policy.default).parsebytes(sent[0][1])
     eq(attachments_of(copy), attachments_of(h), "the copy in Sent has the same files")
     eq(copy["Message-ID"], h["Message-ID"], "the copy is the reply sent")
+    show = r.env.tend("show", tid).out
+    check("Attachment 1: returns form.pdf (application/pdf, %d bytes)\n" % len(pdf) in
+          show.split("Our reply, approved by")[1], "the sent reply lists its files: %r" % show)
 
 
 if __name__ == "__main__":
