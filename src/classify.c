@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "tend/attach.h"
 #include "tend/draft.h"
 
 /*
@@ -656,6 +657,63 @@ static char *draft_detail(const struct store_draft *d, const struct pending *p)
 	return buf_steal(&b);
 }
 
+/* One file a rule attaches, read now; a file that cannot be read is left out and logged
+ * (`tend rules check` names it). */
+static int rule_file(struct classify *cl, struct store_txn *t, struct store_draft *d,
+                     const char *rule, const char *path, uint64_t *total)
+{
+	char *data = NULL, *err = NULL;
+	size_t len = 0;
+	uint64_t max = (uint64_t)cl->config->limits.attachments;
+	int rc =
+	    attach_read(path, true, (int64_t)(*total < max ? max - *total : 0), &data, &len, &err);
+	if (rc != 0) {
+		log_warnx("thread %llu: rule \"%s\": %s: the draft goes without it",
+		          (unsigned long long)d->thread, rule,
+		          err ? err : "the draft's attachments would exceed limits.attachments");
+		free(err);
+		return 0;
+	}
+	uint32_t seq = d->file_seq++;
+	char *name = attach_name(path);
+	rc = store_put_file(t, d->id, seq, data, len);
+	d->files = xreallocarray(d->files, d->nfiles + 1, sizeof(*d->files));
+	d->files[d->nfiles++] = (struct store_file){
+	    name, xstrdup(attach_content_type(name, data, len)), len, seq, xstrdup(rule)};
+	*total += len;
+	free(data);
+	return rc;
+}
+
+/* The files the draft's rules attach, in place of those they attached before; the files an
+ * agent attached stay, first. */
+static int rule_files(struct classify *cl, struct store_txn *t, struct store_draft *d)
+{
+	size_t k = 0;
+	uint64_t total = 0;
+	int rc = 0;
+	for (size_t i = 0; i < d->nfiles; i++) {
+		struct store_file *f = &d->files[i];
+		if (f->rule == NULL) {
+			total += f->size;
+			d->files[k++] = *f;
+			continue;
+		}
+		if (rc == 0)
+			rc = store_del_file(t, d->id, f->seq);
+		free(f->name);
+		free(f->content_type);
+		free(f->rule);
+	}
+	d->nfiles = k;
+	for (size_t i = 0; rc == 0 && i < d->parts.n; i++) {
+		const struct strvec *files = rules_attachments(cl->rules, d->parts.v[i]);
+		for (size_t j = 0; files && rc == 0 && j < files->n; j++)
+			rc = rule_file(cl, t, d, d->parts.v[i], files->v[j], &total);
+	}
+	return rc;
+}
+
 /* Writes d's text and recipients from the rules, for the messages p and thread th, as of now
  * (0: the clock). */
 static void compose(struct classify *cl, const struct store_thread *th, const struct pending *p,
@@ -687,6 +745,8 @@ int classify_compose(struct classify *cl, struct store_txn *t, const struct stor
 	size_t n = rc == 0 ? p.n : 0;
 	if (n)
 		compose(cl, th, &p, d, 0);
+	if (n && rc == 0 && d->id)
+		rc = rule_files(cl, t, d);
 	pending_free(&p);
 	return rc < 0 ? rc : n ? 0 : 1;
 }
@@ -702,6 +762,10 @@ static int write_draft(struct classify *cl, struct store_txn *t, struct store_th
 		return rc;
 	compose(cl, th, p, d, now);
 	d->thread = th->id;
+	if ((rc = rule_files(cl, t, d)) < 0) {
+		store_draft_free(d);
+		return rc;
+	}
 	d->answers = latest;
 	d->updated = now;
 	free(d->account);

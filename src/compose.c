@@ -297,6 +297,72 @@ static void put_extras(struct buf *b, const struct strvec *extra)
 	}
 }
 
+/* ---- attachments ---- */
+
+/* A type/subtype of token characters, lowercase; else application/octet-stream. */
+static const char *safe_type(const char *type)
+{
+	const char *slash = type ? strchr(type, '/') : NULL;
+	if (!slash || slash == type || !slash[1] || strlen(type) > 100)
+		return "application/octet-stream";
+	for (const char *p = type; *p; p++)
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		      strchr("!#$&-^_.+", *p) || p == slash))
+			return "application/octet-stream";
+	return type;
+}
+
+/* A boundary that occurs in none of the parts: from the Message-ID, so it is the same each
+ * time the reply is built; base64 and quoted-printable never hold "=_". */
+static char *boundary(const struct compose_input *in, const struct buf *body)
+{
+	uint64_t h = str_hash(in->message_id);
+	for (unsigned k = 0;; k++) {
+		char *bd = xasprintf("=_tend_%016llx_%u", (unsigned long long)h, k);
+		if (!memmem(body->data, body->len, bd, strlen(bd)))
+			return bd;
+		free(bd);
+	}
+}
+
+static void put_file(struct buf *b, const struct compose_file *f)
+{
+	struct compose_hdr h;
+	const char *type = safe_type(f->content_type);
+	if (strncmp(type, "text/", 5) == 0) /* attach_content_type checked it is UTF-8 */
+		buf_printf(b, "Content-Type: %s; charset=utf-8\r\n", type);
+	else
+		buf_printf(b, "Content-Type: %s\r\n", type);
+	buf_puts(b, "Content-Transfer-Encoding: base64\r\n");
+	compose_hdr_start(&h, b, "Content-Disposition");
+	compose_hdr_word(&h, "attachment;", 11);
+	compose_put_param(&h, "filename", f->name ? f->name : "attachment", true);
+	compose_hdr_end(&h);
+	buf_puts(b, "\r\n");
+	compose_base64(b, f->data, f->len);
+}
+
+/* multipart/mixed: the text, then each file. */
+static void put_mixed(struct buf *b, const struct compose_input *in, const struct buf *body,
+                      const char *cte)
+{
+	char *bd = boundary(in, body);
+	buf_printf(b, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n", bd);
+	put_extras(b, in->extra_headers);
+	buf_printf(b,
+	           "\r\nThis is a message in MIME format.\r\n\r\n--%s\r\n"
+	           "Content-Type: text/plain; charset=utf-8\r\n"
+	           "Content-Transfer-Encoding: %s\r\n\r\n",
+	           bd, cte);
+	buf_append(b, body->data, body->len);
+	for (size_t i = 0; i < in->nfiles; i++) {
+		buf_printf(b, "--%s\r\n", bd);
+		put_file(b, &in->files[i]);
+	}
+	buf_printf(b, "--%s--\r\n", bd);
+	free(bd);
+}
+
 int compose_message(const struct compose_input *in, char **out, size_t *len, char **err)
 {
 	*out = NULL;
@@ -319,13 +385,18 @@ int compose_message(const struct compose_input *in, char **out, size_t *len, cha
 	put_references(&b, in);
 	buf_printf(&b, "Auto-Submitted: %s\r\n", in->auto_submitted ? in->auto_submitted : "no");
 	const char *cte = compose_body(in->body ? in->body : "", &body);
-	buf_printf(&b,
-	           "MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n"
-	           "Content-Transfer-Encoding: %s\r\n",
-	           cte);
-	put_extras(&b, in->extra_headers);
-	buf_puts(&b, "\r\n");
-	buf_append(&b, body.data, body.len);
+	buf_puts(&b, "MIME-Version: 1.0\r\n");
+	if (in->nfiles == 0) {
+		buf_printf(&b,
+		           "Content-Type: text/plain; charset=utf-8\r\n"
+		           "Content-Transfer-Encoding: %s\r\n",
+		           cte);
+		put_extras(&b, in->extra_headers);
+		buf_puts(&b, "\r\n");
+		buf_append(&b, body.data, body.len);
+	} else {
+		put_mixed(&b, in, &body, cte);
+	}
 	buf_free(&body);
 	*len = b.len;
 	*out = buf_steal(&b);

@@ -52,4 +52,12 @@ void compose_put_phrase(struct compose_hdr *h, const char *name);
  */
 const char *compose_body(const char *body, struct buf *out);
 
+/* Writes the parameter name=value (a file name, UTF-8) as a quoted-string when it is short
+ * printable ASCII, else as RFC 2231 continuations (name*0*=utf-8''...). Control characters
+ * are removed first. Each parameter but the last must be followed by ";": last says. */
+void compose_put_param(struct compose_hdr *h, const char *name, const char *value, bool last);
+
+/* Appends data[0..n) in base64, lines of 76 characters ending in CRLF. */
+void compose_base64(struct buf *out, const char *data, size_t n);
+
 #endif

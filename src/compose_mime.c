@@ -5,6 +5,7 @@
  * CRLF-terminated 7bit, quoted-printable or base64 text (RFC 2045).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "compose_int.h"
@@ -255,6 +256,64 @@ void compose_put_phrase(struct compose_hdr *h, const char *name)
 	buf_free(&q);
 }
 
+/* ---- MIME parameters (RFC 2045, RFC 2231) ---- */
+
+/* RFC 2231 attribute-char: what may stand unencoded in an extended value. */
+static bool attr_char(unsigned char c)
+{
+	return c > 32 && c < 127 && strchr("*'%()<>@,;:\\\"/[]?=", c) == NULL;
+}
+
+/* printable ASCII, short enough for one quoted-string on a line */
+static bool param_plain(const char *v)
+{
+	size_t n = 0;
+	for (const unsigned char *p = (const unsigned char *)v; *p; p++, n++)
+		if (*p < 32 || *p >= 127)
+			return false;
+	return n > 0 && n <= MAX_PHRASE_WORD - 10;
+}
+
+/* name*0*=utf-8''..; name*1*=...: segments of at most 60 characters, never splitting %XX */
+static void put_extended(struct compose_hdr *h, const char *name, const char *v, bool last)
+{
+	struct buf seg = BUF_INIT;
+	const unsigned char *p = (const unsigned char *)v;
+	for (unsigned k = 0; *p || k == 0; k++) {
+		buf_reset(&seg);
+		buf_printf(&seg, "%s*%u*=%s", name, k, k == 0 ? "utf-8''" : "");
+		size_t start = seg.len;
+		while (*p && seg.len - start + 3 <= 60) {
+			if (attr_char(*p))
+				buf_putc(&seg, (char)*p);
+			else
+				buf_printf(&seg, "%%%02X", *p);
+			p++;
+		}
+		if (*p || !last)
+			buf_putc(&seg, ';');
+		compose_hdr_word(h, seg.data, seg.len);
+	}
+	buf_free(&seg);
+}
+
+void compose_put_param(struct compose_hdr *h, const char *name, const char *value, bool last)
+{
+	char *v = compose_clean_text(value);
+	if (param_plain(v)) {
+		struct buf q = BUF_INIT;
+		buf_printf(&q, "%s=", name);
+		quote(&q, v);
+		if (!last)
+			buf_putc(&q, ';');
+		compose_hdr_word(h, q.data, q.len);
+		buf_free(&q);
+	} else {
+		put_extended(h, name, v, last);
+	}
+	free(v);
+}
+
 /* ---- body ---- */
 
 /* The body as UTF-8 with CRLF line ends, ending in CRLF. */
@@ -339,6 +398,11 @@ static void b64_encode(struct buf *out, const char *s, size_t n)
 		b64_put(out, (const unsigned char *)s + i, n - i < 57 ? n - i : 57);
 		buf_puts(out, "\r\n");
 	}
+}
+
+void compose_base64(struct buf *out, const char *data, size_t n)
+{
+	b64_encode(out, data, n);
 }
 
 const char *compose_body(const char *body, struct buf *out)

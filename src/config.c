@@ -18,6 +18,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "tend/attach.h"
 #include "tend/yamlutil.h"
 
 #define MIB (1024 * 1024)
@@ -44,6 +45,7 @@ static void set_defaults(struct config *c)
 	c->limits.mime_depth = 32;
 	c->limits.mime_parts = 1000;
 	c->limits.addresses = 1000;
+	c->limits.attachments = ATTACH_DEFAULT_MAX;
 	c->review.max_recipients = 20;
 	c->review.claim_for = 15 * 60;
 }
@@ -249,6 +251,10 @@ static const struct yamlutil_key limits_keys[] = {
      .offset = offsetof(struct config, limits.addresses),
      .min = 1,
      .max = 10000000},
+    {.name = "attachments",
+     .fn = yamlutil_set_size,
+     .offset = offsetof(struct config, limits.attachments),
+     .min = 1},
 };
 
 static const struct yamlutil_key escalation_keys[] = {

@@ -502,7 +502,7 @@ static void parse_finish(struct parse *p)
 int message_parse(const char *raw, size_t len, const struct message_limits *limits,
                   struct message **out, char **reason)
 {
-	struct parse p = {NULL, 0, 0, MESSAGE_HDRS_INIT, {NULL, 0, 0, NULL, 0}};
+	struct parse p = {NULL, 0, 0, MESSAGE_HDRS_INIT, {NULL, 0, 0, NULL, 0, NULL, 0}};
 	struct message *m = xcalloc(1, sizeof(*m));
 	*out = NULL;
 	*reason = NULL;
@@ -525,6 +525,26 @@ int message_parse(const char *raw, size_t len, const struct message_limits *limi
 	parse_finish(&p);
 	*out = m;
 	return 0;
+}
+
+int message_attachment(const char *raw, size_t len, const struct message_limits *limits,
+                       size_t index, struct buf *out, char **reason)
+{
+	struct parse p = {NULL, 0, 0, MESSAGE_HDRS_INIT, {NULL, 0, 0, NULL, 0, NULL, 0}};
+	struct message *m = xcalloc(1, sizeof(*m));
+	*reason = NULL;
+	int rc = parse_structure(&p, raw, len, limits ? limits : &message_default_limits,
+	                         &m->warnings, reason);
+	if (rc == 0) {
+		message_body_build(&p.tree, m);
+		if (index < p.tree.nattached)
+			message_part_decode(&p.tree.v[p.tree.attached[index]], out, NULL);
+		else
+			rc = 1;
+	}
+	parse_finish(&p);
+	message_free(m);
+	return rc;
 }
 
 void message_free(struct message *m)
@@ -584,7 +604,7 @@ static char **leaf_paths(const struct message_tree *t)
 
 int message_walk_leaves(const char *raw, size_t len, message_leaf_fn *fn, void *arg)
 {
-	struct parse p = {NULL, 0, 0, MESSAGE_HDRS_INIT, {NULL, 0, 0, NULL, 0}};
+	struct parse p = {NULL, 0, 0, MESSAGE_HDRS_INIT, {NULL, 0, 0, NULL, 0, NULL, 0}};
 	struct strvec warnings = STRVEC_INIT;
 	char *reason = NULL;
 	int rc = parse_structure(&p, raw, len, &message_default_limits, &warnings, &reason);

@@ -239,6 +239,9 @@ static void list_attachments(struct render *r)
 				push(r, p->first_child + k - 1, false);
 		} else if (is_attachment(p)) {
 			attachment_add(r->m, p);
+			r->t->attached = xreallocarray(r->t->attached, r->t->nattached + 1,
+			                               sizeof(*r->t->attached));
+			r->t->attached[r->t->nattached++] = (size_t)(p - r->t->v);
 		}
 	}
 }

@@ -163,6 +163,8 @@ struct message_tree {
 	size_t cap;
 	char **bufs; /* decoded message/rfc822 bodies the parts point into */
 	size_t nbufs;
+	size_t *attached; /* the part of each attachment message_body_build listed, in order */
+	size_t nattached;
 };
 
 /*

@@ -99,6 +99,7 @@ void message_tree_free(struct message_tree *t)
 	for (size_t i = 0; i < t->nbufs; i++)
 		free(t->bufs[i]);
 	free(t->bufs);
+	free(t->attached);
 	free(t->v);
 	memset(t, 0, sizeof(*t));
 }

@@ -181,8 +181,38 @@ static const char *auto_submitted(const struct store_draft *d)
 	}
 }
 
-static int prepare(const struct config *c, const struct store_draft *d, int64_t date,
-                   struct outgoing *o, char **err)
+/*
+ * Builds the message with the draft's attachments, read from the store in a transaction of
+ * its own that lasts while the bytes are copied into the message.
+ */
+static int compose_with_files(struct store *s, const struct store_draft *d,
+                              struct compose_input *in, struct outgoing *o, char **err)
+{
+	struct store_txn *t = NULL;
+	struct compose_file *f = xcalloc(d->nfiles + 1, sizeof(*f));
+	int rc = d->nfiles ? store_begin(s, false, &t) : 0;
+	for (size_t i = 0; rc == 0 && i < d->nfiles; i++) {
+		f[i].name = d->files[i].name;
+		f[i].content_type = d->files[i].content_type;
+		rc = store_get_file(t, d->id, d->files[i].seq, &f[i].data, &f[i].len);
+		if (rc < 0)
+			*err = xasprintf("cannot read its attachment %zu (%s) from the store: %s",
+			                 i + 1, d->files[i].name, store_strerror(rc));
+	}
+	if (rc < 0 && *err == NULL)
+		*err =
+		    xasprintf("cannot read its attachments from the store: %s", store_strerror(rc));
+	in->files = f;
+	in->nfiles = d->nfiles;
+	if (rc == 0)
+		rc = compose_message(in, &o->data, &o->len, err);
+	store_abort(t);
+	free(f);
+	return rc;
+}
+
+static int prepare(struct store *s, const struct config *c, const struct store_draft *d,
+                   int64_t date, struct outgoing *o, char **err)
 {
 	memset(o, 0, sizeof(*o));
 	if ((o->acct = sending_account(c, d)) == NULL) {
@@ -208,7 +238,7 @@ static int prepare(const struct config *c, const struct store_draft *d, int64_t 
 	    .date = date,
 	    .auto_submitted = auto_submitted(d),
 	};
-	return compose_message(&in, &o->data, &o->len, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
+	return compose_with_files(s, d, &in, o, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
 }
 
 static void note_store_error(int rc, const struct store_draft *d, const char *step)
@@ -357,7 +387,7 @@ static void attempt(struct pass_ctx *p, const struct store_draft *d)
 {
 	struct outgoing o;
 	char *err = NULL, *password = NULL;
-	int prc = prepare(p->c, d, p->now, &o, &err);
+	int prc = prepare(p->s, p->c, d, p->now, &o, &err);
 	if (prc == PREPARE_REFUSED) {
 		fail(p, d, err);
 	} else if (prc == PREPARE_ACCOUNT) {
@@ -379,7 +409,7 @@ static void copy_again(struct pass_ctx *p, const struct store_draft *d)
 {
 	struct outgoing o;
 	char *err = NULL;
-	bool ok = prepare(p->c, d, d->sent, &o, &err) == PREPARE_OK &&
+	bool ok = prepare(p->s, p->c, d, d->sent, &o, &err) == PREPARE_OK &&
 	          (!sent_folder(o.acct) || copy_to_sent(o.acct, o.data, o.len, &err));
 	if (ok && sent_folder(o.acct))
 		log_info("thread %llu: the copy of reply <%s> is in %s now",

@@ -151,7 +151,7 @@ static char *normalize(const char *s, size_t n)
 	return n ? xasprintf("%.*s\n", (int)n, s) : xstrdup("");
 }
 
-static int write_all(int fd, const char *p, size_t n)
+int review_write_all(int fd, const char *p, size_t n)
 {
 	while (n > 0) {
 		ssize_t w = write(fd, p, n);
@@ -178,7 +178,7 @@ static int write_file(const char *name, uint64_t thread, const char *body, const
 		return STORE_ERROR;
 	}
 	char *text = xasprintf("%s%s\n%s", body, REVIEW_SCISSORS, reference);
-	int rc = write_all(fd, text, strlen(text));
+	int rc = review_write_all(fd, text, strlen(text));
 	if (close(fd) < 0 || rc < 0) {
 		*err = xasprintf("cannot write %s: %s", *path, strerror(errno));
 		unlink(*path);

@@ -182,6 +182,14 @@ const struct template *rules_fallback(const struct rules *r)
 	return r->fallback;
 }
 
+const struct strvec *rules_attachments(const struct rules *r, const char *rule)
+{
+	for (size_t i = 0; r && rule && i < r->nrules; i++)
+		if (r->rules[i].name && strcmp(r->rules[i].name, rule) == 0)
+			return r->rules[i].attach.n ? &r->rules[i].attach : NULL;
+	return NULL;
+}
+
 /* A name becomes a path under templates/: nothing that could climb out of it. */
 bool rules_template_name_ok(const char *name)
 {

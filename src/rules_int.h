@@ -79,6 +79,8 @@ struct rules_rule {
 	bool ignore;
 	bool stop;
 	int place; /* enum rules_place */
+	/* attach: the files its part brings, as paths beside the rules file (checked at load) */
+	struct strvec attach;
 };
 
 /* Templates by name, each loaded once however many rules name it. */

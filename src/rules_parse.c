@@ -6,10 +6,13 @@
  * (in rules_eval.c), so a new condition is one table entry and two functions. A condition
  * mapping becomes an "all" node whose kids are its keys; `header` adds one kid per field.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "rules_int.h"
+#include "tend/attach.h"
 
 #define NAME_CHARS "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-"
 #define VAR_CHARS  "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
@@ -599,6 +602,65 @@ static int set_place(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	return -1;
 }
 
+/* Why rel (relative to dir) cannot be attached, or NULL: a path that stays in dir, through no
+ * symbolic link, to a regular file of at most ATTACH_DEFAULT_MAX bytes. */
+static char *attach_problem(const char *dir, const char *rel)
+{
+	if (*rel == '\0' || *rel == '/')
+		return xstrdup("not a path relative to the rules file's directory");
+	for (const char *p = rel; *p; p += strcspn(p, "/"), p += *p == '/')
+		if (strncmp(p, "..", 2) == 0 && (p[2] == '/' || p[2] == '\0'))
+			return xstrdup("it leads out of the rules file's directory");
+	struct stat st;
+	char *path = xasprintf("%s/%s", dir, rel), *why = NULL;
+	size_t start = strlen(dir) + 1;
+	for (size_t i = start; !why; i++) { /* every component, the file last */
+		if (path[i] != '/' && path[i] != '\0')
+			continue;
+		char c = path[i];
+		path[i] = '\0';
+		if (lstat(path, &st) < 0)
+			why = xasprintf("cannot read it: %s", strerror(errno));
+		else if (S_ISLNK(st.st_mode))
+			why = xstrdup("it is reached through a symbolic link");
+		path[i] = c;
+		if (c == '\0')
+			break;
+	}
+	if (!why && !S_ISREG(st.st_mode))
+		why = xstrdup("not a regular file");
+	else if (!why && st.st_size > ATTACH_DEFAULT_MAX)
+		why = xasprintf("it has %lld bytes, more than the %lld a draft may attach",
+		                (long long)st.st_size, (long long)ATTACH_DEFAULT_MAX);
+	free(path);
+	return why;
+}
+
+static int set_attach(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                      yaml_node_t *val, void *obj)
+{
+	struct rules_rule *rule = obj;
+	if (!yamlutil_expect_seq(y, val, k->name))
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < yamlutil_seq_len(val); i++) {
+		yaml_node_t *item = yamlutil_seq_item(y, val, i);
+		const char *rel = yamlutil_scalar(item);
+		char *why = rel ? attach_problem(y->dir, rel) : xstrdup("not a file name");
+		if (why) {
+			struct buf q = BUF_INIT;
+			yamlutil_quote(&q, rel ? rel : "");
+			yamlutil_error(y, item, "%s: attach %s: %s", label(y), q.data, why);
+			buf_free(&q);
+			free(why);
+			rc = -1;
+			continue;
+		}
+		strvec_push_owned(&rule->attach, xasprintf("%s/%s", y->dir, rel));
+	}
+	return rc;
+}
+
 static const struct yamlutil_key rule_keys[] = {
     {.name = "name", .fn = set_name, .flags = YAMLUTIL_REQUIRED},
     {.name = "match", .fn = walk_match, .flags = YAMLUTIL_REQUIRED},
@@ -609,6 +671,7 @@ static const struct yamlutil_key rule_keys[] = {
     {.name = "action", .fn = set_action},
     {.name = "stop", .fn = yamlutil_set_bool, .offset = offsetof(struct rules_rule, stop)},
     {.name = "place", .fn = set_place},
+    {.name = "attach", .fn = set_attach},
 };
 
 /* rule "refund", or rule 3 when the entry has no usable name yet. */
@@ -692,4 +755,5 @@ void rules_rule_finish(struct rules_rule *rule)
 	}
 	free(rule->captures);
 	strvec_free(&rule->tags);
+	strvec_free(&rule->attach);
 }

@@ -48,19 +48,20 @@ enum db {
 	DB_AUDIT,
 	DB_CUSTOMERS,
 	DB_NOTES,
+	DB_FILES,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
     "meta",   "raw",    "messages", "msgids", "threads", "quarantine", "subjects", "cursors",
-    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",
+    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",    "files",
 };
 
 /*
  * Databases added after schema version 1 was fixed. A store from before them gets them the
  * next time it is opened for writing; until then a read-only open sees them as empty.
  */
-#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES))
+#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES) | (1u << DB_FILES))
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -1195,6 +1196,19 @@ static int db_put(struct store_txn *t, enum db db, MDB_val *k, MDB_val *v, bool 
 	return t->failed;
 }
 
+/* Deletes k from db; a key that is not there is not an error. what names the step. */
+static int db_del(struct store_txn *t, enum db db, MDB_val *k, const char *what)
+{
+	int rc = check_write(t, db_names[db]);
+	if (rc < 0)
+		return rc;
+	rc = mdb_del(t->txn, t->s->dbi[db], k, NULL);
+	if (rc == 0 || rc == MDB_NOTFOUND)
+		return 0;
+	t->failed = map_err(t->s, rc, what);
+	return t->failed;
+}
+
 static bool db_absent(const struct store_txn *t, enum db db)
 {
 	return (t->s->absent & (1u << db)) != 0;
@@ -1991,6 +2005,44 @@ int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft 
 	return walk(t, DB_DRAFTS, visit_draft, &w);
 }
 
+/* Files attached to drafts */
+
+static MDB_val file_key(unsigned char b[12], uint64_t draft, uint32_t seq)
+{
+	be64_put(b, draft);
+	for (int i = 0; i < 4; i++)
+		b[8 + i] = (unsigned char)(seq >> (24 - 8 * i));
+	return (MDB_val){12, b};
+}
+
+int store_put_file(struct store_txn *t, uint64_t draft, uint32_t seq, const void *data, size_t len)
+{
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq);
+	MDB_val v = {len, (void *)data};
+	return db_put(t, DB_FILES, &k, &v, false);
+}
+
+int store_get_file(struct store_txn *t, uint64_t draft, uint32_t seq, const char **data,
+                   size_t *len)
+{
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq), v;
+	int rc = db_get(t, DB_FILES, &k, &v);
+	if (rc < 0)
+		return rc;
+	*data = v.mv_data;
+	*len = v.mv_size;
+	return 0;
+}
+
+int store_del_file(struct store_txn *t, uint64_t draft, uint32_t seq)
+{
+	unsigned char kb[12];
+	MDB_val k = file_key(kb, draft, seq);
+	return db_del(t, DB_FILES, &k, "deleting an attached file");
+}
+
 /* Notes */
 
 void store_note_free(struct store_note *n)
@@ -2046,17 +2098,9 @@ int store_index_put(struct store_txn *t, enum store_index ix, int64_t when, uint
 
 int store_index_del(struct store_txn *t, enum store_index ix, int64_t when, uint64_t draft)
 {
-	enum db db = index_db(ix);
-	int rc = check_write(t, db_names[db]);
-	if (rc < 0)
-		return rc;
 	unsigned char kb[16];
 	MDB_val k = time_key(kb, when, draft);
-	rc = mdb_del(t->txn, t->s->dbi[db], &k, NULL);
-	if (rc == 0 || rc == MDB_NOTFOUND)
-		return 0;
-	t->failed = map_err(t->s, rc, "deleting from an index");
-	return t->failed;
+	return db_del(t, index_db(ix), &k, "deleting from an index");
 }
 
 struct index_walk {

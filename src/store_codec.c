@@ -141,6 +141,15 @@ const struct codec_table codec_thread = TABLE("thread", struct store_thread, thr
 const struct codec_table codec_thread_link =
     PART("thread", struct store_thread, thread_link_fields);
 
+static const struct codec_field file_fields[] = {
+    FIELD(1, CODEC_STR, struct store_file, name),
+    FIELD(2, CODEC_STR, struct store_file, content_type),
+    FIELD(3, CODEC_U64, struct store_file, size),
+    FIELD(4, CODEC_U32, struct store_file, seq),
+    FIELD(5, CODEC_STR, struct store_file, rule),
+};
+static const struct codec_table codec_file = TABLE("file", struct store_file, file_fields);
+
 #define D struct store_draft
 static const struct codec_field draft_fields[] = {
     FIELD(1, CODEC_U64, D, id),
@@ -191,6 +200,8 @@ static const struct codec_field draft_fields[] = {
     FIELD(63, CODEC_IDVEC, D, digest),
     FIELD(64, CODEC_U64, D, composed),
     FIELD(65, CODEC_INT, D, stale_why),
+    ARRAY(90, D, files, nfiles, codec_file),
+    FIELD(91, CODEC_U32, D, file_seq),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

@@ -1098,6 +1098,54 @@ static int cmd_note(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "note", id);
 }
 
+static int cmd_attach(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = parse_opts("attach", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	int files = argc - o.first - 1;
+	if (files < 1)
+		return usage_error("attach", "%s", "expected a thread ID and one or more files");
+	if ((rc = begin_action(c, "attach", 0, files + 1, "a thread ID and files", argc, argv, &o,
+	                       &id, &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_attach(c->store, c->config, id, &a, argv + o.first + 1, (size_t)files, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Attached %d file%s to the draft of thread %llu (`tend show %llu` lists "
+		       "them).\n",
+		       files, files == 1 ? "" : "s", (unsigned long long)id,
+		       (unsigned long long)id);
+	return review_status(rc, err, "attach files to", id);
+}
+
+static int cmd_detach(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id, n = 0;
+	struct review_agent a;
+	int rc = parse_opts("detach", OPT_AS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (argc - o.first == 2 && (parse_thread_id(argv[o.first + 1], &n) < 0 || n > SIZE_MAX))
+		return usage_error("detach", "\"%s\" is not an attachment number (see tend show)",
+		                   argv[o.first + 1]);
+	if ((rc = begin_action(c, "detach", 0, 2, "a thread ID and an attachment number", argc,
+	                       argv, &o, &id, &a)))
+		return rc;
+	char *err = NULL;
+	rc = review_detach(c->store, id, &a, (size_t)n, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Removed attachment %llu from the draft of thread %llu.\n",
+		       (unsigned long long)n, (unsigned long long)id);
+	return review_status(rc, err, "detach files from", id);
+}
+
 static int cmd_log(struct ctx *c, int argc, char **argv)
 {
 	struct opts o;
@@ -1345,6 +1393,83 @@ static int cmd_raw(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* Text a terminal shows as it is: UTF-8 without controls but tab and line ends. */
+static bool terminal_safe(const char *s, size_t n)
+{
+	if (!utf8_valid(s, n) || has_terminal_control(s, n) || memchr(s, 0x7f, n))
+		return false;
+	for (size_t i = 0; i + 1 < n; i++) /* C1 controls, U+0080..U+009F */
+		if ((unsigned char)s[i] == 0xc2 && (unsigned char)s[i + 1] <= 0x9f)
+			return false;
+	return true;
+}
+
+/* Writes the attachment to stdout, unless that is a terminal and it is not plain text. */
+static int attachment_to_stdout(const struct review_file *f, uint64_t msg, size_t n)
+{
+	if (isatty(STDOUT_FILENO) && !terminal_safe(f->data.data, f->data.len)) {
+		char *name = term_dup(f->name, TEXT_LINE);
+		log_warnx("attachment %zu of message %llu (%s) is not plain text: not written to a "
+		          "terminal; save it with `tend attachment %llu %zu -o FILE` (or -o DIR/)",
+		          n, (unsigned long long)msg, name, (unsigned long long)msg, n);
+		free(name);
+		return 1;
+	}
+	if (fwrite(f->data.data, 1, f->data.len, stdout) != f->data.len || fflush(stdout) != 0) {
+		log_warn("cannot write the attachment");
+		return 1;
+	}
+	return 0;
+}
+
+static int cmd_attachment(struct ctx *c, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"output", required_argument, NULL, 'o'},
+	    {"force", no_argument, NULL, 'f'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *output = NULL;
+	bool force = false;
+	int ch;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":o:fh", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return command_help("attachment");
+		if (ch == ':' || ch == '?')
+			return usage_error("attachment", "bad option \"%s\"", argv[optind - 1]);
+		output = ch == 'o' ? optarg : output;
+		force |= ch == 'f';
+	}
+	uint64_t msg, n;
+	if (argc - optind != 2 || parse_thread_id(argv[optind], &msg) < 0 ||
+	    parse_thread_id(argv[optind + 1], &n) < 0 || n > SIZE_MAX)
+		return usage_error("attachment", "%s",
+		                   "expected a message number and an attachment "
+		                   "number (tend show lists them)");
+	if (open_store(c, true) < 0)
+		return 1;
+	struct review_file f;
+	char *err = NULL, *written = NULL;
+	int rc = review_attachment(c->store, c->config, msg, (size_t)n, &f, &err);
+	if (rc == 0 && output)
+		rc = review_file_save(&f, output, force, &written, &err);
+	else if (rc == 0)
+		rc = attachment_to_stdout(&f, msg, (size_t)n) ? -1 : 0;
+	if (rc == 0 && written) {
+		char *safe = term_dup(written, TEXT_LINE);
+		printf("Wrote %zu bytes to %s.\n", f.data.len, safe);
+		free(safe);
+	}
+	if (err)
+		log_warnx("%s", err);
+	review_file_finish(&f);
+	free(err);
+	free(written);
+	return rc < 0 ? 1 : 0;
+}
+
 /* The rules in path, or (path NULL) the configured ones, built-in when there is no file. */
 static int rules_from(struct ctx *c, const char *path, struct rules **out)
 {
@@ -1446,6 +1571,8 @@ static const struct command commands[] = {
      "write open drafts again from the current rules and templates"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
+    {"attach", cmd_attach, "[--as AGENT] ID FILE...", "attach files to the draft"},
+    {"detach", cmd_detach, "[--as AGENT] ID N", "remove the draft's N-th attachment"},
     {"note", cmd_note, "[--as AGENT] ID [TEXT...]",
      "an internal note, never sent (no TEXT: $VISUAL or $EDITOR)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",
@@ -1457,6 +1584,8 @@ static const struct command commands[] = {
      "conversations holding these words, newest first"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",
      "validate rules, try them on a message, or on all stored mail"},
+    {"attachment", cmd_attachment, "MSG N [-o FILE|DIR] [--force]",
+     "write a message's N-th attachment out (tend show numbers them)"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},
     {"status", cmd_status, "[--json]", "tendd, the mail accounts and the store at a glance"},
     {NULL, NULL, NULL, NULL},

@@ -695,6 +695,21 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_strvec(j, &d->lookup_failures);
 	json_key(j, "resend_of");
 	json_int(j, (int64_t)d->resend_of);
+	json_key(j, "attachments");
+	json_array_begin(j);
+	for (size_t i = 0; i < d->nfiles; i++) {
+		json_object_begin(j);
+		json_key(j, "filename");
+		json_string(j, d->files[i].name);
+		json_key(j, "content_type");
+		json_string(j, d->files[i].content_type);
+		json_key(j, "size");
+		json_int(j, (int64_t)d->files[i].size);
+		json_key(j, "rule");
+		json_string(j, d->files[i].rule);
+		json_object_end(j);
+	}
+	json_array_end(j);
 	json_draft_times(j, d);
 	json_object_end(j);
 }
@@ -862,11 +877,9 @@ static void show_message(struct buf *b, size_t n, const struct store_message *m,
 	if (m->subject && *m->subject)
 		put_field(b, "Subject", m->subject);
 	for (size_t i = 0; i < m->nattachments; i++) {
-		buf_puts(b, "Attachment: ");
-		put_safe(b, m->attachments[i].filename ? m->attachments[i].filename : "(unnamed)");
-		buf_puts(b, " (");
-		put_safe(b, m->attachments[i].content_type);
-		buf_printf(b, ", %zu bytes)\n", m->attachments[i].size);
+		const struct message_attachment *a = &m->attachments[i];
+		view_attachment_line(b, i + 1, a->filename, a->content_type, a->size);
+		buf_printf(b, ": tend attachment %llu %zu\n", (unsigned long long)m->id, i + 1);
 	}
 	buf_putc(b, '\n');
 	term_put(b, m->text && *m->text ? m->text : "(no text)", TEXT_LINES);
@@ -986,6 +999,29 @@ void view_recipient_notes(struct buf *b, const struct store_draft *d)
 		    (unsigned long long)d->cc_withheld, d->cc_withheld == 1 ? "" : "es");
 }
 
+void view_attachment_line(struct buf *b, size_t n, const char *name, const char *type,
+                          uint64_t size)
+{
+	buf_printf(b, "Attachment %zu: ", n);
+	put_safe(b, name ? name : "(unnamed)");
+	buf_puts(b, " (");
+	put_safe(b, type);
+	buf_printf(b, ", %llu bytes)", (unsigned long long)size);
+}
+
+static void draft_files(struct buf *b, const struct store_draft *d)
+{
+	for (size_t i = 0; i < d->nfiles; i++) {
+		const struct store_file *f = &d->files[i];
+		view_attachment_line(b, i + 1, f->name, f->content_type, f->size);
+		if (f->rule) {
+			buf_puts(b, " from rule ");
+			put_safe(b, f->rule);
+		}
+		buf_putc(b, '\n');
+	}
+}
+
 static void draft_headers(struct buf *b, const struct store_draft *d)
 {
 	show_addrs(b, "To", &d->to);
@@ -993,6 +1029,7 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 	buf_printf(b, "Recipients: %zu\n", view_recipients(d));
 	view_recipient_notes(b, d);
 	put_field(b, "Subject", d->subject);
+	draft_files(b, d);
 	if (d->parts.n) {
 		buf_puts(b, "Answers:");
 		for (size_t i = 0; i < d->parts.n; i++) {
@@ -1164,6 +1201,7 @@ static void show_sent(struct buf *b, size_t n, const struct store_draft *d,
 		show_addrs(b, "Cc", &d->cc);
 	}
 	put_field(b, "Subject", d->subject ? d->subject : "");
+	draft_files(b, d);
 	buf_putc(b, '\n');
 	term_put(b, d->body && *d->body ? d->body : "(no text)", TEXT_LINES);
 	if (b->len && b->data[b->len - 1] != '\n')

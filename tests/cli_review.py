@@ -2,6 +2,7 @@
 """Review with the real binaries: `tend queue`, `show`, `edit`, `approve`, `reject`, `snooze`,
 `assign` and `log`, on drafts that `tend import` made from the sample mail."""
 
+import base64
 import calendar
 import email.utils
 import os
@@ -566,6 +567,96 @@ def test_no_deadline_in_the_past():
                                        EDITOR="sed -i 's/by %s/today/'" % promised))
         env.tend("approve", tid, env=ALICE)
         eq(draft(env, tid)["state"], "approved", "approved once the text is changed")
+    finally:
+        env.close()
+
+
+FORM = bytes(range(256)) * 3
+
+
+def mail_with_files():
+    """A customer's message with a PDF (base64) and a text file (plain) attached."""
+    return ("From: Anna Meier <anna@example.com>\r\nTo: support@shop.example\r\n"
+            "Subject: My return form\r\nMessage-ID: <form1@example.com>\r\n"
+            "Date: Mon, 30 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+            "Content-Type: text/plain\r\n\r\nHere is the form.\r\n--XX\r\n"
+            "Content-Type: application/pdf\r\n"
+            "Content-Disposition: attachment; filename=\"form.pdf\"\r\n"
+            "Content-Transfer-Encoding: base64\r\n\r\n" +
+            base64.encodebytes(FORM).decode().replace("\n", "\r\n") +
+            "--XX\r\nContent-Type: text/plain; name=notes.txt\r\n"
+            "Content-Disposition: attachment; filename=notes.txt\r\n\r\n"
+            "order 10460\r\n--XX--\r\n").encode()
+
+
+def test_message_attachments():
+    """`tend show` numbers a message's attachments; `tend attachment MSG N` writes one to a
+    pipe, to a file (never over one without --force) or into a directory under its name."""
+    env = Env(config=AGENTS)
+    try:
+        env.write("in/form.eml", mail_with_files())
+        env.import_(env.path("in/form.eml"))
+        show = env.tend("show", 1).out
+        check("Attachment 1: form.pdf (application/pdf, 768 bytes): tend attachment 1 1\n"
+              in show, "tend show: %r" % show)
+        check("Attachment 2: notes.txt (text/plain, 11 bytes): tend attachment 1 2\n" in show,
+              "tend show: %r" % show)
+        p = subprocess.run([TEND, "-c", env.config, "attachment", "1", "1"],
+                           capture_output=True, check=True)
+        eq(p.stdout, FORM, "tend attachment 1 1 | ...")
+        out = env.tend("attachment", "1", "1", "-o", env.path("saved.pdf")).out
+        eq(out, "Wrote 768 bytes to %s.\n" % env.path("saved.pdf"), "-o FILE")
+        with open(env.path("saved.pdf"), "rb") as f:
+            eq(f.read(), FORM, "the file written")
+        again = env.tend("attachment", "1", "2", "-o", env.path("saved.pdf"), rc=1)
+        check("saved.pdf exists: nothing was written (--force replaces it)" in again.err,
+              "no overwrite: %r" % again)
+        env.tend("attachment", "1", "2", "-o", env.path("saved.pdf"), "--force")
+        with open(env.path("saved.pdf"), "rb") as f:
+            eq(f.read(), b"order 10460", "--force replaced it")
+        os.mkdir(env.path("dir"))
+        env.tend("attachment", "1", "1", "-o", env.path("dir"))
+        eq(os.listdir(env.path("dir")), ["form.pdf"], "-o DIR: under its own name")
+        r = env.tend("attachment", "1", "3", rc=1)
+        eq(r.err, "tend: message 1 has no attachment 3 (it has 2)\n", "no such attachment")
+    finally:
+        env.close()
+
+
+def test_draft_attach_detach():
+    """`tend attach` adds files to the draft (shown, numbered, audited), `tend detach` removes
+    one; a draft's files together stay under limits.attachments."""
+    env = imported(config=AGENTS + "limits:\n  attachments: 1K\n")
+    try:
+        tid = queue(env)[0]["thread"]
+        env.write("a.pdf", b"%PDF" + bytes(600))
+        env.write("b.txt", "hello\n")
+        env.write("big.bin", bytes(500))
+        out = env.tend("attach", tid, env.path("a.pdf"), env.path("b.txt"), env=ALICE).out
+        eq(out, "Attached 2 files to the draft of thread %d (`tend show %d` lists them).\n"
+           % (tid, tid), "tend attach")
+        show = env.tend("show", tid).out
+        check("Attachment 1: a.pdf (application/pdf, 604 bytes)\n"
+              "Attachment 2: b.txt (text/plain, 6 bytes)\n" in show, "tend show: %r" % show)
+        r = env.tend("attach", tid, env.path("big.bin"), env=ALICE, rc=1)
+        eq(r.err, "tend: cannot attach big.bin: the draft's attachments would come to 1110 "
+           "bytes, more than the 1024 allowed (limits.attachments in tend.yaml); nothing was "
+           "attached\n", "over the limit")
+        r = env.tend("attach", tid, env.path("missing.pdf"), env=ALICE, rc=1)
+        check("cannot attach %s: No such file or directory; nothing was attached"
+              % env.path("missing.pdf") in r.err, "a missing file: %r" % r)
+        r = env.tend("attach", tid, env.path("."), env=ALICE, rc=1)
+        check("not a regular file" in r.err, "a directory: %r" % r)
+        eq(len(draft(env, tid)["attachments"]), 2, "nothing attached by a refusal")
+        env.tend("detach", tid, "1", env=ALICE)
+        eq([a["filename"] for a in draft(env, tid)["attachments"]], ["b.txt"], "after detach")
+        r = env.tend("detach", tid, "2", env=ALICE, rc=1)
+        eq(r.err, "tend: thread %d: the draft has no attachment 2 (it has 1)\n" % tid,
+           "detach a number not there")
+        eq([a for a in actions(env, tid) if a in ("attach", "detach")],
+           ["attach", "attach", "detach"], "audit trail")
+        env.tend("attach", tid, env.path("big.bin"), env=ALICE)
     finally:
         env.close()
 

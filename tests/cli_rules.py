@@ -311,5 +311,78 @@ def test_priority_of_a_rule_without_one_is_normal():
         env.close()
 
 
+RETURNS_RULES = ("version: 1\n"
+                 "rules:\n"
+                 "  - name: returns\n"
+                 "    match: {subject: '(?i)return'}\n"
+                 "    template: returns\n"
+                 "    attach: [files/returns-form.pdf]\n")
+
+
+def test_rule_attaches_a_file():
+    """A rule's `attach:` puts the file in every draft its part is in (a copy: changing the file
+    later changes no draft written before); an agent's own attachment stays when the draft is
+    written again; `tend detach` can take the rule's file out."""
+    env = Env()
+    try:
+        env.write("templates/returns.txt", "Please fill in the form attached.\n")
+        env.write("files/returns-form.pdf", b"%PDF-1.4 form")
+        env.write("rules.yaml", RETURNS_RULES)
+        check(env.tend("rules", "check").out.startswith(env.path("rules.yaml") + ": OK"),
+              "rules check")
+        env.write("in/1.eml", mail("r1@example.org", CUSTOMER, "Return my lamp", "How?",
+                                   "Tue, 1 Dec 2026 10:00:00 +0100"))
+        env.import_(env.path("in/1.eml"))
+        d = env.show(1)["draft"]
+        eq([(a["filename"], a["content_type"], a["size"], a["rule"]) for a in d["attachments"]],
+           [("returns-form.pdf", "application/pdf", 13, "returns")], "the rule's file")
+        check("Attachment 1: returns-form.pdf (application/pdf, 13 bytes) from rule returns\n"
+              in env.tend("show", 1).out, "tend show names the rule")
+        env.write("mine.txt", "mine\n")
+        env.tend("attach", "--as", "alice", 1, env.path("mine.txt"))
+        env.write("files/returns-form.pdf", b"%PDF-1.4 form, second edition")
+        env.write("in/2.eml", mail("r2@example.org", CUSTOMER, "Re: Return my lamp", "Hello?",
+                                   "Tue, 1 Dec 2026 11:00:00 +0100", "r1@example.org"))
+        env.import_(env.path("in/2.eml"))
+        eq([(a["filename"], a["size"], a["rule"]) for a in env.show(1)["draft"]["attachments"]],
+           [("mine.txt", 5, None), ("returns-form.pdf", 29, "returns")],
+           "written again: the agent's file first, the rule's as it is now")
+        env.tend("detach", "--as", "alice", 1, "2")
+        eq([a["filename"] for a in env.show(1)["draft"]["attachments"]], ["mine.txt"],
+           "the rule's file detached")
+    finally:
+        env.close()
+
+
+def test_rules_check_refuses_bad_attachments():
+    """`tend rules check` names every `attach:` that cannot be: missing, leading out of the
+    rules directory, through a symbolic link, a directory, too big."""
+    env = Env()
+    try:
+        env.write("templates/returns.txt", "Please fill in the form attached.\n")
+        env.write("secret.txt", "not for customers\n")
+        os.makedirs(env.path("files/dir"))
+        os.symlink(env.path("secret.txt"), env.path("files/link.pdf"))
+        os.symlink(env.path("."), env.path("linkdir"))
+        with open(env.path("files/big.bin"), "wb") as f:
+            f.truncate(11 << 20)
+        env.write("rules.yaml", RETURNS_RULES.replace(
+            "[files/returns-form.pdf]", "[files/missing.pdf, ../secret.txt, /etc/passwd, "
+            "files/link.pdf, linkdir/secret.txt, files/dir, files/big.bin]"))
+        r = env.tend("rules", "check", rc=1)
+        where = env.path("rules.yaml") + ":6:"
+        for want in ('rule "returns": attach "files/missing.pdf": cannot read it: No such file',
+                     'attach "../secret.txt": it leads out of the rules file\'s directory',
+                     'attach "/etc/passwd": not a path relative to the rules file\'s directory',
+                     'attach "files/link.pdf": it is reached through a symbolic link',
+                     'attach "linkdir/secret.txt": it is reached through a symbolic link',
+                     'attach "files/dir": not a regular file',
+                     'attach "files/big.bin": it has 11534336 bytes, more than the 10485760'):
+            check(where in r.err and want in r.err, "missing %r in:\n%s" % (want, r.err))
+        check(r.err.strip().endswith("7 errors"), r.err)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -9,6 +9,7 @@ import email.parser
 import email.policy
 import functools
 import glob
+import hashlib
 import json
 import os
 import re
@@ -760,6 +761,64 @@ def test_claim_holds_back_another_agents_approval(r):
     eq(r.srv.count(), 1, "sent once")
     eq(r.env.show(tid)["claim"], None, "the approval ended the claim")
     eq(r.env.json("stats", "--json")["total"]["answered"], 1, "tend stats counts the answer")
+
+
+def attachments_of(msg):
+    """[(filename, content type, sha256 of the bytes)] of a parsed message's attachments."""
+    return [(p.get_filename(), p.get_content_type(),
+             hashlib.sha256(p.get_payload(decode=True)).hexdigest()[:16])
+            for p in msg.iter_attachments()]
+
+
+def digest(data):
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@rig(sent=True)
+def test_reply_with_attachments(r):
+    """Two files attached with `tend attach`, one removed with `tend detach`, one more added:
+    the SMTP server receives a multipart/mixed reply, the text first, then the files byte for
+    byte under their names (a non-ASCII one too), and the copy in Sent is the same message. A
+    change of a file after it was attached changes nothing that is sent."""
+    tid, _ = first_draft(r)
+    pdf = bytes(range(256)) * 40 + b"\r\n.\r\nFrom \x00end"
+    r.env.write("files/returns form.pdf", pdf)
+    r.env.write("files/notes.txt", "line one\nline two\n")
+    r.env.write("files/Übersicht März.csv", "a;b\n1;2\n")
+    out = r.env.tend("attach", "--as", "alice", tid, r.env.path("files/returns form.pdf"),
+                     r.env.path("files/notes.txt")).out
+    check("Attached 2 files to the draft of thread %d" % tid in out, "tend attach: %r" % out)
+    show = r.env.tend("show", tid).out
+    check("Attachment 1: returns form.pdf (application/pdf, %d bytes)" % len(pdf) in show and
+          "Attachment 2: notes.txt (text/plain, 18 bytes)" in show, "tend show: %r" % show)
+    eq(r.env.tend("detach", "--as", "alice", tid, "2").out,
+       "Removed attachment 2 from the draft of thread %d.\n" % tid, "tend detach")
+    r.env.tend("attach", "--as", "alice", tid, r.env.path("files/Übersicht März.csv"))
+    eq([(a["filename"], a["content_type"], a["size"]) for a in r.env.show(tid)["draft"]
+        ["attachments"]], [("returns form.pdf", "application/pdf", len(pdf)),
+                           ("Übersicht März.csv", "text/csv", 8)], "show --json")
+    r.env.write("files/returns form.pdf", b"changed after it was attached")
+    r.approve(tid)
+    r.once()
+    m = only_message(r)
+    h = m.msg
+    eq(h.get_content_type(), "multipart/mixed", "Content-Type")
+    parts = list(h.iter_parts())
+    eq(parts[0].get_content_type(), "text/plain", "the text comes first")
+    check("Alice Smith" in parts[0].get_content(), "the text: %r" % parts[0].get_content())
+    eq(attachments_of(h), [("returns form.pdf", "application/pdf", digest(pdf)),
+                           ("Übersicht März.csv", "text/csv", digest(b"a;b\n1;2\n"))],
+       "attachments")
+    check(b"\n" not in m.data.replace(b"\r\n", b""), "bare LF in the message")
+    check(all(len(line) <= 998 for line in m.data.split(b"\r\n")), "a line over 998 bytes")
+    sent = r.sent_folder()
+    eq(len(sent), 1, "messages in Sent")
+    copy = email.parser.BytesParser(policy=email.policy.default).parsebytes(sent[0][1])
+    eq(attachments_of(copy), attachments_of(h), "the copy in Sent has the same files")
+    eq(copy["Message-ID"], h["Message-ID"], "the copy is the reply sent")
+    show = r.env.tend("show", tid).out
+    check("Attachment 1: returns form.pdf (application/pdf, %d bytes)\n" % len(pdf) in
+          show.split("Our reply, approved by")[1], "the sent reply lists its files: %r" % show)
 
 
 if __name__ == "__main__":

@@ -1598,5 +1598,131 @@ def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
         env.close()
 
 
+# ---- Attachments (issue 17) ------------------------------------------------------------------
+
+# File names an agent may be handed: line ends and a header after them, quotes, terminal
+# escapes, and a name of 254 bytes.
+EVIL_NAMES = ["invoice\r\nBcc: victim@example.com\r\n\r\nhi.pdf",
+              'say "hello"; filename=other.exe',
+              "clip\x1b]52;c;ZXZpbA==\x07board\x9b2J.txt",
+              "L" * 250 + ".pdf"]
+
+
+def test_attached_file_names_cannot_add_headers():
+    """Files with hostile names attached and sent: the SMTP server gets one recipient, no
+    header a name tried to add, each file under a name without control characters; `tend show`
+    prints no escape sequence."""
+    from daemon_send import CUSTOMER, Rig, first_draft, only_message
+    r = Rig()
+    try:
+        tid, _ = first_draft(r)
+        os.mkdir(r.env.path("evil"))
+        paths = []
+        for i, name in enumerate(EVIL_NAMES):
+            path = os.path.join(r.env.path("evil"), name).encode("utf-8", "surrogateescape")
+            with open(path, "wb") as f:
+                f.write(b"file %d\n" % i)
+            paths.append(path)
+        subprocess.run(wrap([TEND, "-c", r.env.config, "attach", "--as", "alice",
+                             str(tid)]) + paths, check=True, capture_output=True)
+        show = subprocess.run(wrap([TEND, "-c", r.env.config, "show", str(tid)]),
+                              check=True, capture_output=True).stdout
+        check(b"\x1b" not in show and b"\x9b" not in show and b"\xc2\x9b" not in show,
+              "an escape reached the terminal: %r" % show)
+        r.approve(tid)
+        r.once()
+        m = only_message(r)
+        eq(m.rcpt_tos, [CUSTOMER], "RCPT TO")
+        for part in [m.msg] + list(m.msg.walk()):
+            for name in part.keys():
+                check(name.lower() not in ("bcc", "filename"), "a header got in: %r" % name)
+        names = [p.get_filename() for p in m.msg.iter_attachments()]
+        eq(len(names), 4, "attachments: %r" % names)
+        for n in names:
+            check(not any(ord(c) < 32 or 0x7f <= ord(c) <= 0x9f for c in n), "name %r" % n)
+        check(names[0].startswith("invoice") and "Bcc" in names[0], "kept, harmless: %r" % names)
+        eq(names[1], "say _hello_; filename=other.exe", "quotes")
+        check(len(names[3].encode()) <= 200 and names[3].endswith(".pdf"), "long: %r" % names[3])
+        eq([p.get_payload(decode=True) for p in m.msg.iter_attachments()],
+           [b"file %d\n" % i for i in range(4)], "the files")
+    except Exception as e:
+        raise r.fail_context(e)
+    finally:
+        r.close()
+
+
+def customer_file_mail(filename):
+    """A customer's message with one attachment called filename (an RFC 2231 value)."""
+    return ("From: Anna Meier <anna@example.com>\nTo: support@shop.example\n"
+            "Subject: Files\nMessage-ID: <files1@example.com>\n"
+            "Date: Mon, 30 Nov 2026 09:00:00 +0000\nMIME-Version: 1.0\n"
+            "Content-Type: multipart/mixed; boundary=B\n\n--B\nContent-Type: text/plain\n\n"
+            "see the file\n--B\nContent-Type: application/octet-stream\n"
+            "Content-Disposition: attachment; filename*=utf-8''%s\n"
+            "Content-Transfer-Encoding: base64\n\nAAEC\x1bG5vdA==\n--B--\n" % filename).encode()
+
+
+def test_attachment_out_cannot_climb_or_follow_links():
+    """`tend attachment` with a customer's file called ../../x: -o DIR writes inside DIR only;
+    -o never follows a symbolic link nor replaces a file without --force; binary bytes never
+    go to a terminal."""
+    import pty
+    env = Env(ESC_AGENTS)
+    try:
+        env.import_(env.write("files.eml", customer_file_mail("..%2F..%2Fcron%1B%5B31m")))
+        os.makedirs(env.path("a/b"))
+        out = env.tend("attachment", 1, 1, "-o", env.path("a/b")).out
+        eq(os.listdir(env.path("a/b")), ["cron[31m"], "written inside the directory")
+        check("\x1b" not in out, "no escape in: %r" % out)
+        eq(sorted(os.listdir(env.path("a"))), ["b"], "nothing above it")
+        env.write("victim", "precious\n")
+        os.symlink(env.path("victim"), env.path("link"))
+        for args in (("-o", env.path("link")), ("-o", env.path("link"), "--force"),
+                     ("-o", env.path("victim"))):
+            r = env.tend("attachment", 1, 1, *args, rc=1)
+            check("nothing was written" in r.err, "refused: %r" % r)
+        with open(env.path("victim")) as f:
+            eq(f.read(), "precious\n", "the file behind the link")
+        pid, fd = pty.fork()
+        if pid == 0:
+            argv = wrap([TEND, "-c", env.config, "attachment", "1", "1"])
+            os.execvp(argv[0], argv)
+        got = b""
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            got += chunk
+        _, status = os.waitpid(pid, 0)
+        eq(os.waitstatus_to_exitcode(status), 1, "exit status on a terminal")
+        check(b"not written to a terminal" in got and b"\x00\x01" not in got, "%r" % got)
+    finally:
+        env.close()
+
+
+def test_rule_attach_through_a_link_is_refused():
+    """A colleague who can write beside the rules links a rule's form to a secret file: the
+    rules are refused, and no draft carries the secret."""
+    env = Env(SHOP + "rules: rules.yaml\n")
+    try:
+        env.write("templates/voucher.txt", "See the form.\n")
+        env.write("secret.txt", "the shop's private key\n")
+        os.makedirs(env.path("files"))
+        os.symlink(env.path("secret.txt"), env.path("files/form.pdf"))
+        env.write("rules.yaml", "version: 1\nrules:\n  - name: voucher\n"
+                  "    match: {body: '(?i)voucher'}\n    template: voucher\n"
+                  "    attach: [files/form.pdf]\n")
+        r = env.tend("rules", "check", rc=1)
+        check('attach "files/form.pdf": it is reached through a symbolic link' in r.err, r.err)
+        r = env.tend("import", env.write("anna.eml", mail("Anna Meier <%s>" % ANNA, "Voucher",
+                                                          "a1@example.com")), rc=1)
+        check("has errors" in r.err, r.err)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

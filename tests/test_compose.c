@@ -1032,6 +1032,62 @@ static void test_references_filtered(void)
 	strvec_free(&refs);
 }
 
+/* Attachments as a mail program reads them: names in any script, whatever bytes they hold,
+ * and a file name that tries to end its field adds no header. */
+static void test_attachments(void)
+{
+	struct fixture f;
+	fixture_init(&f);
+	char *bin = xmalloc(5000);
+	for (size_t i = 0; i < 5000; i++)
+		bin[i] = (char)(i * 7);
+	char *long_name = repeat("\xc3\xbc", 100, "");
+	struct compose_file files[] = {
+	    {"returns form.pdf", "application/pdf", bin, 5000},
+	    {"evil\"\r\nBcc: victim@example.com\r\n\r\n.txt", "text/plain", "hi\n", 3},
+	    {long_name, "application/octet-stream", "", 0},
+	    {"Rechnung M\xc3\xa4rz.csv", "text/csv; x=\r\nBcc: a@b", "a;b\n", 4},
+	};
+	f.in.files = files;
+	f.in.nfiles = NELEM(files);
+	/* a 7bit text that holds the boundary the message would have had: another is chosen */
+	char *first = compose_ok(&f.in, NULL);
+	const char *bd = first ? strstr(first, "boundary=\"") : NULL;
+	char *body = xasprintf("Hello,\n--%.*s and the forms.\n", bd ? 25 : 0, bd ? bd + 10 : "");
+	T_CONTAINS(body, "--=_tend_");
+	f.in.body = body;
+	char *raw = NULL;
+	struct message *m = round_trip(&f.in, &raw);
+	T_CONTAINS(raw, "Content-Type: multipart/mixed; boundary=\"=_tend_");
+	T_EQ_INT(header_lines_starting(raw, "Bcc:"), 0);
+	T_OK(strstr(raw, "\r\nBcc:") == NULL);
+	T_CONTAINS(raw, "Content-Disposition: attachment; filename=\"returns form.pdf\"\r\n");
+	T_CONTAINS(raw, "Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: "
+	                "base64\r\nContent-Disposition: attachment;\r\n filename*0*=utf-8''%C3%BC");
+	if (m && m->nattachments == 4) {
+		T_OK(strncmp(m->text, body, strlen(body) - 1) == 0);
+		T_EQ_STR(m->attachments[0].filename, "returns form.pdf");
+		T_EQ_STR(m->attachments[0].content_type, "application/pdf");
+		T_EQ_INT(m->attachments[0].size, 5000);
+		T_EQ_STR(m->attachments[1].filename, "evil\" Bcc: victim@example.com .txt");
+		T_EQ_STR(m->attachments[2].filename, long_name);
+		T_EQ_STR(m->attachments[3].filename, "Rechnung M\xc3\xa4rz.csv");
+		T_EQ_STR(m->attachments[3].content_type, "application/octet-stream");
+	} else {
+		T_FAIL("attachments parsed: %zu", m ? m->nattachments : 0);
+	}
+	/* built again, the same bytes: a retry and the Sent copy are the same message */
+	char *again = compose_ok(&f.in, NULL);
+	T_EQ_STR(again, raw);
+	message_free(m);
+	free(again);
+	free(raw);
+	free(long_name);
+	free(bin);
+	free(first);
+	free(body);
+}
+
 T_MAIN(T_CASE(test_addr_ok), T_CASE(test_addr_length), T_CASE(test_refused_addresses),
        T_CASE(test_no_recipient), T_CASE(test_basic_message), T_CASE(test_full_header_order),
        T_CASE(test_date), T_CASE(test_display_names), T_CASE(test_long_names),
@@ -1039,4 +1095,5 @@ T_MAIN(T_CASE(test_addr_ok), T_CASE(test_addr_length), T_CASE(test_refused_addre
        T_CASE(test_extra_headers), T_CASE(test_other_refusals), T_CASE(test_subject_scripts),
        T_CASE(test_encoded_word_splits), T_CASE(test_long_subjects), T_CASE(test_body_ascii),
        T_CASE(test_body_latin), T_CASE(test_body_qp_soft_breaks), T_CASE(test_body_base64),
-       T_CASE(test_body_long_line), T_CASE(test_references_trim), T_CASE(test_references_filtered))
+       T_CASE(test_body_long_line), T_CASE(test_references_trim), T_CASE(test_references_filtered),
+       T_CASE(test_attachments))

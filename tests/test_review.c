@@ -1326,7 +1326,7 @@ static void test_old_records_escaped(void)
 	           "Thread 1: Refund \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b! please\n");
 	T_CONTAINS(show, "Customer: Anna \\x1b]52;");
 	T_CONTAINS(show, "Bounced: mail to anna\\x1b]52;");
-	T_CONTAINS(show, "Attachment: invoice\\x1b]52;");
+	T_CONTAINS(show, "Attachment 1: invoice\\x1b]52;");
 	T_CONTAINS(show, "Joined: ");
 	T_CONTAINS(show,
 	           "Line one \\x1b]52;c;ZXZpbA==\\x07\\x1b[8m\\u009b2J\\x9b!\nline two\\x0d\n");

@@ -1334,7 +1334,7 @@ static void test_err_unknown_keys(void)
 	    "version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	    "    tag: [refund]\n",
 	    "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
-	    "name, match, capture, tags, priority, template, action, stop, place; did you mean "
+	    "name, match, capture, tags, priority, template, action, stop, place, attach; did you mean "
 	    "\"tags\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",

@@ -31,7 +31,7 @@ _tend()
 		esac
 	done
 	case $prev in
-	-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
+	-c | -o | --output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
 	--as | --reason | --since | --until | --limit) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
@@ -39,7 +39,8 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			release reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
+			release reject resolve reopen redraft snooze assign note attach detach attachment outbox
+			stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -51,7 +52,8 @@ _tend()
 	queue) opts="--json --all --limit --mine --assignee --tag --priority --as" ;;
 	show) opts="--json --as --take --force" ;;
 	edit | approve | release) opts="--as --force" ;;
-	snooze | assign | note) opts="--as" ;;
+	snooze | assign | note | attach | detach) opts="--as" ;;
+	attachment) opts="--output --force" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
@@ -69,14 +71,14 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | release | reject | resolve | redraft | snooze | assign | log)
+	show | edit | approve | release | reject | resolve | redraft | snooze | assign | log | detach)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return
 		fi
 		;;
-	note)
-		# the ID first; then the note's words, which are the agent's own
+	note | attach)
+		# the ID first; then the note's words, which are the agent's own, or files
 		local n=0
 		for ((i = i + 1; i < COMP_CWORD; i++)); do
 			case ${COMP_WORDS[i]} in
@@ -89,6 +91,8 @@ _tend()
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 		elif [[ $cur == -* && $n -eq 0 ]]; then
 			COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+		elif [[ $cmd == attach && $cur != -* ]]; then
+			COMPREPLY=($(compgen -f -- "$cur"))
 		fi
 		return
 		;;

@@ -8,6 +8,10 @@
  * reference), so nothing a customer wrote can add a header or a recipient. Non-ASCII text is
  * written as RFC 2047 encoded words; long headers are folded. The body is text/plain UTF-8,
  * 7bit when it can be, else quoted-printable or base64, whichever is shorter; lines end in CRLF.
+ * With attachments the message is multipart/mixed: the text first, then each file in base64
+ * with Content-Disposition: attachment and its name (RFC 2231 when not plain ASCII, control
+ * characters removed, so a file name can add no header). The boundary depends only on the
+ * Message-ID and the content, so building the same reply again gives the same bytes.
  *
  * Pure: no store, no I/O.
  */
@@ -19,6 +23,14 @@
 
 #include "tend/message.h"
 #include "tend/util.h"
+
+/* A file that goes with the reply, as an attachment. */
+struct compose_file {
+	const char *name;         /* UTF-8; sent as the filename (RFC 2231 when not plain ASCII) */
+	const char *content_type; /* type/subtype; application/octet-stream when not a plain one */
+	const char *data;
+	size_t len;
+};
 
 struct compose_input {
 	const char *from_addr;              /* our address, local@domain */
@@ -33,6 +45,8 @@ struct compose_input {
 	int64_t date;                       /* Unix seconds, written in the local zone */
 	const char *auto_submitted;         /* "no", or "auto-replied" for a holding reply */
 	const struct strvec *extra_headers; /* "Name: value" lines added as given, or NULL */
+	const struct compose_file *files;   /* attachments, in order; may be NULL */
+	size_t nfiles;
 };
 
 /*

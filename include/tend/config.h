@@ -91,6 +91,7 @@ struct config_limits {
 	int64_t mime_depth;   /* default 32 */
 	int64_t mime_parts;   /* default 1000 */
 	int64_t addresses;    /* of each of To, Cc and Reply-To kept; default 1000 */
+	int64_t attachments;  /* bytes of the files attached to one draft, in all; 10 MiB */
 };
 
 /* How drafts are reviewed. */

@@ -90,6 +90,16 @@ int message_parse(const char *raw, size_t len, const struct message_limits *limi
 void message_free(struct message *m);
 
 /*
+ * Appends to out the bytes of the index-th (from 0) attachment of message_parse's list, its
+ * transfer encoding removed. The parser reads line ends as LF and NUL bytes as spaces, so an
+ * attachment sent as 8bit or binary (not base64 or quoted-printable) comes back with those
+ * changed. Returns 0; 1 when the message has no such attachment; -1 with *reason (caller
+ * frees) when the message cannot be parsed.
+ */
+int message_attachment(const char *raw, size_t len, const struct message_limits *limits,
+                       size_t index, struct buf *out, char **reason);
+
+/*
  * The first header field called name (case-insensitive), unfolded, encoded words not decoded;
  * NULL if none.
  */

@@ -171,6 +171,39 @@ int review_release(struct store *s, uint64_t thread, const struct review_agent *
  * frees): approving such a conversation asks first. */
 int review_assigned_elsewhere(struct store *s, uint64_t thread, const struct review_agent *a,
                               char **assignee, char **err);
+ * Attaches the files at paths[0..n) to the thread's proposed draft, in that order: each is
+ * read now and kept in the store, sent under its base name (attach_name) and a content type
+ * from its extension. Refused, with nothing attached, when a file cannot be read, is not a
+ * regular file, or the draft's attachments would exceed limits.attachments.
+ */
+int review_attach(struct store *s, const struct config *c, uint64_t thread,
+                  const struct review_agent *a, char *const *paths, size_t n, char **err);
+/* Removes the index-th (from 1, as `tend show` numbers them) attachment of the draft. */
+int review_detach(struct store *s, uint64_t thread, const struct review_agent *a, size_t index,
+                  char **err);
+/* The bytes of the draft's attachments, in all. */
+uint64_t review_files_size(const struct store_draft *d);
+
+/* An attachment taken out of a message. */
+struct review_file {
+	char *name;         /* its file name made safe (attach_name): no directory, no controls */
+	char *content_type; /* as the message labelled it */
+	struct buf data;    /* the bytes */
+};
+/*
+ * The n-th (from 1, as `tend show` numbers them) attachment of message msg, decoded from the
+ * raw message in the store. Free *out with review_file_finish.
+ */
+int review_attachment(struct store *s, const struct config *c, uint64_t msg, size_t n,
+                      struct review_file *out, char **err);
+void review_file_finish(struct review_file *f);
+/*
+ * Writes f to path, or when path is a directory to the file f->name inside it. Never through a
+ * symbolic link, and never over an existing file unless force. On 0, *written is the path
+ * written (caller frees).
+ */
+int review_file_save(const struct review_file *f, const char *path, bool force, char **written,
+                     char **err);
 
 /* The longest note, in bytes. */
 #define REVIEW_NOTE_MAX 100000

@@ -78,6 +78,12 @@ const struct template *rules_greeting(const struct rules *r);
 const struct template *rules_closing(const struct rules *r);
 const struct template *rules_fallback(const struct rules *r);
 /*
+ * The files the rule called rule attaches to its drafts (`attach:`), as paths beside the rules
+ * file, checked when the rules were loaded; NULL when it attaches none or there is no such
+ * rule. Owned by r.
+ */
+const struct strvec *rules_attachments(const struct rules *r, const char *rule);
+/*
  * The holding reply (`holding_reply: {template, at}`): its template, or NULL when none is
  * configured; *at is the share of the target, in percent, after which it is sent.
  */

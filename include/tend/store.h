@@ -22,6 +22,7 @@
  *   status      account '\0' folder -> struct store_status (folder "" for the account)
  *   drafts, queue, outbox, audit: created empty for the modules that will fill them.
  *   notes       note id -> struct store_note (agents' internal notes; never sent)
+ *   files       draft id, 4-byte big-endian seq -> the bytes of a file attached to the draft
  *
  * The environment variable TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) replaces the
  * default 256 GiB map size at store_open; tests use it to fill a store quickly.
@@ -343,6 +344,20 @@ enum store_send_phase {
 	STORE_SEND_HANDED,  /* the whole message was handed over: it may have been accepted */
 };
 
+/*
+ * A file attached to a draft. Its bytes are a record of their own in the files database, not
+ * part of the draft, so that reading and rewriting a draft (every show, edit, send attempt)
+ * does not copy megabytes, and so that a later change of the file on disk does not change
+ * what is sent.
+ */
+struct store_file {
+	char *name;         /* the file name sent (UTF-8, no directory) */
+	char *content_type; /* lowercase type/subtype */
+	uint64_t size;      /* bytes */
+	uint32_t seq;       /* the key of its bytes, unique within the draft */
+	char *rule;         /* the rule that attached it, or NULL when an agent did */
+};
+
 /* A reply being prepared, reviewed and sent. */
 struct store_draft {
 	uint64_t id;
@@ -410,6 +425,10 @@ struct store_draft {
 	/* What made the draft stale and set an agent's text aside (previous_body): enum
 	 * store_stale_why. */
 	int stale_why;
+	/* Its attachments, in the order they are sent, and the seq the next one gets. */
+	struct store_file *files;
+	size_t nfiles;
+	uint32_t file_seq;
 };
 
 /* Why a draft was rewritten under an agent's eyes. */
@@ -422,6 +441,15 @@ void store_draft_free(struct store_draft *d);
 int store_put_draft(struct store_txn *t, const struct store_draft *d);
 /* *out is a copy the caller frees with store_draft_free. */
 int store_get_draft(struct store_txn *t, uint64_t id, struct store_draft **out);
+/*
+ * The bytes of the files attached to drafts, keyed by draft id and store_file.seq. The pointer
+ * store_get_file returns lives until the transaction ends (in a write transaction, until the
+ * next write). Deleting a file that is not there is not an error.
+ */
+int store_put_file(struct store_txn *t, uint64_t draft, uint32_t seq, const void *data, size_t len);
+int store_get_file(struct store_txn *t, uint64_t draft, uint32_t seq, const char **data,
+                   size_t *len);
+int store_del_file(struct store_txn *t, uint64_t draft, uint32_t seq);
 /* Every draft in id order; fn returns nonzero to stop. The record is valid only during the call. */
 int store_foreach_draft(struct store_txn *t, int (*fn)(const struct store_draft *, void *),
                         void *arg);

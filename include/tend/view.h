@@ -115,6 +115,12 @@ size_t view_recipients(const struct store_draft *d);
  * plain.
  */
 void view_recipient_notes(struct buf *b, const struct store_draft *d);
+/*
+ * Appends "Attachment N: NAME (TYPE, SIZE bytes)", without a line end, the name and type with
+ * control characters escaped for a terminal; a NULL name shows as "(unnamed)".
+ */
+void view_attachment_line(struct buf *b, size_t n, const char *name, const char *type,
+                          uint64_t size);
 
 /* Who is on a conversation (store_thread.claim_agent), in view_claim.c. */
 /* True when th's claim holds at now (it has not lapsed). */
