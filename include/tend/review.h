@@ -171,6 +171,8 @@ int review_release(struct store *s, uint64_t thread, const struct review_agent *
  * frees): approving such a conversation asks first. */
 int review_assigned_elsewhere(struct store *s, uint64_t thread, const struct review_agent *a,
                               char **assignee, char **err);
+
+/*
  * Attaches the files at paths[0..n) to the thread's proposed draft, in that order: each is
  * read now and kept in the store, sent under its base name (attach_name) and a content type
  * from its extension. Refused, with nothing attached, when a file cannot be read, is not a
