@@ -22,6 +22,11 @@ static const char *const titles[] = {
     "mej",       "meneer",   "mevrouw",
 };
 
+/* What follows "Dr." and belongs to it: "Dr. med.", "Dr. rer. nat.", "Prof. Dr. med. dent.". */
+static const char *const degrees[] = {"med",   "dent",  "vet",  "rer", "nat",  "phil",
+                                      "jur",   "oec",   "pol",  "soc", "sc",   "h.c",
+                                      "theol", "habil", "paed", "agr", "techn"};
+
 /* What may follow a name and is not part of it: "John Smith Jr.", "Smith, John, PhD". */
 static const char *const suffixes[] = {"jr",  "sr",   "junior", "senior", "ii",  "iii", "iv",
                                        "phd", "ph.d", "md",     "m.d",    "esq", "mba", "msc"};
@@ -172,6 +177,13 @@ static bool is_title(const char *w)
 	return in_list(w, titles, NELEM(titles));
 }
 
+/* "med." after a title, written with its dot: "Dr. Nat Berg" is Nat. */
+static bool is_degree(const char *w)
+{
+	size_t n = strlen(w);
+	return n > 1 && w[n - 1] == '.' && in_list(w, degrees, NELEM(degrees));
+}
+
 static bool is_suffix(const char *w)
 {
 	return in_list(w, suffixes, NELEM(suffixes));
@@ -236,7 +248,10 @@ static void split_words(const char *s, size_t n, struct strvec *out)
 	}
 }
 
-/* Moves the honorifics at w[i...] into title; returns the index of the first other word. */
+/*
+ * Moves the honorifics at w[i...] into title, with the degrees that follow them ("Dr. med.");
+ * returns the index of the first other word.
+ */
 static size_t take_titles(const struct strvec *w, size_t i, struct strvec *title)
 {
 	while (i < w->n) {
@@ -244,12 +259,27 @@ static size_t take_titles(const struct strvec *w, size_t i, struct strvec *title
 		              (strcmp(w->v[i], "&") == 0 || str_ieq(w->v[i], "and"));
 		if (i + 1 < w->n && str_ieq(w->v[i], "de") && str_ieq(w->v[i + 1], "heer")) {
 			strvec_push(title, w->v[i++]); /* Dutch "De heer", two words for "Mr" */
-		} else if (!is_title(w->v[i]) && !joined) {
+		} else if (!is_title(w->v[i]) && !joined && !(title->n > 0 && is_degree(w->v[i]))) {
 			break;
 		}
 		strvec_push(title, w->v[i++]);
 	}
 	return i;
+}
+
+/* t with its degrees in lower case, as they are written: "DR. MED." re-cased is "Dr. med.". */
+static char *lower_degrees(const char *t)
+{
+	struct strvec w = STRVEC_INIT;
+	split_words(t, strlen(t), &w);
+	struct buf b = BUF_INIT;
+	for (size_t i = 0; i < w.n; i++) {
+		char *k = is_degree(w.v[i]) ? key(w.v[i]) : NULL;
+		buf_printf(&b, "%s%s%s", i > 0 ? " " : "", k ? k : w.v[i], k ? "." : "");
+		free(k);
+	}
+	strvec_free(&w);
+	return b.data ? buf_steal(&b) : xstrdup("");
 }
 
 /* Where w[from..n) ends without a trailing "Jr." or "PhD"; one word always stays. */
@@ -336,13 +366,77 @@ void person_parse(const char *display_name, struct person *p)
 	if (title.n > 0) {
 		/* Re-cased as a whole: "De heer" is as the customer wrote it, "MR" is not. */
 		char *raw = join(&title, 0, title.n, false);
-		p->title = fix_case(raw, false);
+		char *cased = fix_case(raw, false);
+		p->title = lower_degrees(cased);
+		free(cased);
 		free(raw);
 	}
 	strvec_free(&title);
 	strvec_free(&b);
 	strvec_free(&a);
 	free(s);
+}
+
+/* A web form's labels for the sender's whole name, lowercase, in the six languages. */
+static const char *const form_labels[] = {
+    "name",
+    "full name",
+    "your name",
+    "ihr name",
+    "vollständiger name",
+    "nom",
+    "nom complet",
+    "votre nom",
+    "nombre",
+    "nombre completo",
+    "su nombre",
+    "nome",
+    "nome e cognome",
+    "il tuo nome",
+    "naam",
+    "volledige naam",
+    "uw naam",
+};
+
+/* s[0..n) without the blanks around it: its start, and *len its length. */
+static const char *trim(const char *s, size_t n, size_t *len)
+{
+	while (n > 0 && strchr(" \t\r", s[0]) != NULL)
+		s++, n--;
+	while (n > 0 && strchr(" \t\r", s[n - 1]) != NULL)
+		n--;
+	*len = n;
+	return s;
+}
+
+/* The value of a "Name: Anna Berg" line (n bytes); NULL for any other line. */
+static char *form_field(const char *line, size_t n)
+{
+	const char *colon = memchr(line, ':', n);
+	if (colon == NULL)
+		return NULL;
+	size_t llen, vlen;
+	const char *l = trim(line, (size_t)(colon - line), &llen);
+	const char *v = trim(colon + 1, n - (size_t)(colon + 1 - line), &vlen);
+	char *label = xstrndup(l, llen);
+	bool name = in_list(label, form_labels, NELEM(form_labels));
+	free(label);
+	/* No control bytes: the name is shown in terminals and written into the greeting. */
+	for (size_t i = 0; name && i < vlen; i++)
+		name = (unsigned char)v[i] >= 0x20 && v[i] != 0x7f;
+	return name && vlen > 0 && vlen <= PERSON_FORM_NAME_MAX ? xstrndup(v, vlen) : NULL;
+}
+
+char *person_form_name(const char *text)
+{
+	for (const char *p = text; p != NULL && *p;) {
+		size_t n = strcspn(p, "\n");
+		char *v = form_field(p, n);
+		if (v != NULL)
+			return v;
+		p += n + (p[n] == '\n');
+	}
+	return NULL;
 }
 
 void person_free(struct person *p)

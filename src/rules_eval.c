@@ -7,6 +7,7 @@
  * makes PCRE2_NO_UTF_CHECK safe on every match that follows.
  */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -274,15 +275,22 @@ static bool match_text(const struct rules_cond *c, struct rules_ctx *x, const ch
 	return rc > 0;
 }
 
+/* The characters in t before byte so (none for no text). */
+static size_t chars_before(const struct vtext *t, size_t so)
+{
+	size_t n = 0;
+	for (size_t i = 0; t != NULL && i < so; i++)
+		n += ((unsigned char)t->s[i] & 0xc0) != 0x80;
+	return n;
+}
+
 /* Notes where the rule's first text condition that holds matched, in characters. */
 static void note_seen(struct rules_ctx *x, const char *in, const struct vtext *t, size_t so)
 {
 	if (x->seen.in != NULL)
 		return;
 	x->seen.in = in;
-	x->seen.position = 0;
-	for (size_t i = 0; t != NULL && i < so; i++)
-		x->seen.position += ((unsigned char)t->s[i] & 0xc0) != 0x80;
+	x->seen.position = chars_before(t, so);
 }
 
 bool rules_eval_subject(const struct rules_cond *c, struct rules_ctx *x)
@@ -767,6 +775,25 @@ void rules_lookup_captures(const struct rules *r, const struct rules_input *in,
 	*values = m.capture_values;
 }
 
+/*
+ * Characters before the first place in the new text where one of c's body conditions (not
+ * under a `not`) matches; SIZE_MAX when none does. Breaks ties between parts that both start
+ * at the subject: "voucher + cancellation" with the voucher raised first in the body.
+ */
+static size_t first_body_match(struct rules_ctx *x, const struct rules_cond *c)
+{
+	size_t best = SIZE_MAX, so = 0, eo = 0;
+	if (c->eval == rules_eval_not)
+		return best;
+	if (c->eval == rules_eval_body && find(x, c->re, &x->new_text, &so, &eo) > 0)
+		return chars_before(&x->new_text, so);
+	for (size_t i = 0; i < c->nkids; i++) {
+		size_t p = first_body_match(x, &c->kids[i]);
+		best = p < best ? p : best;
+	}
+	return best;
+}
+
 static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct rules_result *res)
 {
 	res->matches = xreallocarray(res->matches, res->nmatches + 1, sizeof(*res->matches));
@@ -778,6 +805,9 @@ static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct
 	m->place = rule->place;
 	m->seen = x->seen.in;
 	m->position = x->seen.position;
+	m->body_position = m->seen != NULL && strcmp(m->seen, "body") == 0
+	                       ? m->position
+	                       : first_body_match(x, &rule->match);
 	capture_all(x, rule, m);
 	for (size_t i = 0; i < rule->tags.n; i++)
 		if (!strvec_contains(&res->tags, rule->tags.v[i]))
@@ -913,6 +943,10 @@ int rules_match_cmp(const struct rules_match *a, const struct rules_match *b)
 		return a->place < b->place ? -1 : 1;
 	if (a->place == RULES_PLACE_TEXT && a->position != b->position)
 		return a->position < b->position ? -1 : 1;
+	/* Both at the start (the subject): by where the body raised them; one the body never
+	 * names stays at the start, before them (SIZE_MAX + 1 is 0). */
+	if (a->place == RULES_PLACE_TEXT && a->body_position != b->body_position)
+		return a->body_position + 1 < b->body_position + 1 ? -1 : 1;
 	return a->index < b->index ? -1 : a->index > b->index;
 }
 
@@ -934,13 +968,18 @@ static const char *template_name(const struct rules *r, const struct template *t
 /* Why a part is where it is: "refund (body, character 58)", "apology (place: first)". */
 static void explain_place(const struct rules_match *m, struct buf *out)
 {
+	bool in_body = m->seen != NULL && strcmp(m->seen, "body") == 0;
 	buf_printf(out, "%s (", m->rule);
 	if (m->place != RULES_PLACE_TEXT)
-		buf_printf(out, "place: %s)", m->place == RULES_PLACE_FIRST ? "first" : "last");
-	else if (m->seen != NULL && strcmp(m->seen, "body") == 0)
-		buf_printf(out, "body, character %zu)", m->position + 1);
+		buf_printf(out, "place: %s", m->place == RULES_PLACE_FIRST ? "first" : "last");
+	else if (in_body)
+		buf_printf(out, "body, character %zu", m->position + 1);
 	else
-		buf_puts(out, m->seen ? "subject)" : "no text condition: the start)");
+		buf_puts(out, m->seen ? "subject" : "no text condition: the start");
+	/* Parts that tie at the start go by the body: say where it raised them. */
+	if (m->place == RULES_PLACE_TEXT && !in_body && m->body_position != SIZE_MAX)
+		buf_printf(out, "; body, character %zu", m->body_position + 1);
+	buf_putc(out, ')');
 }
 
 static void explain_draft(const struct rules *r, const struct rules_result *res, struct buf *out)

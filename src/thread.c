@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "tend/person.h"
+
 static const char *const reason_names[] = {
     [THREAD_REASON_NEW] = "new",
     [THREAD_REASON_REFERENCE] = "references",
@@ -271,13 +273,22 @@ out:
 	return rc;
 }
 
-/* The customer of a conversation a message starts. */
+/*
+ * The customer of a conversation a message starts. A form's Reply-To often has no name; the
+ * form's "Name: Anna Berg" line then gives it, for the greeting and the queue.
+ */
 static void pick_customer(const struct message *m, const struct thread_options *opt,
                           struct message_addr *out)
 {
 	bool form;
 	const struct message_addr *a = thread_customer_of(m, opt, &form);
 	out->name = a->name ? xstrdup(a->name) : NULL;
+	char *given =
+	    form && (a->name == NULL || *a->name == '\0') ? person_form_name(m->text) : NULL;
+	if (given != NULL) {
+		free(out->name);
+		out->name = given;
+	}
 	out->addr = xstrdup(a->addr ? a->addr : "");
 }
 

@@ -54,6 +54,34 @@ def test_contact_form_customers_are_apart():
         env.close()
 
 
+def test_form_name_line_names_a_customer_without_one():
+    env = Env(config=SHOP)
+    try:
+        env.import_(env.write("a.eml", form(
+            "n1@platform.example", "fatima.rahman@example.org",
+            "New message from the contact form\n\nName: Fatima Rahman\n"
+            "Email: fatima.rahman@example.org\n\nMessage:\nPlease cancel my order.\n")))
+        env.import_(env.write("b.eml", form(
+            "n2@platform.example", "i.krause@example.de",
+            "Neue Nachricht\n\nName: Frau Ingrid Krause\nBestellnummer: 10511\n",
+            subject="Kontaktformular: Lieferung")))
+        # A name in Reply-To is the customer's own: the form's line does not replace it.
+        env.import_(env.write("c.eml", form(
+            "n3@platform.example", "Ben Birch <ben@example.org>", "Name: Somebody Else\nHi\n",
+            subject="Contact form: Hello")))
+        for msgid, first, whole in (("n1", "Fatima", "Fatima Rahman"),
+                                    ("n2", "Ingrid", "Frau Ingrid Krause"),
+                                    ("n3", "Ben", "Ben Birch")):
+            t = thread_of(env, msgid + "@platform.example")
+            eq(t["customer"]["name"], whole, "the customer's name")
+            d = env.show(t["id"])["draft"]
+            check(d["body"].startswith("Hello %s," % first), d["body"][:80])
+        queue = env.tend("queue").out
+        check("Fatima Rahman <fatima.rahman@" in queue, queue)
+    finally:
+        env.close()
+
+
 def test_configured_form_senders_and_plain_mail():
     env = Env(config=SHOP + "form_senders: [orders@shop-platform.example, '@forms.example']\n")
     try:

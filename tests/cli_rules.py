@@ -216,6 +216,36 @@ def test_rules_test_puts_parts_in_the_customers_order():
         env.close()
 
 
+def test_parts_both_in_the_subject_go_by_the_body():
+    env = Env(config="store: store\n")
+    try:
+        for name in ("cancel", "voucher", "refund"):
+            env.write("templates/%s.txt" % name, "About the %s." % name)
+        # The file names cancel first; the customer raised the voucher first. The refund is
+        # in the subject only: it stays at the start.
+        env.write("rules.yaml", "version: 1\nrules:\n"
+                  "  - {name: cancel, template: cancel, match: {any: [{subject: '(?i)cancel'},"
+                  " {body: '(?i)please cancel'}]}}\n"
+                  "  - {name: voucher, template: voucher, match: {any: [{subject: '(?i)voucher'},"
+                  " {body: '(?i)voucher'}]}}\n"
+                  "  - {name: refund, template: refund, match: {any: [{subject: '(?i)refund'},"
+                  " {body: '(?i)my refund'}]}}\n")
+        eml = env.write("t.eml", mail(
+            "t1@example.org", CUSTOMER, "voucher + cancellation + refund",
+            "Two things. I never got my birthday voucher.\nAlso please cancel order 10601.",
+            "Tue, 1 Dec 2026 10:00:00 +0100"))
+        r = env.tend("rules", "test", eml)
+        check("draft: built-in greeting + refund + voucher + cancel + built-in closing\n" in r.out,
+              r.out)
+        check("parts in the customer's order: refund (subject), voucher (subject; body, "
+              "character 37), cancel (subject; body, character 51)\n" in r.out, r.out)
+        j = env.json("rules", "test", "--json", eml)
+        body = j["draft"]["body"]
+        order = [body.index("About the " + w) for w in ("refund", "voucher", "cancel")]
+        eq(order, sorted(order), "where each part starts in the draft")
+    finally:
+        env.close()
+
 def sample_message(env, name, subject, body, frm="Anna Berg <anna@example.com>"):
     return env.write(name, "From: %s\nTo: support@shop.example\nSubject: %s\n"
                      "Message-ID: <%s@example.com>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n\n%s"

@@ -1598,7 +1598,7 @@ def test_queue_cut_to_any_width_prints_no_control_and_no_half_character():
         env.close()
 
 
-# ---- Attachments (issue 17) ------------------------------------------------------------------
+# ---- 15. Attachments (issue 17) --------------------------------------------------------------
 
 # File names an agent may be handed: line ends and a header after them, quotes, terminal
 # escapes, and a name of 254 bytes.
@@ -1723,6 +1723,38 @@ def test_rule_attach_through_a_link_is_refused():
     finally:
         env.close()
 
+
+# ---- 16. A contact form's name line (issue 16) ----------------------------------------------
+# A form's Reply-To without a name takes the name from the form's "Name:" line, which the
+# customer typed: terminal controls in it never reach the terminal or the draft, and a name
+# longer than any name is no name ("Hello there,").
+
+def form_mail(msgid, reply_to, name):
+    return ("From: Shop Website <noreply@platform.example>\nTo: support@shop.example\n"
+            "Subject: Contact form %s\nMessage-ID: <%s>\nReply-To: %s\n"
+            "Date: Mon, 30 Nov 2026 09:00:00 +0000\nContent-Type: text/plain; charset=utf-8\n\n"
+            % (msgid, msgid, reply_to)).encode() + b"Name: " + name + b"\nWhere is my order?\n"
+
+
+def test_form_name_cannot_talk_to_the_terminal():
+    env = Env(config=SHOP)
+    env.use_sample_rules()
+    try:
+        for n, name in ((1, OSC52 + b"Evil " + HIDE + b"Person"), (2, b"Anna " * 100)):
+            path = env.write("f%d.eml" % n, form_mail("f%d@platform.example" % n,
+                                                      "c%d@example.com" % n, name))
+            terminal_output(env, "import", path)
+        queue = terminal_output(env, "queue")
+        check("Person <c" in queue and "c2@example.com" in queue, queue)
+        for n in (1, 2):
+            tid = thread_of(env, "f%d@platform.example" % n)
+            terminal_output(env, "show", tid)
+            d = env.show(tid)["draft"]
+            check(not CONTROL.search(d["body"]), d["body"][:80])
+        d2 = env.show(thread_of(env, "f2@platform.example"))["draft"]["body"]
+        check(d2.startswith("Hello there,"), d2[:40])
+    finally:
+        env.close()
 
 if __name__ == "__main__":
     run(globals())

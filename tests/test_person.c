@@ -46,6 +46,12 @@ static const struct name_case cases[] = {
     {"Mevr. Anke van der Berg", "Mevr.", "Anke", "van der Berg"},
     {"De heer Pieter Bakker", "De heer", "Pieter", "Bakker"},
     {"Mr. & Mrs. John Smith", "Mr. & Mrs.", "John", "Smith"},
+    /* Degrees that belong to the title: "Dr. med." is not Dr. Med. */
+    {"Dr. med. Katrin Vogel", "Dr. med.", "Katrin", "Vogel"},
+    {"Prof. Dr. rer. nat. Hans Weber", "Prof. Dr. rer. nat.", "Hans", "Weber"},
+    {"DR. MED. DENT. ANNA BERG", "Dr. med. dent.", "Anna", "Berg"},
+    {"Dr. Nat Berg", "Dr.", "Nat", "Berg"},
+    {"Vogel, Dr. med. Katrin", "Dr. med.", "Katrin", "Vogel"},
     /* "Last, First", with titles on either side. */
     {"Kowalski, Anna", NULL, "Anna", "Kowalski"},
     {"\"Berg, Dr. Anna\"", "Dr.", "Anna", "Berg"},
@@ -110,4 +116,38 @@ static void test_odd_input(void)
 	person_free(&p);
 }
 
-T_MAIN(T_CASE(test_names), T_CASE(test_odd_input))
+/* A web form's "Name:" line, in the six languages; other lines and hostile values are none. */
+static void test_form_name(void)
+{
+	static const struct {
+		const char *text, *want;
+	} forms[] = {
+	    {"New message\n\nName: Fatima Rahman\nEmail: f@example.org\n", "Fatima Rahman"},
+	    {"Name: BERG, ANNA-LENA\r\nOrder number: 10633\r\n", "BERG, ANNA-LENA"},
+	    {"Nom : Mme Élise Fournier\nE-mail : e@example.fr\n", "Mme Élise Fournier"},
+	    {"NOMBRE: Lucía Fernández\n", "Lucía Fernández"},
+	    {"  Vollständiger Name:\tFrau Ingrid Krause  \n", "Frau Ingrid Krause"},
+	    {"Naam: Jan de Vries", "Jan de Vries"},
+	    {"Message:\nMy name: is not a field\nName: Anna Berg\n", "Anna Berg"},
+	    {"Name:\nName:   \n", NULL},
+	    {"Username: anna\nNamed: x\n", NULL},
+	    {"Name: Anna \x1b[31mBerg\n", NULL},
+	    {"", NULL},
+	};
+	for (size_t i = 0; i < NELEM(forms); i++) {
+		char *got = person_form_name(forms[i].text);
+		if ((got == NULL) != (forms[i].want == NULL) ||
+		    (got != NULL && strcmp(got, forms[i].want) != 0))
+			T_FAIL("%zu: got \"%s\", want \"%s\"", i, got ? got : "(none)",
+			       forms[i].want ? forms[i].want : "(none)");
+		free(got);
+	}
+	char *long_name = xcalloc(PERSON_FORM_NAME_MAX + 8, 1);
+	memcpy(long_name, "Name: ", 6);
+	memset(long_name + 6, 'a', PERSON_FORM_NAME_MAX + 1);
+	T_EQ_STR(person_form_name(long_name), NULL);
+	free(long_name);
+	T_EQ_STR(person_form_name(NULL), NULL);
+}
+
+T_MAIN(T_CASE(test_names), T_CASE(test_odd_input), T_CASE(test_form_name))

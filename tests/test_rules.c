@@ -793,12 +793,13 @@ static void test_place_order(void)
 	struct rules_result res;
 	struct buf out = BUF_INIT;
 	rules_explain(r, &in, &res, &out);
-	T_CONTAINS(out.data, "draft: built-in greeting + sorry + invoice + missing + delivery + "
+	/* invoice and missing both start at the start; the body raised missing's "Where" first. */
+	T_CONTAINS(out.data, "draft: built-in greeting + sorry + missing + invoice + delivery + "
 	                     "voucher + late + catchall + built-in closing\n");
-	T_CONTAINS(out.data, "parts in the customer's order: sorry (place: first), invoice "
-	                     "(subject), missing (no text condition: the start), delivery (body, "
-	                     "character 13), voucher (body, character 26), late (body, character "
-	                     "52), catchall (place: last)\n");
+	T_CONTAINS(out.data, "parts in the customer's order: sorry (place: first), missing (no "
+	                     "text condition: the start; body, character 1), invoice (subject; "
+	                     "body, character 60), delivery (body, character 13), voucher (body, "
+	                     "character 26), late (body, character 52), catchall (place: last)\n");
 	/* Evaluating without explaining puts them in the same order. */
 	rules_result_finish(&res);
 	rules_eval(r, &in, &res);
@@ -806,8 +807,8 @@ static void test_place_order(void)
 	for (size_t i = 0; i < res.nmatches && i < NELEM(v); i++)
 		v[i] = &res.matches[i];
 	T_EQ_INT(res.nmatches, 7);
-	T_OK(res.nmatches == 7 && rules_match_cmp(v[5], v[3]) < 0 &&
-	     rules_match_cmp(v[3], v[6]) < 0 && rules_match_cmp(v[6], v[2]) < 0 &&
+	T_OK(res.nmatches == 7 && rules_match_cmp(v[5], v[6]) < 0 &&
+	     rules_match_cmp(v[6], v[3]) < 0 && rules_match_cmp(v[3], v[2]) < 0 &&
 	     rules_match_cmp(v[2], v[1]) < 0 && rules_match_cmp(v[1], v[4]) < 0 &&
 	     rules_match_cmp(v[4], v[0]) < 0);
 	buf_free(&out);

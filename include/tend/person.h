@@ -24,4 +24,16 @@ void person_parse(const char *display_name, struct person *p);
 
 void person_free(struct person *p);
 
+/* The longest name person_form_name takes, in bytes: a longer value is not a name. */
+#define PERSON_FORM_NAME_MAX 200
+
+/*
+ * The sender's name as a web form's text gives it, for form mail whose Reply-To has no
+ * display name: the value of the first line "Name: Anna Berg" (or "Nom :", "Nombre:",
+ * "Nome:", "Naam:", "Full name:", "Ihr Name:", ...; any case), blanks trimmed. NULL when no
+ * line gives one, or the value is empty, longer than PERSON_FORM_NAME_MAX or holds control
+ * bytes. Caller frees.
+ */
+char *person_form_name(const char *text);
+
 #endif

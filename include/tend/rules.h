@@ -134,12 +134,16 @@ struct rules_match {
 	int place;        /* enum rules_place */
 	const char *seen; /* "subject" or "body": the first text condition that held; or NULL */
 	size_t position;  /* in the body: characters before the match; 0 for the subject */
+	/* Characters before the first body match of any of its body conditions, for ties at the
+	 * start (a subject match); SIZE_MAX when no body condition matched. */
+	size_t body_position;
 };
 
 /*
  * The order of two matches' parts in a draft: `place: first` rules, then the others by where
- * the customer raised them (a subject, or no text at all, counts as the start), then `place:
- * last` rules; rule order among equals.
+ * the customer raised them (a subject, or no text at all, counts as the start; those at the
+ * start by where their body conditions first match, one without a body match first), then
+ * `place: last` rules; rule order among equals.
  */
 int rules_match_cmp(const struct rules_match *a, const struct rules_match *b);
 
