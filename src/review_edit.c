@@ -284,6 +284,14 @@ static int read_back(const char *path, char **out, char **err)
 	return rc;
 }
 
+/* Names the file kept after a failure at the end of *err. */
+static void keep_file(const char *path, char **err)
+{
+	char *more = xasprintf("%s (your text is in %s)", *err, path);
+	free(*err);
+	*err = more;
+}
+
 /* Saves body unless the draft changed since it was loaded. */
 static int edit_save(struct store *s, const struct edit_session *es, const struct review_agent *a,
                      const char *old, const char *body, char **err)
@@ -322,11 +330,8 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 		review_target_close(&tg);
 		return rc;
 	}
-	if ((rc = review_target_commit(&tg, err)) < 0) {
-		char *more = xasprintf("%s (your text is in %s)", *err, es->path);
-		free(*err);
-		*err = more;
-	}
+	if ((rc = review_target_commit(&tg, err)) < 0)
+		keep_file(es->path, err);
 	return rc;
 }
 
@@ -337,7 +342,7 @@ int review_editor(const char *name, uint64_t thread, const char *text, const cha
 	int rc = write_file(name, thread, body, reference, path, err);
 	free(body);
 	if (rc == 0 && (rc = run_editor(*path, err)) < 0)
-		unlink(*path);
+		keep_file(*path, err); /* what the agent typed before it failed is there */
 	if (rc == 0)
 		rc = read_back(*path, out, err);
 	return rc;

@@ -57,8 +57,8 @@ int review_blank_draft(struct review_target *tg, int64_t now);
  * private file (mode 0600, in $TMPDIR, else /tmp) named after name ("draft", "note") and
  * thread, and runs $VISUAL, else $EDITOR, else vi on it. On 0, *path is the file (the caller
  * removes it when done with it) and *out what the agent left above the scissors line, without
- * trailing white space ("" when nothing). When the editor fails the file is removed; when what
- * it left cannot be read as text the file is kept and named in *err. *path and *out, when set,
+ * trailing white space ("" when nothing). When the editor fails, or what it left cannot be
+ * read as text, the file is kept and named in *err. *path and *out, when set,
  * are the caller's to free.
  */
 int review_editor(const char *name, uint64_t thread, const char *text, const char *reference,
