@@ -323,9 +323,12 @@ static void apply_edit(struct store_draft *d, const struct review_agent *a, cons
 	d->cc = h->cc;
 	memset(&h->to, 0, sizeof(h->to));
 	memset(&h->cc, 0, sizeof(h->cc));
-	/* the agent chose them: what show said of the customer's choices no longer holds */
+	/* the agent chose them: what show said of the customer's choices no longer holds, and the
+	 * rules keep them when they write the draft again */
 	message_addrs_free(&d->reply_to_held);
 	d->cc_withheld = 0;
+	free(d->recipients_by);
+	d->recipients_by = xstrdup(a->login);
 }
 
 /* The audit's diff: of the text, and of the recipients when they changed. */

@@ -947,12 +947,19 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 	buf_printf(b, "Recipients: %zu\n", view_recipients(d));
 	view_recipient_notes(b, d);
 	put_field(b, "Subject", d->subject);
-	if (d->parts.n) {
+	if (d->parts.n) { /* numbered for `tend draft ID --remove N` */
 		buf_puts(b, "Answers:");
 		for (size_t i = 0; i < d->parts.n; i++) {
-			buf_puts(b, i ? ", " : " ");
+			buf_printf(b, "%s%zu. ", i ? ", " : " ", i + 1);
 			put_safe(b, d->parts.v[i]);
+			if (strvec_contains(&d->parts_added, d->parts.v[i]))
+				buf_puts(b, " (added by hand)");
 		}
+		buf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < d->parts_removed.n; i++) {
+		buf_puts(b, "Removed by hand: ");
+		put_safe(b, d->parts_removed.v[i]);
 		buf_putc(b, '\n');
 	}
 	for (size_t i = 0; i < d->captures.n; i++) {

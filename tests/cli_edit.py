@@ -1,7 +1,8 @@
 #!/usr/bin/python3
-"""The file `tend edit` opens (issue 17): the To: and Cc: lines above the text, checked as the
-sender checks them, and the reply goes where the agent said (read back from a real SMTP
-server); a refused save, or an editor that fails, keeps the agent's file."""
+"""Changing a draft (issue 17). The file `tend edit` opens: the To: and Cc: lines above the
+text, checked as the sender checks them, and the reply goes where the agent said (read back
+from a real SMTP server); a refused save, or an editor that fails, keeps the agent's file.
+`tend draft ID --add TEMPLATE / --remove N`: a part by hand."""
 
 import os
 
@@ -171,6 +172,102 @@ def test_edited_recipients_receive_the_reply(r):
     eq([(a.display_name, a.addr_spec) for a in m.msg["Cc"].addresses],
        [("Doe, Jane", "jane@example.org")], "Cc")
     eq(r.outbox(tid)["state"], "sent", "sent")
+
+
+
+def with_rules():
+    env = Env(config="store: store\nrules: rules.yaml\naccounts:\n  - name: support\n"
+              "    address: support@shop.example\n")
+    env.use_sample_rules()
+    env.import_(sample_mail())
+    tid = [t["id"] for t in env.threads() if "order #10455" in t["subject"]][0]
+    return env, tid
+
+
+def parts(env, tid):
+    return env.show(tid)["draft"]["parts"]
+
+
+def test_part_added_and_removed():
+    env, tid = with_rules()
+    try:
+        eq(parts(env, tid), ["return_custom"], "the rules' part")
+        r = env.tend("draft", tid, "--add", "cancel", env=ALICE)
+        eq(r.out, "Thread %d: added part 2 of 2, cancel (template cancel).\n" % tid, "add")
+        d = env.show(tid)["draft"]
+        eq(d["parts"], ["return_custom", "cancel"], "after the customer's concerns")
+        # the cancel template's text, with the order number captured from the conversation
+        check("You asked us to cancel the order 10455." in d["body"], d["body"])
+        out = env.tend("show", tid).out
+        check("Answers: 1. return_custom, 2. cancel (added by hand)\n" in out, out)
+        r = env.tend("draft", tid, "--remove", "1", env=ALICE)
+        eq(r.out, "Thread %d: removed part 1, return_custom.\n" % tid, "remove")
+        d = env.show(tid)["draft"]
+        eq(d["parts"], ["cancel"], "parts after --remove")
+        check("made-to-measure pieces that are not faulty" not in d["body"], d["body"])
+        check("Removed by hand: return_custom\n" in env.tend("show", tid).out, "show")
+        # the rules keep to the agent's choice when they write the draft again
+        env.tend("redraft", tid, env=ALICE)
+        eq(parts(env, tid), ["cancel"], "parts after tend redraft")
+        log = [(e["action"], e["detail"]) for e in env.json("log", "--json", tid)
+               if e["action"] == "part"]
+        eq(log, [("part", "added part 2 of 2, cancel (template cancel)"),
+                 ("part", "removed part 1, return_custom")], "audit")
+    finally:
+        env.close()
+
+
+def test_part_refused():
+    env, tid = with_rules()
+    try:
+        before = env.show(tid)["draft"]
+        cases = [
+            (["--add", "nope"], 'no rule in %s has the template "nope"'
+             % env.path("rules.yaml")),
+            (["--add", "return-custom"],
+             "thread %d: the draft has that part already (part 1, return_custom)" % tid),
+            (["--remove", "2"], "thread %d: the draft has 1 part (`tend show %d` numbers "
+             "them); there is no part 2" % (tid, tid)),
+        ]
+        for args, why in cases:
+            r = env.tend("draft", tid, *args, rc=1, env=ALICE)
+            eq(r.err, "tend: %s\n" % why, "stderr")
+        for args in (["--remove", "0"], ["--remove", "x"], [], ["--add", "a", "--remove", "1"]):
+            env.tend("draft", tid, *args, rc=2, env=ALICE)
+        eq(env.show(tid)["draft"], before, "nothing changed")
+        # a draft edited by hand: its text is the agent's
+        edit(env, tid, "s = s.replace('Hello', 'Hi', 1)")
+        r = env.tend("draft", tid, "--add", "cancel", rc=1, env=ALICE)
+        eq(r.err, "tend: thread %d: the draft was edited by hand; adding or removing a part "
+           "would write it again from the templates over your text: change it with `tend "
+           "edit %d`\n" % (tid, tid), "edited")
+        # an approved one
+        other = [q["thread"] for q in env.json("queue", "--json") if q["thread"] != tid][0]
+        env.tend("approve", other, env=ALICE)
+        r = env.tend("draft", other, "--remove", "1", rc=1, env=ALICE)
+        check(r.err.startswith("tend: thread %d: the draft was approved by alice" % other),
+              r.err)
+        check("part" not in [e["action"] for e in env.json("log", "--json")], "nothing audited")
+    finally:
+        env.close()
+
+
+def test_recipients_kept_when_the_customer_writes_again():
+    env, tid = with_rules()
+    try:
+        edit(env, tid, set_line("Cc", "jane@example.org"))
+        th = env.show(tid)
+        last = th["messages"][-1]
+        env.import_(env.write("again.eml", (
+            "From: %s\nTo: support@shop.example\nSubject: Re: %s\n"
+            "Date: Mon, 23 Nov 2026 23:59:00 +0000\nMessage-ID: <again@example.net>\n"
+            "In-Reply-To: <%s>\n\nAnd please cancel order 10455 too.\n"
+            % (th["customer"]["email"], th["subject"], last["message_id"]))))
+        d = env.show(tid)["draft"]
+        eq(d["parts"], ["return_custom", "cancel_too_late"], "the draft was written again")
+        eq(addrs(d, "cc"), [(None, "jane@example.org")], "the agent's Cc is kept")
+    finally:
+        env.close()
 
 
 if __name__ == "__main__":

@@ -402,7 +402,7 @@ static void test_show_draft(void)
 	T_CONTAINS(out, "══ Draft: proposed");
 	T_CONTAINS(out, "To: Anna <anna@example.com>\n");
 	T_CONTAINS(out, "Subject: Re: Refund please [#1]\n");
-	T_CONTAINS(out, "Answers: refund\n");
+	T_CONTAINS(out, "Answers: 1. refund\n");
 	T_CONTAINS(out, "\n" BODY);
 	T_OK(strstr(out, "wrote again") == NULL);
 	free(out);

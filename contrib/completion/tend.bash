@@ -32,13 +32,13 @@ _tend()
 	done
 	case $prev in
 	-c) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--as | --reason | --since | --until | --limit) return ;;
+	--as | --reason | --since | --until | --limit | --add | --remove) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
+			reject resolve reopen redraft draft snooze assign note outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -54,6 +54,7 @@ _tend()
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
 	redraft) opts="--as --all" ;;
+	draft) opts="--as --add --remove" ;;
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
@@ -67,7 +68,7 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | reject | resolve | redraft | snooze | assign | log)
+	show | edit | approve | reject | resolve | redraft | draft | snooze | assign | log)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return

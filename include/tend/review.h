@@ -162,6 +162,22 @@ int review_redraft(struct store *s, struct classify *cl, uint64_t thread,
 /* Appends to out the open conversations with a proposed draft, in id order: what
  * `tend redraft --all` goes through. */
 int review_redraft_list(struct store *s, struct idvec *out);
+/*
+ * Adds to thread's proposed draft the part the rule naming template (the first such rule)
+ * would add: the draft is written again by cl's rules (classify_compose), the part placed as a
+ * rule's part would be (after the concerns the customer raised, unless its rule is pinned
+ * with `place`), with the rule's captures from the messages it answers and the facts found
+ * for them. Recorded on the draft, so that the rules keep it when they write it again.
+ * Refused for an unknown template, a part the draft has, a draft not proposed, and one an
+ * agent edited (its text is theirs). Audited as "part". On 0, *line says what was done
+ * ("added part 2 of 3, refund (template refund)"; caller frees).
+ */
+int review_part_add(struct store *s, struct classify *cl, uint64_t thread,
+                    const struct review_agent *a, const char *template, char **line, char **err);
+/* Removes the draft's n-th part (1 is the first, as `tend show` numbers them), likewise. */
+int review_part_remove(struct store *s, struct classify *cl, uint64_t thread,
+                       const struct review_agent *a, size_t n, char **line, char **err);
+
 /* Hides the proposed draft from the queue for seconds (0: shows it again); the deadline stays. */
 int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
                   char **err);
