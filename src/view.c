@@ -629,6 +629,12 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->in_reply_to);
 	json_key(j, "parts");
 	json_strvec(j, &d->parts);
+	json_key(j, "parts_added"); /* by hand: tend draft --add, --remove */
+	json_strvec(j, &d->parts_added);
+	json_key(j, "parts_removed");
+	json_strvec(j, &d->parts_removed);
+	json_key(j, "recipients_by"); /* who set To and Cc in tend edit; null: the rules */
+	json_string(j, d->recipients_by);
 	json_key(j, "captures");
 	json_strvec(j, &d->captures);
 	json_key(j, "body");

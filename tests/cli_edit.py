@@ -72,6 +72,7 @@ def test_recipients_saved_shown_and_logged():
         eq(addrs(d, "cc"), [("Doe, Jane", "jane@example.org"), (None, "bob@example.net")],
            "Cc")
         eq(d["body"], before["body"], "text unchanged")
+        eq((before["recipients_by"], d["recipients_by"]), (None, "alice"), "set by hand")
         check("Cc: Doe, Jane <jane@example.org>, bob@example.net\nRecipients: 3\n"
               in env.tend("show", tid).out, "show")
         entry = [e for e in env.json("log", "--json", tid) if e["action"] == "edit"]
@@ -203,7 +204,8 @@ def test_part_added_and_removed():
         r = env.tend("draft", tid, "--remove", "1", env=ALICE)
         eq(r.out, "Thread %d: removed part 1, return_custom.\n" % tid, "remove")
         d = env.show(tid)["draft"]
-        eq(d["parts"], ["cancel"], "parts after --remove")
+        eq((d["parts"], d["parts_added"], d["parts_removed"]),
+           (["cancel"], ["cancel"], ["return_custom"]), "parts after --remove")
         check("made-to-measure pieces that are not faulty" not in d["body"], d["body"])
         check("Removed by hand: return_custom\n" in env.tend("show", tid).out, "show")
         # the rules keep to the agent's choice when they write the draft again
