@@ -714,12 +714,52 @@ static int rule_files(struct classify *cl, struct store_txn *t, struct store_dra
 	return rc;
 }
 
+/* The matches of the parts an agent added to d, taken on the latest message p answers (and
+ * the messages before it); how many there are in *out (caller frees each, and *out). */
+static size_t by_hand(const struct classify *cl, const struct pending *p,
+                      const struct store_draft *d, const char *zone, struct rules_match **out)
+{
+	*out = xcalloc(d->parts_added.n + 1, sizeof(**out));
+	struct rules_earlier *e = xcalloc(p->n, sizeof(*e));
+	for (size_t i = 0; i + 1 < p->n; i++) { /* newest first */
+		size_t k = p->n - 2 - i;
+		e[i] = (struct rules_earlier){p->msgs[k], p->ids[k], p->msgs[k]->date};
+	}
+	struct rules_input in = {
+	    .message = p->msgs[p->n - 1], .earlier = e, .nearlier = p->n - 1, .timezone = zone};
+	size_t n = 0;
+	for (size_t i = 0; i < d->parts_added.n; i++)
+		n += rules_match_by_hand(cl->rules, d->parts_added.v[i], &in, &(*out)[n]) == 0;
+	free(e);
+	return n;
+}
+
+/* Recipients an agent set stay whatever the rules would choose now. */
+static void keep_recipients(struct store_draft *d, struct message_addrs *to,
+                            struct message_addrs *cc)
+{
+	message_addrs_free(&d->to);
+	message_addrs_free(&d->cc);
+	d->to = *to;
+	d->cc = *cc;
+	message_addrs_free(&d->reply_to_held);
+	d->cc_withheld = 0;
+}
+
 /* Writes d's text and recipients from the rules, for the messages p and thread th, as of now
- * (0: the clock). */
+ * (0: the clock), with the parts an agent added or removed. */
 static void compose(struct classify *cl, const struct store_thread *th, const struct pending *p,
                     struct store_draft *d, int64_t now)
 {
 	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
+	const char *zone = bh && bh->set ? bh->timezone : NULL;
+	struct rules_match *added = NULL;
+	size_t nadded = by_hand(cl, p, d, zone, &added);
+	struct message_addrs to = d->to, cc = d->cc;
+	if (d->recipients_by) { /* draft_compose would free them */
+		memset(&d->to, 0, sizeof(d->to));
+		memset(&d->cc, 0, sizeof(d->cc));
+	}
 	struct draft_input in = {
 	    .rules = cl->rules,
 	    .thread = th,
@@ -729,11 +769,19 @@ static void compose(struct classify *cl, const struct store_thread *th, const st
 	    .token = cl->config->threading.token,
 	    .deadline = th->deadline,
 	    .now = now,
-	    .timezone = bh && bh->set ? bh->timezone : NULL,
+	    .timezone = zone,
 	    .max_recipients = cl->config->review.max_recipients,
+	    .removed = &d->parts_removed,
+	    .added = added,
+	    .nadded = nadded,
 	};
 	draft_compose(&in, d);
 	d->composed = str_hash(d->body) | 1; /* never 0, which says "not known" */
+	if (d->recipients_by)
+		keep_recipients(d, &to, &cc);
+	for (size_t i = 0; i < nadded; i++)
+		rules_match_finish(&added[i]);
+	free(added);
 }
 
 int classify_compose(struct classify *cl, struct store_txn *t, const struct store_thread *th,

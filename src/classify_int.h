@@ -22,14 +22,6 @@ const struct strvec *classify_own(const struct classify *cl);
  */
 bool classify_keep_aside(struct store_draft *d, int why);
 
-/*
- * Writes d's text, subject, recipients and composed hash as the rules would now, for the
- * unanswered customer messages of th (with none, its latest customer message). Returns 0; 1
- * when th has no customer message to answer (d untouched); or a store code.
- */
-int classify_compose(struct classify *cl, struct store_txn *t, const struct store_thread *th,
-                     struct store_draft *d);
-
 /* True when rec is a customer message of th still waiting for an answer. */
 bool classify_unanswered(const struct store_thread *th, const struct store_message *rec);
 

@@ -39,28 +39,42 @@ static int concern_cmp(const void *a, const void *b)
 	return d ? d : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-/* Each rule once, in the order the customer raised them; captures from the latest message. */
+/* Counts m in, for message i: the latest match of a rule gives the captures. */
+static void add_concern(struct concerns *c, const struct rules_match *m, size_t i)
+{
+	size_t k = 0;
+	while (k < c->n && strcmp(c->v[k].match->rule, m->rule) != 0)
+		k++;
+	c->v[k].match = m;
+	if (k == c->n) {
+		c->v[k].first = m;
+		c->v[k].message = i;
+		c->v[k].seq = k;
+		c->n++;
+	}
+}
+
+/* Each rule once, in the order the customer raised them; captures from the latest message.
+ * The parts an agent added come after the customer's (unless the rules found them too). */
 static void gather_concerns(const struct draft_input *in, struct concerns *c)
 {
-	size_t cap = 0;
+	size_t cap = in->nadded;
 	for (size_t i = 0; i < in->nmessages; i++)
 		cap += in->messages[i].result->nmatches;
 	c->v = xcalloc(cap + 1, sizeof(*c->v));
 	c->n = 0;
 	for (size_t i = 0; i < in->nmessages; i++) {
 		const struct rules_result *r = in->messages[i].result;
-		for (size_t j = 0; j < r->nmatches; j++) {
-			size_t k = 0;
-			while (k < c->n && strcmp(c->v[k].match->rule, r->matches[j].rule) != 0)
-				k++;
-			c->v[k].match = &r->matches[j];
-			if (k == c->n) {
-				c->v[k].first = &r->matches[j];
-				c->v[k].message = i;
-				c->v[k].seq = k;
-				c->n++;
-			}
-		}
+		for (size_t j = 0; j < r->nmatches; j++)
+			if (!in->removed || !strvec_contains(in->removed, r->matches[j].rule))
+				add_concern(c, &r->matches[j], i);
+	}
+	for (size_t i = 0; i < in->nadded; i++) {
+		size_t k = 0;
+		while (k < c->n && strcmp(c->v[k].match->rule, in->added[i].rule) != 0)
+			k++;
+		if (k == c->n)
+			add_concern(c, &in->added[i], in->nmessages);
 	}
 	qsort(c->v, c->n, sizeof(*c->v), concern_cmp);
 }
@@ -424,6 +438,7 @@ void draft_copy_reply(struct store_draft *d, const struct store_draft *src, bool
 	for (size_t i = 0; i < src->reply_to_held.n; i++)
 		message_addrs_add(&d->reply_to_held, &src->reply_to_held.v[i]);
 	d->cc_withheld = src->cc_withheld;
+	d->recipients_by = dup_or_null(src->recipients_by);
 }
 
 char *draft_sign(const char *body, const char *name)

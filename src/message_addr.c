@@ -232,18 +232,38 @@ static const char *skip_group(const char *seg)
 	return seg;
 }
 
-static void parse_segment(const char *s, size_t n, struct message_addrs *out,
-                          struct strvec *warnings)
+/*
+ * Reads one address of a list. Returns NULL, or when it cannot be read, the segment as written
+ * (caller frees); with strict, neither is a group name ("friends: a@x") nor an address that
+ * is not there as written (read leniently: "user at example.org", folding white space).
+ */
+static char *parse_segment(const char *s, size_t n, struct message_addrs *out, bool strict)
 {
-	char *raw = str_trim_dup(s, n);
+	char *raw = str_trim_dup(s, n), *bad = NULL;
 	char *tmp;
-	const char *seg = message_shallow(skip_group(raw), &tmp);
+	const char *seg = skip_group(raw);
+	if (strict && seg != raw) {
+		free(raw);
+		return str_trim_dup(s, n);
+	}
+	seg = message_shallow(seg, &tmp);
 	while (is_wsp(*seg))
 		seg++;
-	if (*seg && !via_libetpan(seg, out) && !fallback(seg, out) && warnings)
-		strvec_push_owned(warnings, xasprintf("unreadable address \"%.60s\" ignored", seg));
+	if (*seg && !via_libetpan(seg, out) && !fallback(seg, out))
+		bad = xstrdup(seg);
+	else if (*seg && strict && strstr(seg, out->v[out->n - 1].addr) == NULL)
+		bad = xstrdup(seg); /* read as something else than written ("a@exa mple.org") */
 	free(tmp);
 	free(raw);
+	return bad;
+}
+
+static void parse_warn(const char *s, size_t n, struct message_addrs *out, struct strvec *warnings)
+{
+	char *bad = parse_segment(s, n, out, false);
+	if (bad && warnings)
+		strvec_push_owned(warnings, xasprintf("unreadable address \"%.60s\" ignored", bad));
+	free(bad);
 }
 
 void message_addrs_reserve(struct message_addrs *as)
@@ -253,8 +273,13 @@ void message_addrs_reserve(struct message_addrs *as)
 		as->v = xreallocarray(as->v, as->n ? 2 * as->n : 1, sizeof(*as->v));
 }
 
-int message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings,
-                        size_t max)
+/*
+ * Calls fn on each address of the list in value (split at ',' and ';' outside quotes,
+ * comments and angle brackets) while it returns 0, until out holds max addresses; returns 1
+ * when some were left out for that, else what fn returned last.
+ */
+static int split_list(const char *value, struct message_addrs *out, size_t max,
+                      int (*fn)(const char *, size_t, struct message_addrs *, void *), void *arg)
 {
 	const char *seg = value;
 	bool quote = false;
@@ -268,9 +293,9 @@ int message_addrs_parse(const char *value, struct message_addrs *out, struct str
 		if (c == '\0' || ((c == ',' || c == ';') && !quote && !comment && !angle)) {
 			if (out->n >= max)
 				return *seg && seg[strspn(seg, " \t\r\n,;")] != '\0';
-			parse_segment(seg, (size_t)(p - seg), out, warnings);
-			if (c == '\0')
-				break;
+			int rc = fn(seg, (size_t)(p - seg), out, arg);
+			if (c == '\0' || rc != 0)
+				return rc;
 			seg = p + 1;
 		} else if (c == '"' && !comment) {
 			quote = !quote;
@@ -284,7 +309,31 @@ int message_addrs_parse(const char *value, struct message_addrs *out, struct str
 			angle = 0;
 		}
 	}
+}
+
+static int each_lenient(const char *s, size_t n, struct message_addrs *out, void *warnings)
+{
+	parse_warn(s, n, out, warnings);
 	return 0;
+}
+
+int message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings,
+                        size_t max)
+{
+	return split_list(value, out, max, each_lenient, warnings);
+}
+
+static int each_strict(const char *s, size_t n, struct message_addrs *out, void *bad)
+{
+	char **b = bad;
+	*b = parse_segment(s, n, out, true);
+	return *b ? -1 : 0;
+}
+
+int message_addrs_read(const char *value, struct message_addrs *out, char **bad)
+{
+	*bad = NULL;
+	return split_list(value, out, SIZE_MAX, each_strict, bad) < 0 ? -1 : 0;
 }
 
 void message_addrs_add(struct message_addrs *as, const struct message_addr *a)

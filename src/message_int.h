@@ -125,7 +125,6 @@ char *message_param_get(const struct message_params *p, const char *name);
 void message_addrs_reserve(struct message_addrs *as);
 int message_addrs_parse(const char *value, struct message_addrs *out, struct strvec *warnings,
                         size_t max);
-void message_addrs_free(struct message_addrs *a);
 /* The display name in an address field whose address is unusable (a comment or the phrase
  * before "<"), decoded; NULL when there is none. Caller frees. */
 char *message_addr_name_only(const char *value);

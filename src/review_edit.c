@@ -25,6 +25,7 @@ struct edit_session {
 	uint64_t draft;
 	int64_t updated;
 	char *body;      /* as stored */
+	char *header;    /* the To: and Cc: lines as written into the file */
 	char *reference; /* the commented lines below the scissors */
 	char *path;      /* the temporary file */
 };
@@ -32,6 +33,7 @@ struct edit_session {
 static void session_free(struct edit_session *es)
 {
 	free(es->body);
+	free(es->header);
 	free(es->reference);
 	free(es->path);
 }
@@ -137,6 +139,7 @@ static int edit_load(struct store *s, uint64_t thread, struct edit_session *es, 
 		es->draft = tg.d->id;
 		es->updated = tg.d->updated;
 		es->body = xstrdup(tg.d->body ? tg.d->body : "");
+		es->header = review_recipients_block(tg.d);
 		es->reference = reference_text(tg.t, tg.th, tg.d);
 	}
 	review_target_close(&tg);
@@ -284,9 +287,67 @@ static int read_back(const char *path, char **out, char **err)
 	return rc;
 }
 
-/* Saves body unless the draft changed since it was loaded. */
+void review_kept(char **err, const char *path)
+{
+	char *more = xasprintf("%s (your text is in %s)", *err, path);
+	free(*err);
+	*err = more;
+}
+
+/* A refusal for what the agent wrote: nothing is saved and the file stays for another go. */
+static int refuse_kept(const char *path, char **err)
+{
+	char *more = xasprintf("%s; nothing was saved (your text is in %s)", *err, path);
+	free(*err);
+	*err = more;
+	return REVIEW_REFUSED;
+}
+
+/* The agent's change in the draft: its text and, when h is not NULL, its recipients. */
+static void apply_edit(struct store_draft *d, const struct review_agent *a, const char *body,
+                       struct review_header *h, int64_t now)
+{
+	free(d->body);
+	d->body = xstrdup(body);
+	d->edited = true;
+	free(d->last_editor);
+	d->last_editor = xstrdup(a->login);
+	free(d->last_editor_os);
+	d->last_editor_os = xstrdup(a->os_user);
+	d->updated = now;
+	if (h == NULL)
+		return;
+	message_addrs_free(&d->to);
+	message_addrs_free(&d->cc);
+	d->to = h->to;
+	d->cc = h->cc;
+	memset(&h->to, 0, sizeof(h->to));
+	memset(&h->cc, 0, sizeof(h->cc));
+	/* the agent chose them: what show said of the customer's choices no longer holds, and the
+	 * rules keep them when they write the draft again */
+	message_addrs_free(&d->reply_to_held);
+	d->cc_withheld = 0;
+	free(d->recipients_by);
+	d->recipients_by = xstrdup(a->login);
+}
+
+/* The audit's diff: of the text, and of the recipients when they changed. */
+static char *edit_diff(const struct edit_session *es, const char *old, const char *body,
+                       const struct review_header *h)
+{
+	if (h == NULL)
+		return diff_unified(old, body, "before", "after");
+	char *before = xasprintf("%s\n%s", es->header, old);
+	char *after = xasprintf("%s\n%s", h->block, body);
+	char *diff = diff_unified(before, after, "before", "after");
+	free(before);
+	free(after);
+	return diff;
+}
+
+/* Saves body (and h's recipients) unless the draft changed since it was loaded. */
 static int edit_save(struct store *s, const struct edit_session *es, const struct review_agent *a,
-                     const char *old, const char *body, char **err)
+                     const char *old, const char *body, struct review_header *h, char **err)
 {
 	struct review_target tg;
 	int rc = review_target_open(s, es->thread, true, &tg, err);
@@ -303,15 +364,8 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 		                     (unsigned long long)es->thread, es->path);
 	}
 	int64_t now = (int64_t)time(NULL);
-	free(tg.d->body);
-	tg.d->body = xstrdup(body);
-	tg.d->edited = true;
-	free(tg.d->last_editor);
-	tg.d->last_editor = xstrdup(a->login);
-	free(tg.d->last_editor_os);
-	tg.d->last_editor_os = xstrdup(a->os_user);
-	tg.d->updated = now;
-	char *diff = diff_unified(old, body, "before", "after");
+	char *diff = edit_diff(es, old, body, h);
+	apply_edit(tg.d, a, body, h, now);
 	rc = store_put_draft(tg.t, tg.d);
 	if (rc == 0)
 		rc = review_audit(&tg, a, "edit", diff, now);
@@ -322,43 +376,69 @@ static int edit_save(struct store *s, const struct edit_session *es, const struc
 		review_target_close(&tg);
 		return rc;
 	}
-	if ((rc = review_target_commit(&tg, err)) < 0) {
-		char *more = xasprintf("%s (your text is in %s)", *err, es->path);
-		free(*err);
-		*err = more;
-	}
+	if ((rc = review_target_commit(&tg, err)) < 0)
+		review_kept(err, es->path);
 	return rc;
 }
 
-int review_editor(const char *name, uint64_t thread, const char *text, const char *reference,
-                  char **path, char **out, char **err)
+int review_editor(const char *name, uint64_t thread, const char *head, const char *text,
+                  const char *reference, char **path, char **out, char **err)
 {
 	char *body = normalize(text, strlen(text));
-	int rc = write_file(name, thread, body, reference, path, err);
+	char *all = head ? xasprintf("%s\n%s", head, body) : NULL;
+	int rc = write_file(name, thread, all ? all : body, reference, path, err);
+	free(all);
 	free(body);
 	if (rc == 0 && (rc = run_editor(*path, err)) < 0)
-		unlink(*path);
+		review_kept(err, *path); /* what the agent typed before it failed is there */
 	if (rc == 0)
 		rc = read_back(*path, out, err);
 	return rc;
 }
 
-/* After the editor: what came back decides between saving, nothing and refusing. */
-static int edit_finish(struct store *s, const struct edit_session *es, const struct review_agent *a,
-                       char *body, char **err)
+/* What came back, split into recipients and text, decides between saving, nothing and
+ * refusing. */
+static int edit_apply(struct store *s, const struct config *c, const struct edit_session *es,
+                      const struct review_agent *a, const char *old, struct review_header *h,
+                      char **err)
 {
+	char *body = normalize(h->body, strlen(h->body));
+	bool recip = strcmp(h->block, es->header) != 0;
 	int rc;
-	char *old = normalize(es->body, strlen(es->body));
-	if (strcmp(body, old) == 0) /* an empty draft (rejected) left empty too */
+	if (!recip && strcmp(body, old) == 0) {
 		rc = REVIEW_UNCHANGED;
-	else if (*body == '\0')
-		rc = review_refuse(err, "empty draft: edit aborted; the draft is unchanged");
-	else
-		rc = edit_save(s, es, a, old, body, err);
-	if (rc == 0 || rc == REVIEW_UNCHANGED || *body == '\0')
 		unlink(es->path);
-	free(old);
+	} else if (*body == '\0' && *old != '\0') {
+		rc = review_refuse(err, "empty draft: edit aborted; the draft is unchanged");
+		unlink(es->path);
+	} else if (recip && (rc = review_header_read(h, c, err)) < 0) {
+		rc = refuse_kept(es->path, err);
+	} else if ((rc = edit_save(s, es, a, old, body, recip ? h : NULL, err)) == 0) {
+		unlink(es->path);
+	}
 	free(body);
+	return rc;
+}
+
+/* After the editor: a file emptied whole saves nothing; otherwise edit_apply. */
+static int edit_finish(struct store *s, const struct config *c, const struct edit_session *es,
+                       const struct review_agent *a, char *text, char **err)
+{
+	struct review_header h;
+	char *old = normalize(es->body, strlen(es->body));
+	int rc;
+	if (*text == '\0') { /* an empty draft (rejected) left empty is no change */
+		rc = *old ? review_refuse(err, "empty draft: edit aborted; the draft is unchanged")
+		          : REVIEW_UNCHANGED;
+		unlink(es->path);
+	} else if ((rc = review_header_split(text, &h, err)) < 0) {
+		rc = refuse_kept(es->path, err);
+	} else {
+		rc = edit_apply(s, c, es, a, old, &h, err);
+		review_header_finish(&h);
+	}
+	free(old);
+	free(text);
 	return rc;
 }
 
@@ -366,13 +446,13 @@ int review_edit(struct store *s, const struct config *c, uint64_t thread,
                 const struct review_agent *a, char **err)
 {
 	struct edit_session es = {0};
-	char *body = NULL;
+	char *text = NULL;
 	int rc = edit_load(s, thread, &es, err);
 	if (rc == 0) /* claimed before the editor opens: the others see who is writing */
 		rc = review_claim(s, c, es.thread, a, "edit", err);
-	if (rc == 0 && (rc = review_editor("draft", es.thread, es.body, es.reference, &es.path,
-	                                   &body, err)) == 0)
-		rc = edit_finish(s, &es, a, body, err);
+	if (rc == 0 && (rc = review_editor("draft", es.thread, es.header, es.body, es.reference,
+	                                   &es.path, &text, err)) == 0)
+		rc = edit_finish(s, c, &es, a, text, err);
 	session_free(&es);
 	return rc;
 }

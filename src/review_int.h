@@ -53,16 +53,19 @@ int review_resolve_in(struct review_target *tg, const struct review_agent *a, co
 int review_blank_draft(struct review_target *tg, int64_t now);
 
 /*
- * Writes text and, below the scissors line, reference (lines commented with "# ") into a new
- * private file (mode 0600, in $TMPDIR, else /tmp) named after name ("draft", "note") and
- * thread, and runs $VISUAL, else $EDITOR, else vi on it. On 0, *path is the file (the caller
- * removes it when done with it) and *out what the agent left above the scissors line, without
- * trailing white space ("" when nothing). When the editor fails the file is removed; when what
- * it left cannot be read as text the file is kept and named in *err. *path and *out, when set,
- * are the caller's to free.
+ * Writes head (when not NULL) and a blank line, text and, below the scissors line, reference
+ * (lines commented with "# ") into a new private file (mode 0600, in $TMPDIR, else /tmp) named
+ * after name ("draft", "note") and thread, and runs $VISUAL, else $EDITOR, else vi on it. On
+ * 0, *path is the file (the caller removes it when done with it) and *out what the agent left
+ * above the scissors line, without trailing white space ("" when nothing). When the editor
+ * fails, or what it left cannot be read as text, the file is kept and named in *err. *path and
+ * *out, when set, are the caller's to free.
  */
-int review_editor(const char *name, uint64_t thread, const char *text, const char *reference,
-                  char **path, char **out, char **err);
+int review_editor(const char *name, uint64_t thread, const char *head, const char *text,
+                  const char *reference, char **path, char **out, char **err);
+
+/* Adds " (your text is in PATH)" to *err: the file is kept after a failure. */
+void review_kept(char **err, const char *path);
 
 /* Removes draft's queue entry, filed under when (its store_draft.queued); when 0, every
  * entry of the draft, whatever time it was filed under. */

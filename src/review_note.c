@@ -94,14 +94,11 @@ int review_note_edit(struct store *s, uint64_t thread, const struct review_agent
 	    "# Write the note for thread %llu above the line: it is internal. `tend show` and\n"
 	    "# `tend log` show it to agents; it is never sent, and never quoted in a reply.\n",
 	    (unsigned long long)live);
-	rc = review_editor("note", live, "", reference, &path, &text, err);
+	rc = review_editor("note", live, NULL, "", reference, &path, &text, err);
 	if (rc == 0 && *text == '\0')
 		rc = review_refuse(err, "empty note: nothing was saved");
-	else if (rc == 0 && (rc = review_note(s, live, a, text, err)) < 0 && *err) {
-		char *more = xasprintf("%s (your text is in %s)", *err, path);
-		free(*err);
-		*err = more;
-	}
+	else if (rc == 0 && (rc = review_note(s, live, a, text, err)) < 0 && *err)
+		review_kept(err, path);
 	if (path && (rc == 0 || (text && *text == '\0')))
 		unlink(path);
 	free(reference);

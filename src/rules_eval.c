@@ -1035,13 +1035,47 @@ void rules_explain(const struct rules *r, const struct rules_input *in, struct r
 	explain_summary(r, res, out);
 }
 
+const char *rules_template_rule(const struct rules *r, const char *template)
+{
+	for (size_t i = 0; i < r->nrules; i++)
+		if (r->rules[i].template && r->rules[i].template_name &&
+		    strcmp(r->rules[i].template_name, template) == 0)
+			return r->rules[i].name;
+	return NULL;
+}
+
+int rules_match_by_hand(const struct rules *r, const char *rule, const struct rules_input *in,
+                        struct rules_match *out)
+{
+	memset(out, 0, sizeof(*out));
+	for (size_t i = 0; i < r->nrules; i++) {
+		const struct rules_rule *rr = &r->rules[i];
+		if (strcmp(rr->name, rule) != 0 || rr->template == NULL)
+			continue;
+		struct rules_ctx x;
+		ctx_init(&x, r, in, NULL);
+		out->rule = rr->name;
+		out->template = rr->template;
+		out->index = i;
+		out->place = rr->place;
+		capture_all(&x, rr, out);
+		ctx_finish(&x);
+		return 0;
+	}
+	return -1;
+}
+
+void rules_match_finish(struct rules_match *m)
+{
+	strvec_free(&m->capture_names);
+	strvec_free(&m->capture_values);
+	strvec_free(&m->capture_sources);
+}
+
 void rules_result_finish(struct rules_result *res)
 {
-	for (size_t i = 0; i < res->nmatches; i++) {
-		strvec_free(&res->matches[i].capture_names);
-		strvec_free(&res->matches[i].capture_values);
-		strvec_free(&res->matches[i].capture_sources);
-	}
+	for (size_t i = 0; i < res->nmatches; i++)
+		rules_match_finish(&res->matches[i]);
 	free(res->matches);
 	strvec_free(&res->tags);
 	free(res->ignore_reason);

@@ -200,6 +200,9 @@ static const struct codec_field draft_fields[] = {
     FIELD(63, CODEC_IDVEC, D, digest),
     FIELD(64, CODEC_U64, D, composed),
     FIELD(65, CODEC_INT, D, stale_why),
+    FIELD(80, CODEC_STRVEC, D, parts_added),
+    FIELD(81, CODEC_STRVEC, D, parts_removed),
+    FIELD(82, CODEC_STR, D, recipients_by),
     ARRAY(90, D, files, nfiles, codec_file),
     FIELD(91, CODEC_U32, D, file_seq),
 };

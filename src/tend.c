@@ -371,6 +371,7 @@ enum {
 	OPT_FORCE = 1 << 7,
 	OPT_TAKE = 1 << 8,
 	OPT_FILTER = 1 << 9, /* --mine, --assignee, --tag, --priority */
+	OPT_PARTS = 1 << 10, /* draft --add TEMPLATE, --remove N */
 };
 
 struct opts {
@@ -379,7 +380,8 @@ struct opts {
 	const char *as;
 	const char *reason;
 	const char *limit;
-	int first; /* the first operand */
+	const char *add, *remove; /* draft --add TEMPLATE, --remove N */
+	int first;                /* the first operand */
 };
 
 static unsigned opt_bit(int ch)
@@ -408,6 +410,9 @@ static unsigned opt_bit(int ch)
 	case 't':
 	case 'p':
 		return OPT_FILTER;
+	case 'P':
+	case 'M':
+		return OPT_PARTS;
 	default:
 		return 0;
 	}
@@ -429,6 +434,8 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"assignee", required_argument, NULL, 'g'},
 	    {"tag", required_argument, NULL, 't'},
 	    {"priority", required_argument, NULL, 'p'},
+	    {"add", required_argument, NULL, 'P'},    /* draft --add TEMPLATE */
+	    {"remove", required_argument, NULL, 'M'}, /* draft --remove N */
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -461,6 +468,10 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 			o->reason = optarg;
 		if (ch == 'l')
 			o->limit = optarg;
+		if (ch == 'P')
+			o->add = optarg;
+		if (ch == 'M')
+			o->remove = optarg;
 	}
 	o->first = optind;
 	return 0;
@@ -1010,6 +1021,39 @@ static int cmd_redraft(struct ctx *c, int argc, char **argv)
 	agent_rules_end(&ar);
 	review_agent_finish(&a);
 	return rc;
+}
+
+/* `tend draft ID --add TEMPLATE | --remove N`: a part by hand. */
+static int cmd_draft(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	struct agent_rules ar;
+	char *end = NULL, *line = NULL, *err = NULL;
+	int rc = parse_opts("draft", OPT_AS | OPT_PARTS, argc, argv, &o);
+	if (rc)
+		return rc;
+	if (!o.add == !o.remove)
+		return usage_error("draft", "%s", "give --add TEMPLATE or --remove N");
+	unsigned long long n = o.remove ? strtoull(o.remove, &end, 10) : 0;
+	if (o.remove && (strspn(o.remove, "0123456789") != strlen(o.remove) || *end || n == 0))
+		return usage_error("draft", "\"%s\" is not a part number (1 is the first)",
+		                   o.remove);
+	if ((rc = begin_action(c, "draft", OPT_PARTS, 1, "one thread ID", argc, argv, &o, &id, &a)))
+		return rc;
+	if (agent_rules_begin(c, &a, &ar) < 0) {
+		review_agent_finish(&a);
+		return 1;
+	}
+	rc = o.add ? review_part_add(c->store, ar.cl, id, &a, o.add, &line, &err)
+	           : review_part_remove(c->store, ar.cl, id, &a, (size_t)n, &line, &err);
+	agent_rules_end(&ar);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf("Thread %llu: %s.\n", (unsigned long long)id, line);
+	free(line);
+	return review_status(rc, err, "change the draft of", id);
 }
 
 static int cmd_snooze(struct ctx *c, int argc, char **argv)
@@ -1569,6 +1613,8 @@ static const struct command commands[] = {
     {"reopen", cmd_reopen, "[--as AGENT] ID", "it needs an answer again: a new draft"},
     {"redraft", cmd_redraft, "[--as AGENT] ID | --all",
      "write open drafts again from the current rules and templates"},
+    {"draft", cmd_draft, "[--as AGENT] ID --add TEMPLATE | --remove N",
+     "add the part a rule's template writes, or remove part N"},
     {"snooze", cmd_snooze, "[--as AGENT] ID DURATION", "hide the draft from the queue a while"},
     {"assign", cmd_assign, "[--as AGENT] ID AGENT|-", "assign the thread to an agent (- clears)"},
     {"attach", cmd_attach, "[--as AGENT] ID FILE...", "attach files to the draft"},

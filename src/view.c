@@ -673,6 +673,12 @@ static void json_draft(struct json *j, const struct store_draft *d)
 	json_string(j, d->in_reply_to);
 	json_key(j, "parts");
 	json_strvec(j, &d->parts);
+	json_key(j, "parts_added"); /* by hand: tend draft --add, --remove */
+	json_strvec(j, &d->parts_added);
+	json_key(j, "parts_removed");
+	json_strvec(j, &d->parts_removed);
+	json_key(j, "recipients_by"); /* who set To and Cc in tend edit; null: the rules */
+	json_string(j, d->recipients_by);
 	json_key(j, "captures");
 	json_strvec(j, &d->captures);
 	json_key(j, "body");
@@ -1030,12 +1036,19 @@ static void draft_headers(struct buf *b, const struct store_draft *d)
 	view_recipient_notes(b, d);
 	put_field(b, "Subject", d->subject);
 	draft_files(b, d);
-	if (d->parts.n) {
+	if (d->parts.n) { /* numbered for `tend draft ID --remove N` */
 		buf_puts(b, "Answers:");
 		for (size_t i = 0; i < d->parts.n; i++) {
-			buf_puts(b, i ? ", " : " ");
+			buf_printf(b, "%s%zu. ", i ? ", " : " ", i + 1);
 			put_safe(b, d->parts.v[i]);
+			if (strvec_contains(&d->parts_added, d->parts.v[i]))
+				buf_puts(b, " (added by hand)");
 		}
+		buf_putc(b, '\n');
+	}
+	for (size_t i = 0; i < d->parts_removed.n; i++) {
+		buf_puts(b, "Removed by hand: ");
+		put_safe(b, d->parts_removed.v[i]);
 		buf_putc(b, '\n');
 	}
 	for (size_t i = 0; i < d->captures.n; i++) {

@@ -14,7 +14,7 @@ BOB = {"TEND_AGENT": "bob"}
 
 def editor(text):
     """An $EDITOR that puts text before the draft's first line."""
-    return {"VISUAL": "", "EDITOR": "sed -i '1s/^/%s /'" % text}
+    return {"VISUAL": "", "EDITOR": "sed -i '/^$/{n;s/^/%s /;:a;n;ba}'" % text}
 
 
 def imported(config=AGENTS):

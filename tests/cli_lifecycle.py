@@ -156,9 +156,9 @@ def test_reject_leaves_an_empty_draft():
            % (tid, tid), "an empty draft is never sent")
         r = env.tend("edit", tid, env=dict(ALICE, EDITOR="true", VISUAL=""))
         eq((r.out, env.show(tid)["draft"]["body"]), ("No changes.\n", ""), "left empty")
-        # the editor opens on an empty text above the scissors line
-        ed = ("head -n 1 \"$1\" | grep -q '^# -* >8 -*$' && "
-              "sed -i '1i Dear customer, we are on it.' \"$1\"; :")
+        # the editor opens on an empty text between the recipients and the scissors line
+        ed = ("sed -n 4p \"$1\" | grep -q '^# -* >8 -*$' && "
+              "sed -i '4i Dear customer, we are on it.' \"$1\"; :")
         r = env.tend("edit", tid, env=dict(ALICE, EDITOR=ed, VISUAL=""))
         eq(r.out, "Saved the draft of thread %d.\n" % tid, "edit output")
         d = env.show(tid)["draft"]

@@ -44,7 +44,8 @@ def edit_to(env, tid, text):
     """`tend edit` as alice, the draft's text replaced by text."""
     ed = env.write("ed.sh", "#!/bin/sh\n/usr/bin/python3 - \"$1\" <<'EOF'\nimport sys\n"
                    "p = sys.argv[1]\ns = open(p).read()\n"
-                   "open(p, 'w').write(%r + s[s.index('# ----'):])\nEOF\n" % (text + "\n\n"))
+                   "open(p, 'w').write(s[:s.index('\\n\\n') + 2] + %r + s[s.index('# ----'):])\n"
+                   "EOF\n" % (text + "\n\n"))
     os.chmod(ed, 0o755)
     r = env.tend("edit", tid, env=dict(ALICE, EDITOR=ed, VISUAL=""))
     eq(r.out, "Saved the draft of thread %d.\n" % tid, "edit")

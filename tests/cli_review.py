@@ -227,9 +227,15 @@ def test_failing_editor_saves_nothing():
         tid = first_with(env, "Hello")
         before = draft(env, tid)
         ed = 'sed -i s/Hello/Hi/ "$1"; exit 1; :'
-        r = env.tend("edit", tid, rc=1, env=dict(ALICE, EDITOR=ed, VISUAL=""))
-        eq(r.err, "tend: the editor (%s) exited with status 1: nothing was saved\n" % ed,
-           "stderr")
+        tmp = env.path("tmp")
+        os.mkdir(tmp)
+        r = env.tend("edit", tid, rc=1, env=dict(ALICE, EDITOR=ed, VISUAL="", TMPDIR=tmp))
+        kept = [os.path.join(tmp, f) for f in os.listdir(tmp)]
+        eq(len(kept), 1, "the agent's text is kept")
+        eq(r.err, "tend: the editor (%s) exited with status 1: nothing was saved (your text "
+           "is in %s)\n" % (ed, kept[0]), "stderr")
+        eq(os.stat(kept[0]).st_mode & 0o777, 0o600, "the kept file is private")
+        check(before["body"].replace("Hello", "Hi") in open(kept[0]).read(), "the text kept")
         eq(draft(env, tid), before, "draft")
         # $VISUAL comes before $EDITOR.
         env.tend("edit", tid, env=dict(ALICE, EDITOR="false", VISUAL="sed -i s/Hello/Hi/"))

@@ -740,7 +740,7 @@ def test_claim_holds_back_another_agents_approval(r):
         AGENTS, AGENTS + "  - {login: bob, name: Bob Jones}\n"))
     tid, _ = first_draft(r)
     r.env.tend("edit", tid, env={"TEND_AGENT": "alice", "VISUAL": "",
-                                 "EDITOR": "sed -i '1s/^/Checking it now. /'"})
+                                 "EDITOR": "sed -i '/^$/{n;s/^/Checking it now. /;:a;n;ba}'"})
     refused = r.env.tend("approve", "--as", "bob", tid, rc=1)
     check(refused.err.startswith("tend: thread %d: alice is on it (1 min), since " % tid),
           refused.err)

@@ -865,7 +865,9 @@ def reviewed(config):
 
 
 def edit_as(env, tid, agent):
-    env.tend("edit", tid, env={"TEND_AGENT": agent, "EDITOR": "sed -i 1s/^/Edited./",
+    # "Edited." starts the text, below the To: and Cc: lines and their blank line
+    env.tend("edit", tid, env={"TEND_AGENT": agent,
+                               "EDITOR": "sed -i '0,/^$/s/^$/\\nEdited./'",
                                "VISUAL": ""})
     eq(env.show(tid)["draft"]["body"].startswith("Edited."), True, "the edit was saved")
 
@@ -1554,7 +1556,6 @@ def test_lookup_does_not_see_tends_environment():
         env.close()
 
 
-
 # ---- 14. The queue cut to the terminal (issue 17) --------------------------------------------
 # A customer's name and subject are cut to fit the terminal: the cut falls between characters
 # (never inside a UTF-8 sequence or a wide character), and escapes are shown as text, at any
@@ -1755,6 +1756,80 @@ def test_form_name_cannot_talk_to_the_terminal():
         check(d2.startswith("Hello there,"), d2[:40])
     finally:
         env.close()
+
+
+# ---- 17. Recipients typed in the edit file (issue 17) ----------------------------------------
+
+def edit_recipients(env, tid, python, rc=0):
+    """`tend edit` as alice with an editor running python on the file's text s; returns the
+    result and the files left in $TMPDIR."""
+    ed = env.write("ed.sh", "#!/bin/sh\n/usr/bin/python3 - \"$1\" <<'EOF'\nimport sys\n"
+                   "p = sys.argv[1]\ns = open(p).read()\n%s\nopen(p, 'w').write(s)\nEOF\n"
+                   % python)
+    os.chmod(ed, 0o755)
+    tmp = env.path("tmp")
+    os.makedirs(tmp, exist_ok=True)
+    for f in os.listdir(tmp):
+        os.unlink(os.path.join(tmp, f))
+    r = env.tend("edit", tid, rc=rc, env=dict(ALICE, EDITOR=ed, VISUAL="", TMPDIR=tmp))
+    return r, [os.path.join(tmp, f) for f in os.listdir(tmp)]
+
+
+def test_edit_block_adds_no_header():
+    """A colleague who types a header into the To:/Cc: block, or hides one behind a carriage
+    return, gets a refusal naming the line; the draft keeps its recipients."""
+    env = Env(config=SHOP)
+    try:
+        tid = anna_writes(env)
+        before = env.show(tid)["draft"]
+        cases = [
+            ("s = s.replace('\\nCc:', '\\nBcc: eve@example.org\\nCc:', 1)",
+             'line 2, "Bcc: eve@example.org", is not a To: or Cc: line: only the recipients '
+             'can be changed there'),
+            ("s = s.replace('\\nCc:', '\\nReply-To: eve@example.org\\nCc:', 1)",
+             'line 2, "Reply-To: eve@example.org", is not a To: or Cc: line: only the '
+             'recipients can be changed there'),
+            ("s = s.replace('\\nCc:', '\\nCc: a@example.org\\rBcc: eve@example.org', 1)",
+             'line 2, "Cc: a@example.org Bcc: eve@example.org", has a control character in '
+             'it'),
+            ("s = s.replace('\\nCc:', "
+             "'\\nCc: \"x\\r\\nBcc: eve@example.org\" <a@example.org>', 1)",
+             'line 3, "Bcc: eve@example.org\" <a@example.org>", is not a To: or Cc: line: '
+             'only the recipients can be changed there'),
+            ("s = s.replace('\\nCc:', '\\nCc: <eve@example.org>\\x1b[2J', 1)",
+             'line 2, "Cc: <eve@example.org>\\x1b[2J", has a control character in it'),
+        ]
+        for python, why in cases:
+            r, kept = edit_recipients(env, tid, python, rc=1)
+            eq(len(kept), 1, "the file is kept: %s" % why)
+            eq(r.err, "tend: %s; nothing was saved (your text is in %s)\n" % (why, kept[0]),
+               "stderr")
+            eq(env.show(tid)["draft"], before, "the draft is unchanged: %s" % why)
+    finally:
+        env.close()
+
+
+def test_edit_block_hostile_name_reads_back():
+    """A customer's name with a line break and a Bcc: in it is one line of the block, quoted;
+    when the agent changes Cc, it reads back as the same single recipient."""
+    env = Env(config=SHOP)
+    try:
+        evil = "=?utf-8?q?Eve=0D=0ABcc=3A_x=40example=2Ecom=2C_y=40example=2Ecom?="
+        env.import_(env.write("eve.eml", mail("%s <eve@example.com>" % evil, "Refund",
+                                              "e1@example.com")))
+        tid = thread_of(env, "e1@example.com")
+        to = env.show(tid)["draft"]["to"]
+        eq([a["email"] for a in to], ["eve@example.com"], "the draft's To")
+        r, kept = edit_recipients(env, tid, "import re\n"
+                                  "s = re.sub(r'(?m)^Cc:$', 'Cc: jane@example.org', s)")
+        eq(kept, [], "saved")
+        d = env.show(tid)["draft"]
+        eq([(a["name"], a["email"]) for a in d["to"]], [(to[0]["name"], "eve@example.com")],
+           "To reads back as it was")
+        eq([a["email"] for a in d["cc"]], ["jane@example.org"], "Cc")
+    finally:
+        env.close()
+
 
 if __name__ == "__main__":
     run(globals())

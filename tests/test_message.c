@@ -1119,8 +1119,41 @@ static void limit_size_and_parts(void)
 	message_free(NULL);
 }
 
-T_MAIN(T_CASE(subject_encoded_words), T_CASE(subject_from_message), T_CASE(header_8bit),
-       T_CASE(addresses), T_CASE(address_pipermail), T_CASE(address_broken),
+/* An address list a person typed: read as mail is, but nothing guessed or skipped. */
+static void addresses_typed(void)
+{
+	struct message_addrs as = {0};
+	char *bad = NULL;
+	T_EQ_INT(message_addrs_read("\"Doe, Jane\" <jane@example.org>, bob@example.net; "
+	                            "Anna (home) <anna@example.com>",
+	                            &as, &bad),
+	         0);
+	T_EQ_INT(as.n, 3);
+	if (as.n == 3) {
+		T_EQ_STR(as.v[0].name, "Doe, Jane");
+		T_EQ_STR(as.v[1].addr, "bob@example.net");
+		T_EQ_STR(as.v[2].addr, "anna@example.com");
+	}
+	message_addrs_free(&as);
+	const char *refused[][2] = {
+	    {"a@example.org, user at example.org", "user at example.org"},
+	    {"Jane <jane@exa mple.org>", "Jane <jane@exa mple.org>"},
+	    {"friends: a@example.org;", "friends: a@example.org"},
+	    {"a@example.org b@example.org", "a@example.org b@example.org"},
+	    {"jane@", "jane@"},
+	};
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		T_EQ_INT(message_addrs_read(refused[i][0], &as, &bad), -1);
+		T_EQ_STR(bad, refused[i][1]);
+		free(bad);
+		message_addrs_free(&as);
+	}
+	T_EQ_INT(message_addrs_read("", &as, &bad), 0);
+	T_EQ_INT(as.n, 0);
+}
+
+T_MAIN(T_CASE(addresses_typed), T_CASE(subject_encoded_words), T_CASE(subject_from_message),
+       T_CASE(header_8bit), T_CASE(addresses), T_CASE(address_pipermail), T_CASE(address_broken),
        T_CASE(message_id_forms), T_CASE(message_id_synthetic), T_CASE(id_lists), T_CASE(dates),
        T_CASE(dates_broken), T_CASE(text_quoted_printable_german),
        T_CASE(text_base64_utf8_and_charsets), T_CASE(text_html_only), T_CASE(html_to_text_direct),

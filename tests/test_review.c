@@ -403,7 +403,7 @@ static void test_show_draft(void)
 	T_CONTAINS(out, "══ Draft: proposed");
 	T_CONTAINS(out, "To: Anna <anna@example.com>\n");
 	T_CONTAINS(out, "Subject: Re: Refund please [#1]\n");
-	T_CONTAINS(out, "Answers: refund\n");
+	T_CONTAINS(out, "Answers: 1. refund\n");
 	T_CONTAINS(out, "\n" BODY);
 	T_OK(strstr(out, "wrote again") == NULL);
 	free(out);
@@ -1038,8 +1038,10 @@ static void test_edit(void)
 	char *path = xasprintf("%s/seen", f.dir), *seen = NULL, *mode = NULL;
 	size_t n;
 	T_EQ_INT(read_file(path, &seen, &n), 0);
-	T_OK(seen &&
-	     strncmp(seen, BODY REVIEW_SCISSORS "\n", strlen(BODY REVIEW_SCISSORS) + 1) == 0);
+#define HEAD "To: Anna <anna@example.com>\nCc:\n\n"
+	T_OK(seen && strncmp(seen, HEAD BODY REVIEW_SCISSORS "\n",
+	                     strlen(HEAD BODY REVIEW_SCISSORS) + 1) == 0);
+#undef HEAD
 	T_CONTAINS(seen, REVIEW_SCISSORS
 	           "\n# Do not modify or remove the line above.\n"
 	           "# Everything below it is ignored: it is here to help you write the reply.\n"
@@ -1550,10 +1552,62 @@ static void test_outbox_json_body(void)
 	fx_close(&f);
 }
 
-T_MAIN(T_CASE(test_agent_resolution), T_CASE(test_agents_list), T_CASE(test_show_draft),
-       T_CASE(test_approve_refuses_stale_until_shown), T_CASE(test_approve_moves_to_outbox),
-       T_CASE(test_message_id_domain), T_CASE(test_second_person), T_CASE(test_reject),
-       T_CASE(test_resolve), T_CASE(test_approve_needs_recipient), T_CASE(test_snooze),
+/* The recipients' block: names that need quotes get them, and what is written reads back. */
+static void test_recipients_block(void)
+{
+	struct message_addr to[] = {{"Doe, Jane \"JD\"", "jane@example.org"},
+	                            {"Jürgen Groß", "j@example.de"},
+	                            {"Eve\r\nBcc: x@example.com", "eve@example.com"},
+	                            {NULL, "bob@example.net"}};
+	struct store_draft d = {0};
+	d.to.v = to;
+	d.to.n = 4;
+	char *block = review_recipients_block(&d), *err = NULL;
+	T_EQ_STR(block, "To: \"Doe, Jane \\\"JD\\\"\" <jane@example.org>, Jürgen Groß "
+	                "<j@example.de>, \"Eve Bcc: x@example.com\" <eve@example.com>, "
+	                "bob@example.net\nCc:\n");
+	char *text = xasprintf("%s\nHello\n", block);
+	struct review_header h;
+	T_EQ_INT(review_header_split(text, &h, &err), 0);
+	T_EQ_STR(h.block, block);
+	T_EQ_STR(h.body, "Hello\n");
+	T_EQ_INT(review_header_read(&h, NULL, &err), 0);
+	T_EQ_INT(h.to.n, 4);
+	T_EQ_INT(h.cc.n, 0);
+	for (size_t i = 0; i < h.to.n && i < 4; i++)
+		T_EQ_STR(h.to.v[i].addr, to[i].addr);
+	T_EQ_STR(h.to.v[0].name, "Doe, Jane \"JD\"");
+	T_EQ_STR(h.to.v[1].name, "Jürgen Groß");
+	T_EQ_STR(h.to.v[2].name, "Eve Bcc: x@example.com");
+	T_OK(h.to.v[3].name == NULL);
+	review_header_finish(&h);
+	free(text);
+	/* folded lines and several Cc: lines add up; a header block without a text is fine */
+	T_EQ_INT(review_header_split("cc: a@example.org,\n\tb@example.org\nTO: c@example.org\n"
+	                             "Cc: d@example.org",
+	                             &h, &err),
+	         0);
+	T_EQ_STR(h.body, "");
+	T_EQ_INT(review_header_read(&h, NULL, &err), 0);
+	T_EQ_INT(h.to.n, 1);
+	T_EQ_INT(h.cc.n, 3);
+	T_EQ_STR(h.cc.v[1].addr, "b@example.org");
+	T_EQ_STR(h.cc.v[2].addr, "d@example.org");
+	review_header_finish(&h);
+	T_EQ_INT(
+	    review_header_split("To: a@example.org\nReply-To: e@example.org\n\nHi\n", &h, &err),
+	    REVIEW_REFUSED);
+	T_EQ_STR(err, "line 2, \"Reply-To: e@example.org\", is not a To: or Cc: line: only the "
+	              "recipients can be changed there");
+	free(err);
+	free(block);
+}
+
+T_MAIN(T_CASE(test_recipients_block), T_CASE(test_agent_resolution), T_CASE(test_agents_list),
+       T_CASE(test_show_draft), T_CASE(test_approve_refuses_stale_until_shown),
+       T_CASE(test_approve_moves_to_outbox), T_CASE(test_message_id_domain),
+       T_CASE(test_second_person), T_CASE(test_reject), T_CASE(test_resolve),
+       T_CASE(test_approve_needs_recipient), T_CASE(test_snooze),
        T_CASE(test_queue_order_and_fields), T_CASE(test_assign), T_CASE(test_audit_os_user),
        T_CASE(test_edit), T_CASE(test_edit_unchanged), T_CASE(test_edit_aborts),
        T_CASE(test_edit_conflict), T_CASE(test_edit_states), T_CASE(test_old_records_escaped),

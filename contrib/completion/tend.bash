@@ -32,15 +32,15 @@ _tend()
 	done
 	case $prev in
 	-c | -o | --output) COMPREPLY=($(compgen -f -- "$cur")); return ;;
-	--as | --reason | --since | --until | --limit) return ;;
+	--as | --reason | --since | --until | --limit | --add | --remove) return ;;
 	--by) COMPREPLY=($(compgen -W "tag priority agent" -- "$cur")); return ;;
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
 	--priority) COMPREPLY=($(compgen -W "urgent high normal low" -- "$cur")); return ;;
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			release reject resolve reopen redraft snooze assign note attach detach attachment outbox
-			stats log search rules raw status" \
+			release reject resolve reopen redraft draft snooze assign note attach detach attachment
+			outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -58,6 +58,7 @@ _tend()
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
 	redraft) opts="--as --all" ;;
+	draft) opts="--as --add --remove" ;;
 	outbox) opts="--json --all retry mark-sent" ;;
 	stats) opts="--json --since --until --by" ;;
 	log | status) opts="--json" ;;
@@ -71,7 +72,7 @@ _tend()
 			return
 		fi
 		;;
-	show | edit | approve | release | reject | resolve | redraft | snooze | assign | log | detach)
+	show | edit | approve | release | reject | resolve | redraft | draft | snooze | assign | log | detach)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_threads "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return

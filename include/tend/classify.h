@@ -114,6 +114,16 @@ int classify_history_load(struct store_txn *t, const struct store_thread *th, si
 const struct rules_earlier *classify_history_before(const struct classify_history *h, uint64_t id,
                                                     size_t *n);
 void classify_history_free(struct classify_history *h);
+/*
+ * Writes d's text, subject, recipients and composed hash as the rules would now, for the
+ * unanswered customer messages of th (with none, its latest customer message), with the parts
+ * an agent added or removed (store_draft.parts_added, parts_removed) and the recipients an
+ * agent set (store_draft.recipients_by). Returns 0; 1 when th has no customer message to
+ * answer (d untouched); or a store code.
+ */
+int classify_compose(struct classify *cl, struct store_txn *t, const struct store_thread *th,
+                     struct store_draft *d);
+
 /* What classify_redraft changed in one conversation (or, dry, would change). */
 struct classify_redraft {
 	bool text;  /* the draft's text */

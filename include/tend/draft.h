@@ -37,6 +37,11 @@ struct draft_input {
 	                           * is empty, so no draft promises a time already gone */
 	const char *timezone;     /* IANA zone to write the deadline in; NULL: local time */
 	int max_recipients;       /* To and Cc at most: past it the Cc is left out; 0: no cap */
+	/* Parts by hand: rules whose parts are left out (NULL: none), and matches made for
+	 * parts an agent added (rules_match_by_hand), each a part unless its rule is one already. */
+	const struct strvec *removed;
+	const struct rules_match *added;
+	size_t nadded;
 };
 
 /*

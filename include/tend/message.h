@@ -30,6 +30,17 @@ struct message_addrs {
 /* Appends a copy of a to as (the array grows geometrically, whatever its length). */
 void message_addrs_add(struct message_addrs *as, const struct message_addr *a);
 
+/*
+ * Reads an address list a person typed (the To: line of the file `tend edit` opens) with the
+ * parser used for mail, appending to out; nothing is guessed or skipped: returns 0, or -1 with
+ * *bad the first part that is not one address (a group name is not; caller frees). Whether an
+ * address is fit to send to is compose_addr_ok's question.
+ */
+int message_addrs_read(const char *value, struct message_addrs *out, char **bad);
+
+/* Frees the addresses and empties as. */
+void message_addrs_free(struct message_addrs *as);
+
 struct message_header {
 	char *name; /* as written, e.g. "Subject" */
 	/* Unfolded, as UTF-8 (8-bit bytes that are not UTF-8 read as windows-1252); RFC 2047

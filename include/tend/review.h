@@ -81,17 +81,53 @@ int review_show(struct store *s, uint64_t thread, const struct review_agent *a,
 /*
  * Opens the draft in $VISUAL, else $EDITOR, else vi, and saves what the agent wrote. An
  * unchanged file changes nothing (REVIEW_UNCHANGED); an empty one aborts (REVIEW_REFUSED).
- * The file is written mode 0600 in $TMPDIR (else /tmp): the body, then a scissors line and,
+ * The file is written mode 0600 in $TMPDIR (else /tmp): the recipients (review_recipients_block)
+ * and a blank line, the body, then a scissors line and,
  * commented out below it, the customer's latest message, our latest reply (sent by tend or
  * written outside it) and the agent's earlier edit; from
- * the scissors line down nothing is kept. When the draft changed while the editor was open the
- * edit is refused and the file is left in place, named in *err.
+ * the scissors line down nothing is kept. Changed recipients are read with review_header_read
+ * (c gives review.max_recipients and our addresses) and replace the draft's. When the draft
+ * changed while the editor was open, the editor failed or the recipients are refused, nothing
+ * is saved and the file is left in place, named in *err.
  */
 int review_edit(struct store *s, const struct config *c, uint64_t thread,
                 const struct review_agent *a, char **err);
 
 /* The line that ends the editable part of the file review_edit opens. */
 #define REVIEW_SCISSORS "# ------------------------ >8 ------------------------"
+
+/*
+ * The recipients above the text in the file review_edit opens: "To: ..." and "Cc: ..." lines
+ * (a name and <address>, or the address alone; a comma between addresses), then a blank line.
+ * Returns the two lines, each ending in a newline; caller frees.
+ */
+char *review_recipients_block(const struct store_draft *d);
+
+/* What came back above the scissors line, split. */
+struct review_header {
+	char *block;             /* the header lines, each without trailing blanks, "\n"-ended */
+	char *to_text, *cc_text; /* the values of the To: and Cc: lines (NULL: none) */
+	const char *body;        /* where the text starts, inside what was split */
+	struct message_addrs to; /* filled by review_header_read */
+	struct message_addrs cc;
+};
+
+/*
+ * Splits text at its first blank line into the header block and the text. Refused
+ * (REVIEW_REFUSED, *err says which line and why) when the block is missing or holds a line
+ * that is not To: or Cc: (or the indented continuation of one), or a control character.
+ * Several To: (or Cc:) lines add up. Free h with review_header_finish.
+ */
+int review_header_split(const char *text, struct review_header *h, char **err);
+
+/*
+ * Reads the addresses of h's To: and Cc: lines into h->to and h->cc as the sender will use
+ * them: each must be one plain local@domain (a display name allowed), not our own address;
+ * at least one in all, at most review.max_recipients (c may be NULL: no limit, no own
+ * address). Returns 0 or REVIEW_REFUSED with *err naming the field and the address.
+ */
+int review_header_read(struct review_header *h, const struct config *c, char **err);
+void review_header_finish(struct review_header *h);
 
 /*
  * Approves the thread's draft: refused when stale or not proposed, or when tend.yaml requires
@@ -148,6 +184,22 @@ int review_redraft(struct store *s, struct classify *cl, uint64_t thread,
 /* Appends to out the open conversations with a proposed draft, in id order: what
  * `tend redraft --all` goes through. */
 int review_redraft_list(struct store *s, struct idvec *out);
+/*
+ * Adds to thread's proposed draft the part the rule naming template (the first such rule)
+ * would add: the draft is written again by cl's rules (classify_compose), the part placed as a
+ * rule's part would be (after the concerns the customer raised, unless its rule is pinned
+ * with `place`), with the rule's captures from the messages it answers and the facts found
+ * for them. Recorded on the draft, so that the rules keep it when they write it again.
+ * Refused for an unknown template, a part the draft has, a draft not proposed, and one an
+ * agent edited (its text is theirs). Audited as "part". On 0, *line says what was done
+ * ("added part 2 of 3, refund (template refund)"; caller frees).
+ */
+int review_part_add(struct store *s, struct classify *cl, uint64_t thread,
+                    const struct review_agent *a, const char *template, char **line, char **err);
+/* Removes the draft's n-th part (1 is the first, as `tend show` numbers them), likewise. */
+int review_part_remove(struct store *s, struct classify *cl, uint64_t thread,
+                       const struct review_agent *a, size_t n, char **line, char **err);
+
 /* Hides the proposed draft from the queue for seconds (0: shows it again); the deadline stays. */
 int review_snooze(struct store *s, uint64_t thread, const struct review_agent *a, int64_t seconds,
                   char **err);

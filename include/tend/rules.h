@@ -203,6 +203,19 @@ void rules_result_lang(const struct rules *r, const struct message *m, struct ru
  */
 void rules_capture_earlier(const struct rules *r, const struct rules_input *in,
                            struct rules_result *res);
+/* The name of the first rule whose template is template ("refund"), or NULL. */
+const char *rules_template_rule(const struct rules *r, const char *template);
+
+/*
+ * The match rule (a rule with a template) would make on in->message had its conditions held:
+ * for a part an agent adds by hand. Its captures come from the message, then in->earlier, as
+ * rules_eval's would; nothing else (tags, priority) is judged. Returns 0 with *out (free with
+ * rules_match_finish), or -1 when r has no such rule.
+ */
+int rules_match_by_hand(const struct rules *r, const char *rule, const struct rules_input *in,
+                        struct rules_match *out);
+void rules_match_finish(struct rules_match *m);
+
 /* True when a match of res lacks a variable of its rule's captures. */
 bool rules_capture_lacking(const struct rules *r, const struct rules_result *res);
 

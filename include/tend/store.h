@@ -429,6 +429,13 @@ struct store_draft {
 	struct store_file *files;
 	size_t nfiles;
 	uint32_t file_seq;
+	/* Parts an agent added (`tend draft --add`) and took out (`--remove`), by rule name:
+	 * the rules write the draft with them, and without them, from then on. */
+	struct strvec parts_added;
+	struct strvec parts_removed;
+	/* The agent who set the recipients by hand (`tend edit`); NULL: the rules chose them.
+	 * Recipients set by hand stay when the rules write the draft again. */
+	char *recipients_by;
 };
 
 /* Why a draft was rewritten under an agent's eyes. */
