@@ -41,10 +41,35 @@ static const struct {
     {"ru", "Russian"}, {"ro", "Romanian"},
 };
 
+/*
+ * Frequent words of customer mail, for when textcat finds several languages equally likely: a
+ * short Spanish mail scores as close to Portuguese as to Spanish, a short French one closer to
+ * Portuguese. A word several lists share counts for each of them, so it decides nothing.
+ */
+static const struct {
+	const char *code, *words; /* " word word ... " */
+} common_words[] = {
+    {"en", " the and you your my is are was have has not with for this that please thanks thank "
+           "would could will it to of when where what hi hello "},
+    {"de", " und ich die der das ist nicht mit sie ein eine einen auf bitte für mein meine meinen "
+           "noch danke wir haben habe wann wo kommt hallo guten "},
+    {"fr", " le la les et je est pas vous une des pour avec mon ma mes merci bonjour que sur ne "
+           "du au votre suis ai "},
+    {"es", " el los las y es está por para con una mi mis pero gracias hola muy del ha he usted "
+           "todavía cuándo dónde qué quiero tengo buenos buenas hace "},
+    {"pt", " o os as um uma não é e em do da dos das com meu minha obrigado obrigada olá você "
+           "ainda mas ao quando gostaria bom encomenda "},
+    {"it", " il lo gli e è non di che per con una un mio mia grazie sono ho ancora della del "
+           "buongiorno vorrei cosa devo "},
+    {"nl", " het een ik is niet van met voor mijn nog dank bedankt graag wij zijn op dat u "
+           "wanneer hallo heb "},
+};
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
-static void *handle;     /* textcat's, for the candidates in loaded_for */
-static char *loaded_for; /* "en de fr ...", or NULL before the first load */
-static bool load_failed; /* for loaded_for: said once, not at every message */
+static void *handle;        /* textcat's, for the candidates in loaded_for */
+static candidate_t *scores; /* textcat's full output for handle */
+static char *loaded_for;    /* "en de fr ...", or NULL before the first load */
+static bool load_failed;    /* for loaded_for: said once, not at every message */
 
 bool lang_code_ok(const char *s)
 {
@@ -108,9 +133,12 @@ static bool ensure_handle(const struct strvec *codes)
 	for (size_t i = 0; i < codes->n; i++)
 		buf_printf(&key, "%s%s", i ? " " : "", codes->v[i]);
 	if (loaded_for == NULL || strcmp(loaded_for, key.data ? key.data : "") != 0) {
-		if (handle != NULL)
+		if (handle != NULL) {
+			textcat_ReleaseClassifyFullOutput(handle, scores);
 			textcat_Done(handle);
+		}
 		handle = load(codes);
+		scores = handle ? textcat_GetClassifyFullOutput(handle) : NULL;
 		free(loaded_for);
 		loaded_for = buf_steal(&key);
 		load_failed = handle == NULL;
@@ -151,30 +179,82 @@ static void set_fallback(struct lang_guess *out, const char *fallback, const cha
 	snprintf(out->note, sizeof(out->note), "%s", note);
 }
 
-/* "[de]" or "[nl][de]" into out; the result string is textcat's, valid under the lock. */
-static void read_result(const char *r, const char *fallback, struct lang_guess *out)
+/* How many of text's first n bytes' words are among code's common words. */
+static int common_hits(const char *code, const char *text, size_t n)
 {
-	if (strcmp(r, TEXTCAT_RESULT_SHORT_STR) == 0) {
+	const char *list = NULL;
+	for (size_t i = 0; i < NELEM(common_words); i++)
+		if (strcmp(common_words[i].code, code) == 0)
+			list = common_words[i].words;
+	int hits = 0;
+	char word[32];
+	for (size_t i = 0; list && i < n;) {
+		size_t k = 0;
+		word[k++] = ' ';
+		for (; i < n && (isalpha((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80);
+		     i++)
+			if (k < sizeof(word) - 2)
+				word[k++] = (char)tolower((unsigned char)text[i]);
+		word[k++] = ' ';
+		word[k] = '\0';
+		hits += k > 2 && strstr(list, word) != NULL;
+		for (;
+		     i < n && !(isalpha((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80);
+		     i++)
+			;
+	}
+	return hits;
+}
+
+/*
+ * Among the k languages textcat found equally likely, the one whose common words the text
+ * uses clearly most (two at least, more than any other's), or -1.
+ */
+static int break_tie(const candidate_t *c, int k, const char *text, size_t n)
+{
+	int best = -1, most = 0, second = 0;
+	for (int i = 0; i < k; i++) {
+		int hits = common_hits(c[i].name, text, n);
+		if (hits > most) {
+			second = most;
+			most = hits;
+			best = i;
+		} else if (hits > second) {
+			second = hits;
+		}
+	}
+	return most >= 2 && most > second ? best : -1;
+}
+
+static void set_code(struct lang_guess *out, const char *code, const char *fallback)
+{
+	if (strlen(code) < sizeof(out->code))
+		snprintf(out->code, sizeof(out->code), "%s", code);
+	else
+		set_fallback(out, fallback, "the language identifier could not tell");
+}
+
+/* textcat's k candidates (best first; valid under the lock) into out. */
+static void read_result(const candidate_t *c, int k, const char *text, size_t n,
+                        const char *fallback, struct lang_guess *out)
+{
+	if (k == TEXTCAT_RESULT_SHORT) {
 		set_fallback(out, fallback, "the text is too short to tell");
 		return;
 	}
-	if (r[0] != '[' || strcmp(r, TEXTCAT_RESULT_UNKNOWN_STR) == 0) {
+	if (k <= 0) {
 		set_fallback(out, fallback, "the language identifier could not tell");
 		return;
 	}
-	size_t n = strcspn(r + 1, "]");
-	if (r[1 + n] == ']' && r[2 + n] == '\0' && n < sizeof(out->code)) {
-		memcpy(out->code, r + 1, n);
-		out->code[n] = '\0';
+	int pick = k == 1 ? 0 : break_tie(c, k, text, n);
+	if (pick >= 0) {
+		set_code(out, c[pick].name, fallback);
 		return;
 	}
 	struct buf b = BUF_INIT;
 	buf_puts(&b, "the language identifier could not choose between ");
-	for (const char *p = r; *p == '[';) {
-		size_t k = strcspn(p + 1, "]");
-		buf_printf(&b, "%s%.*s", p == r ? "" : ", ", (int)k, p + 1);
-		p += 1 + k + (p[1 + k] == ']');
-	}
+	for (int i = 0; i < k; i++)
+		buf_printf(&b, "%s%s", i ? ", " : "", c[i].name);
 	set_fallback(out, fallback, b.data);
 	buf_free(&b);
 }
@@ -196,8 +276,9 @@ void lang_detect(const char *text, const struct strvec *extra, const char *fallb
 		add_candidate(&codes, extra->v[i]);
 	add_candidate(&codes, fallback);
 	pthread_mutex_lock(&lock);
-	if (ensure_handle(&codes))
-		read_result(textcat_Classify(handle, text, n), fallback, out);
+	if (ensure_handle(&codes) && scores != NULL)
+		read_result(scores, textcat_ClassifyFull(handle, text, n, scores), text, n,
+		            fallback, out);
 	else
 		set_fallback(out, fallback, "no language identifier (fingerprints not found)");
 	pthread_mutex_unlock(&lock);
