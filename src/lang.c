@@ -27,6 +27,11 @@
 #define SAMPLE_MAX 700
 /* Fewer words than this and textcat guesses: "Danke!" comes out as Dutch or German. */
 #define MIN_WORDS 4
+/* How far into the text its words are looked for: past it, a text with few of them (a log
+ * pasted in) is told by those. */
+#define SCAN_MAX 16384
+/* Longer is no word but a run of letters (base64, a hash): left out of the sample. */
+#define MAX_WORD 40
 
 /* The languages every detection considers, besides the shop's template languages. */
 static const char *const common[] = {"en", "de", "fr", "es", "it", "nl", "pt"};
@@ -152,24 +157,80 @@ static bool ensure_handle(const struct strvec *codes)
 	return handle != NULL;
 }
 
-/* The first SAMPLE_MAX bytes, cut between characters; *words: how many words they hold. */
-static size_t sample(const char *text, size_t *words)
+/* True for a word of prose: no digit, path, address, markup or code character in it. */
+static bool prose_word(const char *w, size_t n)
 {
-	size_t n = strlen(text);
-	if (n > SAMPLE_MAX) {
-		n = SAMPLE_MAX;
-		while (n > 0 && ((unsigned char)text[n] & 0xc0) == 0x80)
-			n--;
-	}
-	*words = 0;
-	bool in_word = false;
+	bool letter = false;
 	for (size_t i = 0; i < n; i++) {
-		unsigned char c = (unsigned char)text[i];
-		bool letter = isalpha(c) || c >= 0x80;
-		if (letter && !in_word)
-			(*words)++;
-		in_word = letter;
+		unsigned char c = (unsigned char)w[i];
+		if (isdigit(c) || (c < 0x80 && strchr("/\\@=_<>{}[]$~|#*^`%+&", c)))
+			return false;
+		letter |= isalpha(c) || c >= 0x80;
 	}
+	return letter && n <= MAX_WORD;
+}
+
+/*
+ * A text written in capitals, lowered: the fingerprints are of text as people write it, in
+ * which "THE" and "NOT" are rare, so "PLEASE HELP" in capitals looked like German or
+ * Portuguese. Latin-1's capitals (À to Þ) are lowered too.
+ */
+static void lower_shouting(char *s, size_t n)
+{
+	size_t upper = 0, lower = 0;
+	for (size_t i = 0; i < n; i++) {
+		upper += s[i] >= 'A' && s[i] <= 'Z';
+		lower += s[i] >= 'a' && s[i] <= 'z';
+	}
+	if (upper <= lower)
+		return;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c >= 'A' && c <= 'Z')
+			s[i] = (char)(c + 32);
+		else if (c == 0xc3 && i + 1 < n && (unsigned char)s[i + 1] >= 0x80 &&
+		         (unsigned char)s[i + 1] <= 0x9e && (unsigned char)s[i + 1] != 0x97) {
+			i++;
+			s[i] = (char)((unsigned char)s[i] + 0x20);
+		}
+	}
+}
+
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f' || c == '\v';
+}
+
+/*
+ * The words of prose among the text's first SCAN_MAX bytes, up to SAMPLE_MAX bytes of them,
+ * into out (SAMPLE_MAX + 1 bytes): an order number, a URL, a path or a line of code tells
+ * nothing of the language and would take the place of words that do. Returns the length;
+ * *words: how many words it holds.
+ */
+static size_t sample(const char *text, char *out, size_t *words)
+{
+	size_t len = strnlen(text, SCAN_MAX), n = 0;
+	if (len == SCAN_MAX) /* a word cut there, maybe inside a character, is left out */
+		while (len > 0 && !is_blank(text[len - 1]))
+			len--;
+	*words = 0;
+	for (size_t i = 0; i < len;) {
+		size_t k = 0;
+		while (i + k < len && !is_blank(text[i + k]))
+			k++;
+		if (k && prose_word(text + i, k)) {
+			if (n + k + 1 > SAMPLE_MAX)
+				break;
+			memcpy(out + n, text + i, k);
+			n += k;
+			out[n++] = ' ';
+			(*words)++;
+		}
+		for (i += k; i < len && is_blank(text[i]); i++)
+			;
+	}
+	out[n] = '\0';
+	lower_shouting(out, n);
 	return n;
 }
 
@@ -264,7 +325,8 @@ void lang_detect(const char *text, const struct strvec *extra, const char *fallb
 {
 	memset(out, 0, sizeof(*out));
 	size_t words;
-	size_t n = sample(text ? text : "", &words);
+	char prose[SAMPLE_MAX + 1];
+	size_t n = sample(text ? text : "", prose, &words);
 	if (words < MIN_WORDS) {
 		set_fallback(out, fallback, "the text is too short to tell");
 		return;
@@ -277,7 +339,7 @@ void lang_detect(const char *text, const struct strvec *extra, const char *fallb
 	add_candidate(&codes, fallback);
 	pthread_mutex_lock(&lock);
 	if (ensure_handle(&codes) && scores != NULL)
-		read_result(scores, textcat_ClassifyFull(handle, text, n, scores), text, n,
+		read_result(scores, textcat_ClassifyFull(handle, prose, n, scores), prose, n,
 		            fallback, out);
 	else
 		set_fallback(out, fallback, "no language identifier (fingerprints not found)");

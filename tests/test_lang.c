@@ -70,6 +70,41 @@ static void test_short_mails(void)
 	}
 }
 
+/* A mail written in capitals is told as the same mail in small letters. */
+static void test_capitals(void)
+{
+	struct lang_guess g;
+	lang_detect(
+	    "HELLO, MY VOUCHER CODE XMAS25 DOES NOT WORK ON THE WEBSITE. IT SAYS\nNOT VALID "
+	    "FOR THIS PRODUCT (THE OAK BENCH). PLEASE HELP.\nSARAH",
+	    NULL, "de", &g);
+	T_EQ_STR(g.code, "en");
+	T_EQ_STR(g.note, "");
+	lang_detect("ICH HABE MEINE BESTELLUNG 10526 NOCH NICHT ERHALTEN. WANN KOMMT SIE ENDLICH? "
+	            "BITTE UM RÜCKMELDUNG.",
+	            NULL, "en", &g);
+	T_EQ_STR(g.code, "de");
+	T_EQ_STR(g.note, "");
+}
+
+/* Links, paths, addresses and order codes say nothing: the words around them tell. */
+static void test_links_and_codes_left_out(void)
+{
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < 8; i++)
+		buf_printf(&b, "https://track.example/parcel/DE%d0815/status?id=AB%d-4711&x=1\n", i,
+		           i);
+	buf_puts(&b, "C:\\Users\\anna\\Rechnung_10526.pdf order#10526 anna.berg@example.de\n");
+	buf_puts(&b,
+	         "Guten Tag, das Paket liegt seit einer Woche im Depot und wird nicht zugestellt. "
+	         "Können Sie bitte nachsehen, was da los ist?");
+	struct lang_guess g;
+	lang_detect(b.data, NULL, "en", &g);
+	T_EQ_STR(g.code, "de");
+	T_EQ_STR(g.note, "");
+	buf_free(&b);
+}
+
 /* Names of products and places, none of the common words: the tie stays, and is told. */
 static void test_tie_without_words_falls_back(void)
 {
@@ -203,8 +238,8 @@ static void test_quote_line_is_recognised(void)
 	}
 }
 
-T_MAIN(T_CASE(test_detects_paragraphs), T_CASE(test_short_mails),
-       T_CASE(test_tie_without_words_falls_back), T_CASE(test_short_text_falls_back),
-       T_CASE(test_unknown_falls_back), T_CASE(test_extra_candidates), T_CASE(test_code_ok),
-       T_CASE(test_deadline_per_language), T_CASE(test_quote_line_per_language),
-       T_CASE(test_quote_line_is_recognised))
+T_MAIN(T_CASE(test_detects_paragraphs), T_CASE(test_short_mails), T_CASE(test_capitals),
+       T_CASE(test_links_and_codes_left_out), T_CASE(test_tie_without_words_falls_back),
+       T_CASE(test_short_text_falls_back), T_CASE(test_unknown_falls_back),
+       T_CASE(test_extra_candidates), T_CASE(test_code_ok), T_CASE(test_deadline_per_language),
+       T_CASE(test_quote_line_per_language), T_CASE(test_quote_line_is_recognised))
