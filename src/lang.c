@@ -158,6 +158,11 @@ static bool ensure_handle(const struct strvec *codes)
 	return handle != NULL;
 }
 
+static bool is_letter(char c)
+{
+	return isalpha((unsigned char)c) || (unsigned char)c >= 0x80;
+}
+
 /* True for a word of prose: no digit, path, address, markup or code character in it. */
 static bool prose_word(const char *w, size_t n)
 {
@@ -166,7 +171,7 @@ static bool prose_word(const char *w, size_t n)
 		unsigned char c = (unsigned char)w[i];
 		if (isdigit(c) || (c < 0x80 && strchr("/\\@=_<>{}[]$~|#*^`%+&", c)))
 			return false;
-		letter |= isalpha(c) || c >= 0x80;
+		letter |= is_letter(w[i]);
 	}
 	return letter && n <= MAX_WORD;
 }
@@ -253,17 +258,14 @@ static int common_hits(const char *code, const char *text, size_t n)
 	for (size_t i = 0; list && i < n;) {
 		size_t k = 0;
 		word[k++] = ' ';
-		for (; i < n && (isalpha((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80);
-		     i++)
+		for (; i < n && is_letter(text[i]); i++)
 			if (k < sizeof(word) - 2)
 				word[k++] = (char)tolower((unsigned char)text[i]);
 		word[k++] = ' ';
 		word[k] = '\0';
 		hits += k > 2 && strstr(list, word) != NULL;
-		for (;
-		     i < n && !(isalpha((unsigned char)text[i]) || (unsigned char)text[i] >= 0x80);
-		     i++)
-			;
+		while (i < n && !is_letter(text[i]))
+			i++;
 	}
 	return hits;
 }
