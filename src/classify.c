@@ -287,8 +287,6 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct store_thread *th = NULL;
 	bool reopened = false;
 	judge(cl, m, first_message, v, &res);
-	if (!res.ignore && !(rec->flags & NOT_CUSTOMERS))
-		rules_result_lang(cl->rules, m, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
 		remember(cl, rec->id, &res);
@@ -476,7 +474,6 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 		snprintf(p->results[i].lang_note, sizeof(p->results[i].lang_note), "%s",
 		         rec->lang_note ? rec->lang_note : "");
 	}
-	rules_result_lang(cl->rules, m, &p->results[i]);
 	p->dm[i].message = m;
 	p->dm[i].result = &p->results[i];
 	p->dm[i].flags = rec->flags;
@@ -746,11 +743,27 @@ static void keep_recipients(struct store_draft *d, struct message_addrs *to,
 	d->cc_withheld = 0;
 }
 
+/*
+ * The languages the draft is written in (see draft_lang): the latest message's, and only when
+ * that one is too short to tell, the ones before it. Told here and not when mail is stored,
+ * because telling a language costs as much as running the rules: an archive of thousands of
+ * messages gets a draft for each conversation, not one for each message.
+ */
+static void tell_languages(struct classify *cl, const struct pending *p)
+{
+	for (size_t i = p->n; i-- > 0;) {
+		rules_result_lang(cl->rules, p->msgs[i], &p->results[i]);
+		if (!p->results[i].lang_note[0])
+			break;
+	}
+}
+
 /* Writes d's text and recipients from the rules, for the messages p and thread th, as of now
  * (0: the clock), with the parts an agent added or removed. */
 static void compose(struct classify *cl, const struct store_thread *th, const struct pending *p,
                     struct store_draft *d, int64_t now)
 {
+	tell_languages(cl, p);
 	const struct rules_business_hours *bh = rules_business_hours(cl->rules);
 	const char *zone = bh && bh->set ? bh->timezone : NULL;
 	struct rules_match *added = NULL;

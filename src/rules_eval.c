@@ -895,17 +895,22 @@ void rules_eval(const struct rules *r, const struct rules_input *in, struct rule
 	evaluate(r, in, out, NULL);
 }
 
+void rules_text_lang(const struct rules *r, const char *text, struct lang_guess *out)
+{
+	struct vtext t;
+	vtext_set(&t, text);
+	lang_detect(t.s, r ? &r->langs : NULL, r ? rules_language(r) : "en", out);
+	vtext_free(&t);
+}
+
 void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res)
 {
 	if (res->lang[0])
 		return;
-	struct vtext t;
-	vtext_set(&t, m->new_text);
 	struct lang_guess g;
-	lang_detect(t.s, &r->langs, rules_language(r), &g);
+	rules_text_lang(r, m->new_text, &g);
 	memcpy(res->lang, g.code, sizeof(res->lang));
 	memcpy(res->lang_note, g.note, sizeof(res->lang_note));
-	vtext_free(&t);
 }
 
 void rules_capture_earlier(const struct rules *r, const struct rules_input *in,

@@ -624,6 +624,21 @@ static bool show_writes(struct ctx *c, uint64_t id)
 	return yes;
 }
 
+/*
+ * The rules, for the languages tend show tells of messages that have none stored. Quietly none
+ * when they cannot be read: showing a thread does not depend on the rules file.
+ */
+static struct rules *show_rules(struct ctx *c, struct view_options *vo)
+{
+	struct rules *r = NULL;
+	struct diags d = DIAGS_INIT;
+	bool none = access(c->config->rules, F_OK) != 0 && errno == ENOENT;
+	vo->tell_lang = none || rules_load(c->config->rules, &r, &d) == 0;
+	vo->rules = r;
+	diags_free(&d);
+	return r;
+}
+
 static int begin_action(struct ctx *c, const char *cmd, unsigned allowed, int nargs,
                         const char *expected, int argc, char **argv, struct opts *o, uint64_t *id,
                         struct review_agent *a);
@@ -642,7 +657,9 @@ static int show_take(struct ctx *c, int argc, char **argv, uint64_t id)
 	if (rc == 0) {
 		struct view_options vo;
 		view_options_detect(&vo, o.json);
+		struct rules *rules = show_rules(c, &vo);
 		rc = review_show(c->store, id, &a, &vo, stdout, &err);
+		rules_free(rules);
 	}
 	review_agent_finish(&a);
 	return review_status(rc, err, "take", id);
@@ -672,10 +689,12 @@ static int cmd_show(struct ctx *c, int argc, char **argv)
 	}
 	struct view_options vo;
 	view_options_detect(&vo, o.json);
+	struct rules *rules = show_rules(c, &vo);
 	char *err = NULL;
 	rc = review_show(c->store, id, agent ? &a : NULL, &vo, stdout, &err);
 	if (agent)
 		review_agent_finish(&a);
+	rules_free(rules);
 	return review_status(rc, err, "show", id);
 }
 

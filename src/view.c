@@ -1299,6 +1299,22 @@ static int load_draft(struct store_txn *t, const struct store_thread *th, struct
 	return rc;
 }
 
+/* A customer message's language, when none was stored: only drafts tell languages as mail
+ * comes in (telling costs as much as the rules), and older stores have none. */
+static void tell_languages(const struct conversation *c, const struct view_options *o)
+{
+	for (size_t i = 0; o->tell_lang && i < c->nmessages; i++) {
+		struct store_message *m = c->messages[i];
+		if (m->lang || m->ignore_reason ||
+		    (m->flags & (STORE_MSG_OURS | STORE_MSG_UNVERIFIED | STORE_MSG_QUARANTINED)))
+			continue;
+		struct lang_guess g;
+		rules_text_lang(o->rules, m->new_text, &g);
+		m->lang = xstrdup(g.code);
+		m->lang_note = g.note[0] ? xstrdup(g.note) : NULL;
+	}
+}
+
 int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FILE *out)
 {
 	struct store_thread *th = NULL;
@@ -1315,6 +1331,7 @@ int view_show(struct store_txn *t, uint64_t id, const struct view_options *o, FI
 	if ((rc = load_draft(t, th, &d)) < 0 || (rc = conversation_load(t, th, &c)) < 0 ||
 	    (rc = view_history_load(t, th, &hist)) < 0)
 		goto out;
+	tell_languages(&c, o);
 	if (o->json) {
 		show_json(&b, th, &c, d, &hist, o->now);
 	} else {

@@ -105,6 +105,27 @@ def test_short_text_gets_the_default_language_and_says_so():
         env.close()
 
 
+def test_show_names_the_language_of_every_customer_message():
+    # Imported together, only the follow-up gets a draft, and only its language is told then;
+    # `tend show` tells the first message's when it shows it.
+    env = with_sample_rules()
+    try:
+        env.write("in/1.eml", mail("Livraison", FRENCH))
+        follow = mail("Re: Livraison", GERMAN, msgid="m2@example.fr").replace(
+            b"MIME-Version:", b"In-Reply-To: <m1@example.fr>\nMIME-Version:")
+        env.write("in/2.eml", follow)
+        env.import_(env.path("in/1.eml"), env.path("in/2.eml"))
+        tid = only_thread(env)
+        th = env.show(tid)
+        eq([m.get("lang") for m in th["messages"]], ["fr", "de"], "the messages' languages")
+        eq([m.get("lang_note") for m in th["messages"]], [None, None], "told, not the default")
+        check(th["draft"]["body"].startswith("Hallo Claire,\n"), th["draft"]["body"][:40])
+        r = env.tend("show", tid)
+        check("Language: fr (French)\n" in r.out and "Language: de (German)\n" in r.out, r.out)
+    finally:
+        env.close()
+
+
 RULES = """version: 1
 rules:
   - name: german

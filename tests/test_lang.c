@@ -40,6 +40,80 @@ static void test_detects_paragraphs(void)
 	}
 }
 
+/*
+ * Short mails, where textcat finds two or three languages about as likely (Spanish and
+ * Portuguese, French behind Portuguese, English and German): told by their common words.
+ */
+static void test_short_mails(void)
+{
+	static const struct {
+		const char *code, *text;
+	} mails[] = {
+	    {"es", "Buenos días,\n\nMi pedido 10519 tenía que llegar hace dos semanas y todavía no "
+	           "ha\nllegado. ¿Cuándo lo van a entregar?\n\nSaludos,\nCarlos"},
+	    {"es",
+	     "Hola, tengo un cupón (INVIERNO10) que no pude usar en el pedido 10688.\n¿Me lo "
+	     "pueden aplicar? Además, por favor envíen el pedido a mi nueva\ndirección: Calle "
+	     "Mayor 12, 28013 Madrid. Gracias, María"},
+	    {"es", "Hola, quiero cancelar mi pedido 10684. Gracias."},
+	    {"pt", "Bom dia, gostaria de cancelar a minha encomenda 10684. Obrigada."},
+	    {"fr", "Bonjour, je voudrais annuler ma commande 10640. Merci."},
+	    {"en", "Hi, my order 10512 still has not arrived. When will it ship?"},
+	    {"nl", "Ik wil mijn bestelling annuleren. Bedankt!"},
+	    {"it", "Buongiorno, vorrei annullare il mio ordine 10690. Grazie."},
+	};
+	for (size_t i = 0; i < NELEM(mails); i++) {
+		struct lang_guess g;
+		lang_detect(mails[i].text, NULL, "de", &g);
+		T_EQ_STR(g.code, mails[i].code);
+		T_EQ_STR(g.note, "");
+	}
+}
+
+/* A mail written in capitals is told as the same mail in small letters. */
+static void test_capitals(void)
+{
+	struct lang_guess g;
+	lang_detect(
+	    "HELLO, MY VOUCHER CODE XMAS25 DOES NOT WORK ON THE WEBSITE. IT SAYS\nNOT VALID "
+	    "FOR THIS PRODUCT (THE OAK BENCH). PLEASE HELP.\nSARAH",
+	    NULL, "de", &g);
+	T_EQ_STR(g.code, "en");
+	T_EQ_STR(g.note, "");
+	lang_detect("ICH HABE MEINE BESTELLUNG 10526 NOCH NICHT ERHALTEN. WANN KOMMT SIE ENDLICH? "
+	            "BITTE UM RÜCKMELDUNG.",
+	            NULL, "en", &g);
+	T_EQ_STR(g.code, "de");
+	T_EQ_STR(g.note, "");
+}
+
+/* Links, paths, addresses and order codes say nothing: the words around them tell. */
+static void test_links_and_codes_left_out(void)
+{
+	struct buf b = BUF_INIT;
+	for (int i = 0; i < 8; i++)
+		buf_printf(&b, "https://track.example/parcel/DE%d0815/status?id=AB%d-4711&x=1\n", i,
+		           i);
+	buf_puts(&b, "C:\\Users\\anna\\Rechnung_10526.pdf order#10526 anna.berg@example.de\n");
+	buf_puts(&b,
+	         "Guten Tag, das Paket liegt seit einer Woche im Depot und wird nicht zugestellt. "
+	         "Können Sie bitte nachsehen, was da los ist?");
+	struct lang_guess g;
+	lang_detect(b.data, NULL, "en", &g);
+	T_EQ_STR(g.code, "de");
+	T_EQ_STR(g.note, "");
+	buf_free(&b);
+}
+
+/* Names of products and places, none of the common words: the tie stays, and is told. */
+static void test_tie_without_words_falls_back(void)
+{
+	struct lang_guess g;
+	lang_detect("Mesa Lisboa carvalho natural entrega montagem", NULL, "de", &g);
+	T_EQ_STR(g.code, "de");
+	T_EQ_STR(g.note, "the language identifier could not choose between pt, es");
+}
+
 /* A word or two is no evidence: the shop's default language, and why. */
 static void test_short_text_falls_back(void)
 {
@@ -164,7 +238,8 @@ static void test_quote_line_is_recognised(void)
 	}
 }
 
-T_MAIN(T_CASE(test_detects_paragraphs), T_CASE(test_short_text_falls_back),
-       T_CASE(test_unknown_falls_back), T_CASE(test_extra_candidates), T_CASE(test_code_ok),
-       T_CASE(test_deadline_per_language), T_CASE(test_quote_line_per_language),
-       T_CASE(test_quote_line_is_recognised))
+T_MAIN(T_CASE(test_detects_paragraphs), T_CASE(test_short_mails), T_CASE(test_capitals),
+       T_CASE(test_links_and_codes_left_out), T_CASE(test_tie_without_words_falls_back),
+       T_CASE(test_short_text_falls_back), T_CASE(test_unknown_falls_back),
+       T_CASE(test_extra_candidates), T_CASE(test_code_ok), T_CASE(test_deadline_per_language),
+       T_CASE(test_quote_line_per_language), T_CASE(test_quote_line_is_recognised))

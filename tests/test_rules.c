@@ -1331,12 +1331,12 @@ static void test_err_unknown_keys(void)
 	    "rules.yaml:2:1: unknown key \"rule\" in the top level (expected one of: "
 	    "version, sla, business_hours, draft, holding_reply, rules, language, facts; did you "
 	    "mean \"rules\"?)");
-	expect_error(
-	    "version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
-	    "    tag: [refund]\n",
-	    "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
-	    "name, match, capture, tags, priority, template, action, stop, place, attach; did you mean "
-	    "\"tags\"?)");
+	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
+	             "    tag: [refund]\n",
+	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
+	             "name, match, capture, tags, priority, template, action, stop, place, attach; "
+	             "did you mean "
+	             "\"tags\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
 	    "rules.yaml:4:13: unknown key \"subjct\" in \"match\" of rule \"refund\" "

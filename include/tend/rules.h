@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "tend/lang.h"
 #include "tend/message.h"
 #include "tend/template.h"
 #include "tend/util.h"
@@ -192,10 +193,18 @@ void rules_eval(const struct rules *r, const struct rules_input *in, struct rule
 
 /*
  * Tells the language of m's new text into res->lang and res->lang_note, unless evaluating
- * told it already. Apart from rules_eval because it costs as much as a whole rule set: done for
- * the mail that gets a draft, on the thread that has time for it.
+ * told it already. Apart from rules_eval because it costs as much as a whole rule set: done
+ * only for the message a draft is written in the language of (and, when that one is too short
+ * to tell, the ones before it), not for every message stored.
  */
 void rules_result_lang(const struct rules *r, const struct message *m, struct rules_result *res);
+
+/*
+ * The language of a stored new text (any bytes) among r's candidates, r's default language
+ * when it cannot tell (r NULL: the common languages, en): what `tend show` tells of a message
+ * whose language was not stored.
+ */
+void rules_text_lang(const struct rules *r, const char *text, struct lang_guess *out);
 
 /*
  * Fills in, from in->earlier, the captures that res (a verdict on in->message by r) did not

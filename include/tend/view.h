@@ -15,12 +15,18 @@
 #include "tend/util.h"
 
 struct json;
+struct rules;
 
 struct view_options {
 	bool json;
 	bool color;  /* ANSI colour: only when stdout is a terminal and NO_COLOR is unset */
 	int width;   /* terminal columns; 0: do not truncate */
 	int64_t now; /* the time relative dates are computed from */
+	/* view_show tells the language of a customer message that has none stored (only the
+	 * messages drafts are written for have one) among these rules' languages; NULL: the
+	 * common ones, English the default. */
+	const struct rules *rules;
+	bool tell_lang; /* false: only stored languages are shown (the rules could not be read) */
 };
 
 /* Fills colour, width and now from the environment and stdout. */
