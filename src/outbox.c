@@ -211,6 +211,20 @@ static int prepare(const struct config *c, const struct store_draft *d, int64_t 
 	return compose_message(&in, &o->data, &o->len, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
 }
 
+int outbox_compose(const struct config *c, const struct store_draft *d, int64_t date, char **data,
+                   size_t *len, char **err)
+{
+	struct outgoing o;
+	int rc = prepare(c, d, date, &o, err);
+	if (rc == PREPARE_OK) {
+		*data = o.data;
+		*len = o.len;
+		o.data = NULL;
+	}
+	outgoing_free(&o);
+	return rc == PREPARE_OK ? 0 : -1;
+}
+
 static void note_store_error(int rc, const struct store_draft *d, const char *step)
 {
 	if (rc < 0)

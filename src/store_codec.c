@@ -188,6 +188,10 @@ static const struct codec_field draft_fields[] = {
     FIELD(63, CODEC_IDVEC, D, digest),
     FIELD(64, CODEC_U64, D, composed),
     FIELD(65, CODEC_INT, D, stale_why),
+    FIELD(70, CODEC_STR, D, undo_body),
+    FIELD(71, CODEC_I64, D, undo_queued),
+    FIELD(72, CODEC_I64, D, undo_until),
+    FIELD(73, CODEC_STR, D, undo_error),
 };
 #undef D
 const struct codec_table codec_draft = TABLE("draft", struct store_draft, draft_fields);

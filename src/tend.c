@@ -367,10 +367,12 @@ enum {
 	OPT_LIMIT = 1 << 4,
 	OPT_RESOLVE = 1 << 5,
 	OPT_REINDEX = 1 << 6,
+	OPT_YES = 1 << 7,
+	OPT_BOUNCED_OK = 1 << 8,
 };
 
 struct opts {
-	bool json, all, resolve, reindex;
+	bool json, all, resolve, reindex, yes, bounced_ok;
 	const char *as;
 	const char *reason;
 	const char *limit;
@@ -394,6 +396,10 @@ static unsigned opt_bit(int ch)
 		return OPT_RESOLVE;
 	case 'X':
 		return OPT_REINDEX;
+	case 'y':
+		return OPT_YES;
+	case 'B':
+		return OPT_BOUNCED_OK;
 	default:
 		return 0;
 	}
@@ -407,8 +413,10 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"as", required_argument, NULL, 'a'},
 	    {"reason", required_argument, NULL, 'r'},
 	    {"limit", required_argument, NULL, 'l'},
-	    {"resolve", no_argument, NULL, 'R'}, /* reject --resolve */
-	    {"reindex", no_argument, NULL, 'X'}, /* search --reindex */
+	    {"resolve", no_argument, NULL, 'R'},    /* reject --resolve */
+	    {"reindex", no_argument, NULL, 'X'},    /* search --reindex */
+	    {"yes", no_argument, NULL, 'y'},        /* approve --yes */
+	    {"bounced-ok", no_argument, NULL, 'B'}, /* approve --bounced-ok */
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -426,6 +434,8 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 		o->all |= ch == 'A';
 		o->resolve |= ch == 'R';
 		o->reindex |= ch == 'X';
+		o->yes |= ch == 'y';
+		o->bounced_ok |= ch == 'B';
 		if (ch == 'a')
 			o->as = optarg;
 		if (ch == 'r')
@@ -635,31 +645,52 @@ static char *recipients(const struct store_draft *d)
 	return b.len ? buf_steal(&b) : xstrdup("(no recipient)");
 }
 
-/* Tells the agent when a recipient of the approved reply has bounced before. */
-static void warn_bounced(struct ctx *c, const struct store_draft *d)
+/* "sending in 20 s; `tend undo 12` to stop it", or "queued for sending" without a window. */
+static void print_approved(uint64_t id, const struct store_draft *d)
 {
-	struct store_txn *t = NULL;
-	struct store_thread *th = NULL;
-	uint64_t live;
-	if (store_begin(c->store, false, &t) < 0)
-		return;
-	if (store_resolve_thread(t, d->thread, &live) == 0 && store_get_thread(t, live, &th) == 0) {
-		for (size_t i = 0; i < d->to.n + d->cc.n; i++) {
-			const char *a = i < d->to.n ? d->to.v[i].addr : d->cc.v[i - d->to.n].addr;
-			char *low = str_lower(xstrdup(a));
-			char *safe = term_dup(a, TEXT_LINE);
-			char *why = term_dup(
-			    th->bounce_detail ? th->bounce_detail : "see tend show", TEXT_LINE);
-			if (strvec_contains(&th->bounced, low))
-				printf("Note: mail to %s bounced before (%s); check the address.\n",
-				       safe, why);
-			free(why);
-			free(safe);
-			free(low);
-		}
-	}
-	store_thread_free(th);
-	store_abort(t);
+	char *to = recipients(d);
+	struct buf notes = BUF_INIT;
+	size_t n = view_recipients(d);
+	view_recipient_notes(&notes, d);
+	printf("Approved thread %llu: the reply to %s is ", (unsigned long long)id, to);
+	if (d->undo_until)
+		printf("sending in %lld s", (long long)(d->undo_until - d->approved));
+	else
+		printf("queued for sending");
+	printf(" (%zu recipient%s", n, n == 1 ? "" : "s");
+	if (d->cc.n)
+		printf(": %zu in To, %zu in Cc", d->to.n, d->cc.n);
+	printf(")");
+	if (d->undo_until)
+		printf("; `tend undo %llu` to stop it", (unsigned long long)id);
+	printf(".\n%s", notes.len ? notes.data : "");
+	buf_free(&notes);
+	free(to);
+}
+
+/*
+ * On a terminal, the reply as it will go out and the question; true when the agent said y.
+ * Refusals come first, so that nobody reads a reply that cannot be approved.
+ */
+static bool confirmed(struct ctx *c, uint64_t id, const struct review_agent *a,
+                      struct review_approve_opts *ao, int *rc, char **err)
+{
+	char *text = NULL;
+	*rc = review_approvable(c->store, c->config, id, a, ao, err);
+	if (*rc == 0)
+		*rc = review_preview(c->store, c->config, id, a, &text, err);
+	if (*rc < 0)
+		return false;
+	printf("%s\nSend this reply? [y/N] ", text);
+	ao->previewed = str_hash(text);
+	free(text);
+	fflush(stdout);
+	char line[64] = "";
+	bool yes = fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y') &&
+	           (line[1] == '\n' || line[1] == '\0');
+	if (!yes)
+		printf("%sNot approved: nothing was changed.\n", line[0] == '\0' ? "\n" : "");
+	return yes;
 }
 
 static int cmd_approve(struct ctx *c, int argc, char **argv)
@@ -667,31 +698,45 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = begin_action(c, "approve", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	int rc = begin_action(c, "approve", OPT_YES | OPT_BOUNCED_OK, 1, "one thread ID", argc,
+	                      argv, &o, &id, &a);
 	if (rc)
 		return rc;
 	char *err = NULL;
 	struct store_draft *d = NULL;
-	rc = review_approve(c->store, c->config, id, &a, &err);
+	struct review_approve_opts ao = {.bounced_ok = o.bounced_ok};
+	bool ask = !o.yes && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	if (ask && !confirmed(c, id, &a, &ao, &rc, &err)) {
+		review_agent_finish(&a);
+		return rc < 0 ? review_status(rc, err, "approve", id) : 1;
+	}
+	rc = review_approve_with(c->store, c->config, id, &a, &ao, &err);
 	review_agent_finish(&a);
 	if (rc == 0 && review_current_draft(c->store, id, &d, &err) == 0) {
-		char *to = recipients(d);
-		struct buf notes = BUF_INIT;
-		size_t n = view_recipients(d);
-		view_recipient_notes(&notes, d);
-		printf("Approved thread %llu: the reply to %s is queued for sending (%zu "
-		       "recipient%s",
-		       (unsigned long long)id, to, n, n == 1 ? "" : "s");
-		if (d->cc.n)
-			printf(": %zu in To, %zu in Cc", d->to.n, d->cc.n);
-		printf(").\n%s", notes.len ? notes.data : "");
-		buf_free(&notes);
-		free(to);
-		warn_bounced(c, d);
-		outbox_poke(c->config->store); /* tendd, when running, sends it now */
+		print_approved(id, d);
+		outbox_poke(c->config->store); /* tendd, when running, sends it when it is due */
 	}
 	store_draft_free(d);
 	return review_status(rc, err, "approve", id);
+}
+
+static int cmd_undo(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "undo", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	rc = review_undo(c->store, id, &a, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf(
+		    "Took back the reply of thread %llu: it was not sent, and the draft is in the "
+		    "queue again.\n",
+		    (unsigned long long)id);
+	return review_status(rc, err, "undo", id);
 }
 
 static int cmd_reject(struct ctx *c, int argc, char **argv)
@@ -1286,7 +1331,9 @@ static const struct command commands[] = {
      "drafts awaiting review, most urgent first"},
     {"show", cmd_show, "[--json] [--as AGENT] ID", "a thread's messages and its draft"},
     {"edit", cmd_edit, "[--as AGENT] ID", "edit the draft in $VISUAL or $EDITOR"},
-    {"approve", cmd_approve, "[--as AGENT] ID", "approve the draft: it is queued for sending"},
+    {"approve", cmd_approve, "[--as AGENT] [--yes] [--bounced-ok] ID",
+     "approve the draft (on a terminal: after showing it): it is sent after review.undo"},
+    {"undo", cmd_undo, "[--as AGENT] ID", "take an approved reply back within review.undo"},
     {"reject", cmd_reject, "[--as AGENT] --reason TEXT [--resolve] ID",
      "reject the draft: write the reply yourself, or resolve"},
     {"resolve", cmd_resolve, "[--as AGENT] [--reason TEXT] ID",

@@ -293,7 +293,7 @@ static void test_review(void)
 	             "\"often\"");
 	expect_error("store: .\nreview: {four_eyes: true}\n",
 	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
-	             "require_second_person, max_recipients)");
+	             "require_second_person, max_recipients, undo, placeholders)");
 }
 
 /* agents bound to OS users: the user must exist, and then every agent is bound. */

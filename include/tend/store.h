@@ -404,6 +404,14 @@ struct store_draft {
 	/* What made the draft stale and set an agent's text aside (previous_body): enum
 	 * store_stale_why. */
 	int stale_why;
+	/* The undo window of an approved reply (review.undo): until undo_until it can be taken
+	 * back to the queue as it was, its body without the signature approval added
+	 * (undo_body), at its place in the queue (undo_queued) and with the sending problem it
+	 * had (undo_error). 0/NULL: no window. */
+	char *undo_body;
+	int64_t undo_queued;
+	int64_t undo_until;
+	char *undo_error;
 };
 
 /* Why a draft was rewritten under an agent's eyes. */
