@@ -17,6 +17,13 @@ _tend_done()
 		grep -o '"id": *[0-9]*' | grep -o '[0-9]*$'
 }
 
+_tend_undoable()
+{
+	# The approved replies still in their undo window.
+	"${1:-tend}" "${@:2}" outbox --json 2>/dev/null | tr '{' '\n' |
+		grep '"undo_left": *[1-9]' | grep -o '"thread": *[0-9]*' | grep -o '[0-9]*$'
+}
+
 _tend()
 {
 	local cur prev cmd i conf=()
@@ -38,7 +45,7 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
+			undo reject resolve reopen redraft snooze assign note outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -49,7 +56,8 @@ _tend()
 	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit" ;;
 	show) opts="--json --as" ;;
-	edit | approve | snooze | assign | note) opts="--as" ;;
+	edit | snooze | assign | note | undo) opts="--as" ;;
+	approve) opts="--as --yes --bounced-ok" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
 	reopen) opts="--as" ;;
@@ -64,6 +72,12 @@ _tend()
 	reopen)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_done "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+			return
+		fi
+		;;
+	undo)
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_undoable "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return
 		fi
 		;;
