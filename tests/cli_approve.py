@@ -5,13 +5,9 @@ thread IDs, the preview and its question on a terminal (a pseudo-terminal typing
 and the undo window (`tend undo`, `tend outbox`). Sending after the window is in
 tests/daemon_send.py."""
 
-import os
-import pty
-import select
-import subprocess
 import time
 
-from tendtest import SLOW, TEND, Env, check, eq, run, sample_mail, wrap
+from tendtest import TEND, Env, check, eq, on_terminal, run, sample_mail
 
 ACCOUNT = ("accounts:\n  - name: support\n    address: support@shop.example\n"
            "    from_name: Shop Support\n    smtp:\n      url: smtp://localhost:1\n")
@@ -54,36 +50,11 @@ def set_body(env, tid, body):
     env.tend("edit", tid, env=dict(ALICE, VISUAL="", EDITOR="python3 " + script))
 
 
-def on_terminal(env, args, answer, extra_env=None, timeout=20):
-    """Runs tend with stdin and stdout on a pseudo-terminal; once it asks, types answer.
-    Returns (status, what the terminal showed, stderr)."""
-    master, slave = pty.openpty()
-    e = dict(os.environ, **ALICE)
-    e.update(extra_env or {})
-    p = subprocess.Popen(wrap([TEND, "-c", env.config] + [str(a) for a in args]),
-                         stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=e)
-    os.close(slave)
-    shown, typed = b"", False
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([master], [], [], 0.2)
-        if r:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            shown += chunk
-        if not typed and answer is not None and b"[y/N] " in shown:
-            os.write(master, answer)
-            typed = True
-        if p.poll() is not None and not r:
-            break
-    err = p.stderr.read().decode()
-    rc = p.wait(timeout=10)
-    os.close(master)
-    return rc, shown.decode("utf-8", "replace").replace("\r\n", "\n"), err
+def approve_on_terminal(env, args, answer):
+    """tend ARGS on a pseudo-terminal, typing answer when asked: (status, shown, stderr)."""
+    rc, shown, err = on_terminal([TEND, "-c", env.config] + [str(a) for a in args], answer,
+                                 env=ALICE)
+    return rc, shown.decode("utf-8", "replace").replace("\r\n", "\n"), err.decode()
 
 
 # ---- refusals ----
@@ -179,7 +150,7 @@ def test_preview_yes():
     try:
         tid = first_with(env, "{{agent.name}}")
         d = draft(env, tid)
-        rc, shown, err = on_terminal(env, ["approve", tid], b"y\n")
+        rc, shown, err = approve_on_terminal(env, ["approve", tid], b"y\n")
         eq((rc, err), (0, ""), "status: %r" % shown)
         to = d["to"][0]
         check(shown.startswith("From: Shop Support <support@shop.example>\nTo: %s <%s>\n"
@@ -201,7 +172,7 @@ def test_preview_no_changes_nothing():
         tid = first_with(env, "{{agent.name}}")
         before = env.show(tid)
         for answer in (b"n\n", b"\n", b"yes\n", b"\x1b[A\n", b"\x04"):
-            rc, shown, err = on_terminal(env, ["approve", tid], answer)
+            rc, shown, err = approve_on_terminal(env, ["approve", tid], answer)
             eq(rc, 1, "status for %r" % answer)
             check("Send this reply? [y/N] " in shown, shown)
             check(shown.endswith("Not approved: nothing was changed.\n"), repr(shown[-200:]))
@@ -217,7 +188,7 @@ def test_preview_refusal_before_preview():
     try:
         tid = first_with(env, "{{agent.name}}")
         set_body(env, tid, "Hi {{name}}\n")
-        rc, shown, err = on_terminal(env, ["approve", tid], b"y\n")
+        rc, shown, err = approve_on_terminal(env, ["approve", tid], b"y\n")
         eq(rc, 1, "status")
         eq(shown, "", "nothing to read")
         check("template marker \"{{name}}\"" in err, err)
@@ -229,7 +200,7 @@ def test_yes_skips_question():
     env = imported()
     try:
         tid = first_with(env, "{{agent.name}}")
-        rc, shown, err = on_terminal(env, ["approve", "--yes", tid], None)
+        rc, shown, err = approve_on_terminal(env, ["approve", "--yes", tid], None)
         eq((rc, err), (0, ""), "status")
         check("Send this reply?" not in shown, shown)
         check(shown.startswith("Approved thread %d:" % tid), shown)

@@ -1562,9 +1562,7 @@ def test_lookup_does_not_see_tends_environment():
 
 # ---- Approval that cannot misfire (issue 17) ---------------------------------------------------
 
-import time  # noqa: E402 (kept in this section, so that sections merge cleanly)
-
-from tendtest import SLOW  # noqa: E402
+from tendtest import on_terminal  # noqa: E402 (kept in this section, so that sections merge)
 
 PREVIEW_ACCOUNT = ("accounts:\n  - name: support\n    address: support@shop.example\n"
                    "    from_name: Shop Support\n    smtp:\n      url: smtp://localhost:1\n")
@@ -1572,31 +1570,8 @@ PREVIEW_ACCOUNT = ("accounts:\n  - name: support\n    address: support@shop.exam
 
 def approve_on_terminal(env, tid, answer):
     """`tend approve TID` on a pseudo-terminal, answering the question: (status, shown)."""
-    import pty
-    import select
-    master, slave = pty.openpty()
-    p = subprocess.Popen(wrap([TEND, "-c", env.config, "approve", str(tid)]), stdin=slave,
-                         stdout=slave, stderr=subprocess.STDOUT,
-                         env=dict(os.environ, TEND_AGENT="alice"))
-    os.close(slave)
-    shown, typed = b"", False
-    deadline = time.monotonic() + 30 * SLOW
-    while time.monotonic() < deadline:
-        r, _, _ = select.select([master], [], [], 0.2)
-        try:
-            chunk = os.read(master, 65536) if r else b""
-        except OSError:
-            break
-        shown += chunk
-        if not typed and b"[y/N] " in shown:
-            os.write(master, answer)
-            typed = True
-        if r and not chunk:
-            break
-        if not r and p.poll() is not None:
-            break
-    rc = p.wait(timeout=10)
-    os.close(master)
+    rc, shown, _ = on_terminal([TEND, "-c", env.config, "approve", str(tid)], answer,
+                               env={"TEND_AGENT": "alice"}, stderr=subprocess.STDOUT)
     return rc, shown
 
 

@@ -8,8 +8,8 @@ Whatever ends a test file, nothing it started outlives it (tests/reaper.py says 
 
 import atexit
 import json
-import re
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -258,6 +258,37 @@ def run(module_globals, skip=None, needs_localhost=False):
 
 
 SLOW = 4 if os.environ.get("TEND_VALGRIND") == "1" else 1  # time limits scale with valgrind
+
+
+def on_terminal(argv, answer=None, prompt=b"[y/N] ", env=None, stderr=subprocess.PIPE,
+                timeout=20):
+    """Runs argv with stdin and stdout on a pseudo-terminal; once it shows prompt, types answer
+    (None: nothing). Returns (status, the bytes the terminal showed, stderr bytes or None)."""
+    import pty
+    import select
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen(wrap(argv), stdin=slave, stdout=slave, stderr=stderr,
+                         env=dict(os.environ, **(env or {})))
+    os.close(slave)
+    shown, typed = b"", False
+    deadline = time.monotonic() + timeout * SLOW
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        try:
+            chunk = os.read(master, 65536) if ready else b""
+        except OSError:  # EIO: every writer is gone
+            break
+        shown += chunk
+        if not typed and answer is not None and prompt in shown:
+            os.write(master, answer)
+            typed = True
+        if (ready and not chunk) or (not ready and p.poll() is not None):
+            break
+    err = p.stderr.read() if stderr == subprocess.PIPE else None
+    rc = p.wait(timeout=10)
+    os.close(master)
+    return rc, shown, err
 
 
 def wait_until(fn, timeout, what, interval=0.05):
