@@ -15,6 +15,11 @@
 /* The one marker approval fills in (draft_sign); every other one is a hole in the text. */
 #define SIGNATURE_MARKER "{{agent.name}}"
 
+/* What one pattern may spend on one line, as the rules' patterns (rules_int.h): a pattern that
+ * backtracks without end on a long line gives up instead of hanging `tend approve`. */
+#define MATCH_LIMIT 1000000
+#define DEPTH_LIMIT 100000
+
 /* The longest piece of text a refusal quotes. */
 #define QUOTE_MAX 60
 
@@ -96,8 +101,10 @@ static int refuse_marker(uint64_t thread, const struct line *l, size_t at, size_
 /* The operator's placeholder patterns, compiled once for a check. */
 struct patterns {
 	pcre2_code **v;
+	const char **src; /* the patterns as written */
 	size_t n;
 	pcre2_match_data *md;
+	pcre2_match_context *mctx;
 };
 
 static void patterns_init(struct patterns *ps, const struct config *c)
@@ -105,6 +112,7 @@ static void patterns_init(struct patterns *ps, const struct config *c)
 	memset(ps, 0, sizeof(*ps));
 	size_t n = c ? c->review.placeholders.n : 0;
 	ps->v = xcalloc(n + 1, sizeof(*ps->v));
+	ps->src = xcalloc(n + 1, sizeof(*ps->src));
 	for (size_t i = 0; i < n; i++) {
 		size_t off;
 		char *why = NULL;
@@ -112,10 +120,17 @@ static void patterns_init(struct patterns *ps, const struct config *c)
 		pcre2_code *re =
 		    config_placeholder_compile(c->review.placeholders.v[i], &off, &why);
 		free(why);
-		if (re)
+		if (re) {
+			ps->src[ps->n] = c->review.placeholders.v[i];
 			ps->v[ps->n++] = re;
+		}
 	}
 	ps->md = pcre2_match_data_create(1, NULL);
+	ps->mctx = pcre2_match_context_create(NULL);
+	if (ps->md == NULL || ps->mctx == NULL)
+		fatalx("pcre2: out of memory");
+	pcre2_set_match_limit(ps->mctx, MATCH_LIMIT);
+	pcre2_set_depth_limit(ps->mctx, DEPTH_LIMIT);
 }
 
 static void patterns_free(struct patterns *ps)
@@ -123,22 +138,43 @@ static void patterns_free(struct patterns *ps)
 	for (size_t i = 0; i < ps->n; i++)
 		pcre2_code_free(ps->v[i]);
 	free(ps->v);
+	free(ps->src);
 	pcre2_match_data_free(ps->md);
+	pcre2_match_context_free(ps->mctx);
 }
 
-/* The first placeholder on the line: its offset and length; false when there is none. */
-static bool find_placeholder(const struct patterns *ps, const struct line *l, size_t *at,
-                             size_t *len)
+/*
+ * The first placeholder on the line: 1 with its offset and length, 0 when there is none, -1
+ * when pattern *which gave up (a limit): then the line cannot be said to be free of it.
+ */
+static int find_placeholder(const struct patterns *ps, const struct line *l, size_t *at,
+                            size_t *len, size_t *which)
 {
 	for (size_t i = 0; i < ps->n; i++) {
-		if (pcre2_match(ps->v[i], (PCRE2_SPTR)l->p, l->len, 0, 0, ps->md, NULL) < 0)
+		int rc = pcre2_match(ps->v[i], (PCRE2_SPTR)l->p, l->len, 0, 0, ps->md, ps->mctx);
+		*which = i;
+		if (rc == PCRE2_ERROR_NOMATCH)
 			continue;
+		if (rc < 0)
+			return -1;
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(ps->md);
 		*at = (size_t)ov[0];
 		*len = (size_t)(ov[1] - ov[0]);
-		return true;
+		return 1;
 	}
-	return false;
+	return 0;
+}
+
+static int refuse_unchecked(uint64_t thread, const struct line *l, const char *src, char **err)
+{
+	char *q = quote(src, strlen(src));
+	int rc = review_refuse(err,
+	                       "thread %llu: line %u of the draft cannot be checked: the "
+	                       "placeholder pattern %s gave up on it (review.placeholders in "
+	                       "tend.yaml); make the pattern simpler or the line shorter",
+	                       (unsigned long long)thread, l->no, q);
+	free(q);
+	return rc;
 }
 
 static int refuse_placeholder(uint64_t thread, const struct line *l, size_t at, size_t len,
@@ -159,16 +195,18 @@ int review_check_text(const struct config *c, uint64_t thread, const char *body,
 {
 	struct line l = {NULL, 0, 0};
 	struct patterns ps;
-	size_t at, len;
-	int rc = 0;
+	size_t at, len, which;
+	int rc = 0, found;
 	patterns_init(&ps, c);
 	while (rc == 0 && body && next_line(body, &l)) {
 		if (l.len > 0 && l.p[0] == '>')
 			continue;
 		if (find_marker(&l, &at, &len))
 			rc = refuse_marker(thread, &l, at, len, err);
-		else if (find_placeholder(&ps, &l, &at, &len))
+		else if ((found = find_placeholder(&ps, &l, &at, &len, &which)) > 0)
 			rc = refuse_placeholder(thread, &l, at, len, err);
+		else if (found < 0)
+			rc = refuse_unchecked(thread, &l, ps.src[which], err);
 	}
 	patterns_free(&ps);
 	return rc;

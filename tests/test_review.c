@@ -1571,6 +1571,12 @@ static void test_approve_placeholders_configured(void)
 	char *err = NULL;
 	T_EQ_INT(approve_body(&f, "Hi,\n[CHECK PRICE] is fine here.\n", &err), 0);
 	free(err);
+	/* a pattern that backtracks without end gives up, and the draft is not let through */
+	strvec_push(&f.c->review.placeholders, "(a+)+$");
+	expect_refusal(&f, "Hi,\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\n",
+	               "thread 4: line 2 of the draft cannot be checked: the placeholder pattern "
+	               "\"(a+)+$\" gave up on it (review.placeholders in tend.yaml); make the "
+	               "pattern simpler or the line shorter");
 	fx_close(&f);
 }
 
