@@ -7,6 +7,7 @@ tests/daemon_send.py."""
 
 import time
 
+from cli_review import draft, first_with
 from tendtest import TEND, Env, check, eq, on_terminal, run, sample_mail
 
 ACCOUNT = ("accounts:\n  - name: support\n    address: support@shop.example\n"
@@ -23,17 +24,6 @@ def imported(review=""):
 
 def queue(env):
     return env.json("queue", "--json", "--all")
-
-
-def draft(env, tid):
-    return env.show(tid)["draft"]
-
-
-def first_with(env, text):
-    for item in queue(env):
-        if text in draft(env, item["thread"])["body"]:
-            return item["thread"]
-    raise AssertionError("no draft in the queue contains %r" % text)
 
 
 def set_body(env, tid, body):
