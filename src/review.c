@@ -515,8 +515,9 @@ static int check_content(const struct review_target *tg, const struct config *c,
 	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
 		return review_refuse(err,
 		                     "thread %llu: the reply would go to %zu addresses, more than "
-		                     "review.max_recipients (%d) in tend.yaml allows",
-		                     (unsigned long long)tg->id, n, c->review.max_recipients);
+		                     "review.max_recipients (%lld) in tend.yaml allows",
+		                     (unsigned long long)tg->id, n,
+		                     (long long)c->review.max_recipients);
 	if (!(opt && opt->bounced_ok))
 		return review_check_bounced(tg->th, tg->d, err);
 	return 0;
@@ -581,7 +582,7 @@ int review_approvable(struct store *s, const struct config *c, uint64_t thread,
  * was) before the sender may start. */
 static void open_window(struct store_draft *d, const struct config *c, int64_t now)
 {
-	int undo = c ? c->review.undo : 0;
+	int64_t undo = c ? c->review.undo : 0;
 	free(d->undo_body);
 	free(d->undo_error);
 	d->undo_body = undo > 0 ? xstrdup(d->body ? d->body : "") : NULL;

@@ -500,7 +500,8 @@ def test_undo_window_then_sent_once(r):
         r.srv.wait_for(1, timeout=5)
         latency = time.monotonic() - t0
         print("# approve to SMTP acceptance with a 3 s window: %.2f s" % latency)
-        check(2 <= latency < 3 + SLOW, "sent when the window closed (%.2f s)" % latency)
+        # as test_approve_pokes_running_daemon allows the send itself 3 s (a slow build)
+        check(2 <= latency < 3 + 3 * SLOW, "sent when the window closed (%.2f s)" % latency)
         d.wait_until(lambda: r.outbox(tid)["state"] == "sent", 10, "recorded as sent")
         res = r.env.tend("undo", "--as", "alice", str(tid), rc=1)
         eq(res.err, "tend: thread %d: the reply was sent; it cannot be taken back\n" % tid,

@@ -296,6 +296,27 @@ static void test_review(void)
 	             "require_second_person, max_recipients, undo, placeholders)");
 }
 
+/* review.undo and review.placeholders; each number lands in its own field alone. */
+static void test_review_undo_placeholders(void)
+{
+	struct config *c = load_ok("store: .\n");
+	T_OK(c != NULL && c->review.undo == 20 && c->review.placeholders.n == 1);
+	T_EQ_STR(c->review.placeholders.v[0], "\\[[A-Z][A-Z ]{3,}\\]");
+	config_free(c);
+	c = load_ok("store: .\nreview: {undo: 7, max_recipients: 3, placeholders: [TBD, 'X+']}\n");
+	T_OK(c != NULL && c->review.undo == 7 && c->review.max_recipients == 3);
+	T_OK(c != NULL && c->review.placeholders.n == 2);
+	config_free(c);
+	c = load_ok("store: .\nreview: {undo: 0, placeholders: []}\n");
+	T_OK(c != NULL && c->review.undo == 0 && c->review.placeholders.n == 0);
+	config_free(c);
+	expect_error("store: .\nreview:\n  placeholders: ['ok', '(x']\n",
+	             "tend.yaml:3:27: bad pattern in \"review\" \"placeholders\": missing closing "
+	             "parenthesis");
+	expect_error("store: .\nreview: {undo: 3601}\n",
+	             "tend.yaml:2:16: \"undo\" must be an integer from 0 to 3600, not \"3601\"");
+}
+
 /* agents bound to OS users: the user must exist, and then every agent is bound. */
 static void test_agent_user(void)
 {
@@ -973,16 +994,16 @@ static void test_err_auth(void)
 }
 
 T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
-       T_CASE(test_form_senders_and_authserv), T_CASE(test_empty_lists),
-       T_CASE(test_shipped_example), T_CASE(test_api), T_CASE(test_default_path),
-       T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions), T_CASE(test_err_unreadable),
-       T_CASE(test_err_empty), T_CASE(test_err_syntax), T_CASE(test_err_second_document),
-       T_CASE(test_err_unknown_key), T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port),
-       T_CASE(test_err_password), T_CASE(test_err_password_sources), T_CASE(test_err_tls),
-       T_CASE(test_err_duplicate_key), T_CASE(test_err_duplicate_names),
-       T_CASE(test_err_missing_required), T_CASE(test_err_types), T_CASE(test_err_duration),
-       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_err_address),
-       T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
-       T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
-       T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
-       T_CASE(test_err_deep_nesting))
+       T_CASE(test_review_undo_placeholders), T_CASE(test_form_senders_and_authserv),
+       T_CASE(test_empty_lists), T_CASE(test_shipped_example), T_CASE(test_api),
+       T_CASE(test_default_path), T_CASE(test_loopback), T_CASE(test_sizes_and_suggestions),
+       T_CASE(test_err_unreadable), T_CASE(test_err_empty), T_CASE(test_err_syntax),
+       T_CASE(test_err_second_document), T_CASE(test_err_unknown_key),
+       T_CASE(test_err_unknown_key_in_agent), T_CASE(test_err_port), T_CASE(test_err_password),
+       T_CASE(test_err_password_sources), T_CASE(test_err_tls), T_CASE(test_err_duplicate_key),
+       T_CASE(test_err_duplicate_names), T_CASE(test_err_missing_required), T_CASE(test_err_types),
+       T_CASE(test_err_duration), T_CASE(test_err_size_and_counts), T_CASE(test_err_percent),
+       T_CASE(test_err_address), T_CASE(test_err_token), T_CASE(test_err_group),
+       T_CASE(test_err_url_and_name), T_CASE(test_err_quoting), T_CASE(test_err_all_reported),
+       T_CASE(test_diags_appended), T_CASE(test_imap_auth), T_CASE(test_err_auth),
+       T_CASE(test_agent_user), T_CASE(test_err_deep_nesting))

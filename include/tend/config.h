@@ -96,8 +96,9 @@ struct config_limits {
 /* How drafts are reviewed. */
 struct config_review {
 	bool require_second_person; /* the approver may not be the draft's last editor; false */
-	int max_recipients;         /* To and Cc of a reply at most; default 20 */
-	int undo;                   /* seconds an approved reply waits, to be taken back; 20 */
+	/* int64_t, as yamlutil_set_int writes: an int here took 8 bytes (and the next field) */
+	int64_t max_recipients; /* To and Cc of a reply at most; default 20 */
+	int64_t undo;           /* seconds an approved reply waits, to be taken back; 20 */
 	/* PCRE2 patterns of an operator's placeholders ("[CHECK PRICE]"): a draft that still
 	 * matches one is not approved. Checked when the file is loaded. */
 	struct strvec placeholders;
