@@ -8,6 +8,9 @@
  */
 #include "tend/config.h"
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -48,6 +51,8 @@ static void set_defaults(struct config *c)
 	c->limits.attachments = ATTACH_DEFAULT_MAX;
 	c->review.max_recipients = 20;
 	c->review.claim_for = 15 * 60;
+	c->review.undo = 20;
+	strvec_push(&c->review.placeholders, CONFIG_PLACEHOLDER_DEFAULT);
 }
 
 struct config *config_defaults(void)
@@ -265,6 +270,49 @@ static const struct yamlutil_key escalation_keys[] = {
     {.name = "at", .fn = set_percent, .flags = YAMLUTIL_REQUIRED},
 };
 
+void *config_placeholder_compile(const char *pattern, size_t *offset, char **err)
+{
+	int code;
+	PCRE2_SIZE off = 0;
+	/* as the rules' patterns: UCP so that [[:upper:]] and \w know "Ä" */
+	pcre2_code *re =
+	    pcre2_compile((PCRE2_SPTR)pattern, strlen(pattern),
+	                  PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &code, &off, NULL);
+	if (re == NULL) {
+		PCRE2_UCHAR msg[256];
+		pcre2_get_error_message(code, msg, sizeof(msg));
+		*err = xstrdup((const char *)msg);
+		*offset = (size_t)off;
+	}
+	return re;
+}
+
+/* review.placeholders: a list of patterns, each compiled here so that a bad one is an error
+ * at load, with its place, and not a surprise at approval. */
+static int set_placeholders(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+                            yaml_node_t *val, void *obj)
+{
+	if (yamlutil_set_strlist(y, k, key, val, obj) < 0)
+		return -1;
+	struct strvec *list = yamlutil_field(k, obj);
+	int rc = 0;
+	for (size_t i = 0; i < list->n; i++) {
+		size_t off;
+		char *err = NULL;
+		void *re = config_placeholder_compile(list->v[i], &off, &err);
+		if (re == NULL) {
+			int line, col;
+			yamlutil_scalar_pos(y, yamlutil_seq_item(y, val, i), off, &line, &col);
+			diag_add(y->diags, y->file, line, col,
+			         "bad pattern in \"review\" \"placeholders\": %s", err);
+			rc = -1;
+		}
+		pcre2_code_free(re);
+		free(err);
+	}
+	return rc;
+}
+
 static const struct yamlutil_key review_keys[] = {
     {.name = "require_second_person",
      .fn = yamlutil_set_bool,
@@ -278,6 +326,14 @@ static const struct yamlutil_key review_keys[] = {
      .fn = yamlutil_set_duration,
      .offset = offsetof(struct config, review.claim_for),
      .min = 1},
+    {.name = "undo",
+     .fn = yamlutil_set_int,
+     .offset = offsetof(struct config, review.undo),
+     .min = 0,
+     .max = 3600},
+    {.name = "placeholders",
+     .fn = set_placeholders,
+     .offset = offsetof(struct config, review.placeholders)},
 };
 
 static int walk_threading(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
@@ -865,5 +921,6 @@ void config_free(struct config *c)
 	free(c->escalation_to);
 	strvec_free(&c->authserv_ids);
 	strvec_free(&c->form_senders);
+	strvec_free(&c->review.placeholders);
 	free(c);
 }

@@ -16,26 +16,37 @@
 /* The longest the sender sleeps without looking at the outbox. */
 #define SCAN_INTERVAL 60
 
-/* Sleeps up to seconds, until poked or stopped. */
-static void nap(struct daemon *d, int64_t seconds)
+/* Sleeps up to ms milliseconds, until poked or stopped. */
+static void nap(struct daemon *d, int64_t ms)
 {
 	struct pollfd pf[2] = {{.fd = d->stop_pipe[0], .events = POLLIN},
 	                       {.fd = d->poke_fd, .events = POLLIN}};
-	int n = poll(pf, d->poke_fd >= 0 ? 2 : 1, (int)(seconds * 1000));
+	int n = poll(pf, d->poke_fd >= 0 ? 2 : 1, (int)ms);
 	if (n > 0 && d->poke_fd >= 0 && (pf[1].revents & POLLIN))
 		outbox_drain(d->poke_fd);
 }
 
-/* How long to wait before the next pass. */
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * How long to wait before the next pass, in milliseconds: until the second the next draft is
+ * due begins (a reply whose undo window ends then goes out then, not a second late).
+ */
 static int64_t next_wait(const struct outbox_pass *p, int rc)
 {
 	if (rc < 0)
-		return SCAN_INTERVAL;
-	int64_t wait = p->next_due ? p->next_due - (int64_t)time(NULL) : SCAN_INTERVAL;
+		return SCAN_INTERVAL * 1000;
+	int64_t wait = p->next_due ? p->next_due * 1000 - now_ms() : SCAN_INTERVAL * 1000;
 	bool busy = p->sent + p->failed + p->deferred + p->uncertain > 0;
-	if (wait < (busy ? 0 : 1))
-		wait = busy ? 0 : 1;
-	return wait > SCAN_INTERVAL ? SCAN_INTERVAL : wait;
+	/* something due that this pass did nothing with: not in a tight loop */
+	if (wait <= 0)
+		wait = busy ? 0 : 1000;
+	return wait > SCAN_INTERVAL * 1000 ? SCAN_INTERVAL * 1000 : wait;
 }
 
 /* The SLA clock's part: escalation notices and holding replies into the outbox, before it is

@@ -182,15 +182,18 @@ static const char *auto_submitted(const struct store_draft *d)
 }
 
 /*
- * Builds the message with the draft's attachments, read from the store in a transaction of
- * its own that lasts while the bytes are copied into the message.
+ * Builds the message with the draft's attachments, read from the store in the caller's
+ * transaction in (NULL: one of its own, that lasts while the bytes are copied into the message).
  */
-static int compose_with_files(struct store *s, const struct store_draft *d,
-                              struct compose_input *in, struct outgoing *o, char **err)
+static int compose_with_files(struct store *s, struct store_txn *in_txn,
+                              const struct store_draft *d, struct compose_input *in,
+                              struct outgoing *o, char **err)
 {
-	struct store_txn *t = NULL;
+	struct store_txn *own = NULL, *t = in_txn;
 	struct compose_file *f = xcalloc(d->nfiles + 1, sizeof(*f));
-	int rc = d->nfiles ? store_begin(s, false, &t) : 0;
+	int rc = d->nfiles && t == NULL ? store_begin(s, false, &own) : 0;
+	if (t == NULL)
+		t = own;
 	for (size_t i = 0; rc == 0 && i < d->nfiles; i++) {
 		f[i].name = d->files[i].name;
 		f[i].content_type = d->files[i].content_type;
@@ -206,13 +209,13 @@ static int compose_with_files(struct store *s, const struct store_draft *d,
 	in->nfiles = d->nfiles;
 	if (rc == 0)
 		rc = compose_message(in, &o->data, &o->len, err);
-	store_abort(t);
+	store_abort(own);
 	free(f);
 	return rc;
 }
 
-static int prepare(struct store *s, const struct config *c, const struct store_draft *d,
-                   int64_t date, struct outgoing *o, char **err)
+static int prepare_in(struct store *s, struct store_txn *t, const struct config *c,
+                      const struct store_draft *d, int64_t date, struct outgoing *o, char **err)
 {
 	memset(o, 0, sizeof(*o));
 	if ((o->acct = sending_account(c, d)) == NULL) {
@@ -238,7 +241,27 @@ static int prepare(struct store *s, const struct config *c, const struct store_d
 	    .date = date,
 	    .auto_submitted = auto_submitted(d),
 	};
-	return compose_with_files(s, d, &in, o, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
+	return compose_with_files(s, t, d, &in, o, err) == 0 ? PREPARE_OK : PREPARE_REFUSED;
+}
+
+static int prepare(struct store *s, const struct config *c, const struct store_draft *d,
+                   int64_t date, struct outgoing *o, char **err)
+{
+	return prepare_in(s, NULL, c, d, date, o, err);
+}
+
+int outbox_compose(struct store_txn *t, const struct config *c, const struct store_draft *d,
+                   int64_t date, char **data, size_t *len, char **err)
+{
+	struct outgoing o;
+	int rc = prepare_in(NULL, t, c, d, date, &o, err);
+	if (rc == PREPARE_OK) {
+		*data = o.data;
+		*len = o.len;
+		o.data = NULL;
+	}
+	outgoing_free(&o);
+	return rc == PREPARE_OK ? 0 : -1;
 }
 
 static void note_store_error(int rc, const struct store_draft *d, const char *step)

@@ -75,6 +75,8 @@ static int visit(const struct store_draft *d, void *arg)
 	    .last_attempt = d->last_attempt,
 	    .copy_pending = d->copy_pending,
 	    .copied = d->copied,
+	    .undo_until = d->undo_until,
+	    .send_phase = d->send_phase,
 	};
 	copy->to.v = xcalloc(d->to.n + 1, sizeof(*copy->to.v));
 	for (size_t i = 0; i < d->to.n; i++, copy->to.n++) {
@@ -102,7 +104,15 @@ static const char *kind_name(int kind)
 	                                   : "reply";
 }
 
-static void json_item(struct json *j, const struct store_draft *d)
+/* Seconds left to take the reply back with `tend undo`; 0 when it cannot be any more. */
+static int64_t undo_left(const struct store_draft *d, int64_t now)
+{
+	bool open = d->state == STORE_DRAFT_APPROVED && d->send_phase == STORE_SEND_IDLE &&
+	            d->attempts == 0 && d->undo_until > now;
+	return open ? d->undo_until - now : 0;
+}
+
+static void json_item(struct json *j, const struct store_draft *d, int64_t now)
 {
 	json_object_begin(j);
 	json_key(j, "thread");
@@ -137,6 +147,8 @@ static void json_item(struct json *j, const struct store_draft *d)
 	json_string(j, d->error);
 	json_key(j, "copied");
 	json_bool(j, d->copied != 0);
+	json_key(j, "undo_left");
+	json_int(j, undo_left(d, now));
 	json_object_end(j);
 }
 
@@ -144,7 +156,9 @@ static void json_item(struct json *j, const struct store_draft *d)
 static void human_when(struct buf *b, const struct store_draft *d, int64_t now)
 {
 	char rel[64];
-	if (d->state == STORE_DRAFT_APPROVED && d->next_attempt > now) {
+	if (undo_left(d, now) > 0) {
+		buf_printf(b, "sending in %lld s", (long long)undo_left(d, now));
+	} else if (d->state == STORE_DRAFT_APPROVED && d->next_attempt > now) {
 		view_relative_time(d->next_attempt, now, rel, sizeof(rel));
 		buf_printf(b, "next attempt %s", rel);
 	} else if (d->state == STORE_DRAFT_APPROVED) {
@@ -171,6 +185,9 @@ static void human_item(struct buf *b, const struct store_draft *d, int64_t now)
 	buf_puts(b, "  ");
 	term_put(b, d->subject, TEXT_LINE);
 	buf_putc(b, '\n');
+	if (undo_left(d, now) > 0)
+		buf_printf(b, "        `tend undo %llu` takes it back\n",
+		           (unsigned long long)d->thread);
 	if (d->attempts > 1 || (d->state == STORE_DRAFT_APPROVED && d->attempts))
 		buf_printf(b, "        %d attempt%s so far\n", d->attempts,
 		           d->attempts == 1 ? "" : "s");
@@ -212,7 +229,7 @@ int outbox_list(struct store *s, const struct view_options *o, bool all, FILE *o
 		json_init(&j, false);
 		json_array_begin(&j);
 		for (size_t i = 0; i < l.n; i++)
-			json_item(&j, l.v[i]);
+			json_item(&j, l.v[i], l.now);
 		json_array_end(&j);
 		buf_append(&b, j.out.data, j.out.len);
 		buf_putc(&b, '\n');

@@ -502,8 +502,45 @@ static int check_has_recipient(const struct review_target *tg, char **err)
 	                     id, id);
 }
 
+/* What a draft must be to go out, before the second-person rule. */
+static int check_content(const struct review_target *tg, const struct config *c,
+                         const struct review_approve_opts *opt, char **err)
+{
+	int rc;
+	if ((rc = check_has_text(tg, err)) < 0 || (rc = check_has_recipient(tg, err)) < 0 ||
+	    (rc = check_promise(tg, err)) < 0 ||
+	    (rc = review_check_text(c, tg->id, tg->d->body, err)) < 0)
+		return rc;
+	size_t n = view_recipients(tg->d);
+	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
+		return review_refuse(err,
+		                     "thread %llu: the reply would go to %zu addresses, more than "
+		                     "review.max_recipients (%lld) in tend.yaml allows",
+		                     (unsigned long long)tg->id, n,
+		                     (long long)c->review.max_recipients);
+	if (!(opt && opt->bounced_ok))
+		return review_check_bounced(tg->th, tg->d, err);
+	return 0;
+}
+
+/* The reply must still be the one the agent read and said yes to. */
+static int check_previewed(const struct review_target *tg, const struct config *c,
+                           const struct review_agent *a, uint64_t previewed, char **err)
+{
+	char *text = NULL;
+	int rc = review_preview_text(c, tg, a, &text, err);
+	if (rc == 0 && str_hash(text) != previewed)
+		rc = review_refuse(err,
+		                   "thread %llu: the reply changed while you read it; nothing was "
+		                   "approved: run `tend approve %llu` again",
+		                   (unsigned long long)tg->id, (unsigned long long)tg->id);
+	free(text);
+	return rc;
+}
+
 static int check_approvable(const struct review_target *tg, const struct config *c,
-                            const struct review_agent *a, char **err)
+                            const struct review_agent *a, const struct review_approve_opts *opt,
+                            char **err)
 {
 	int rc = review_need_proposed(tg, "approve", err);
 	if (rc < 0)
@@ -519,15 +556,10 @@ static int check_approvable(const struct review_target *tg, const struct config 
 		                     "thread %llu: the customer wrote again after this draft was "
 		                     "made; run `tend show %llu` first",
 		                     id, id);
-	if ((rc = check_has_text(tg, err)) < 0 || (rc = check_has_recipient(tg, err)) < 0 ||
-	    (rc = check_promise(tg, err)) < 0)
+	if ((rc = check_content(tg, c, opt, err)) < 0)
 		return rc;
-	size_t n = view_recipients(tg->d);
-	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
-		return review_refuse(err,
-		                     "thread %llu: the reply would go to %zu addresses, more than "
-		                     "review.max_recipients (%d) in tend.yaml allows",
-		                     id, n, c->review.max_recipients);
+	if (opt && opt->previewed && (rc = check_previewed(tg, c, a, opt->previewed, err)) < 0)
+		return rc;
 	if (c && c->review.require_second_person && tg->d->edited)
 		return check_second_person(tg, a, err);
 	return 0;
@@ -544,11 +576,39 @@ static bool handed_over(const struct review_target *tg, const struct config *c)
 	       strcmp(who, editor) == 0 && tg->d->updated >= tg->th->claim_since;
 }
 
+int review_approvable(struct store *s, const struct config *c, uint64_t thread,
+                      const struct review_agent *a, const struct review_approve_opts *opt,
+                      char **err)
+{
+	struct review_target tg;
+	int rc = review_target_open(s, thread, false, &tg, err);
+	if (rc < 0)
+		return rc;
+	rc = check_approvable(&tg, c, a, opt, err);
+	review_target_close(&tg);
+	return rc;
+}
+
+/* The approved draft waits undo seconds (the window in which `tend undo` takes it back, as it
+ * was) before the sender may start. */
+static void open_window(struct store_draft *d, const struct config *c, int64_t now)
+{
+	int64_t undo = c ? c->review.undo : 0;
+	free(d->undo_body);
+	free(d->undo_error);
+	d->undo_body = undo > 0 ? xstrdup(d->body ? d->body : "") : NULL;
+	d->undo_error = undo > 0 && d->error ? xstrdup(d->error) : NULL;
+	d->undo_queued = undo > 0 ? d->queued : 0;
+	d->undo_until = undo > 0 ? now + undo : 0;
+	d->next_attempt = now + (undo > 0 ? undo : 0);
+}
+
 /* Everything an approval changes, in the open transaction. */
 static int approve_in(struct review_target *tg, const struct config *c,
                       const struct review_agent *a, int64_t now)
 {
 	struct store_draft *d = tg->d;
+	open_window(d, c, now);
 	char *body = draft_sign(d->body ? d->body : "", a->name);
 	free(d->body);
 	d->body = body;
@@ -562,7 +622,6 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	int64_t queued = d->queued;
 	d->state = STORE_DRAFT_APPROVED;
 	d->queued = 0;
-	d->next_attempt = now;
 	d->attempts = 0;
 	d->first_attempt = d->last_attempt = 0;
 	d->send_phase = STORE_SEND_IDLE;
@@ -572,7 +631,7 @@ static int approve_in(struct review_target *tg, const struct config *c,
 	if (rc == 0 && review_claim_drop(tg->th, NULL)) /* nothing left to be on */
 		rc = store_put_thread(tg->t, tg->th);
 	if (rc == 0)
-		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, now, d->id);
+		rc = store_index_put(tg->t, STORE_INDEX_OUTBOX, d->next_attempt, d->id);
 	if (rc == 0)
 		rc = store_put_draft(tg->t, d);
 	if (rc == 0) {
@@ -586,12 +645,19 @@ static int approve_in(struct review_target *tg, const struct config *c,
 int review_approve(struct store *s, const struct config *c, uint64_t thread,
                    const struct review_agent *a, char **err)
 {
+	return review_approve_with(s, c, thread, a, NULL, err);
+}
+
+int review_approve_with(struct store *s, const struct config *c, uint64_t thread,
+                        const struct review_agent *a, const struct review_approve_opts *opt,
+                        char **err)
+{
 	struct review_target tg;
 	int rc = review_target_open(s, thread, true, &tg, err);
 	if (rc < 0)
 		return rc;
 	int64_t now = (int64_t)time(NULL);
-	if ((rc = check_approvable(&tg, c, a, err)) < 0 ||
+	if ((rc = check_approvable(&tg, c, a, opt, err)) < 0 ||
 	    (!handed_over(&tg, c) && (rc = review_claim_check(&tg, a, "approve", now, err)) < 0) ||
 	    (rc = review_assignee_check(&tg, a, "approve", now, err)) < 0) {
 		review_target_close(&tg);

@@ -90,5 +90,18 @@ int review_assignee_check(struct review_target *tg, const struct review_agent *a
                           int64_t now, char **err);
 /* Writes all of p[0..n) to fd, again after EINTR; 0, or -1 with errno. */
 int review_write_all(int fd, const char *p, size_t n);
+/*
+ * Refuses (REVIEW_REFUSED, *err) a draft body that still holds a template marker ("{{...}}",
+ * but {{agent.name}}, which approval fills in) or matches one of c's review.placeholders, naming
+ * the line and quoting the text. Lines quoted with '>' are not checked. c may be NULL.
+ */
+int review_check_text(const struct config *c, uint64_t thread, const char *body, char **err);
+/* Refuses a draft with a To or Cc address in th's bounced list, saying what bounced. */
+int review_check_bounced(const struct store_thread *th, const struct store_draft *d, char **err);
+
+/* The preview of tg's draft (see review_preview): as approval would make it (signed, with a
+ * Message-ID), composed and read back. REVIEW_REFUSED with *err when it cannot be composed. */
+int review_preview_text(const struct config *c, const struct review_target *tg,
+                        const struct review_agent *a, char **out, char **err);
 
 #endif

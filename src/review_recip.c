@@ -220,7 +220,7 @@ int review_header_read(struct review_header *h, const struct config *c, char **e
 	if (c && c->review.max_recipients > 0 && n > (size_t)c->review.max_recipients)
 		return review_refuse(err,
 		                     "the reply would go to %zu addresses, more than "
-		                     "review.max_recipients (%d) in tend.yaml allows",
-		                     n, c->review.max_recipients);
+		                     "review.max_recipients (%lld) in tend.yaml allows",
+		                     n, (long long)c->review.max_recipients);
 	return 0;
 }

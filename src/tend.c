@@ -372,10 +372,12 @@ enum {
 	OPT_TAKE = 1 << 8,
 	OPT_FILTER = 1 << 9, /* --mine, --assignee, --tag, --priority */
 	OPT_PARTS = 1 << 10, /* draft --add TEMPLATE, --remove N */
+	OPT_YES = 1 << 11,
+	OPT_BOUNCED_OK = 1 << 12,
 };
 
 struct opts {
-	bool json, all, resolve, reindex, force, take, mine;
+	bool json, all, resolve, reindex, force, take, mine, yes, bounced_ok;
 	const char *assignee, *tag, *priority; /* queue filters */
 	const char *as;
 	const char *reason;
@@ -413,6 +415,10 @@ static unsigned opt_bit(int ch)
 	case 'P':
 	case 'M':
 		return OPT_PARTS;
+	case 'y':
+		return OPT_YES;
+	case 'B':
+		return OPT_BOUNCED_OK;
 	default:
 		return 0;
 	}
@@ -436,6 +442,8 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 	    {"priority", required_argument, NULL, 'p'},
 	    {"add", required_argument, NULL, 'P'},    /* draft --add TEMPLATE */
 	    {"remove", required_argument, NULL, 'M'}, /* draft --remove N */
+	    {"yes", no_argument, NULL, 'y'},          /* approve --yes */
+	    {"bounced-ok", no_argument, NULL, 'B'},   /* approve --bounced-ok */
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -462,6 +470,8 @@ static int parse_opts(const char *cmd, unsigned allowed, int argc, char **argv, 
 			o->tag = optarg;
 		if (ch == 'p')
 			o->priority = optarg;
+		o->yes |= ch == 'y';
+		o->bounced_ok |= ch == 'B';
 		if (ch == 'a')
 			o->as = optarg;
 		if (ch == 'r')
@@ -749,31 +759,52 @@ static char *recipients(const struct store_draft *d)
 	return b.len ? buf_steal(&b) : xstrdup("(no recipient)");
 }
 
-/* Tells the agent when a recipient of the approved reply has bounced before. */
-static void warn_bounced(struct ctx *c, const struct store_draft *d)
+/* "sending in 20 s; `tend undo 12` to stop it", or "queued for sending" without a window. */
+static void print_approved(uint64_t id, const struct store_draft *d)
 {
-	struct store_txn *t = NULL;
-	struct store_thread *th = NULL;
-	uint64_t live;
-	if (store_begin(c->store, false, &t) < 0)
-		return;
-	if (store_resolve_thread(t, d->thread, &live) == 0 && store_get_thread(t, live, &th) == 0) {
-		for (size_t i = 0; i < d->to.n + d->cc.n; i++) {
-			const char *a = i < d->to.n ? d->to.v[i].addr : d->cc.v[i - d->to.n].addr;
-			char *low = str_lower(xstrdup(a));
-			char *safe = term_dup(a, TEXT_LINE);
-			char *why = term_dup(
-			    th->bounce_detail ? th->bounce_detail : "see tend show", TEXT_LINE);
-			if (strvec_contains(&th->bounced, low))
-				printf("Note: mail to %s bounced before (%s); check the address.\n",
-				       safe, why);
-			free(why);
-			free(safe);
-			free(low);
-		}
-	}
-	store_thread_free(th);
-	store_abort(t);
+	char *to = recipients(d);
+	struct buf notes = BUF_INIT;
+	size_t n = view_recipients(d);
+	view_recipient_notes(&notes, d);
+	printf("Approved thread %llu: the reply to %s is ", (unsigned long long)id, to);
+	if (d->undo_until)
+		printf("sending in %lld s", (long long)(d->undo_until - d->approved));
+	else
+		printf("queued for sending");
+	printf(" (%zu recipient%s", n, n == 1 ? "" : "s");
+	if (d->cc.n)
+		printf(": %zu in To, %zu in Cc", d->to.n, d->cc.n);
+	printf(")");
+	if (d->undo_until)
+		printf("; `tend undo %llu` to stop it", (unsigned long long)id);
+	printf(".\n%s", notes.len ? notes.data : "");
+	buf_free(&notes);
+	free(to);
+}
+
+/*
+ * On a terminal, the reply as it will go out and the question; true when the agent said y.
+ * Refusals come first, so that nobody reads a reply that cannot be approved.
+ */
+static bool confirmed(struct ctx *c, uint64_t id, const struct review_agent *a,
+                      struct review_approve_opts *ao, int *rc, char **err)
+{
+	char *text = NULL;
+	*rc = review_approvable(c->store, c->config, id, a, ao, err);
+	if (*rc == 0)
+		*rc = review_preview(c->store, c->config, id, a, &text, err);
+	if (*rc < 0)
+		return false;
+	printf("%s\nSend this reply? [y/N] ", text);
+	ao->previewed = str_hash(text);
+	free(text);
+	fflush(stdout);
+	char line[64] = "";
+	bool yes = fgets(line, sizeof(line), stdin) && (line[0] == 'y' || line[0] == 'Y') &&
+	           (line[1] == '\n' || line[1] == '\0');
+	if (!yes)
+		printf("%sNot approved: nothing was changed.\n", line[0] == '\0' ? "\n" : "");
+	return yes;
 }
 
 /* "y" or "yes" typed on the terminal; anything else, or no terminal, is no. */
@@ -823,7 +854,8 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 	struct opts o;
 	uint64_t id;
 	struct review_agent a;
-	int rc = begin_action(c, "approve", OPT_FORCE, 1, "one thread ID", argc, argv, &o, &id, &a);
+	int rc = begin_action(c, "approve", OPT_FORCE | OPT_YES | OPT_BOUNCED_OK, 1,
+	                      "one thread ID", argc, argv, &o, &id, &a);
 	if (rc)
 		return rc;
 	char *err = NULL;
@@ -832,23 +864,17 @@ static int cmd_approve(struct ctx *c, int argc, char **argv)
 		review_agent_finish(&a);
 		return rc;
 	}
-	rc = review_approve(c->store, c->config, id, &a, &err);
+	struct review_approve_opts ao = {.bounced_ok = o.bounced_ok};
+	bool ask = !o.yes && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO);
+	if (ask && !confirmed(c, id, &a, &ao, &rc, &err)) {
+		review_agent_finish(&a);
+		return rc < 0 ? review_status(rc, err, "approve", id) : 1;
+	}
+	rc = review_approve_with(c->store, c->config, id, &a, &ao, &err);
 	review_agent_finish(&a);
 	if (rc == 0 && review_current_draft(c->store, id, &d, &err) == 0) {
-		char *to = recipients(d);
-		struct buf notes = BUF_INIT;
-		size_t n = view_recipients(d);
-		view_recipient_notes(&notes, d);
-		printf("Approved thread %llu: the reply to %s is queued for sending (%zu "
-		       "recipient%s",
-		       (unsigned long long)id, to, n, n == 1 ? "" : "s");
-		if (d->cc.n)
-			printf(": %zu in To, %zu in Cc", d->to.n, d->cc.n);
-		printf(").\n%s", notes.len ? notes.data : "");
-		buf_free(&notes);
-		free(to);
-		warn_bounced(c, d);
-		outbox_poke(c->config->store); /* tendd, when running, sends it now */
+		print_approved(id, d);
+		outbox_poke(c->config->store); /* tendd, when running, sends it when it is due */
 	}
 	store_draft_free(d);
 	return review_status(rc, err, "approve", id);
@@ -868,6 +894,25 @@ static int cmd_release(struct ctx *c, int argc, char **argv)
 	if (rc == 0)
 		printf("Released thread %llu: nobody is on it now.\n", (unsigned long long)id);
 	return review_status(rc, err, "release", id);
+}
+
+static int cmd_undo(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	uint64_t id;
+	struct review_agent a;
+	int rc = begin_action(c, "undo", 0, 1, "one thread ID", argc, argv, &o, &id, &a);
+	if (rc)
+		return rc;
+	char *err = NULL;
+	rc = review_undo(c->store, id, &a, &err);
+	review_agent_finish(&a);
+	if (rc == 0)
+		printf(
+		    "Took back the reply of thread %llu: it was not sent, and the draft is in the "
+		    "queue again.\n",
+		    (unsigned long long)id);
+	return review_status(rc, err, "undo", id);
 }
 
 static int cmd_reject(struct ctx *c, int argc, char **argv)
@@ -1622,8 +1667,9 @@ static const struct command commands[] = {
     {"show", cmd_show, "[--json] [--as AGENT] [--take [--force]] ID",
      "a thread's messages and its draft (--take: you are on it)"},
     {"edit", cmd_edit, "[--as AGENT] [--force] ID", "edit the draft in $VISUAL or $EDITOR"},
-    {"approve", cmd_approve, "[--as AGENT] [--force] ID",
-     "approve the draft: it is queued for sending"},
+    {"approve", cmd_approve, "[--as AGENT] [--force] [--yes] [--bounced-ok] ID",
+     "approve the draft (on a terminal: after showing it): it is sent after review.undo"},
+    {"undo", cmd_undo, "[--as AGENT] ID", "take an approved reply back within review.undo"},
     {"release", cmd_release, "[--as AGENT] [--force] ID", "you are no longer on it"},
     {"reject", cmd_reject, "[--as AGENT] --reason TEXT [--resolve] ID",
      "reject the draft: write the reply yourself, or resolve"},

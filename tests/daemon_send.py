@@ -5,6 +5,7 @@ mail is fetched over IMAP, an agent approves the draft with `tend approve`, and 
 Every check is made on what a user would see: the message the SMTP server received (parsed),
 its copy in the Sent folder, and what `tend outbox`, `tend queue` and `tend threads` say."""
 
+import calendar
 import email.parser
 import email.policy
 import functools
@@ -36,7 +37,7 @@ def customer_mail(subject="Voucher expired", msgid="c1@example.com", name="Anna 
 class Rig:
     """A dovecot, an SMTP server sharing its CA, and a tend installation using both."""
 
-    def __init__(self, smtp=None, retry="1s", imap=None, sent=False, dovecot=None):
+    def __init__(self, smtp=None, retry="1s", imap=None, sent=False, dovecot=None, extra=""):
         """A mailbox as a user starts from: INBOX only, unless sent asks for a Sent folder."""
         self.dv = Dovecot(**(dovecot or {}))
         self.srv = self.env = None
@@ -47,7 +48,7 @@ class Rig:
             cfg = self.dv.config(poll_interval="300s", **(imap or {}))
             cfg = cfg.replace("    imap:\n", "    from_name: Shop Support\n    imap:\n", 1)
             cfg += self.srv.config_yaml(extra={"retry_interval": retry, "timeout": "10s"})
-            self.env = Env(config=cfg + AGENTS)
+            self.env = Env(config=cfg + AGENTS + extra)
             self.env.use_sample_rules()
             self.env.tendd("--check-config")
         except BaseException:
@@ -468,8 +469,78 @@ def test_bounce_flags_thread(r):
                                     msgid="c3@example.com",
                                     extra="In-Reply-To: <%s>\r\n" % ours))
     r.env.tend("show", "--as", "alice", str(tid))  # the draft was rewritten for the message
-    out = r.approve(tid).out
-    check("bounced before" in out, "approve warns: %r" % out)
+    res = r.env.tend("approve", "--as", "alice", str(tid), rc=1)
+    eq(res.err, "tend: thread %d: mail to %s bounced before (550 5.1.1 <%s>: Recipient address "
+       "rejected: User unknown): reach the customer another way, or when you know the address "
+       "works again, `tend approve --bounced-ok %d`\n" % (tid, CUSTOMER, CUSTOMER, tid),
+       "approve refuses")
+    r.env.tend("approve", "--as", "alice", "--bounced-ok", str(tid))
+    r.once()
+    eq(r.srv.count(), 2, "the agent knew better: sent")
+
+
+# ---- the undo window (issue 17) ----
+
+UNDO = "review: {undo: 3}\n"
+
+
+@rig(extra=UNDO)
+def test_undo_window_then_sent_once(r):
+    """tendd holds the reply for the window, wakes when it closes and sends it once."""
+    r.customer_writes()
+    tid = r.thread_of("Voucher expired")["id"]
+    d = Daemon(r.env)
+    try:
+        d.wait_until(lambda: "started" in d.stderr(), 10, "tendd to start")
+        out = r.approve(tid).out
+        check(" is sending in 3 s (1 recipient); `tend undo %d` to stop it.\n" % tid in out,
+              out)
+        due = calendar.timegm(time.strptime(r.outbox(tid)["next_attempt"],
+                                            "%Y-%m-%dT%H:%M:%SZ"))
+        while time.time() < due - 0.3:
+            eq(r.srv.count(), 0, "nothing sent within the window")
+            time.sleep(0.1)
+        msg = r.srv.wait_for(1, timeout=5)[0]
+        # accepted after the window closed, and not long after: tendd woke for it
+        late = msg.time - due
+        print("# accepted %.2f s after the window closed" % late)
+        check(0 <= late < 3 * SLOW, "accepted %.2f s after the window closed" % late)
+        d.wait_until(lambda: r.outbox(tid)["state"] == "sent", 10, "recorded as sent")
+        res = r.env.tend("undo", "--as", "alice", str(tid), rc=1)
+        eq(res.err, "tend: thread %d: the reply was sent; it cannot be taken back\n" % tid,
+           "too late")
+        time.sleep(1)
+        eq(r.srv.count(), 1, "sent exactly once")
+        eq(d.stop(), 0, "tendd exit status")
+    finally:
+        d.close()
+
+
+@rig(extra=UNDO)
+def test_undo_keeps_reply_from_server(r):
+    """Taken back within the window, the reply never reaches the SMTP server; approved again,
+    it goes once, with the text as it was and one signature."""
+    tid, before = first_draft(r)
+    d = Daemon(r.env)
+    try:
+        d.wait_until(lambda: "started" in d.stderr(), 10, "tendd to start")
+        r.approve(tid)
+        out = r.env.tend("undo", "--as", "alice", str(tid)).out
+        check(out.startswith("Took back the reply of thread %d" % tid), out)
+        time.sleep(4)
+        eq(r.srv.count(), 0, "the SMTP server has nothing")
+        eq(r.env.show(tid)["draft"]["body"], before["draft"]["body"], "the text as it was")
+        check(r.queue_item(tid) is not None, "back in the queue")
+        r.approve(tid)
+        msg = only_message(r)
+        body = decoded_parts(msg.data)[0].decode()
+        eq(body.count("Alice Smith"), before["draft"]["body"].count("{{agent.name}}"),
+           "signed once")
+        time.sleep(1)
+        eq(r.srv.count(), 1, "sent exactly once")
+        eq(d.stop(), 0, "tendd exit status")
+    finally:
+        d.close()
 
 
 # ---- our side of the conversation (issue 15) ----

@@ -810,7 +810,14 @@ def test_escapes_not_printed():
                      ("rules", "test", env.path("hostile.eml")),
                      ("rules", "test", "--json", env.path("hostile.eml")), ("rules", "replay")):
             terminal_output(env, *args)
-        terminal_output(env, "approve", tid)
+        # the address bounced: refused, and the refusal quotes the bounce safely
+        argv = wrap([TEND, "-c", env.config, "approve", str(tid)])
+        p = subprocess.run(argv, capture_output=True, timeout=600,
+                           env=dict(os.environ, TEND_AGENT="alice"))
+        eq(p.returncode, 1, "approve refused: %r" % p.stderr)
+        check(b"bounced before" in p.stderr and not CONTROL.search(p.stderr.decode()),
+              "the refusal: %r" % p.stderr)
+        terminal_output(env, "approve", "--bounced-ok", tid)
         out = terminal_output(env, "outbox")
         check("Refund" in out, out)
         terminal_output(env, "outbox", "--json")
@@ -1827,6 +1834,61 @@ def test_edit_block_hostile_name_reads_back():
         eq([(a["name"], a["email"]) for a in d["to"]], [(to[0]["name"], "eve@example.com")],
            "To reads back as it was")
         eq([a["email"] for a in d["cc"]], ["jane@example.org"], "Cc")
+    finally:
+        env.close()
+
+
+# ---- 18. Approval that cannot misfire (issue 17) --------------------------------------------
+
+from tendtest import on_terminal  # noqa: E402 (kept in this section, so that sections merge)
+
+PREVIEW_ACCOUNT = ("accounts:\n  - name: support\n    address: support@shop.example\n"
+                   "    from_name: Shop Support\n    smtp:\n      url: smtp://localhost:1\n")
+
+
+def approve_on_terminal(env, tid, answer):
+    """`tend approve TID` on a pseudo-terminal, answering the question: (status, shown)."""
+    rc, shown, _ = on_terminal([TEND, "-c", env.config, "approve", str(tid)], answer,
+                               env={"TEND_AGENT": "alice"}, stderr=subprocess.STDOUT)
+    return rc, shown
+
+
+def test_preview_shows_no_escapes():
+    """The preview shows the customer's name and subject (escapes and all, in the To and
+    Subject fields) without a control character reaching the terminal."""
+    env = hostile_env()
+    try:
+        env.write("tend.yaml", ESC_AGENTS + PREVIEW_ACCOUNT)
+        tid = env.threads()[0]["id"]
+        rc, shown = approve_on_terminal(env, tid, b"n\n")
+        text = shown.decode("utf-8").replace("\r\n", "\n")
+        eq(rc, 1, "not approved: %r" % text)
+        check("\nSubject: Re: Refund " in text and "Send this reply? [y/N] " in text, text)
+        m = CONTROL.search(text)
+        check(m is None, "control character U+%04X in the preview: %r" % (
+            ord(m.group()) if m else 0, text))
+        eq(env.show(tid)["draft"]["state"], "proposed", "nothing approved")
+    finally:
+        env.close()
+
+
+def test_customer_cannot_block_approval():
+    """A customer who writes template braces or a placeholder-like text gets an answer: the
+    quoted message under the reply is not checked."""
+    env = Env(config=ESC_AGENTS)
+    try:
+        env.use_sample_rules()
+        env.write("m.eml", b"From: Anna <anna@example.com>\nTo: support@shop.example\n"
+                  b"Subject: Refund order 12345\nMessage-ID: <braces@example.com>\n"
+                  b"Date: Mon, 23 Nov 2026 10:00:00 +0000\n\n"
+                  b"Please refund order 12345. {{customer.first_name}} {{#x}} "
+                  b"[URGENT REFUND NOW]\n")
+        env.import_(env.path("m.eml"))
+        tid = env.threads()[0]["id"]
+        body = env.show(tid)["draft"]["body"]
+        check("> Please refund order 12345. {{customer.first_name}}" in body, body)
+        out = env.tend("approve", tid, env={"TEND_AGENT": "alice"}).out
+        check(out.startswith("Approved thread %d" % tid), out)
     finally:
         env.close()
 

@@ -293,7 +293,7 @@ static void test_review(void)
 	             "\"often\"");
 	expect_error("store: .\nreview: {four_eyes: true}\n",
 	             "tend.yaml:2:10: unknown key \"four_eyes\" in \"review\" (expected one of: "
-	             "require_second_person, max_recipients, claim_for)");
+	             "require_second_person, max_recipients, claim_for, undo, placeholders)");
 }
 
 /* review.claim_for: how long an agent's claim on a conversation holds. */
@@ -311,6 +311,27 @@ static void test_review_claim_for(void)
 	    "store: .\nreview: {claim_for: soon}\n",
 	    "tend.yaml:2:21: \"claim_for\" must be a duration like 30s, 15m, 4h or 2d, not "
 	    "\"soon\"");
+}
+
+/* review.undo and review.placeholders; each number lands in its own field alone. */
+static void test_review_undo_placeholders(void)
+{
+	struct config *c = load_ok("store: .\n");
+	T_OK(c != NULL && c->review.undo == 20 && c->review.placeholders.n == 1);
+	T_EQ_STR(c->review.placeholders.v[0], "\\[[A-Z][A-Z ]{3,}\\]");
+	config_free(c);
+	c = load_ok("store: .\nreview: {undo: 7, max_recipients: 3, placeholders: [TBD, 'X+']}\n");
+	T_OK(c != NULL && c->review.undo == 7 && c->review.max_recipients == 3);
+	T_OK(c != NULL && c->review.placeholders.n == 2);
+	config_free(c);
+	c = load_ok("store: .\nreview: {undo: 0, placeholders: []}\n");
+	T_OK(c != NULL && c->review.undo == 0 && c->review.placeholders.n == 0);
+	config_free(c);
+	expect_error("store: .\nreview:\n  placeholders: ['ok', '(x']\n",
+	             "tend.yaml:3:27: bad pattern in \"review\" \"placeholders\": missing closing "
+	             "parenthesis");
+	expect_error("store: .\nreview: {undo: 3601}\n",
+	             "tend.yaml:2:16: \"undo\" must be an integer from 0 to 3600, not \"3601\"");
 }
 
 /* agents bound to OS users: the user must exist, and then every agent is bound. */
@@ -1002,4 +1023,5 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
        T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
        T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
-       T_CASE(test_err_deep_nesting), T_CASE(test_review_claim_for))
+       T_CASE(test_err_deep_nesting), T_CASE(test_review_claim_for),
+       T_CASE(test_review_undo_placeholders))

@@ -1603,6 +1603,202 @@ static void test_recipients_block(void)
 	free(block);
 }
 
+/* Replaces the draft's body as an edit would (or as a template left it). */
+static void set_body(struct fx *f, uint64_t thread, const char *body)
+{
+	struct store_draft *d = get_draft(f, thread);
+	struct store_txn *t = begin(f->s, true);
+	free(d->body);
+	d->body = xstrdup(body);
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+}
+
+/* Approval of a body: REVIEW_REFUSED with the reason in *err, or 0. */
+static int approve_body(struct fx *f, const char *body, char **err)
+{
+	uint64_t id = add_thread(f, "Refund please", (int64_t)time(NULL) + 7200, true);
+	set_body(f, id, body);
+	struct review_agent a = agent("alice", "Alice Smith");
+	*err = NULL;
+	int rc = review_approve(f->s, f->c, id, &a, err);
+	review_agent_finish(&a);
+	return rc;
+}
+
+static void expect_refusal(struct fx *f, const char *body, const char *want)
+{
+	char *err = NULL;
+	T_EQ_INT(approve_body(f, body, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, want);
+	free(err);
+}
+
+/* Template markers and placeholders left in the text are refused, quoted safely with their
+ * line; the signature marker and the customer's quoted words are not. */
+static void test_approve_refuses_holes(void)
+{
+	struct fx f = fx_open();
+	expect_refusal(&f, "Hi {{customer.first_name}},\n",
+	               "thread 1: line 1 of the draft still holds the template marker "
+	               "\"{{customer.first_name}}\": write the text in its place with `tend edit "
+	               "1`");
+	expect_refusal(&f, "Hi,\n\nIt costs \xc2\xa3{{price}}.\n",
+	               "thread 2: line 3 of the draft still holds the template marker "
+	               "\"{{price}}\": write the text in its place with `tend edit 2`");
+	expect_refusal(&f, "Hi,\n{{#vip}}Thanks for being with us.\n",
+	               "thread 3: line 2 of the draft still holds the template marker "
+	               "\"{{#vip}}\": write the text in its place with `tend edit 3`");
+	expect_refusal(&f, "Hi,\nok {{/vip}}\n",
+	               "thread 4: line 2 of the draft still holds the template marker "
+	               "\"{{/vip}}\": write the text in its place with `tend edit 4`");
+	expect_refusal(&f, "{{^known}}Hello{{/known}}\n",
+	               "thread 5: line 1 of the draft still holds the template marker "
+	               "\"{{^known}}\": write the text in its place with `tend edit 5`");
+	expect_refusal(&f, "Best,\n{{ agent.name }}\n",
+	               "thread 6: line 2 of the draft still holds the template marker "
+	               "\"{{ agent.name }}\": write the text in its place with `tend edit 6`");
+	expect_refusal(&f, "x {{a\x1b[2Jb}} y\n",
+	               "thread 7: line 1 of the draft still holds the template marker "
+	               "\"{{a\\x1b[2Jb}}\": write the text in its place with `tend edit 7`");
+	expect_refusal(&f, "see {{unclosed\n",
+	               "thread 8: line 1 of the draft still holds the template marker "
+	               "\"{{unclosed\": write the text in its place with `tend edit 8`");
+	expect_refusal(&f, "{{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa}}\n",
+	               "thread 9: line 1 of the draft still holds the template marker "
+	               "\"{{aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa...\": write "
+	               "the text in its place with `tend edit 9`");
+	expect_refusal(&f, "Hi,\n\nThe repair is [CHECK PRICE WITH WORKSHOP].\n",
+	               "thread 10: line 3 of the draft still holds \"[CHECK PRICE WITH "
+	               "WORKSHOP]\", a placeholder (review.placeholders in tend.yaml): replace it "
+	               "with `tend edit 10`");
+	char *err = NULL;
+	T_EQ_INT(approve_body(&f,
+	                      "Hi,\n\n[OK] done.\n\n> {{x}} [URGENT REQUEST]\n>\n\nBest,\n"
+	                      "{{agent.name}}\n",
+	                      &err),
+	         0);
+	free(err);
+	fx_close(&f);
+}
+
+/* An operator's own patterns replace the default one. */
+static void test_approve_placeholders_configured(void)
+{
+	struct fx f = fx_open();
+	strvec_free(&f.c->review.placeholders);
+	strvec_push(&f.c->review.placeholders, "X{3,}");
+	strvec_push(&f.c->review.placeholders, "(?i)\\btodo\\b");
+	expect_refusal(&f, "Your order XXXX ships.\n",
+	               "thread 1: line 1 of the draft still holds \"XXXX\", a placeholder "
+	               "(review.placeholders in tend.yaml): replace it with `tend edit 1`");
+	expect_refusal(&f, "Hi,\nTodo: the date\n",
+	               "thread 2: line 2 of the draft still holds \"Todo\", a placeholder "
+	               "(review.placeholders in tend.yaml): replace it with `tend edit 2`");
+	char *err = NULL;
+	T_EQ_INT(approve_body(&f, "Hi,\n[CHECK PRICE] is fine here.\n", &err), 0);
+	free(err);
+	/* a pattern that backtracks without end gives up, and the draft is not let through */
+	strvec_push(&f.c->review.placeholders, "(a+)+$");
+	expect_refusal(&f, "Hi,\naaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaab\n",
+	               "thread 4: line 2 of the draft cannot be checked: the placeholder pattern "
+	               "\"(a+)+$\" gave up on it (review.placeholders in tend.yaml); make the "
+	               "pattern simpler or the line shorter");
+	fx_close(&f);
+}
+
+/* A recipient whose mail bounced is refused, unless the agent says it works again. */
+static void test_approve_refuses_bounced(void)
+{
+	struct fx f = fx_open();
+	uint64_t id = add_thread(&f, "Refund please", (int64_t)time(NULL) + 7200, true);
+	struct store_thread *th = get_thread(&f, id);
+	strvec_push(&th->bounced, "anna@example.com");
+	th->bounce_detail = xstrdup("550 5.1.1 \x1b[31mno such user");
+	struct store_txn *t = begin(f.s, true);
+	T_EQ_INT(store_put_thread(t, th), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_thread_free(th);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: mail to anna@example.com bounced before (550 5.1.1 \\x1b[31mno "
+	              "such user): reach the customer another way, or when you know the address "
+	              "works again, `tend approve --bounced-ok 1`");
+	free(err);
+	err = NULL;
+	struct review_approve_opts ok = {.bounced_ok = true};
+	T_EQ_INT(review_approve_with(f.s, f.c, id, &a, &ok, &err), 0);
+	free(err);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
+static void set_undo_state(struct fx *f, uint64_t thread, int64_t until, int phase)
+{
+	struct store_draft *d = get_draft(f, thread);
+	struct store_txn *t = begin(f->s, true);
+	d->undo_until = until;
+	d->send_phase = phase;
+	T_EQ_INT(store_put_draft(t, d), 0);
+	T_EQ_INT(store_commit(t), 0);
+	store_draft_free(d);
+}
+
+/* The window: the reply is due undo seconds after approval; taken back, it is as it was. */
+static void test_undo_window(void)
+{
+	struct fx f = fx_open();
+	f.c->review.undo = 20;
+	int64_t deadline = (int64_t)time(NULL) + 7200;
+	uint64_t id = add_thread(&f, "Refund please", deadline, true);
+	struct review_agent a = agent("alice", "Alice Smith");
+	char *err = NULL;
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	struct store_draft *d = get_draft(&f, id);
+	uint64_t draft = d->id;
+	T_EQ_INT(d->next_attempt, d->approved + 20);
+	T_EQ_INT(d->undo_until, d->approved + 20);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_OUTBOX, draft).when, d->approved + 20);
+	store_draft_free(d);
+	struct outbox_pass p;
+	T_EQ_INT(outbox_run(f.s, f.c, (int64_t)time(NULL), NULL, &p), 0);
+	T_EQ_INT(p.sent + p.failed + p.deferred, 0);
+	T_OK(p.next_due >= (int64_t)time(NULL) + 19);
+	outbox_pass_finish(&p);
+	T_EQ_INT(review_undo(f.s, id, &a, &err), 0);
+	d = get_draft(&f, id);
+	T_EQ_INT(d->state, STORE_DRAFT_PROPOSED);
+	T_EQ_STR(d->body, BODY);
+	T_EQ_INT(d->queued, deadline);
+	T_OK(d->message_id == NULL && d->approved_by == NULL && d->undo_body == NULL);
+	store_draft_free(d);
+	T_EQ_INT(index_entries(&f, STORE_INDEX_OUTBOX, draft).n, 0);
+	struct index_count q = index_entries(&f, STORE_INDEX_QUEUE, draft);
+	T_OK(q.n == 1 && q.when == deadline);
+	char *log = log_text(&f, 0, true);
+	T_CONTAINS(log, "\"action\":\"undo\",\"thread\":1,\"draft\":1,\"detail\":\"taken back ");
+	free(log);
+	T_EQ_INT(review_undo(f.s, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the draft is not approved; there is nothing to take back");
+	free(err);
+	/* the window closed, or tendd began: too late */
+	T_EQ_INT(review_approve(f.s, f.c, id, &a, &err), 0);
+	set_undo_state(&f, id, (int64_t)time(NULL) - 5, STORE_SEND_IDLE);
+	T_EQ_INT(review_undo(f.s, id, &a, &err), REVIEW_REFUSED);
+	T_CONTAINS(err, "thread 1: the undo window closed ");
+	T_CONTAINS(err, "s ago; the reply is being sent (see `tend outbox`)");
+	free(err);
+	set_undo_state(&f, id, (int64_t)time(NULL) + 60, STORE_SEND_STARTED);
+	T_EQ_INT(review_undo(f.s, id, &a, &err), REVIEW_REFUSED);
+	T_EQ_STR(err, "thread 1: the reply is being sent; it is too late to take it back (see "
+	              "`tend outbox`)");
+	free(err);
+	review_agent_finish(&a);
+	fx_close(&f);
+}
+
 T_MAIN(T_CASE(test_recipients_block), T_CASE(test_agent_resolution), T_CASE(test_agents_list),
        T_CASE(test_show_draft), T_CASE(test_approve_refuses_stale_until_shown),
        T_CASE(test_approve_moves_to_outbox), T_CASE(test_message_id_domain),
@@ -1613,4 +1809,6 @@ T_MAIN(T_CASE(test_recipients_block), T_CASE(test_agent_resolution), T_CASE(test
        T_CASE(test_edit_conflict), T_CASE(test_edit_states), T_CASE(test_old_records_escaped),
        T_CASE(test_edit_reference_escaped), T_CASE(test_agents_bound),
        T_CASE(test_second_person_old_record), T_CASE(test_note), T_CASE(test_sent_reply_shown),
-       T_CASE(test_outbox_json_body), T_CASE(test_claim), T_CASE(test_claim_lapses))
+       T_CASE(test_outbox_json_body), T_CASE(test_claim), T_CASE(test_claim_lapses),
+       T_CASE(test_approve_refuses_holes), T_CASE(test_approve_placeholders_configured),
+       T_CASE(test_approve_refuses_bounced), T_CASE(test_undo_window))

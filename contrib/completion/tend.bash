@@ -17,6 +17,13 @@ _tend_done()
 		grep -o '"id": *[0-9]*' | grep -o '[0-9]*$'
 }
 
+_tend_undoable()
+{
+	# The approved replies still in their undo window.
+	"${1:-tend}" "${@:2}" outbox --json 2>/dev/null | tr '{' '\n' |
+		grep '"undo_left": *[1-9]' | grep -o '"thread": *[0-9]*' | grep -o '[0-9]*$'
+}
+
 _tend()
 {
 	local cur prev cmd i conf=()
@@ -39,8 +46,8 @@ _tend()
 	esac
 	if [[ -z $cmd ]]; then
 		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			release reject resolve reopen redraft draft snooze assign note attach detach attachment
-			outbox stats log search rules raw status" \
+			release undo reject resolve reopen redraft draft snooze assign note attach detach
+			attachment outbox stats log search rules raw status" \
 			-- "$cur"))
 		return
 	fi
@@ -51,8 +58,9 @@ _tend()
 	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit --mine --assignee --tag --priority --as" ;;
 	show) opts="--json --as --take --force" ;;
-	edit | approve | release) opts="--as --force" ;;
-	snooze | assign | note | attach | detach) opts="--as" ;;
+	edit | release) opts="--as --force" ;;
+	approve) opts="--as --force --yes --bounced-ok" ;;
+	snooze | assign | note | attach | detach | undo) opts="--as" ;;
 	attachment) opts="--output --force" ;;
 	reject) opts="--as --reason --resolve" ;;
 	resolve) opts="--as --reason" ;;
@@ -69,6 +77,12 @@ _tend()
 	reopen)
 		if [[ $cur != -* ]]; then
 			COMPREPLY=($(compgen -W "$(_tend_done "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
+			return
+		fi
+		;;
+	undo)
+		if [[ $cur != -* ]]; then
+			COMPREPLY=($(compgen -W "$(_tend_undoable "${COMP_WORDS[0]}" "${conf[@]}")" -- "$cur"))
 			return
 		fi
 		;;

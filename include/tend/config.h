@@ -97,9 +97,24 @@ struct config_limits {
 /* How drafts are reviewed. */
 struct config_review {
 	bool require_second_person; /* the approver may not be the draft's last editor; false */
-	int max_recipients;         /* To and Cc of a reply at most; default 20 */
-	int64_t claim_for;          /* seconds an agent's claim on a conversation holds; 15 min */
+	/* int64_t, as yamlutil_set_int writes: an int here took 8 bytes (and the next field) */
+	int64_t max_recipients; /* To and Cc of a reply at most; default 20 */
+	int64_t undo;           /* seconds an approved reply waits, to be taken back; 20 */
+	/* PCRE2 patterns of an operator's placeholders ("[CHECK PRICE]"): a draft that still
+	 * matches one is not approved. Checked when the file is loaded. */
+	struct strvec placeholders;
+	int64_t claim_for; /* seconds an agent's claim on a conversation holds; 15 min */
 };
+
+/* The placeholder pattern when tend.yaml names none: words in capitals between brackets. */
+#define CONFIG_PLACEHOLDER_DEFAULT "\\[[A-Z][A-Z ]{3,}\\]"
+
+/*
+ * Compiles a review.placeholders pattern as approval uses it (PCRE2, UTF and Unicode
+ * properties). Returns the code (a pcre2_code *, freed with pcre2_code_free), or NULL with
+ * *err (caller frees) and *offset, the place in the pattern where it went wrong.
+ */
+void *config_placeholder_compile(const char *pattern, size_t *offset, char **err);
 
 struct config {
 	char *path; /* the file loaded, as given */

@@ -79,6 +79,15 @@ int outbox_retry(struct store *s, uint64_t thread, const char *agent, const char
 int outbox_mark_sent(struct store *s, uint64_t thread, const char *agent, const char *os_user,
                      char **err);
 
+/*
+ * The bytes the sender would hand to the SMTP server for d, dated date: the same account,
+ * recipients (our own addresses left out), headers and attachments (read in t). Returns 0 with *data (caller frees) and
+ * *len, or -1 with *err (caller frees): no account can send it, no recipient, or a value
+ * compose refuses.
+ */
+int outbox_compose(struct store_txn *t, const struct config *c, const struct store_draft *d,
+                   int64_t date, char **data, size_t *len, char **err);
+
 /* Test hook: with TEND_FAULT=name in the environment, the process kills itself at point name. */
 void outbox_fault(const char *name);
 

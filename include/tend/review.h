@@ -96,6 +96,14 @@ int review_edit(struct store *s, const struct config *c, uint64_t thread,
 /* The line that ends the editable part of the file review_edit opens. */
 #define REVIEW_SCISSORS "# ------------------------ >8 ------------------------"
 
+/* How an approval goes. */
+struct review_approve_opts {
+	bool bounced_ok; /* a recipient bounced before, and the agent knows it works again */
+	/* str_hash of the review_preview text the agent said yes to; 0: none shown. When the
+	 * reply would differ now (edited meanwhile), the approval is refused. */
+	uint64_t previewed;
+};
+
 /*
  * The recipients above the text in the file review_edit opens: "To: ..." and "Cc: ..." lines
  * (a name and <address>, or the address alone; a comma between addresses), then a blank line.
@@ -130,12 +138,40 @@ int review_header_read(struct review_header *h, const struct config *c, char **e
 void review_header_finish(struct review_header *h);
 
 /*
- * Approves the thread's draft: refused when stale or not proposed, or when tend.yaml requires
- * a second person and the agent is the draft's last editor. Fixes the reply's Message-ID and
- * queues it in the outbox, in one transaction.
+ * Approves the thread's draft: refused when stale or not proposed, empty, without recipient or
+ * with more than review.max_recipients, with a template marker or placeholder left in its text
+ * (review_check_text), with a recipient that bounced (unless opt->bounced_ok), or when tend.yaml
+ * requires a second person and the agent is the draft's last editor. Fixes the reply's
+ * Message-ID and files it in the outbox, due review.undo seconds from now, in one transaction.
+ * review_approve_with takes opt (NULL: the defaults).
  */
 int review_approve(struct store *s, const struct config *c, uint64_t thread,
                    const struct review_agent *a, char **err);
+int review_approve_with(struct store *s, const struct config *c, uint64_t thread,
+                        const struct review_agent *a, const struct review_approve_opts *opt,
+                        char **err);
+
+/* The checks of review_approve alone, changing nothing: 0, or REVIEW_REFUSED with *err. */
+int review_approvable(struct store *s, const struct config *c, uint64_t thread,
+                      const struct review_agent *a, const struct review_approve_opts *opt,
+                      char **err);
+
+/*
+ * The reply as approving it now would send it, for the agent to read first: From, To, Cc,
+ * Subject, attachments and the body, read back from the very bytes the sender would hand to
+ * the SMTP server (the agent's name signed in, as approval does), safe for a terminal. On 0,
+ * *out is the text (caller frees); else a negative code with *err.
+ */
+int review_preview(struct store *s, const struct config *c, uint64_t thread,
+                   const struct review_agent *a, char **out, char **err);
+
+/*
+ * Takes an approved reply back within its undo window (review.undo): the draft is proposed
+ * again, as it was before approval (its text without the signature, its place in the queue),
+ * and "undo" is audited. Refused once the window has closed or the sender has begun, saying
+ * whether the reply is sent or being sent.
+ */
+int review_undo(struct store *s, uint64_t thread, const struct review_agent *a, char **err);
 
 /*
  * A new Message-ID for draft d of thread th, under the domain of the account that sends it:

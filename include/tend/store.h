@@ -436,6 +436,14 @@ struct store_draft {
 	/* The agent who set the recipients by hand (`tend edit`); NULL: the rules chose them.
 	 * Recipients set by hand stay when the rules write the draft again. */
 	char *recipients_by;
+	/* The undo window of an approved reply (review.undo): until undo_until it can be taken
+	 * back to the queue as it was, its body without the signature approval added
+	 * (undo_body), at its place in the queue (undo_queued) and with the sending problem it
+	 * had (undo_error). 0/NULL: no window. */
+	char *undo_body;
+	int64_t undo_queued;
+	int64_t undo_until;
+	char *undo_error;
 };
 
 /* Why a draft was rewritten under an agent's eyes. */
