@@ -27,15 +27,17 @@ def queue(env):
 
 
 def set_body(env, tid, body):
-    """Writes body above the scissors line with `tend edit`, as an agent's editor would."""
+    """Writes body between the recipients and the scissors line with `tend edit`, as an
+    agent's editor would."""
     env.write("body.txt", body)
     script = env.write("editor.py", (
         "import sys\n"
         "new = open(%r).read()\n"
         "f = sys.argv[1]\n"
         "old = open(f).read()\n"
+        "head = old[:old.find('\\n\\n') + 2]\n"
         "cut = old.find('# ------------------------ >8')\n"
-        "open(f, 'w').write(new + '\\n' + (old[cut:] if cut >= 0 else ''))\n"
+        "open(f, 'w').write(head + new + '\\n' + (old[cut:] if cut >= 0 else ''))\n"
         % env.path("body.txt")))
     env.tend("edit", tid, env=dict(ALICE, VISUAL="", EDITOR="python3 " + script))
 

@@ -161,7 +161,7 @@ def test_approve_assigned_to_another():
         check("Thread %d is assigned to bob. Approve it all the same? [y/N] " % b in out, out)
         check("Not approved." in out, out)
         eq(env.show(b)["draft"]["state"], "proposed", "answered no")
-        rc, out, err = env.in_pty(["approve", c], env=ALICE, typed=b"y\n")
+        rc, out, err = env.in_pty(["approve", "--yes", c], env=ALICE, typed=b"y\n")
         eq(rc, 0, "yes: exit status (%s)" % err)
         eq(env.show(c)["draft"]["state"], "approved", "answered yes")
         eq([e["detail"] for e in env.json("log", "--json", c) if e["action"] == "confirm"],
