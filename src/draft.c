@@ -21,6 +21,7 @@ struct concern {
 	const struct rules_match *match;
 	const struct rules_match *first; /* where the customer first raised it */
 	size_t message;                  /* in which message */
+	size_t last;                     /* the latest message that raised it */
 	size_t seq;                      /* the order it was met in: qsort is not stable */
 };
 
@@ -46,12 +47,39 @@ static void add_concern(struct concerns *c, const struct rules_match *m, size_t 
 	while (k < c->n && strcmp(c->v[k].match->rule, m->rule) != 0)
 		k++;
 	c->v[k].match = m;
+	c->v[k].last = i;
 	if (k == c->n) {
 		c->v[k].first = m;
 		c->v[k].message = i;
 		c->v[k].seq = k;
 		c->n++;
 	}
+}
+
+/* Is concern x moot: raised last before a message whose concern settles it? */
+static bool settled(const struct concerns *c, const struct concern *x)
+{
+	for (size_t j = 0; j < c->n; j++) {
+		const struct rules_match *m = c->v[j].match;
+		if (c->v[j].last > x->last && m->settles &&
+		    strvec_contains(m->settles, x->match->rule))
+			return true;
+	}
+	return false;
+}
+
+/* Leaves out what a later message settled: "here is the photo" after "send us a photo". */
+static void drop_settled(struct concerns *c)
+{
+	bool *gone = xcalloc(c->n + 1, sizeof(*gone));
+	for (size_t i = 0; i < c->n; i++)
+		gone[i] = settled(c, &c->v[i]);
+	size_t k = 0;
+	for (size_t i = 0; i < c->n; i++)
+		if (!gone[i])
+			c->v[k++] = c->v[i];
+	c->n = k;
+	free(gone);
 }
 
 /* Each rule once, in the order the customer raised them; captures from the latest message.
@@ -76,6 +104,7 @@ static void gather_concerns(const struct draft_input *in, struct concerns *c)
 		if (k == c->n)
 			add_concern(c, &in->added[i], in->nmessages);
 	}
+	drop_settled(c);
 	qsort(c->v, c->n, sizeof(*c->v), concern_cmp);
 }
 

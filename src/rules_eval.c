@@ -803,6 +803,7 @@ static void add_match(struct rules_ctx *x, const struct rules_rule *rule, struct
 	m->template = rule->template;
 	m->index = (size_t)(rule - x->r->rules);
 	m->place = rule->place;
+	m->settles = rule->settles.n ? &rule->settles : NULL;
 	m->seen = x->seen.in;
 	m->position = x->seen.position;
 	m->body_position = m->seen != NULL && strcmp(m->seen, "body") == 0
@@ -1063,6 +1064,7 @@ int rules_match_by_hand(const struct rules *r, const char *rule, const struct ru
 		out->template = rr->template;
 		out->index = i;
 		out->place = rr->place;
+		out->settles = rr->settles.n ? &rr->settles : NULL;
 		capture_all(&x, rr, out);
 		ctx_finish(&x);
 		return 0;

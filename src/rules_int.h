@@ -81,6 +81,8 @@ struct rules_rule {
 	int place; /* enum rules_place */
 	/* attach: the files its part brings, as paths beside the rules file (checked at load) */
 	struct strvec attach;
+	/* settles: names of rules whose earlier parts a match of this one drops (checked) */
+	struct strvec settles;
 };
 
 /* Templates by name, each loaded once however many rules name it. */

@@ -672,6 +672,7 @@ static const struct yamlutil_key rule_keys[] = {
     {.name = "stop", .fn = yamlutil_set_bool, .offset = offsetof(struct rules_rule, stop)},
     {.name = "place", .fn = set_place},
     {.name = "attach", .fn = set_attach},
+    {.name = "settles", .fn = yamlutil_set_strlist, .offset = offsetof(struct rules_rule, settles)},
 };
 
 /* rule "refund", or rule 3 when the entry has no usable name yet. */
@@ -728,6 +729,36 @@ static void check_unique(struct yamlutil_doc *y, const yaml_node_t *seq)
 	}
 }
 
+static bool has_rule(const struct rules *r, const char *name)
+{
+	for (size_t i = 0; i < r->nrules; i++)
+		if (r->rules[i].name && strcmp(r->rules[i].name, name) == 0)
+			return true;
+	return false;
+}
+
+/* settles names other rules of the file: a misspelt name would settle nothing, silently. */
+static void check_settles(struct yamlutil_doc *y, yaml_node_t *seq, const struct rules *r)
+{
+	for (size_t i = 0; i < r->nrules; i++) {
+		const struct rules_rule *rule = &r->rules[i];
+		yaml_node_t *list = yamlutil_map_get(y, yamlutil_seq_item(y, seq, i), "settles");
+		for (size_t j = 0; j < rule->settles.n; j++) {
+			const char *name = rule->settles.v[j];
+			bool self = rule->name && strcmp(name, rule->name) == 0;
+			if (has_rule(r, name) && !self)
+				continue;
+			struct buf q = BUF_INIT;
+			yamlutil_quote(&q, name);
+			yamlutil_error(y, list ? yamlutil_seq_item(y, list, j) : seq,
+			               "\"settles\" in rule \"%s\" names %s, %s", rule->name,
+			               q.data,
+			               self ? "the rule itself" : "which is no rule of this file");
+			buf_free(&q);
+		}
+	}
+}
+
 int rules_walk_rules(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                      yaml_node_t *val, void *obj)
 {
@@ -739,6 +770,7 @@ int rules_walk_rules(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	for (size_t i = 0; i < n; i++)
 		walk_rule(y, yamlutil_seq_item(y, val, i), &r->rules[r->nrules++], i);
 	check_unique(y, val);
+	check_settles(y, val, r);
 	return 0;
 }
 
@@ -756,4 +788,5 @@ void rules_rule_finish(struct rules_rule *rule)
 	free(rule->captures);
 	strvec_free(&rule->tags);
 	strvec_free(&rule->attach);
+	strvec_free(&rule->settles);
 }

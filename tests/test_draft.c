@@ -260,6 +260,47 @@ static void test_compose_order(void)
 	rules_free(rules);
 }
 
+/*
+ * A later message that settles an earlier concern drops its part ("here is the photo" after
+ * "please send a photo"); raised again after it, the concern stays.
+ */
+static void test_compose_settled(void)
+{
+	struct rules *rules = rules_builtin();
+	struct template *ask = tmpl("Please send a photo."), *photo = tmpl("Thanks for the photo.");
+	struct message *m1 = parse(first_raw), *m2 = parse(second_raw);
+	struct rules_result r1 = {0}, r2 = {0};
+	struct strvec settles = {0};
+	strvec_push(&settles, "ask_photo");
+	match(&r1, "ask_photo", ask, NULL, NULL);
+	match(&r2, "photo", photo, NULL, NULL);
+	r2.matches[0].settles = &settles;
+	struct draft_message dm[] = {{m1, &r1, 0}, {m2, &r2, 0}};
+	struct store_thread th = {.id = 3, .subject = "Broken", .customer = {"Anna", "a@x.org"}};
+	struct draft_input in = {
+	    .rules = rules, .thread = &th, .messages = dm, .nmessages = 2, .token = "[#{id}]"};
+	struct store_draft *d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_EQ_INT(d->parts.n, 1);
+	T_EQ_STR(d->parts.n ? d->parts.v[0] : "", "photo");
+	T_OK(strstr(d->body, "Please send a photo.") == NULL);
+	store_draft_free(d);
+	match(&r2, "ask_photo", ask, NULL, NULL); /* asked again in the same message: it stays */
+	d = xcalloc(1, sizeof(*d));
+	draft_compose(&in, d);
+	T_EQ_INT(d->parts.n, 2);
+	T_CONTAINS(d->body, "Please send a photo.");
+	store_draft_free(d);
+	strvec_free(&settles);
+	message_free(m1);
+	message_free(m2);
+	rules_result_finish(&r1);
+	rules_result_finish(&r2);
+	template_free(ask);
+	template_free(photo);
+	rules_free(rules);
+}
+
 /* {{deadline}} names a time only while it is ahead; a draft that still says it once it has
  * gone is caught. */
 static void test_deadline_past(void)
@@ -312,4 +353,5 @@ static void test_deadline_past(void)
 }
 
 T_MAIN(T_CASE(test_reply_subject), T_CASE(test_sign), T_CASE(test_compose),
-       T_CASE(test_compose_in_language), T_CASE(test_compose_order), T_CASE(test_deadline_past))
+       T_CASE(test_compose_in_language), T_CASE(test_compose_order), T_CASE(test_deadline_past),
+       T_CASE(test_compose_settled))

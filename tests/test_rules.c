@@ -1324,6 +1324,24 @@ static void test_err_version(void)
 	                             "this format), not \"2\"");
 }
 
+/* settles names another rule of the file, where a misspelling would settle nothing. */
+static void test_err_settles(void)
+{
+	const char *head = "version: 1\nrules:\n  - name: ask_photo\n    match: {subject: x}\n"
+	                   "  - name: photo\n    match: {has_attachment: true}\n";
+	char *yaml = xasprintf("%s    settles: [ask_photo, ask_foto]\n", head);
+	expect_error(yaml, "rules.yaml:7:26: \"settles\" in rule \"photo\" names \"ask_foto\", "
+	                   "which is no rule of this file");
+	free(yaml);
+	yaml = xasprintf("%s    settles: [photo]\n", head);
+	expect_error(yaml, "rules.yaml:7:15: \"settles\" in rule \"photo\" names \"photo\", the "
+	                   "rule itself");
+	free(yaml);
+	yaml = xasprintf("%s    settles: ask_photo\n", head);
+	expect_error(yaml, "rules.yaml:7:14: \"settles\" must be a list, not \"ask_photo\"");
+	free(yaml);
+}
+
 static void test_err_unknown_keys(void)
 {
 	expect_error(
@@ -1334,8 +1352,8 @@ static void test_err_unknown_keys(void)
 	expect_error("version: 1\nrules:\n  - name: refund\n    match: {subject: x}\n"
 	             "    tag: [refund]\n",
 	             "rules.yaml:5:5: unknown key \"tag\" in rule \"refund\" (expected one of: "
-	             "name, match, capture, tags, priority, template, action, stop, place, attach; "
-	             "did you mean "
+	             "name, match, capture, tags, priority, template, action, stop, place, attach, "
+	             "settles; did you mean "
 	             "\"tags\"?)");
 	expect_error(
 	    "version: 1\nrules:\n  - name: refund\n    match: {subjct: x}\n",
@@ -1840,15 +1858,15 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_explain_automated), T_CASE(test_automated), T_CASE(test_automated_bounces),
        T_CASE(test_automated_samples), T_CASE(test_sample_rules), T_CASE(test_sample_captures),
        T_CASE(test_err_unreadable), T_CASE(test_err_version), T_CASE(test_err_unknown_keys),
-       T_CASE(test_err_types), T_CASE(test_err_regex_plain), T_CASE(test_err_regex_single_quoted),
-       T_CASE(test_err_regex_double_quoted), T_CASE(test_err_regex_other_places),
-       T_CASE(test_err_unknown_template), T_CASE(test_err_template_variable),
-       T_CASE(test_holding_reply), T_CASE(test_err_template_syntax),
-       T_CASE(test_err_duplicate_name), T_CASE(test_err_priority), T_CASE(test_err_duration),
-       T_CASE(test_err_timezone), T_CASE(test_err_days), T_CASE(test_err_hours),
-       T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match), T_CASE(test_err_empty_match),
-       T_CASE(test_err_stop_action), T_CASE(test_err_captures), T_CASE(test_err_several),
-       T_CASE(test_nesting_limit), T_CASE(test_conditions_limit), T_CASE(test_fact_conditions),
-       T_CASE(test_lookup_arguments_and_failures), T_CASE(test_lookup_argument_is_literal),
-       T_CASE(test_priority_default), T_CASE(test_place_order), T_CASE(test_err_place),
-       T_CASE(test_captures_earlier))
+       T_CASE(test_err_settles), T_CASE(test_err_types), T_CASE(test_err_regex_plain),
+       T_CASE(test_err_regex_single_quoted), T_CASE(test_err_regex_double_quoted),
+       T_CASE(test_err_regex_other_places), T_CASE(test_err_unknown_template),
+       T_CASE(test_err_template_variable), T_CASE(test_holding_reply),
+       T_CASE(test_err_template_syntax), T_CASE(test_err_duplicate_name), T_CASE(test_err_priority),
+       T_CASE(test_err_duration), T_CASE(test_err_timezone), T_CASE(test_err_days),
+       T_CASE(test_err_hours), T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match),
+       T_CASE(test_err_empty_match), T_CASE(test_err_stop_action), T_CASE(test_err_captures),
+       T_CASE(test_err_several), T_CASE(test_nesting_limit), T_CASE(test_conditions_limit),
+       T_CASE(test_fact_conditions), T_CASE(test_lookup_arguments_and_failures),
+       T_CASE(test_lookup_argument_is_literal), T_CASE(test_priority_default),
+       T_CASE(test_place_order), T_CASE(test_err_place), T_CASE(test_captures_earlier))

@@ -138,6 +138,9 @@ struct rules_match {
 	/* Characters before the first body match of any of its body conditions, for ties at the
 	 * start (a subject match); SIZE_MAX when no body condition matched. */
 	size_t body_position;
+	/* settles: the rules whose parts from the customer's earlier messages this one makes moot
+	 * (a photo sent settles "send us a photo"); owned by struct rules; NULL: none. */
+	const struct strvec *settles;
 };
 
 /*
