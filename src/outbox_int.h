@@ -36,6 +36,30 @@ int outbox_unlist(struct store *s, int64_t when, uint64_t draft);
 /* Seconds before attempt number attempts+1: retry_interval doubling, at most an hour. */
 int64_t outbox_backoff(const struct config_smtp *smtp, int attempts);
 
+/* A reply ready to go: its account, recipients and bytes. */
+struct outgoing {
+	const struct config_account *acct;
+	struct message_addrs to, cc; /* the draft's, less our own addresses; shallow */
+	const char **rcpts;
+	size_t nrcpts;
+	char *data;
+	size_t len;
+};
+void outbox_outgoing_free(struct outgoing *o);
+
+enum { PREPARE_OK = 0, PREPARE_REFUSED = -1, PREPARE_ACCOUNT = -2 };
+
+/* The account a draft goes out through: its own, else the first that can send; or NULL. */
+const struct config_account *outbox_sending_account(const struct config *c,
+                                                    const struct store_draft *d);
+/*
+ * Builds the reply for d, dated date, into o (free it with outbox_outgoing_free whatever the
+ * result): PREPARE_OK, PREPARE_ACCOUNT (no account can send it) or PREPARE_REFUSED, with *err.
+ * The attachments are read from the store in a transaction of their own.
+ */
+int outbox_prepare(struct store *s, const struct config *c, const struct store_draft *d,
+                   int64_t date, struct outgoing *o, char **err);
+
 /* The login of the real uid, for the audit trail; caller frees. */
 char *outbox_os_user(void);
 
