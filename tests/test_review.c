@@ -1683,7 +1683,10 @@ static void test_approve_refuses_holes(void)
 	fx_close(&f);
 }
 
-/* An operator's own patterns replace the default one. */
+/*
+ * An operator's own patterns replace the default one. "XXXX" and "Todo" here are the drafts'
+ * unfinished text that approval must refuse: the inputs of the test, not work left in tend.
+ */
 static void test_approve_placeholders_configured(void)
 {
 	struct fx f = fx_open();
