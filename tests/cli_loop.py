@@ -8,7 +8,7 @@ import re
 import signal
 import termios
 
-from cli_review import actions, draft, queue
+from cli_review import actions, complete, draft, queue
 from tendtest import TEND, Env, check, eq, pty_session, run, sample_mail
 
 CONFIG = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
@@ -147,6 +147,9 @@ def test_no_color_and_help():
         check("note" in actions(env, tid), actions(env, tid))
         r = env.tend("help", "review")
         check(r.out.startswith("usage: tend review") and "t  take it" in r.out, r.out)
+        eq(complete(env, "rev"), ["review"], "completed")
+        eq(complete(env, "review", "--m"), ["--mine"], "its options")
+        eq(complete(env, "help", "revi"), ["review"], "help completes a command")
     finally:
         env.close()
 
