@@ -178,7 +178,9 @@ static bool blank(const char *s)
 static bool ask_key(const char *question)
 {
 	printf("%s [y/N] ", question);
-	int k = read_key();
+	int k;
+	while ((k = read_key()) == KEY_REDRAW) /* a new width does not answer the question */
+		;
 	bool yes = k == 'y' || k == 'Y';
 	printf("%s\n", yes ? "y" : "n");
 	return yes;
@@ -227,18 +229,20 @@ enum page_end { PAGE_DONE, PAGE_REDRAW, PAGE_EOF };
 static enum page_end page(const char *text)
 {
 	int rows, cols, used = 0;
+	bool all = false;
 	screen_size(&rows, &cols);
 	for (const char *p = text; *p;) {
 		const char *nl = strchr(p, '\n');
 		size_t n = nl ? (size_t)(nl - p) : strlen(p);
 		int need = line_rows(p, n, cols);
-		if (used > 0 && used + need > rows - 1) {
+		if (!all && used > 0 && used + need > rows - 1) {
 			printf("-- more: space; any other key: all of it --");
 			int k = read_key();
 			printf("\r\033[K");
 			if (k == KEY_REDRAW || k == KEY_EOF)
 				return k == KEY_EOF ? PAGE_EOF : PAGE_REDRAW;
-			used = k == ' ' || k == '\r' ? 0 : -1000000;
+			all = k != ' ' && k != '\r';
+			used = 0;
 		}
 		fwrite(p, 1, n, stdout);
 		fputs("\n", stdout);
@@ -324,10 +328,13 @@ static char *status_line(const struct loop *l)
 	for (size_t i = 0; i < l->ids.n; i++) {
 		struct store_draft *d = NULL;
 		char *err = NULL;
-		if (!l->done[i] && review_current_draft(l->s, l->ids.v[i], &d, &err) == 0 &&
-		    d->state == STORE_DRAFT_PROPOSED && d->queued)
-			overdue += d->queued <= now,
-			    soon += d->queued > now && d->queued <= now + 3600;
+		bool waits = !l->done[i] &&
+		             review_current_draft(l->s, l->ids.v[i], &d, &err) == 0 &&
+		             d->state == STORE_DRAFT_PROPOSED && d->queued;
+		if (waits && d->queued <= now)
+			overdue++;
+		else if (waits && d->queued <= now + 3600)
+			soon++;
 		store_draft_free(d);
 		free(err);
 	}

@@ -120,6 +120,21 @@ def test_viewing_claims_and_another_agents_claim_asks():
         env.close()
 
 
+def test_an_editor_that_fails_keeps_the_text():
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        before = draft(env, tid)["body"]
+        t = review(env, [(KEYS, b"e"), (KEYS, b"q")], EDITOR="false", VISUAL="")
+        text = t.text()
+        check("the editor (false) exited with status 1: nothing was saved (your text is in "
+              in text, text[-2000:])
+        eq(draft(env, tid)["body"], before, "the draft is unchanged")
+        restored(t)
+    finally:
+        env.close()
+
+
 def test_sigint_restores_the_terminal():
     env = imported()
     try:
