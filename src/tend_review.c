@@ -801,7 +801,7 @@ void tend_review_keys(FILE *f)
 	      "  r  reject the draft: asks why; the draft is empty then, for you to write\n"
 	      "  v  resolve: the conversation needs nothing more\n"
 	      "  n  add an internal note (never sent)\n"
-	      "  t  take it: you are on it\n"
+	      "  t  take it: assigned to you, and you are on it\n"
 	      "  j  next conversation        k  previous conversation\n"
 	      "  o  open an attachment (xdg-open), or save it\n"
 	      "  q  quit (^C too)            ?  this help\n",
@@ -829,61 +829,58 @@ static void show_help(struct loop *l)
 	free(text);
 }
 
-/* Acts on one key. *redraw: the current conversation is shown again (without a new claim). */
+static enum after key_next(struct loop *l)
+{
+	step(l, 1);
+	return STAY;
+}
+
+static enum after key_previous(struct loop *l)
+{
+	step(l, -1);
+	return STAY;
+}
+
+static enum after key_help(struct loop *l)
+{
+	show_help(l);
+	return STAY;
+}
+
+static enum after key_quit(struct loop *l)
+{
+	l->quit = true;
+	return STAY;
+}
+
+/* What each key does; acting keys ask first on a conversation another agent is on. */
+static const struct key_action {
+	int key;
+	bool acts;
+	enum after (*run)(struct loop *l);
+} key_actions[] = {
+    {'a', true, act_approve},      {'e', true, act_edit},      {'s', true, act_snooze},
+    {'r', true, act_reject},       {'v', true, act_resolve},   {'n', true, act_note},
+    {'t', true, act_take},         {'o', false, act_open},     {'j', false, key_next},
+    {'k', false, key_previous},    {'?', false, key_help},     {'q', false, key_quit},
+    {KEY_CTRL_C, false, key_quit}, {KEY_EOF, false, key_quit},
+};
+
+/* Acts on one key; after an action that is done with the conversation, on to the next. */
 static void dispatch(struct loop *l, int key)
 {
-	static const char acting[] = "aesrvnt";
-	enum after after = STAY;
-	if (key > 0 && strchr(acting, key) && !may_act(l))
+	const struct key_action *ka = NULL;
+	for (size_t i = 0; i < sizeof(key_actions) / sizeof(key_actions[0]); i++)
+		if (key_actions[i].key == key)
+			ka = &key_actions[i];
+	if (ka == NULL) {
+		if (key != KEY_REDRAW && key != '\r' && key != '\n' && key != ' ')
+			say(l, "That key does nothing here: ? lists the keys.");
 		return;
-	switch (key) {
-	case 'a':
-		after = act_approve(l);
-		break;
-	case 'e':
-		after = act_edit(l);
-		break;
-	case 's':
-		after = act_snooze(l);
-		break;
-	case 'r':
-		after = act_reject(l);
-		break;
-	case 'v':
-		after = act_resolve(l);
-		break;
-	case 'n':
-		after = act_note(l);
-		break;
-	case 't':
-		after = act_take(l);
-		break;
-	case 'o':
-		after = act_open(l);
-		break;
-	case 'j':
-		step(l, 1);
-		break;
-	case 'k':
-		step(l, -1);
-		break;
-	case '?':
-		show_help(l);
-		break;
-	case 'q':
-	case KEY_CTRL_C:
-	case KEY_EOF:
-		l->quit = true;
-		break;
-	case KEY_REDRAW:
-	case '\r':
-	case '\n':
-	case ' ':
-		break;
-	default:
-		say(l, "That key does nothing here: ? lists the keys.");
-		break;
 	}
+	if (ka->acts && !may_act(l))
+		return;
+	enum after after = ka->run(l);
 	l->a->force = false;
 	l->a->over_assignee = false;
 	if (after == NEXT) {
