@@ -135,6 +135,42 @@ def test_an_editor_that_fails_keeps_the_text():
         env.close()
 
 
+PDF = ("From: Anna Meier <anna@example.com>\nTo: support@shop.example\nSubject: My invoice\n"
+       "Message-ID: <pdf-1@example.com>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n"
+       "MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n\n--b\n"
+       "Content-Type: text/plain\n\nThe invoice is attached.\n--b\nContent-Type: "
+       "application/pdf\nContent-Disposition: attachment; filename=invoice.pdf\n"
+       "Content-Transfer-Encoding: base64\n\nJVBERi0xLjQK\n--b--\n")
+
+
+def test_open_an_attachment():
+    import os
+    env = Env(config=CONFIG)
+    try:
+        env.import_(env.write("pdf.eml", PDF))
+        saved = env.path("saved.pdf")
+        pick = [(KEYS, b"o"), (b"Enter: none)? ", b"1\r")]
+        t = review(env, pick + [(b"directory)? ", saved.encode() + b"\r")] + pick
+                   + [(b"directory)? ", saved.encode() + b"\r"), (KEYS, b"q")],
+                   DISPLAY="", WAYLAND_DISPLAY="")
+        text = t.text()
+        check("Attachment 1: invoice.pdf (application/pdf, 9 bytes)" in text, text[-2000:])
+        check("Wrote 9 bytes to %s." % saved in text, text[-2000:])
+        check("%s exists: nothing was written" % saved in text, "never over a file")
+        eq(open(saved, "rb").read(), b"%PDF-1.4\n", "the bytes")
+        # with a display, xdg-open gets a private copy
+        os.chmod(env.write("bin/xdg-open", "#!/bin/sh\necho \"$1\" > %s\n"
+                           % env.path("opened")), 0o755)
+        t = review(env, pick + [(KEYS, b"q")], DISPLAY=":0",
+                   PATH=env.path("bin") + ":" + os.environ["PATH"], TMPDIR=env.path(""))
+        opened = open(env.path("opened")).read().strip()
+        check("Opened %s" % opened in t.text(), t.text()[-2000:])
+        eq(open(opened, "rb").read(), b"%PDF-1.4\n", "the copy")
+        eq(os.stat(os.path.dirname(opened)).st_mode & 0o777, 0o700, "a private directory")
+    finally:
+        env.close()
+
+
 def test_sigint_restores_the_terminal():
     env = imported()
     try:
