@@ -320,7 +320,7 @@ static void claim_current(struct loop *l)
 		free(err);
 }
 
-/* "3/12 · 9 left · 2 due within 1 h": where the agent is and what presses. */
+/* "3/12 · 9 left · 2 due within 1 h", then the keys: where the agent is, what waits. */
 static char *status_line(const struct loop *l)
 {
 	int64_t now = (int64_t)time(NULL);
@@ -364,10 +364,11 @@ static char *screen_text(struct loop *l)
 	if (f)
 		fclose(f);
 	struct buf b = BUF_INIT;
-	if (rc < 0)
-		buf_printf(&b, "Thread %llu cannot be shown: %s\n", (unsigned long long)current(l),
-		           err ? err : store_strerror(rc));
-	else
+	if (rc < 0) {
+		buf_printf(&b, "Thread %llu cannot be shown: ", (unsigned long long)current(l));
+		term_put(&b, err ? err : store_strerror(rc), TEXT_LINE);
+		buf_putc(&b, '\n');
+	} else
 		buf_puts(&b, shown);
 	if (l->claim)
 		buf_printf(&b, "\n%s: acting on it asks first.\n", l->claim);
