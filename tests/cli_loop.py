@@ -181,6 +181,47 @@ def test_sigint_restores_the_terminal():
         env.close()
 
 
+def stopped(pid):
+    """True once the process is stopped (state T in /proc)."""
+    with open("/proc/%d/stat" % pid) as f:
+        return f.read().rsplit(")", 1)[1].split()[0] == "T"
+
+
+def test_stop_continue_and_resize():
+    import fcntl
+    import os
+    import struct
+    import time
+    from tendtest import wait_until
+    seen = {}
+
+    def stop(p):
+        p.send_signal(signal.SIGTSTP)
+        wait_until(lambda: stopped(p.pid), 20, "tend review to stop")
+        fd = os.open("/proc/%d/fd/0" % p.pid, os.O_RDWR | os.O_NOCTTY)
+        seen["lflag"] = termios.tcgetattr(fd)[3]
+        os.close(fd)
+        p.send_signal(signal.SIGCONT)
+
+    def resize(p):
+        fd = os.open("/proc/%d/fd/0" % p.pid, os.O_RDWR | os.O_NOCTTY)
+        fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 500, 60, 0, 0))
+        os.close(fd)
+        time.sleep(0.2)
+        p.send_signal(signal.SIGWINCH)
+
+    env = imported()
+    try:
+        t = review(env, [(KEYS, stop), (KEYS, resize), (KEYS, b"q")])
+        eq(t.rc, 0, t.err)
+        check(seen["lflag"] & termios.ECHO and seen["lflag"] & termios.ICANON,
+              "stopped: the terminal as it was")
+        eq(t.shown.count(b"\x1b[2J"), 3, "drawn, again after fg, again at the new width")
+        restored(t)
+    finally:
+        env.close()
+
+
 def test_no_color_and_help():
     env = imported()
     try:
