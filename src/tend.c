@@ -717,11 +717,12 @@ static int review_loop(struct ctx *c, const struct opts *o)
 {
 	struct review_agent a, fa = {0};
 	struct review_filter f;
-	int rc = 1;
 	if (load_config(c) < 0 || resolve_agent(c, o, &a, false) < 0)
 		return 1;
-	if ((rc = queue_filter(c, "review", o, &f, &fa)) != 0 ||
-	    (rc = open_existing_store(c, true) < 0 ? 1 : 0) != 0) {
+	int rc = queue_filter(c, "review", o, &f, &fa);
+	if (rc == 0 && open_existing_store(c, true) < 0)
+		rc = 1;
+	if (rc != 0) {
 		review_agent_finish(&a);
 		review_agent_finish(&fa);
 		return rc;
@@ -754,8 +755,8 @@ static int cmd_review(struct ctx *c, int argc, char **argv)
 		return usage_error("review", "unexpected argument \"%s\"", argv[o.first]);
 	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
 		return usage_error("review",
-		                   "a key a conversation needs a terminal (stdin and stdout); "
-		                   "without one use %s",
+		                   "needs a terminal (stdin and stdout) to read one key at a "
+		                   "time; without one use %s",
 		                   REVIEW_PLAIN);
 	return review_loop(c, &o);
 }
