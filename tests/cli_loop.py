@@ -210,13 +210,17 @@ def test_stop_continue_and_resize():
         time.sleep(0.2)
         p.send_signal(signal.SIGWINCH)
 
+    # valgrind does not stop its program for a stop signal's default action: there, only the
+    # new width is tried
+    stops = os.environ.get("TEND_VALGRIND") != "1"
     env = imported()
     try:
-        t = review(env, [(KEYS, stop), (KEYS, resize), (KEYS, b"q")])
+        t = review(env, ([(KEYS, stop)] if stops else []) + [(KEYS, resize), (KEYS, b"q")])
         eq(t.rc, 0, t.err)
-        check(seen["lflag"] & termios.ECHO and seen["lflag"] & termios.ICANON,
+        check(not stops or seen["lflag"] & termios.ECHO and seen["lflag"] & termios.ICANON,
               "stopped: the terminal as it was")
-        eq(t.shown.count(b"\x1b[2J"), 3, "drawn, again after fg, again at the new width")
+        eq(t.shown.count(b"\x1b[2J"), 3 if stops else 2,
+           "drawn, again after fg, again at the new width")
         restored(t)
     finally:
         env.close()
