@@ -37,14 +37,14 @@ def editor(env, text):
         "open(f, 'w').write(head + %r + '\\n' + old[cut:])\n" % text))
 
 
-def review(env, answers, args=(), rows=500, **environ):
+def review(env, answers, args=(), rows=500, job=False, **environ):
     """tend review on a pseudo-terminal, answering in turn: a Terminal."""
     import os
     e = dict(os.environ, **ALICE)
     e.pop("NO_COLOR", None)
     e.update(environ)
     return pty_session([TEND, "-c", env.config, "review"] + list(args), answers, rows=rows,
-                       cols=100, environ=e, timeout=60)
+                       cols=100, environ=e, timeout=60, job=job)
 
 
 def restored(t):
@@ -215,7 +215,8 @@ def test_stop_continue_and_resize():
     stops = os.environ.get("TEND_VALGRIND") != "1"
     env = imported()
     try:
-        t = review(env, ([(KEYS, stop)] if stops else []) + [(KEYS, resize), (KEYS, b"q")])
+        t = review(env, ([(KEYS, stop)] if stops else []) + [(KEYS, resize), (KEYS, b"q")],
+                   job=True)
         eq(t.rc, 0, t.err)
         check(not stops or seen["lflag"] & termios.ECHO and seen["lflag"] & termios.ICANON,
               "stopped: the terminal as it was")

@@ -299,18 +299,21 @@ class Terminal:
 
 
 def pty_session(argv, answers=(), cols=80, rows=24, environ=None, stderr=subprocess.PIPE,
-                timeout=20, new_session=False):
+                timeout=20, new_session=False, job=False):
     """Runs argv with stdin and stdout on a pseudo-terminal rows x cols and answers its
     prompts in turn: answers holds (prompt, typed) pairs; once prompt shows after what the
     previous answer saw, typed is typed (bytes), or called with the process (a function: to
-    send it a signal). Returns a Terminal; the session must end within timeout s (times SLOW)."""
+    send it a signal). job: argv runs in a process group of its own in the test's session, as
+    a shell runs a job, so that a stop signal stops it (a group whose members' parents are all
+    outside the session, as under meson, is orphaned: the kernel drops SIGTSTP for it).
+    Returns a Terminal; the session must end within timeout s (times SLOW)."""
     import select
     import time
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     p = subprocess.Popen(wrap(argv), stdin=slave, stdout=slave, stderr=stderr,
                          env=environ if environ is not None else dict(os.environ),
-                         start_new_session=new_session)
+                         start_new_session=new_session, process_group=0 if job else None)
     shown, seen, todo = b"", 0, list(answers)
     deadline = time.monotonic() + timeout * SLOW
     try:
