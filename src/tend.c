@@ -26,6 +26,7 @@
 #include "tend/status.h"
 #include "tend/store.h"
 #include "tend/view.h"
+#include "tend_review.h"
 
 #define EXIT_USAGE 2
 
@@ -575,16 +576,14 @@ static int parse_limit(const char *cmd, const char *what, const struct opts *o,
 
 /* --mine, --assignee, --tag, --priority into f; --mine needs the agent (*a, to be freed).
  * Returns 0, 1 (no agent) or the usage error's status. */
-static int queue_filter(struct ctx *c, const struct opts *o, struct review_filter *f,
-                        struct review_agent *a)
+static int queue_filter(struct ctx *c, const char *cmd, const struct opts *o,
+                        struct review_filter *f, struct review_agent *a)
 {
 	*f = (struct review_filter){.assignee = o->assignee, .tag = o->tag, .priority = -1};
 	if (o->mine && o->assignee)
-		return usage_error("queue",
-		                   "--mine and --assignee each name an assignee: give one");
+		return usage_error(cmd, "--mine and --assignee each name an assignee: give one");
 	if (o->priority && (f->priority = rules_priority_parse(o->priority)) < 0)
-		return usage_error("queue",
-		                   "--priority wants urgent, high, normal or low, not \"%s\"",
+		return usage_error(cmd, "--priority wants urgent, high, normal or low, not \"%s\"",
 		                   o->priority);
 	if (o->mine && resolve_agent(c, o, a, false) < 0)
 		return 1;
@@ -610,7 +609,7 @@ static int cmd_queue(struct ctx *c, int argc, char **argv)
 		return 1;
 	struct review_filter f;
 	struct review_agent a = {0};
-	if ((rc = queue_filter(c, &o, &f, &a)) != 0)
+	if ((rc = queue_filter(c, "queue", &o, &f, &a)) != 0)
 		return rc;
 	bool filtered = o.mine || o.assignee || o.tag || o.priority;
 	struct view_options vo;
@@ -706,6 +705,60 @@ static int cmd_show(struct ctx *c, int argc, char **argv)
 		review_agent_finish(&a);
 	rules_free(rules);
 	return review_status(rc, err, "show", id);
+}
+
+/* Where an agent without a terminal turns: the plain commands, which the keys stand for. */
+#define REVIEW_PLAIN                                                                               \
+	"`tend queue`, `tend show ID`, `tend approve ID`, `tend edit ID`, `tend snooze ID "        \
+	"DURATION`, `tend reject --reason TEXT ID`, `tend resolve ID`, `tend note ID TEXT`"
+
+/* The loop's store, agent and filters; the loop itself is tend_review.c's. */
+static int review_loop(struct ctx *c, const struct opts *o)
+{
+	struct review_agent a, fa = {0};
+	struct review_filter f;
+	if (load_config(c) < 0 || resolve_agent(c, o, &a, false) < 0)
+		return 1;
+	int rc = queue_filter(c, "review", o, &f, &fa);
+	if (rc == 0 && open_existing_store(c, true) < 0)
+		rc = 1;
+	if (rc != 0) {
+		review_agent_finish(&a);
+		review_agent_finish(&fa);
+		return rc;
+	}
+	struct view_options vo;
+	struct rules *rules = show_rules(c, &vo);
+	bool filtered = o->mine || o->assignee || o->tag || o->priority;
+	struct tend_review_args args = {.store = c->store,
+	                                .config = c->config,
+	                                .agent = &a,
+	                                .filter = filtered ? &f : NULL,
+	                                .rules = rules,
+	                                .tell_lang = vo.tell_lang};
+	rc = tend_review_run(&args);
+	rules_free(rules);
+	review_agent_finish(&a);
+	review_agent_finish(&fa);
+	return rc;
+}
+
+static int cmd_review(struct ctx *c, int argc, char **argv)
+{
+	struct opts o;
+	int rc = parse_opts("review", OPT_FILTER | OPT_AS, argc, argv, &o);
+	if (rc == HELP_SHOWN)
+		tend_review_keys(stdout);
+	if (rc)
+		return rc;
+	if (o.first < argc)
+		return usage_error("review", "unexpected argument \"%s\"", argv[o.first]);
+	if (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))
+		return usage_error("review",
+		                   "needs a terminal (stdin and stdout) to read one key at a "
+		                   "time; without one use %s",
+		                   REVIEW_PLAIN);
+	return review_loop(c, &o);
 }
 
 /*
@@ -1654,6 +1707,26 @@ static int cmd_rules(struct ctx *c, int argc, char **argv)
 	return usage_error("rules", "unknown subcommand \"%s\"", sub);
 }
 
+/* tend help [COMMAND]: tend's usage, or a command's (with review's keys). */
+static int cmd_help(struct ctx *c, int argc, char **argv)
+{
+	(void)c;
+	if (argc == 1) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 2)
+		return usage_error("help", "%s", "expected at most one COMMAND");
+	for (const struct command *cmd = commands; cmd->name; cmd++)
+		if (strcmp(cmd->name, argv[1]) == 0) {
+			command_help(argv[1]);
+			if (strcmp(argv[1], "review") == 0)
+				tend_review_keys(stdout);
+			return 0;
+		}
+	return usage_error("help", "unknown command \"%s\"", argv[1]);
+}
+
 static const struct command commands[] = {
     {"import", cmd_import, "[--json] [--sent] PATH...",
      "ingest mbox files, maildirs and .eml files (--sent: our sent mail)"},
@@ -1666,6 +1739,8 @@ static const struct command commands[] = {
      "drafts awaiting review, most urgent first"},
     {"show", cmd_show, "[--json] [--as AGENT] [--take [--force]] ID",
      "a thread's messages and its draft (--take: you are on it)"},
+    {"review", cmd_review, "[--as AGENT] [--mine] [--assignee A] [--tag T] [--priority P]",
+     "walk the queue on a terminal, a key per action (? lists the keys)"},
     {"edit", cmd_edit, "[--as AGENT] [--force] ID", "edit the draft in $VISUAL or $EDITOR"},
     {"approve", cmd_approve, "[--as AGENT] [--force] [--yes] [--bounced-ok] ID",
      "approve the draft (on a terminal: after showing it): it is sent after review.undo"},
@@ -1699,6 +1774,7 @@ static const struct command commands[] = {
      "write a message's N-th attachment out (tend show numbers them)"},
     {"raw", cmd_raw, "MSG", "a stored message as received (MSG from --quarantined)"},
     {"status", cmd_status, "[--json]", "tendd, the mail accounts and the store at a glance"},
+    {"help", cmd_help, "[COMMAND]", "how tend, or one command, is used"},
     {NULL, NULL, NULL, NULL},
 };
 

@@ -1893,5 +1893,43 @@ def test_customer_cannot_block_approval():
         env.close()
 
 
+# ---- 19. The review loop (issue 17) ---------------------------------------------------------
+# `tend review` draws the conversation itself (status line, claim, what a key did, the list of
+# attachments): a name, subject or file name that talks to the terminal is shown as text there
+# too, and nothing but the screen's own clearing reaches the terminal as a sequence.
+
+SCREEN = (b"\r\x1b[K", b"\x1b[H", b"\x1b[2J")  # what the loop sends to clear the screen
+
+
+def test_review_loop_shows_escapes_as_text():
+    import termios
+    from tendtest import TEND, pty_session
+    env = Env(config=ESC_AGENTS)
+    try:
+        body = ("--b\nContent-Type: text/plain\n\nSee the file.\n--b\nContent-Type: "
+                "application/pdf\nContent-Disposition: attachment; filename=\"bill\x1b]52;c;"
+                "ZXZpbA==\x07\x1b[2J.pdf\"\nContent-Transfer-Encoding: base64\n\nJVBERi0x\n"
+                "--b--\n")
+        env.import_(env.write("evil.eml", mail(
+            "\"\x1b]0;pwned\x07Evil\x1b[2J\x9b31m Corp\" <evil@example.com>",
+            "Refund\x1b[8m hidden\x1b]8;;http://x.example/\x07", "evil@example.com", body,
+            extra="MIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b\n")))
+        t = pty_session([TEND, "-c", env.config, "review"],
+                        [(b"o q ? ", b"o"), (b"Enter: none)? ", b"\r"), (b"o q ? ", b"q")],
+                        rows=200, environ=dict(os.environ, TEND_AGENT="alice", NO_COLOR="1"),
+                        timeout=60)
+        check(t.rc == 0, t.err)
+        shown = t.shown
+        for seq in SCREEN:
+            shown = shown.replace(seq, b"")
+        text = shown.decode("utf-8").replace("\r\n", "\n")
+        m = CONTROL.search(text)
+        check(m is None, "U+%04X reached the terminal: %r" % (ord(m.group()) if m else 0, text))
+        check("Evil" in text and "bill" in text and "Attachment 1:" in text, text)
+        check(t.lflag & termios.ECHO, "echo restored")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -175,30 +175,13 @@ class Env:
     def in_pty(self, args, cols=80, env=None, typed=None):
         """Runs tend with stdin and stdout on a pseudo-terminal cols wide (stderr a pipe),
         typing typed first. Returns (exit status, what the terminal showed, stderr)."""
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, cols, 0, 0))
         e = dict(os.environ)
         e.pop("COLUMNS", None)
         e.update(env or {})
-        p = subprocess.Popen(wrap([TEND, "-c", self.config] + [str(a) for a in args]),
-                             stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=e,
-                             start_new_session=True)
-        os.close(slave)
-        if typed:
-            os.write(master, typed)
-        out = b""
-        while True:
-            try:
-                chunk = os.read(master, 65536)
-            except OSError:  # EIO: the other side is closed
-                break
-            if not chunk:
-                break
-            out += chunk
-        os.close(master)
-        err = p.stderr.read()
-        p.wait()
-        return p.returncode, out.decode("utf-8"), err.decode("utf-8", "replace")
+        t = pty_session([TEND, "-c", self.config] + [str(a) for a in args],
+                        [(b"", typed)] if typed else [], cols=cols, environ=e,
+                        new_session=True)
+        return t.rc, t.shown.decode("utf-8"), t.err.decode("utf-8", "replace")
 
     def tendd(self, *args, **kw):
         return self.run(TENDD, *args, **kw)
@@ -303,35 +286,70 @@ def run(module_globals, skip=None, needs_localhost=False):
 SLOW = 4 if os.environ.get("TEND_VALGRIND") == "1" else 1  # time limits scale with valgrind
 
 
+class Terminal:
+    """What a session on a pseudo-terminal left: rc (the exit status, -N when signal N ended
+    it), shown (the bytes the terminal showed), err (stderr bytes, or None) and lflag (the
+    terminal's local modes, termios.ECHO and the rest, once the program had ended)."""
+
+    def __init__(self, rc, shown, err, lflag):
+        self.rc, self.shown, self.err, self.lflag = rc, shown, err, lflag
+
+    def text(self):
+        return self.shown.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def pty_session(argv, answers=(), cols=80, rows=24, environ=None, stderr=subprocess.PIPE,
+                timeout=20, new_session=False, job=False):
+    """Runs argv with stdin and stdout on a pseudo-terminal rows x cols and answers its
+    prompts in turn: answers holds (prompt, typed) pairs; once prompt shows after what the
+    previous answer saw, typed is typed (bytes), or called with the process (a function: to
+    send it a signal). job: argv runs in a process group of its own in the test's session, as
+    a shell runs a job, so that a stop signal stops it (a group whose members' parents are all
+    outside the session, as under meson, is orphaned: the kernel drops SIGTSTP for it).
+    Returns a Terminal; the session must end within timeout s (times SLOW)."""
+    import select
+    import time
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    p = subprocess.Popen(wrap(argv), stdin=slave, stdout=slave, stderr=stderr,
+                         env=environ if environ is not None else dict(os.environ),
+                         start_new_session=new_session, process_group=0 if job else None)
+    shown, seen, todo = b"", 0, list(answers)
+    deadline = time.monotonic() + timeout * SLOW
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.1)
+            try:
+                shown += os.read(master, 65536) if ready else b""
+            except OSError:  # EIO: every writer is gone
+                break
+            while todo and shown.find(todo[0][0], seen) >= 0:
+                prompt, typed = todo.pop(0)
+                seen = shown.find(prompt, seen) + len(prompt)
+                os.write(master, typed) if isinstance(typed, bytes) else typed(p)
+            if not ready and p.poll() is not None:
+                break
+        else:
+            p.kill()
+            raise Failure("%s did not end within %g s; still to type: %r; the terminal "
+                          "showed:\n%s" % (argv[0], timeout * SLOW, todo,
+                                            shown[-2000:].decode("utf-8", "replace")))
+        err = p.stderr.read() if stderr == subprocess.PIPE else None
+        rc = p.wait(timeout=10)
+        lflag = termios.tcgetattr(slave)[3]
+    finally:
+        os.close(slave)
+        os.close(master)
+    return Terminal(rc, shown, err, lflag)
+
+
 def on_terminal(argv, answer=None, prompt=b"[y/N] ", env=None, stderr=subprocess.PIPE,
                 timeout=20):
     """Runs argv with stdin and stdout on a pseudo-terminal; once it shows prompt, types answer
     (None: nothing). Returns (status, the bytes the terminal showed, stderr bytes or None)."""
-    import pty
-    import select
-    import time
-    master, slave = pty.openpty()
-    p = subprocess.Popen(wrap(argv), stdin=slave, stdout=slave, stderr=stderr,
-                         env=dict(os.environ, **(env or {})))
-    os.close(slave)
-    shown, typed = b"", False
-    deadline = time.monotonic() + timeout * SLOW
-    while time.monotonic() < deadline:
-        ready, _, _ = select.select([master], [], [], 0.2)
-        try:
-            chunk = os.read(master, 65536) if ready else b""
-        except OSError:  # EIO: every writer is gone
-            break
-        shown += chunk
-        if not typed and answer is not None and prompt in shown:
-            os.write(master, answer)
-            typed = True
-        if (ready and not chunk) or (not ready and p.poll() is not None):
-            break
-    err = p.stderr.read() if stderr == subprocess.PIPE else None
-    rc = p.wait(timeout=10)
-    os.close(master)
-    return rc, shown, err
+    t = pty_session(argv, [(prompt, answer)] if answer is not None else [],
+                    environ=dict(os.environ, **(env or {})), stderr=stderr, timeout=timeout)
+    return t.rc, t.shown, t.err
 
 
 def wait_until(fn, timeout, what, interval=0.05):

@@ -44,11 +44,15 @@ _tend()
 	--state) COMPREPLY=($(compgen -W "open answered resolved ignored" -- "$cur")); return ;;
 	--priority) COMPREPLY=($(compgen -W "urgent high normal low" -- "$cur")); return ;;
 	esac
+	local cmds="import threads customer queue review show edit approve release undo reject
+		resolve reopen redraft draft snooze assign note attach detach attachment outbox stats log
+		search rules raw status help"
 	if [[ -z $cmd ]]; then
-		COMPREPLY=($(compgen -W "-c --as import threads customer queue show edit approve
-			release undo reject resolve reopen redraft draft snooze assign note attach detach
-			attachment outbox stats log search rules raw status" \
-			-- "$cur"))
+		COMPREPLY=($(compgen -W "-c --as $cmds" -- "$cur"))
+		return
+	fi
+	if [[ $cmd == help ]]; then
+		COMPREPLY=($(compgen -W "$cmds" -- "$cur"))
 		return
 	fi
 	local opts
@@ -57,6 +61,7 @@ _tend()
 	customer) opts="--json" ;;
 	threads) opts="--json --quarantined --state" ;;
 	queue) opts="--json --all --limit --mine --assignee --tag --priority --as" ;;
+	review) opts="--mine --assignee --tag --priority --as" ;;
 	show) opts="--json --as --take --force" ;;
 	edit | release) opts="--as --force" ;;
 	approve) opts="--as --force --yes --bounced-ok" ;;
