@@ -47,7 +47,9 @@ class Rig:
                 self.dv.create("Sent")
             cfg = self.dv.config(poll_interval="300s", **(imap or {}))
             cfg = cfg.replace("    imap:\n", "    from_name: Shop Support\n    imap:\n", 1)
-            cfg += self.srv.config_yaml(extra={"retry_interval": retry, "timeout": "10s"})
+            # valgrind's tendd can take more than 10 s for a TLS handshake on a busy machine
+            cfg += self.srv.config_yaml(extra={"retry_interval": retry,
+                                               "timeout": "%ds" % (10 * SLOW)})
             self.env = Env(config=cfg + AGENTS + extra)
             self.env.use_sample_rules()
             self.env.tendd("--check-config")

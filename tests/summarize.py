@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """Plan meson test runs and sum up their results, for contrib/check.
 
-    summarize.py plan BUILDDIR PLANFILE [--suite SUITE]
-        Sorts the tests of BUILDDIR (only SUITE's, if given) into those that
+    summarize.py plan BUILDDIR PLANFILE [--suite SUITE]...
+        Sorts the tests of BUILDDIR (only those of the SUITEs, if given) into those that
         can run and those whose programs did not build, or are older than
         their sources after a failed build. Writes that to PLANFILE (JSON) and
         prints the names of the runnable tests, one a line. Exits 0 when all
@@ -42,12 +42,12 @@ TAP_SKIP = re.compile(r"^(?:1\.\.0|ok\s+\d+\s*(?:-\s*)?(.*?))\s+#\s*SKIP\b\s*(.*
                       re.I | re.M)
 
 
-def in_suite(test, suite):
-    if not suite:
+def in_suite(test, suites):
+    if not suites:
         return True
     # Meson names suites "project:suite"; --suite matches either part.
     for s in test.get("suite", []):
-        if suite in (s, s.split(":", 1)[-1], s.split(":", 1)[0]):
+        if any(suite in (s, s.split(":", 1)[-1], s.split(":", 1)[0]) for suite in suites):
             return True
     return False
 
@@ -262,7 +262,7 @@ def main():
     p = sub.add_parser("plan")
     p.add_argument("builddir")
     p.add_argument("planfile")
-    p.add_argument("--suite", default="")
+    p.add_argument("--suite", action="append", default=[])
     r = sub.add_parser("report")
     r.add_argument("--build", nargs=2, action="append", metavar=("LABEL", "RC"))
     r.add_argument("--run", nargs=4, action="append",
