@@ -146,14 +146,21 @@ static void walk_stage(struct yamlutil_doc *y, yaml_node_t *entry, struct config
 	stage_key(y, entry, st);
 }
 
-/* The at-risk mark: the earliest share of the target any stage names. */
+/* The at-risk mark: the earliest share of the target among the stages for every
+ * conversation (a stage only for urgent mail does not make all mail at risk), else of any. */
 static void set_risk_share(struct config *c)
 {
-	c->escalation_at = 0;
-	for (size_t i = 0; i < c->nstages; i++)
-		if (c->stages[i].share &&
-		    (c->escalation_at == 0 || c->stages[i].share < c->escalation_at))
-			c->escalation_at = c->stages[i].share;
+	int any = 0, every = 0;
+	for (size_t i = 0; i < c->nstages; i++) {
+		const struct config_stage *st = &c->stages[i];
+		if (st->share == 0)
+			continue;
+		if (any == 0 || st->share < any)
+			any = st->share;
+		if (st->priorities == 0 && st->tags.n == 0 && (every == 0 || st->share < every))
+			every = st->share;
+	}
+	c->escalation_at = every ? every : any;
 }
 
 int config_walk_escalation(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,

@@ -364,5 +364,30 @@ def test_escalation_stage_new_clock():
         r.close()
 
 
+
+def test_escalation_stage_errors():
+    """A bad stage is refused with its place, before tendd starts; nothing reaches the
+    terminal raw."""
+    env = Env()
+    try:
+        env.use_sample_rules()
+        env.write("tend.yaml", "store: store\n"
+                               "escalation:\n"
+                               "  - {at: 50%, to: team@shop.example}\n"
+                               "  - {at: 50%, to: team@shop.example}\n"
+                               "  - {at: 120%, to: \"lead\\e[31m@\"}\n"
+                               "  - {at: 90, to: lead@shop.example, priority: asap}\n")
+        r = env.tendd("--check-config", rc=1)
+        for want in ("tend.yaml:4:5: duplicate escalation stage (first at 3:5)",
+                     "tend.yaml:5:10: \"at\" must be a share of the target from 1% to 100%",
+                     "tend.yaml:5:20: \"to\" must be an email address",
+                     "tend.yaml:6:10: \"at\" must be",
+                     "tend.yaml:6:47: \"priority\" must be one of urgent, high, normal, low"):
+            check(want in r.err, "%r in %r" % (want, r.err))
+        check("\x1b" not in r.err, "no raw escape: %r" % r.err)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals(), needs_localhost=True)

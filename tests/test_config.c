@@ -878,6 +878,15 @@ static void test_escalation_stages(void)
 	}
 	T_EQ_INT(c->escalation_at, 50); /* the at-risk mark: the earliest share */
 	config_free(c);
+	/* a stage only for urgent mail does not mark every conversation at risk */
+	c = load_ok("store: /srv\n"
+	            "escalation:\n"
+	            "  - {at: 25%, to: lead@shop.example, priority: urgent}\n"
+	            "  - {at: 80%, to: team@shop.example}\n");
+	T_OK(c != NULL);
+	if (c)
+		T_EQ_INT(c->escalation_at, 80);
+	config_free(c);
 }
 
 static void test_err_escalation_stages(void)
