@@ -122,7 +122,8 @@ static bool domain_valid(const char *d)
 	}
 }
 
-bool config_address_valid(const char *s)
+/* A bare addr-spec such as support@shop.example: what tend writes in From and compares with. */
+static bool address_valid(const char *s)
 {
 	const char *at = strrchr(s, '@');
 	if (at == NULL || at == s)
@@ -133,13 +134,13 @@ bool config_address_valid(const char *s)
 	return domain_valid(at + 1);
 }
 
-static int set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+int config_set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                        yaml_node_t *val, void *obj)
 {
 	const char *s;
 	if (yamlutil_get_string(y, val, k->name, &s) < 0)
 		return -1;
-	if (!config_address_valid(s)) {
+	if (!address_valid(s)) {
 		char *subject = xasprintf("\"%s\"", k->name);
 		yamlutil_type_error(y, val, subject, "an email address like support@shop.example");
 		free(subject);
@@ -587,7 +588,7 @@ static int walk_smtp(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 static const struct yamlutil_key account_keys[] = {
     {.name = "name", .fn = set_account_name, .flags = YAMLUTIL_REQUIRED},
     {.name = "address",
-     .fn = set_address,
+     .fn = config_set_address,
      .offset = offsetof(struct config_account, address),
      .flags = YAMLUTIL_REQUIRED},
     {.name = "from_name",

@@ -14,22 +14,6 @@
 
 #include "config_int.h"
 
-static int set_stage_to(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
-                        yaml_node_t *val, void *obj)
-{
-	struct config_stage *st = obj;
-	const char *s;
-	if (yamlutil_get_string(y, val, k->name, &s) < 0)
-		return -1;
-	if (!config_address_valid(s)) {
-		yamlutil_type_error(y, val, "\"to\"", "an email address like support@shop.example");
-		return -1;
-	}
-	free(st->to);
-	st->to = xstrdup(s);
-	return 0;
-}
-
 /* "75%": 1 to 100, else 0. */
 static int parse_share(const char *s)
 {
@@ -86,7 +70,10 @@ static int set_stage_priority(struct yamlutil_doc *y, const struct yamlutil_key 
 }
 
 static const struct yamlutil_key stage_keys[] = {
-    {.name = "to", .fn = set_stage_to, .flags = YAMLUTIL_REQUIRED},
+    {.name = "to",
+     .fn = config_set_address,
+     .offset = offsetof(struct config_stage, to),
+     .flags = YAMLUTIL_REQUIRED},
     {.name = "at", .fn = set_stage_at, .flags = YAMLUTIL_REQUIRED},
     {.name = "priority", .fn = set_stage_priority},
     {.name = "tags",

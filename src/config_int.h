@@ -7,8 +7,8 @@
 #include "tend/config.h"
 #include "tend/yamlutil.h"
 
-/* A bare addr-spec such as support@shop.example: what tend writes in From and compares with. */
-bool config_address_valid(const char *s);
+/* An address such as support@shop.example into the char * at k->offset, else an error. */
+yamlutil_handler config_set_address;
 
 /* tend.yaml `escalation:`, a list of stages or one mapping, into c->stages. */
 yamlutil_handler config_walk_escalation;
