@@ -24,6 +24,8 @@
 #include "tend/attach.h"
 #include "tend/yamlutil.h"
 
+#include "config_int.h"
+
 #define MIB (1024 * 1024)
 
 /* What handlers need beyond the struct they fill. */
@@ -132,7 +134,7 @@ static bool address_valid(const char *s)
 	return domain_valid(at + 1);
 }
 
-static int set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
+int config_set_address(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
                        yaml_node_t *val, void *obj)
 {
 	const char *s;
@@ -205,21 +207,6 @@ static int set_token(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 	return 0;
 }
 
-static int set_percent(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
-                       yaml_node_t *val, void *obj)
-{
-	struct config *c = obj;
-	const char *s = yamlutil_scalar(val);
-	size_t digits = s ? strspn(s, "0123456789") : 0;
-	int v = digits > 0 && digits <= 3 ? atoi(s) : 0;
-	if (digits == 0 || digits > 3 || strcmp(s + digits, "%") != 0 || v < 1 || v > 100) {
-		yamlutil_type_error(y, val, "\"at\"", "a percentage from 1% to 100%, like 75%");
-		return -1;
-	}
-	c->escalation_at = v;
-	return 0;
-}
-
 static const struct yamlutil_key threading_keys[] = {
     {.name = "subject_fallback",
      .fn = yamlutil_set_bool,
@@ -260,14 +247,6 @@ static const struct yamlutil_key limits_keys[] = {
      .fn = yamlutil_set_size,
      .offset = offsetof(struct config, limits.attachments),
      .min = 1},
-};
-
-static const struct yamlutil_key escalation_keys[] = {
-    {.name = "to",
-     .fn = set_address,
-     .offset = offsetof(struct config, escalation_to),
-     .flags = YAMLUTIL_REQUIRED},
-    {.name = "at", .fn = set_percent, .flags = YAMLUTIL_REQUIRED},
 };
 
 void *config_placeholder_compile(const char *pattern, size_t *offset, char **err)
@@ -347,13 +326,6 @@ static int walk_limits(struct yamlutil_doc *y, const struct yamlutil_key *k, yam
                        yaml_node_t *val, void *obj)
 {
 	yamlutil_walk(y, val, limits_keys, NELEM(limits_keys), obj, "\"limits\"", NULL);
-	return 0;
-}
-
-static int walk_escalation(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_node_t *key,
-                           yaml_node_t *val, void *obj)
-{
-	yamlutil_walk(y, val, escalation_keys, NELEM(escalation_keys), obj, "\"escalation\"", NULL);
 	return 0;
 }
 
@@ -616,7 +588,7 @@ static int walk_smtp(struct yamlutil_doc *y, const struct yamlutil_key *k, yaml_
 static const struct yamlutil_key account_keys[] = {
     {.name = "name", .fn = set_account_name, .flags = YAMLUTIL_REQUIRED},
     {.name = "address",
-     .fn = set_address,
+     .fn = config_set_address,
      .offset = offsetof(struct config_account, address),
      .flags = YAMLUTIL_REQUIRED},
     {.name = "from_name",
@@ -810,7 +782,7 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "limits", .fn = walk_limits},
     {.name = "accounts", .fn = walk_accounts},
     {.name = "agents", .fn = walk_agents},
-    {.name = "escalation", .fn = walk_escalation},
+    {.name = "escalation", .fn = config_walk_escalation},
     {.name = "review", .fn = walk_review},
     {.name = "authserv_id", .fn = set_authserv_ids},
     {.name = "form_senders", .fn = set_form_senders},
@@ -918,7 +890,7 @@ void config_free(struct config *c)
 	free(c->rules);
 	free(c->group);
 	free(c->threading.token);
-	free(c->escalation_to);
+	config_stages_free(c);
 	strvec_free(&c->authserv_ids);
 	strvec_free(&c->form_senders);
 	strvec_free(&c->review.placeholders);

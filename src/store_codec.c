@@ -132,6 +132,7 @@ static const struct codec_field thread_fields[] = {
     FIELD(40, CODEC_STR, T, claim_agent),
     FIELD(41, CODEC_I64, T, claim_since),
     FIELD(42, CODEC_I64, T, claim_until),
+    FIELD(55, CODEC_STRVEC, T, escalated_stages),
 };
 static const struct codec_field thread_link_fields[] = {
     FIELD(2, CODEC_U64, T, merged_into),

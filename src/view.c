@@ -761,6 +761,14 @@ static void json_entry(struct json *j, const struct conversation_entry *e)
 	json_object_end(j);
 }
 
+/* The escalation stages sent for the running clock (a store from before stages: none). */
+static const struct strvec *escalated_now(const struct store_thread *th)
+{
+	static const struct strvec none = STRVEC_INIT;
+	bool now = th->escalated && th->escalated == th->clock_start;
+	return now ? &th->escalated_stages : &none;
+}
+
 static void show_json(struct buf *b, const struct store_thread *th, const struct conversation *c,
                       const struct store_draft *d, const struct view_history *hist, int64_t now)
 {
@@ -774,6 +782,11 @@ static void show_json(struct buf *b, const struct store_thread *th, const struct
 	json_string(&j, rules_priority_name(th->priority));
 	json_key(&j, "deadline");
 	json_time(&j, th->deadline);
+	json_key(&j, "escalated");
+	json_array_begin(&j);
+	for (size_t i = 0; i < escalated_now(th)->n; i++)
+		json_string(&j, escalated_now(th)->v[i]);
+	json_array_end(&j);
 	json_key(&j, "assignee");
 	json_string(&j, th->assignee);
 	json_key(&j, "claim");
@@ -902,6 +915,18 @@ static void local_stamp(int64_t t, char *buf, size_t size)
 	strftime(buf, size, "%a %e %b %Y %H:%M", &tm);
 }
 
+/* "Escalated: 50% team@shop.example, 90% lead@shop.example" */
+static void show_escalated(struct buf *b, const struct store_thread *th)
+{
+	const struct strvec *sv = escalated_now(th);
+	for (size_t i = 0; i < sv->n; i++) {
+		buf_puts(b, i ? ", " : "Escalated: ");
+		put_safe(b, sv->v[i]);
+	}
+	if (sv->n > 0)
+		buf_putc(b, '\n');
+}
+
 static void show_due(struct buf *b, const struct store_thread *th, const struct view_options *o)
 {
 	if (th->deadline == 0 || th->state != STORE_THREAD_OPEN)
@@ -912,6 +937,7 @@ static void show_due(struct buf *b, const struct store_thread *th, const struct 
 	buf_printf(b, "Due: %s%s%s (%s) · priority %s\n",
 	           paint(o, th->deadline < o->now ? "\033[31m" : ""), due, paint(o, "\033[0m"),
 	           when, rules_priority_name(th->priority));
+	show_escalated(b, th);
 }
 
 static void show_addrs(struct buf *b, const char *label, const struct message_addrs *as)

@@ -231,5 +231,178 @@ def test_first_start_on_a_backlog():
         r.close()
 
 
+STAGES = ("escalation:\n"
+          "  - {at: 50%, to: team@shop.example}\n"
+          "  - {at: 90%, to: lead@shop.example}\n"
+          "  - {at: 100%, to: owner@shop.example}\n"
+          "  - {at: 50%, to: vouchers@shop.example, tags: [voucher]}\n"
+          "  - {at: 50%, to: urgent@shop.example, priority: urgent}\n"
+          "  - {at: 30s, to: later@shop.example}\n")
+
+
+def with_escalation(r, sla, yaml):
+    rules_with(r.env, sla, hours=False)
+    r.env.write("tend.yaml", open(r.env.config).read().replace(AGENTS, AGENTS + yaml))
+
+
+def received(r):
+    """{address: [subject, ...]} of what the SMTP server received."""
+    out = {}
+    for m in r.srv.messages():
+        for a in m.rcpt_tos:
+            out.setdefault(a, []).append(str(m.msg["Subject"]))
+    return out
+
+
+def passes(r, n):
+    """tendd --once until the SMTP server holds n messages (a send that timed out on a loaded
+    machine is retried on the next pass), at most four times."""
+    for _ in range(4):
+        r.once()
+        if r.srv.count() >= n:
+            return
+    eq(r.srv.count(), n, "messages received after four passes")
+
+
+def wait_past(t):
+    while time.time() < t:
+        time.sleep(min(0.2, max(0.0, t - time.time())))
+
+
+def test_escalation_stages():
+    """Three stages as a clock passes 50%, 90% and 100% of a 40 s target: each address gets
+    its notice once; so does a stage at 30 s and one for the voucher tag; one for urgent mail
+    never."""
+    r = Rig()
+    try:
+        with_escalation(r, "sla: {urgent: 40s, high: 40s, normal: 40s, low: 40s}", STAGES)
+        arrived = int(time.time()) - 21
+        r.dv.append("INBOX", customer_mail(), internaldate=arrived)
+        passes(r, 2)
+        tid = r.thread_of("Voucher expired")["id"]
+        got = received(r)
+        subject = "[tend] At risk: thread %d: Voucher expired" % tid
+        eq(got.get("team@shop.example"), [subject], "50%%: the team: %r" % got)
+        eq(got.get("vouchers@shop.example"), [subject], "50%%, tag voucher: %r" % got)
+        if time.time() < arrived + 30:
+            eq(got.get("later@shop.example"), None, "before 30 s: not later@: %r" % got)
+            eq(got.get("lead@shop.example"), None, "before 90%%: not the lead: %r" % got)
+        show = r.env.show(tid)
+        check("50% team@shop.example" in show["escalated"], "tend show: %r" % show["escalated"])
+        human = r.env.tend("show", str(tid)).out
+        check("Escalated: 50% team@shop.example" in human, human)
+        wait_past(arrived + 37)
+        passes(r, 4)
+        got = received(r)
+        eq(got.get("lead@shop.example"), [subject], "90%%: the lead: %r" % got)
+        eq(got.get("later@shop.example"), [subject], "at: 30s: %r" % got)
+        wait_past(arrived + 41)
+        passes(r, 5)
+        r.once()
+        got = received(r)
+        for a in ("team@shop.example", "lead@shop.example", "owner@shop.example",
+                  "vouchers@shop.example", "later@shop.example"):
+            eq(got.get(a), [subject], "%s got its notice once: %r" % (a, got))
+        eq(got.get("urgent@shop.example"), None, "a normal conversation: no urgent stage")
+        body = [m for m in r.srv.messages() if m.rcpt_tos == ["owner@shop.example"]][0]
+        check("Stage:     100%" in body.msg.get_content(), body.msg.get_content())
+        eq(sorted(r.env.show(tid)["escalated"]),
+           sorted(["50% team@shop.example", "90% lead@shop.example", "100% owner@shop.example",
+                   "50% vouchers@shop.example", "30s later@shop.example"]),
+           "tend show lists every stage sent")
+        log = [e for e in r.env.json("log", "--json", str(tid)) if e["action"] == "escalate"]
+        eq(len(log), 5, "one audit entry per stage: %r" % log)
+    finally:
+        r.close()
+
+
+def test_escalation_stages_digest():
+    """Two conversations past 50% and 90% together: one mail per address, naming both, with
+    the stages each passed; nothing more on the next pass."""
+    r = Rig()
+    try:
+        with_escalation(r, "sla: {urgent: 4h, high: 4h, normal: 4h, low: 4h}",
+                        "escalation:\n"
+                        "  - {at: 90%, to: lead@shop.example}\n"
+                        "  - {at: 50%, to: team@shop.example}\n"
+                        "  - {at: 90%, to: Team@shop.example}\n")
+        now = time.time()
+        r.dv.append("INBOX", backlog_mail(1, 5 * 3600, now), internaldate=now - 5 * 3600)
+        r.dv.append("INBOX", backlog_mail(2, 4 * 3600 - 600, now), internaldate=now - 4 * 3600 + 600)
+        passes(r, 2)
+        r.once()
+        msgs = r.srv.messages()
+        eq(sorted(m.rcpt_tos[0].lower() for m in msgs),
+           ["lead@shop.example", "team@shop.example"], "one mail per address")
+        ids = [r.thread_of("Backlog %d" % i)["id"] for i in (1, 2)]
+        for m in msgs:
+            eq(str(m.msg["Subject"]), "[tend] At risk: 2 conversations, most overdue first",
+               "a digest")
+            text = m.msg.get_content().replace("\r\n", "\n")
+            where = [text.find("Conversation %d\n" % t) for t in ids]
+            check(all(w >= 0 for w in where) and where == sorted(where), text)
+            stage = "50%, 90%" if m.rcpt_tos[0].lower() == "team@shop.example" else "90%"
+            eq(text.count("  Stage:     %s\n" % stage), 2, "the stages passed: %r" % text)
+        for t in ids:
+            eq(len(r.env.show(t)["escalated"]), 3, "every stage recorded")
+    finally:
+        r.close()
+
+
+def test_escalation_stage_new_clock():
+    """A reply stops the clock and its stages; the customer's next message starts a new clock,
+    for which the stage is sent again."""
+    r = Rig()
+    try:
+        with_escalation(r, "sla: {urgent: 12s, high: 12s, normal: 12s, low: 12s}",
+                        "escalation:\n  - {at: 50%, to: team@shop.example}\n")
+        r.dv.append("INBOX", customer_mail(), internaldate=time.time() - 7)
+        passes(r, 1)
+        tid = r.thread_of("Voucher expired")["id"]
+        eq(received(r).get("team@shop.example", []), ["[tend] At risk: thread %d: Voucher "
+                                                      "expired" % tid], "the first clock")
+        r.approve(tid)
+        passes(r, 2)
+        eq(len(received(r).get(CUSTOMER, [])), 1, "the reply went out")
+        eq(r.env.show(tid)["escalated"], [], "the clock stopped: no stage for it")
+        wrote = time.time()
+        r.dv.append("INBOX", customer_mail(subject="Re: Voucher expired", msgid="c2@example.com",
+                                           extra="In-Reply-To: <c1@example.com>\r\n"))
+        r.once()
+        if time.time() < wrote + 6:
+            eq(len(received(r)["team@shop.example"]), 1, "the new clock is not yet at 50%")
+        wait_past(wrote + 7)
+        passes(r, 3)
+        r.once()
+        eq(len(received(r)["team@shop.example"]), 2, "once again for the new clock")
+        eq(r.env.show(tid)["escalated"], ["50% team@shop.example"], "tend show")
+    finally:
+        r.close()
+
+
+def test_escalation_stage_errors():
+    """A bad stage is refused with its place, before tendd starts; nothing reaches the
+    terminal raw."""
+    env = Env()
+    try:
+        env.use_sample_rules()
+        env.write("tend.yaml", "store: store\n"
+                               "escalation:\n"
+                               "  - {at: 50%, to: team@shop.example}\n"
+                               "  - {at: 50%, to: team@shop.example}\n"
+                               "  - {at: 120%, to: \"lead\\e[31m@\"}\n"
+                               "  - {at: 90, to: lead@shop.example, priority: asap}\n")
+        r = env.tendd("--check-config", rc=1)
+        for want in ("tend.yaml:4:5: duplicate escalation stage (first at 3:5)",
+                     "tend.yaml:5:10: \"at\" must be a share of the target from 1% to 100%",
+                     "tend.yaml:5:20: \"to\" must be an email address",
+                     "tend.yaml:6:10: \"at\" must be",
+                     "tend.yaml:6:47: \"priority\" must be one of urgent, high, normal, low"):
+            check(want in r.err, "%r in %r" % (want, r.err))
+        check("\x1b" not in r.err, "no raw escape: %r" % r.err)
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals(), needs_localhost=True)

@@ -15,6 +15,7 @@
 
 #include "t.h"
 #include "tend/config.h"
+#include "tend/rules.h"
 #include "tend/yamlutil.h"
 
 static char tmpdir[PATH_MAX];
@@ -246,7 +247,13 @@ static void test_full(void)
 		T_EQ_STR(c->agents[1].login, "bob");
 		T_EQ_STR(c->agents[1].name, "bob");
 	}
-	T_EQ_STR(c->escalation_to, "lead@shop.example");
+	/* the single mapping of older files: one stage */
+	T_EQ_INT(c->nstages, 1);
+	if (c->nstages == 1) {
+		T_EQ_STR(c->stages[0].to, "lead@shop.example");
+		T_EQ_INT(c->stages[0].share, 75);
+		T_EQ_STR(c->stages[0].key, "75% lead@shop.example");
+	}
 	T_EQ_INT(c->escalation_at, 75);
 	config_free(c);
 }
@@ -270,7 +277,7 @@ static void test_minimal_defaults(void)
 	T_EQ_INT(c->naccounts, 0);
 	T_EQ_INT(c->nagents, 0);
 	T_OK(!c->agents_listed);
-	T_OK(c->escalation_to == NULL);
+	T_EQ_INT(c->nstages, 0);
 	T_EQ_INT(c->escalation_at, 0);
 	T_OK(!c->review.require_second_person);
 	config_free(c);
@@ -829,12 +836,83 @@ static void test_err_size_and_counts(void)
 
 static void test_err_percent(void)
 {
-	expect_error("store: /srv\nescalation: {to: lead@shop.example, at: 0.75}\n",
-	             "tend.yaml:2:41: \"at\" must be a percentage from 1% to 100%, like 75%, not "
-	             "\"0.75\"");
-	expect_error("store: /srv\nescalation: {to: lead@shop.example, at: 150%}\n",
-	             "tend.yaml:2:41: \"at\" must be a percentage from 1% to 100%, like 75%, not "
-	             "\"150%\"");
+	const char *want = "\"at\" must be a share of the target from 1% to 100%, like 75%, or a "
+	                   "time since the customer wrote, like 2h, not ";
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "tend.yaml:2:41: %s\"0.75\"", want);
+	expect_error("store: /srv\nescalation: {to: lead@shop.example, at: 0.75}\n", b.data);
+	buf_reset(&b);
+	buf_printf(&b, "tend.yaml:2:41: %s\"150%%\"", want);
+	expect_error("store: /srv\nescalation: {to: lead@shop.example, at: 150%}\n", b.data);
+	buf_reset(&b);
+	buf_printf(&b, "tend.yaml:2:41: %s\"0%%\"", want);
+	expect_error("store: /srv\nescalation: {to: lead@shop.example, at: 0%}\n", b.data);
+	buf_free(&b);
+}
+
+/* escalation: a list of stages, each with its own address, point and limits. */
+static void test_escalation_stages(void)
+{
+	struct config *c =
+	    load_ok("store: /srv\n"
+	            "escalation:\n"
+	            "  - {at: 90%, to: lead@shop.example}\n"
+	            "  - {at: 50%, to: team@shop.example}\n"
+	            "  - {at: 2h, to: owner@shop.example, priority: urgent}\n"
+	            "  - {at: 50%, to: team@shop.example, tags: [complaint]}\n"
+	            "  - {at: 50%, to: vip@shop.example, priority: [urgent, high]}\n");
+	T_OK(c != NULL);
+	if (c == NULL)
+		return;
+	T_EQ_INT(c->nstages, 5);
+	if (c->nstages == 5) {
+		T_EQ_STR(c->stages[0].key, "90% lead@shop.example");
+		T_EQ_INT(c->stages[1].share, 50);
+		T_EQ_INT(c->stages[2].share, 0);
+		T_EQ_INT(c->stages[2].after, 7200);
+		T_EQ_STR(c->stages[2].key, "2h owner@shop.example");
+		T_EQ_INT(c->stages[2].priorities, 1u << RULES_PRIORITY_URGENT);
+		T_EQ_INT(c->stages[3].tags.n, 1);
+		T_EQ_INT(c->stages[4].priorities,
+		         (1u << RULES_PRIORITY_URGENT) | (1u << RULES_PRIORITY_HIGH));
+	}
+	T_EQ_INT(c->escalation_at, 50); /* the at-risk mark: the earliest share */
+	config_free(c);
+	/* a stage only for urgent mail does not mark every conversation at risk */
+	c = load_ok("store: /srv\n"
+	            "escalation:\n"
+	            "  - {at: 25%, to: lead@shop.example, priority: urgent}\n"
+	            "  - {at: 80%, to: team@shop.example}\n");
+	T_OK(c != NULL);
+	if (c)
+		T_EQ_INT(c->escalation_at, 80);
+	config_free(c);
+}
+
+static void test_err_escalation_stages(void)
+{
+	expect_errors("store: /srv\n"
+	              "escalation:\n"
+	              "  - {at: 50%, to: team@shop.example}\n"
+	              "  - {at: 90%, to: lead@}\n"
+	              "  - {at: 75, to: lead@shop.example}\n"
+	              "  - {at: 50%, to: team@shop.example}\n"
+	              "  - {at: 90%, to: lead@shop.example, priority: asap}\n"
+	              "  - {at: 1h, to: x@shop.example, tags: []}\n"
+	              "  - {to: x@shop.example}\n",
+	              (const char *const[]){
+	                  "tend.yaml:4:19: \"to\" must be an email address like "
+	                  "support@shop.example, not \"lead@\"",
+	                  "tend.yaml:5:10: \"at\" must be a share of the target from 1% to 100%, "
+	                  "like 75%, or a time since the customer wrote, like 2h, not \"75\"",
+	                  "tend.yaml:6:5: duplicate escalation stage (first at 3:5): the same "
+	                  "\"at\", \"to\", \"priority\" and \"tags\"",
+	                  "tend.yaml:7:48: \"priority\" must be one of urgent, high, normal, low, "
+	                  "not \"asap\"",
+	                  "tend.yaml:8:40: \"tags\" must not be an empty list",
+	                  "tend.yaml:9:5: missing required key \"at\" in escalation stage 7",
+	              },
+	              6);
 }
 
 static void test_err_address(void)
@@ -948,8 +1026,8 @@ static void test_err_all_reported(void)
 	                  "password_file or password_command",
 	                  "tend.yaml:14:11: duplicate account name \"support\" (first used at "
 	                  "6:11)",
-	                  "tend.yaml:16:41: \"at\" must be a percentage from 1% to 100%, like 75%, "
-	                  "not \"75\"",
+	                  "tend.yaml:16:41: \"at\" must be a share of the target from 1% to 100%, "
+	                  "like 75%, or a time since the customer wrote, like 2h, not \"75\"",
 	              },
 	              10);
 }
@@ -1019,9 +1097,9 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_password), T_CASE(test_err_password_sources), T_CASE(test_err_tls),
        T_CASE(test_err_duplicate_key), T_CASE(test_err_duplicate_names),
        T_CASE(test_err_missing_required), T_CASE(test_err_types), T_CASE(test_err_duration),
-       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_err_address),
-       T_CASE(test_err_token), T_CASE(test_err_group), T_CASE(test_err_url_and_name),
-       T_CASE(test_err_quoting), T_CASE(test_err_all_reported), T_CASE(test_diags_appended),
-       T_CASE(test_imap_auth), T_CASE(test_err_auth), T_CASE(test_agent_user),
-       T_CASE(test_err_deep_nesting), T_CASE(test_review_claim_for),
-       T_CASE(test_review_undo_placeholders))
+       T_CASE(test_err_size_and_counts), T_CASE(test_err_percent), T_CASE(test_escalation_stages),
+       T_CASE(test_err_escalation_stages), T_CASE(test_err_address), T_CASE(test_err_token),
+       T_CASE(test_err_group), T_CASE(test_err_url_and_name), T_CASE(test_err_quoting),
+       T_CASE(test_err_all_reported), T_CASE(test_diags_appended), T_CASE(test_imap_auth),
+       T_CASE(test_err_auth), T_CASE(test_agent_user), T_CASE(test_err_deep_nesting),
+       T_CASE(test_review_claim_for), T_CASE(test_review_undo_placeholders))

@@ -116,6 +116,23 @@ struct config_review {
  */
 void *config_placeholder_compile(const char *pattern, size_t *offset, char **err);
 
+/*
+ * One stage of escalation (tend.yaml `escalation:`): a notice to `to` once a conversation has
+ * waited `at` for a reply, sent once per conversation and clock.
+ */
+#define CONFIG_MAX_STAGES 32
+
+struct config_stage {
+	char *to;
+	int share;           /* at: a share of the target in percent, 1-100; 0 when after is set */
+	int64_t after;       /* at: working seconds since the clock started; 0 when share is set */
+	unsigned priorities; /* bit (1 << priority) per priority it is limited to; 0: every one */
+	struct strvec tags;  /* limited to conversations with one of these tags; empty: all */
+	char *at; /* as written: "90%", "2h" */
+	/* "90% lead@shop.example": what a conversation records when the stage fired for it */
+	char *key;
+};
+
 struct config {
 	char *path; /* the file loaded, as given */
 	char *dir;  /* its directory, absolute */
@@ -130,8 +147,7 @@ struct config {
 	size_t nagents;
 	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
 	bool agents_bound;  /* an agent names a user: every agent is bound to an OS user */
-	char *escalation_to;
-	int escalation_at; /* percent of the target; 0 when unset */
+	int escalation_at; /* the at-risk mark: the smallest share of the stages; 0: none */
 	struct config_review review;
 	/*
 	 * The authserv-ids (RFC 8601) of the receiving servers whose Authentication-Results are
@@ -142,6 +158,10 @@ struct config {
 	/* Senders that write for someone else, besides no-reply@ and its kin (thread.h):
 	 * "addr@domain", "@domain" or "local@". Their mail's customer is its Reply-To. */
 	struct strvec form_senders;
+	/* escalation: the stages, in the order written (the old single mapping is one stage);
+	 * at most CONFIG_MAX_STAGES */
+	struct config_stage *stages;
+	size_t nstages;
 };
 
 /*

@@ -26,10 +26,13 @@ int64_t sla_deadline(const struct rules_business_hours *bh, int64_t start, int64
 int64_t sla_share(const struct rules_business_hours *bh, int64_t start, int64_t target, int share);
 
 /*
- * Escalation: every conversation waiting for review past its escalation point (risk_at, from
- * tend.yaml `escalation.at`) that has had no notice for its current clock gets one, queued in
- * the outbox as an approved draft of kind notice to `escalation.to`, and is audited. r gives
- * the time zone the notice writes the deadline in (may be NULL). *queued counts the notices.
+ * Escalation: every conversation waiting for review past a stage of tend.yaml `escalation:`
+ * (a share of its target or a working time since its clock started, for its priority and
+ * tags) that has not had that stage for its current clock gets it: what falls due together
+ * for one address is one notice, queued in the outbox as an approved draft of kind notice,
+ * and each stage is recorded in the conversation (escalated_stages) and audited. r gives the
+ * targets and the time zone the notice writes the deadline in (may be NULL: the wall-clock
+ * target the deadline was set with). *queued counts the conversations escalated.
  * Returns 0 or a negative store code.
  */
 int sla_escalate(struct store *s, const struct config *c, const struct rules *r, int64_t now,

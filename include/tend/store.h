@@ -274,6 +274,9 @@ struct store_thread {
 	int64_t first_deadline; /* the deadline in force when the first reply was accepted */
 	char *first_agent;      /* who approved the first reply; NULL: not answered through tend */
 	int64_t escalated;      /* the clock_start the escalation notice was sent for; 0: none */
+	/* The escalation stages (config_stage.key) whose notice was queued for the clock
+	 * `escalated`. Empty with escalated set: a store from before stages, one notice sent. */
+	struct strvec escalated_stages;
 	int64_t holding_sent;   /* when a holding reply was queued for the customer; 0: never */
 	int64_t risk_at;        /* when the conversation is at risk (escalation.at of its target) */
 	uint64_t unverified;    /* the latest message claiming to be ours unverified; 0: none */
