@@ -142,6 +142,8 @@ struct config {
 	/* Senders that write for someone else, besides no-reply@ and its kin (thread.h):
 	 * "addr@domain", "@domain" or "local@". Their mail's customer is its Reply-To. */
 	struct strvec form_senders;
+	/* Where tendd writes its figures for node_exporter's textfile collector; NULL: nowhere. */
+	char *metrics_file;
 };
 
 /*
