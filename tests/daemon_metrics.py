@@ -11,7 +11,7 @@ import stat
 import subprocess
 import time
 
-from daemon_send import Rig, customer_mail
+from daemon_send import Rig, customer_mail, rig
 from tendtest import SLOW, Daemon, Failure, Skip, check, eq, run
 
 METRICS = "metrics_file: tend.prom\n"
@@ -83,22 +83,9 @@ def promtool():
     return path
 
 
-def with_rig(fn):
-    def wrapper():
-        r = Rig(extra=METRICS)
-        try:
-            fn(r)
-        except Failure as e:
-            raise r.fail_context(e)
-        finally:
-            r.close()
-    wrapper.__name__ = fn.__name__
-    return wrapper
-
-
 # ---- tests ----
 
-@with_rig
+@rig(extra=METRICS)
 def test_figures_after_fetch(r):
     t0 = int(time.time())
     r.dv.append("INBOX", customer_mail())
@@ -125,7 +112,7 @@ def test_figures_after_fetch(r):
     eq(f.get("tend_store_messages"), 2, "messages in the store")
 
 
-@with_rig
+@rig(extra=METRICS)
 def test_outbox_figures_after_approval(r):
     r.customer_writes()
     tid = r.thread_of("Voucher expired")["id"]
@@ -155,7 +142,7 @@ def test_outbox_figures_after_approval(r):
     eq(f.get("tend_conversations", state="waiting"), 0, "conversations waiting once answered")
 
 
-@with_rig
+@rig(extra=METRICS)
 def test_running_daemon_writes_every_pass(r):
     d = Daemon(r.env)
     try:
@@ -179,7 +166,7 @@ def test_running_daemon_writes_every_pass(r):
         d.close()
 
 
-@with_rig
+@rig(extra=METRICS)
 def test_promtool_accepts_the_file(r):
     tool = promtool()
     r.dv.append("INBOX", customer_mail())
