@@ -114,3 +114,33 @@ build_tend()
 	rm -f "$log"
 	return "$rc"
 }
+
+# fetch_promtool DIR: prints the path of promtool, Prometheus's linter of the text format
+# (tests/daemon_metrics.py runs `promtool check metrics` on tendd's metrics file). It comes
+# from Debian's prometheus package, downloaded into DIR with `apt-get download` and unpacked
+# there with `dpkg-deb -x`, never installed: installing it would start a Prometheus server.
+# Kept in DIR for the next run. Prints why and returns 1 when it cannot be had (no network,
+# no package lists): the test then skips, saying so.
+fetch_promtool()
+{
+	local dir=$1 tool=$1/x/usr/bin/promtool deb
+
+	if [[ -x $tool ]]; then
+		printf '%s\n' "$(readlink -f "$tool")"
+		return 0
+	fi
+	mkdir -p "$dir" || return 1
+	rm -rf "$dir/x" "$dir"/prometheus_*.deb
+	if ! (cd "$dir" && apt-get download prometheus) >"$dir/download.log" 2>&1; then
+		printf '%s: cannot download the prometheus package for promtool (see %s)\n' \
+			"$(_tend_me)" "$dir/download.log" >&2
+		return 1
+	fi
+	deb=$(find "$dir" -maxdepth 1 -name 'prometheus_*.deb' | head -n 1)
+	if [[ -z $deb ]] || ! dpkg-deb -x "$deb" "$dir/x" || [[ ! -x $tool ]]; then
+		printf '%s: no promtool in %s\n' "$(_tend_me)" "${deb:-the download}" >&2
+		return 1
+	fi
+	rm -f "$deb"
+	printf '%s\n' "$(readlink -f "$tool")"
+}

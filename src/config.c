@@ -786,6 +786,9 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "review", .fn = walk_review},
     {.name = "authserv_id", .fn = set_authserv_ids},
     {.name = "form_senders", .fn = set_form_senders},
+    {.name = "metrics_file",
+     .fn = yamlutil_set_path,
+     .offset = offsetof(struct config, metrics_file)},
 };
 
 int config_load(const char *path, struct config **out, struct diags *diags)
@@ -893,6 +896,7 @@ void config_free(struct config *c)
 	config_stages_free(c);
 	strvec_free(&c->authserv_ids);
 	strvec_free(&c->form_senders);
+	free(c->metrics_file);
 	strvec_free(&c->review.placeholders);
 	free(c);
 }

@@ -16,6 +16,7 @@
 #include "tend/outbox.h"
 #include "tend/search.h"
 #include "tend/smtp.h"
+#include "tend/status.h"
 #include "tend/util.h"
 
 struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen)
@@ -68,6 +69,40 @@ void daemon_search_update(struct daemon *d)
 	}
 	pthread_mutex_unlock(&d->lock);
 	free(err);
+}
+
+/* Logs a failure once, and that it works again: called with metrics_lock held. */
+static void note_metrics(struct daemon *d, char *err)
+{
+	if (err && (d->metrics_error == NULL || strcmp(d->metrics_error, err) != 0)) {
+		log_warnx("%s", err);
+		free(d->metrics_error);
+		d->metrics_error = err;
+		return;
+	}
+	if (err == NULL && d->metrics_error) {
+		log_info("the metrics file %s is written again", d->config->metrics_file);
+		free(d->metrics_error);
+		d->metrics_error = NULL;
+	}
+	free(err);
+}
+
+void daemon_metrics_write(struct daemon *d)
+{
+	const char *path = d->config->metrics_file;
+	char *err = NULL;
+	if (path == NULL)
+		return;
+	pthread_mutex_lock(&d->metrics_lock);
+	int rc = status_metrics(d->store, d->config, (int64_t)time(NULL), d->metrics);
+	if (rc < 0)
+		err = xasprintf("metrics file %s: reading the store failed: %s", path,
+		                store_strerror(rc));
+	else
+		metrics_write(d->metrics, path, &err);
+	note_metrics(d, err);
+	pthread_mutex_unlock(&d->metrics_lock);
 }
 
 /* Loads the operators' rules; a missing file means the built-in ones (NULL). */
@@ -205,6 +240,33 @@ static bool can_send(const struct config *c)
 	return false;
 }
 
+/*
+ * Every counter of every configured account and folder appears at 0 from the start, so that
+ * Prometheus sees the first message or error as an increase.
+ */
+static void count_from_zero(struct daemon *d)
+{
+	static const char *const account_kinds[] = {"login", "connection", "store"};
+	static const enum metrics_family sender[] = {METRICS_SENT, METRICS_SEND_RETRIES,
+	                                             METRICS_SEND_FAILED, METRICS_SEND_UNCERTAIN};
+	for (size_t i = 0; i < d->config->naccounts; i++) {
+		const struct config_account *a = &d->config->accounts[i];
+		for (size_t k = 0; a->has_imap && k < NELEM(account_kinds); k++)
+			metrics_add(d->metrics, METRICS_ERRORS,
+			            (const char *const[]){a->name, "", account_kinds[k]}, 0);
+		for (size_t k = 0; a->has_imap && k < a->imap.folders.n; k++) {
+			const char *const lv[] = {a->name, a->imap.folders.v[k], "folder"};
+			metrics_add(d->metrics, METRICS_STORED, lv, 0);
+			metrics_add(d->metrics, METRICS_QUARANTINED, lv, 0);
+			metrics_add(d->metrics, METRICS_ERRORS, lv, 0);
+			if (k == 0) /* the folder IDLE watches */
+				metrics_add(d->metrics, METRICS_IDLE_WAKEUPS, lv, 0);
+		}
+	}
+	for (size_t k = 0; can_send(d->config) && k < NELEM(sender); k++)
+		metrics_add(d->metrics, sender[k], NULL, 0);
+}
+
 static void start_sender(struct daemon *d)
 {
 	char *err = NULL;
@@ -229,10 +291,21 @@ static void request_stop(struct daemon *d, int sig)
 	(void)!write(d->stop_pipe[1], "x", 1);
 }
 
-/* The main thread: signals until every account thread has finished. */
+/* The longest the metrics file goes without being written while tendd runs, in seconds. */
+#define METRICS_INTERVAL 60
+
+/*
+ * The main thread: signals until every account thread has finished. It also writes the metrics
+ * file once a minute, so that its age says whether tendd lives when no pass has run.
+ */
 static void wait_signals(struct daemon *d, const sigset_t *set)
 {
+	time_t written = time(NULL);
 	while (atomic_load(&d->running) > 0) {
+		if (time(NULL) - written >= METRICS_INTERVAL) {
+			daemon_metrics_write(d);
+			written = time(NULL);
+		}
 		struct timespec tick = {.tv_sec = 0, .tv_nsec = 200 * 1000 * 1000};
 		int sig = sigtimedwait(set, NULL, &tick);
 		if (sig == SIGTERM || sig == SIGINT)
@@ -270,6 +343,8 @@ int daemon_run(const char *config_path, const struct daemon_options *opt)
 {
 	struct daemon d = {.once = opt->once, .stop_pipe = {-1, -1}, .poke_fd = -1};
 	pthread_mutex_init(&d.lock, NULL);
+	pthread_mutex_init(&d.metrics_lock, NULL);
+	d.metrics = metrics_new();
 	sigset_t set;
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -284,6 +359,8 @@ int daemon_run(const char *config_path, const struct daemon_options *opt)
 	if (pipe2(d.stop_pipe, O_CLOEXEC) < 0)
 		fatal("pipe");
 	daemon_search_update(&d); /* what a crash, or a tend before the index, left out */
+	count_from_zero(&d);
+	daemon_metrics_write(&d);
 	start_workers(&d);
 	start_sender(&d);
 	if (d.nworkers == 0)
@@ -307,6 +384,9 @@ out:
 	}
 	daemon_rules_release(&d, d.rules);
 	free(d.index_error);
+	free(d.metrics_error);
+	metrics_free(d.metrics);
+	pthread_mutex_destroy(&d.metrics_lock);
 	store_close(d.store);
 	config_free(d.config);
 	pthread_mutex_destroy(&d.lock);

@@ -149,6 +149,8 @@ static int open_session(struct session *ss)
 		secret_free(secret);
 	}
 	if (rc != 0) {
+		metrics_add(w->d->metrics, METRICS_ERRORS,
+		            (const char *const[]){w->acct->name, "", "login"}, 1);
 		note_error(w, &w->account_error, "", err);
 		free(err);
 		return -1;
@@ -173,6 +175,13 @@ static bool stopping(void *arg)
 {
 	struct progress *p = arg;
 	return daemon_stopping(p->w->d);
+}
+
+static void on_ingested(double seconds, void *arg)
+{
+	struct progress *p = arg;
+	const char *const lv[] = {p->w->acct->name, p->w->acct->imap.folders.v[p->folder]};
+	metrics_observe(p->w->d->metrics, METRICS_INGEST_SECONDS, lv, seconds);
 }
 
 static void on_batch(const struct fetch_result *res, void *arg)
@@ -217,18 +226,49 @@ static char **error_slot(struct worker *w, size_t i, int rc)
 	return rc <= FETCH_ESTORE ? &w->store_error : &w->account_error;
 }
 
+static double elapsed(const struct timespec *since)
+{
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (double)(now.tv_sec - since->tv_sec) + (double)(now.tv_nsec - since->tv_nsec) / 1e9;
+}
+
+/* The folder's figures after a pass (rc: what fetch_folder returned). */
+static void count_fetch(struct worker *w, const char *folder, const struct fetch_result *res,
+                        int rc, const struct timespec *start)
+{
+	struct metrics *m = w->d->metrics;
+	const char *kind = rc == IMAP_EFOLDER   ? "folder"
+	                   : rc <= FETCH_ESTORE ? "store"
+	                                        : "connection";
+	metrics_add(m, METRICS_STORED, (const char *const[]){w->acct->name, folder}, res->stored);
+	metrics_add(m, METRICS_QUARANTINED, (const char *const[]){w->acct->name, folder},
+	            res->quarantined);
+	if (rc == 0)
+		metrics_observe(m, METRICS_FETCH_SECONDS,
+		                (const char *const[]){w->acct->name, folder}, elapsed(start));
+	else
+		metrics_add(
+		    m, METRICS_ERRORS,
+		    (const char *const[]){w->acct->name, rc == IMAP_EFOLDER ? folder : "", kind},
+		    1);
+}
+
 /* One folder; returns 0, 1 when only this folder failed, or -1 when the session is gone. */
 static int sync_folder(struct session *ss, size_t i)
 {
 	struct worker *w = ss->w;
 	const char *folder = w->acct->imap.folders.v[i];
 	struct progress p = {w, i};
-	struct fetch_job job = {ss->imap,      ss->ingest,     w->d->store,
-	                        w->acct->name, &w->acct->imap, folder,
-	                        stopping,      on_batch,       &p};
+	struct fetch_job job = {
+	    ss->imap, ss->ingest, w->d->store, w->acct->name, &w->acct->imap, folder,
+	    stopping, on_batch,   &p,          on_ingested};
 	struct fetch_result res;
 	char *err = NULL;
+	struct timespec start;
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	int rc = fetch_folder(&job, &res, &err);
+	count_fetch(w, folder, &res, rc, &start);
 	w->fetched[i] += res.stored;
 	log_fetch(w, folder, &res);
 	if (rc == 0) {
@@ -290,10 +330,15 @@ static int wait_for_mail(struct session *ss)
 		return 0;
 	if (rc == IMAP_OK)
 		rc = imap_idle(ss->imap, interval * 1000, w->d->stop_pipe[0], &err);
-	if (rc > 0)
+	if (rc > 0) {
 		log_debug("%s/%s: IDLE: the server has news", w->acct->name, cfg->folders.v[0]);
+		metrics_add(w->d->metrics, METRICS_IDLE_WAKEUPS,
+		            (const char *const[]){w->acct->name, cfg->folders.v[0]}, 1);
+	}
 	if (rc >= 0)
 		return 0;
+	metrics_add(w->d->metrics, METRICS_ERRORS,
+	            (const char *const[]){w->acct->name, "", "connection"}, 1);
 	note_error(w, &w->account_error, "", err);
 	free(err);
 	return -1;
@@ -311,6 +356,7 @@ static int run_session(struct session *ss)
 		w->failed = rc != 0;
 		if (rc >= 0)
 			store_recovered(w);
+		daemon_metrics_write(w->d);
 		if (rc < 0 || w->d->once || daemon_stopping(w->d))
 			break;
 		w->backoff = 1;  /* a full pass worked: the next failure starts afresh */
@@ -346,8 +392,10 @@ void *worker_main(void *arg)
 	srand((unsigned)time(NULL) ^ (unsigned)(uintptr_t)w);
 	while (!daemon_stopping(d)) {
 		int rc = run_session(&ss);
-		if (rc < 0)
+		if (rc < 0) {
 			w->failed = true;
+			daemon_metrics_write(d); /* the error counted */
+		}
 		if (d->once || daemon_stopping(d))
 			break;
 		backoff_wait(w);

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "tend/config.h"
+#include "tend/metrics.h"
 #include "tend/rules.h"
 #include "tend/store.h"
 
@@ -34,7 +35,10 @@ struct daemon {
 	int poke_fd;        /* the outbox's wake-up socket, or -1 */
 	pthread_t sender_tid;
 	bool sender_started;
-	char *index_error; /* the search index's failure last logged, NULL when it works */
+	char *index_error;       /* the search index's failure last logged, NULL when it works */
+	struct metrics *metrics; /* counted always, written when metrics_file is set */
+	pthread_mutex_t metrics_lock; /* one writer of the file at a time; guards metrics_error */
+	char *metrics_error;          /* the write failure last logged, NULL when it works */
 };
 
 struct worker {
@@ -63,6 +67,13 @@ int daemon_outbox_pass(struct daemon *d);
  * failure fails nothing: it is logged once, and once more when the index works again.
  */
 void daemon_search_update(struct daemon *d);
+
+/*
+ * Writes the metrics file (tend.yaml metrics_file; nothing when unset): the counters, and the
+ * gauges read afresh from the store. A failure fails nothing: it is logged once, and once
+ * more when writing works again.
+ */
+void daemon_metrics_write(struct daemon *d);
 
 /* Takes a reference to the rules in use; *gen receives their generation. */
 struct rules_ref *daemon_rules_acquire(struct daemon *d, unsigned *gen);

@@ -65,6 +65,18 @@ static void sla_pass(struct daemon *d)
 	daemon_rules_release(d, r);
 }
 
+/* The pass's figures, counted and written. */
+static void count_pass(struct daemon *d, const struct outbox_pass *p)
+{
+	for (size_t i = 0; i < p->nsend; i++)
+		metrics_observe(d->metrics, METRICS_SEND_SECONDS, NULL, p->send_seconds[i]);
+	metrics_add(d->metrics, METRICS_SENT, NULL, p->sent);
+	metrics_add(d->metrics, METRICS_SEND_RETRIES, NULL, p->deferred);
+	metrics_add(d->metrics, METRICS_SEND_FAILED, NULL, p->failed);
+	metrics_add(d->metrics, METRICS_SEND_UNCERTAIN, NULL, p->uncertain);
+	daemon_metrics_write(d);
+}
+
 /* The SLA clock, then the outbox; what went out is searchable after. */
 static int run_outbox(struct daemon *d, struct outbox_pass *p)
 {
@@ -74,6 +86,7 @@ static int run_outbox(struct daemon *d, struct outbox_pass *p)
 		log_warnx("outbox: %s", store_strerror(rc));
 	if (p->sent)
 		daemon_search_update(d);
+	count_pass(d, p);
 	return rc;
 }
 

@@ -3,6 +3,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "tend/fetch.h"
 #include "tend/util.h"
@@ -130,6 +131,21 @@ static int ingest_body(const struct fetch_job *job, const struct batch *b, const
 	return rc;
 }
 
+/* ingest_body, telling job->ingested how long it took. */
+static int ingest_timed(const struct fetch_job *job, const struct batch *b, const struct body *body,
+                        struct ingest_parsed *p, struct fetch_result *res)
+{
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	int rc = ingest_body(job, b, body, p, res);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	if (rc == 0 && job->ingested)
+		job->ingested((double)(t1.tv_sec - t0.tv_sec) +
+		                  (double)(t1.tv_nsec - t0.tv_nsec) / 1e9,
+		              job->arg);
+	return rc;
+}
+
 /* Stores the batch and the advanced cursor in one transaction. */
 static int store_batch(const struct fetch_job *job, const struct batch *b, struct fetch_result *res,
                        char **err)
@@ -143,7 +159,7 @@ static int store_batch(const struct fetch_job *job, const struct batch *b, struc
 			parsed[i] = ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len);
 	int rc = ingest_begin(job->ingest);
 	for (size_t i = 0; i < b->nbodies && rc == 0; i++) {
-		rc = ingest_body(job, b, &b->bodies[i], parsed[i], res);
+		rc = ingest_timed(job, b, &b->bodies[i], parsed[i], res);
 		parsed[i] = NULL;
 	}
 	for (size_t i = 0; i < b->nbodies; i++)

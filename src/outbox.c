@@ -43,6 +43,18 @@ void outbox_pass_finish(struct outbox_pass *pass)
 {
 	free(pass->account_error);
 	pass->account_error = NULL;
+	free(pass->send_seconds);
+	pass->send_seconds = NULL;
+	pass->nsend = 0;
+}
+
+static void note_duration(struct outbox_pass *pass, const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	pass->send_seconds = xreallocarray(pass->send_seconds, pass->nsend + 1, sizeof(double));
+	pass->send_seconds[pass->nsend++] =
+	    (double)(t1.tv_sec - t0->tv_sec) + (double)(t1.tv_nsec - t0->tv_nsec) / 1e9;
 }
 
 static void account_error(struct pass_ctx *p, const char *why)
@@ -235,7 +247,10 @@ static void send_it(struct pass_ctx *p, const struct store_draft *d, struct outg
 	struct smtp_envelope env = {o->acct->address, o->rcpts, o->nrcpts};
 	struct handed_ctx h = {p->s, d->id};
 	struct smtp_result r;
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	smtp_send(&o->acct->smtp, password, &env, o->data, o->len, on_handed, &h, &r);
+	note_duration(p->pass, &t0);
 	int64_t when = (int64_t)time(NULL);
 	switch (r.outcome) {
 	case SMTP_ACCEPTED:

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "tend/json.h"
+#include "tend/metrics.h"
 
 #define RED   "\033[31m"
 #define RESET "\033[0m"
@@ -80,6 +81,9 @@ struct report {
 	uint64_t oldest;         /* the thread; 0: nothing is waiting for an answer */
 	int64_t oldest_since;
 	char *oldest_subject;
+	int64_t now;                    /* for the figures below */
+	uint64_t waiting, at_risk, due; /* conversations waiting, at risk, overdue */
+	uint64_t retrying;              /* part of outbox: tried before, to be tried again */
 };
 
 static void report_free(struct report *r)
@@ -192,6 +196,8 @@ static int count_outbox(int64_t when, uint64_t draft, void *arg)
 	bool listed = d->next_attempt == when; /* else a stray entry, as the sender sees it */
 	if (listed && d->state == STORE_DRAFT_APPROVED)
 		c->r->outbox++;
+	if (listed && d->state == STORE_DRAFT_APPROVED && d->attempts > 0)
+		c->r->retrying++;
 	else if (listed && d->state == STORE_DRAFT_SENT && d->copy_pending)
 		c->r->copies_pending++;
 	store_draft_free(d);
@@ -210,6 +216,11 @@ static int find_oldest(const struct store_thread *th, void *arg)
 	struct report *r = arg;
 	if (th->state != STORE_THREAD_OPEN || th->clock_start == 0)
 		return 0;
+	r->waiting++;
+	if (th->deadline && r->now >= th->deadline)
+		r->due++;
+	else if (th->risk_at && r->now >= th->risk_at)
+		r->at_risk++;
 	if (r->oldest && th->clock_start >= r->oldest_since)
 		return 0; /* in id order, so on a tie the older thread stays */
 	r->oldest = th->id;
@@ -477,7 +488,7 @@ static void report_human(struct buf *b, const struct report *r, const struct vie
 
 int status_report(struct store *s, const struct config *c, const struct view_options *o, FILE *out)
 {
-	struct report r = {0};
+	struct report r = {.now = o->now};
 	struct buf b = BUF_INIT;
 	int rc = gather(s, c, &r);
 	if (rc == 0 && o->json)
@@ -487,6 +498,47 @@ int status_report(struct store *s, const struct config *c, const struct view_opt
 	if (rc == 0 && (fwrite(b.data, 1, b.len, out) != b.len || fflush(out) != 0))
 		rc = STORE_ERROR;
 	buf_free(&b);
+	report_free(&r);
+	return rc;
+}
+
+/* Figures */
+
+static void metrics_account(struct metrics *m, const struct account_row *a)
+{
+	if (a->has_status && a->st.last_login)
+		metrics_set(m, METRICS_LAST_LOGIN, (const char *const[]){a->name},
+		            (double)a->st.last_login);
+	for (size_t i = 0; i < a->nfolders; i++) {
+		const struct folder_row *f = &a->folders[i];
+		if (f->has_status && f->st.last_fetch)
+			metrics_set(m, METRICS_LAST_FETCH, (const char *const[]){a->name, f->name},
+			            (double)f->st.last_fetch);
+	}
+}
+
+int status_metrics(struct store *s, const struct config *c, int64_t now, struct metrics *m)
+{
+	struct report r = {.now = now};
+	int rc = gather(s, c, &r);
+	for (size_t i = 0; rc == 0 && i < r.naccounts; i++)
+		metrics_account(m, &r.accounts[i]);
+	if (rc == 0) {
+		metrics_set(m, METRICS_CONVERSATIONS, (const char *const[]){"waiting"},
+		            (double)r.waiting);
+		metrics_set(m, METRICS_CONVERSATIONS, (const char *const[]){"at_risk"},
+		            (double)r.at_risk);
+		metrics_set(m, METRICS_CONVERSATIONS, (const char *const[]){"overdue"},
+		            (double)r.due);
+		metrics_set(m, METRICS_OUTBOX, (const char *const[]){"queued"},
+		            (double)(r.outbox - r.retrying));
+		metrics_set(m, METRICS_OUTBOX, (const char *const[]){"retrying"},
+		            (double)r.retrying);
+		metrics_set(m, METRICS_OUTBOX, (const char *const[]){"copy_pending"},
+		            (double)r.copies_pending);
+		metrics_set(m, METRICS_STORE_MESSAGES, NULL, (double)r.counts.messages);
+		metrics_set(m, METRICS_STORE_THREADS, NULL, (double)r.counts.threads);
+	}
 	report_free(&r);
 	return rc;
 }

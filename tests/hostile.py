@@ -1931,5 +1931,31 @@ def test_review_loop_shows_escapes_as_text():
         env.close()
 
 
+
+# ---- 20. The metrics file (issue 18) --------------------------------------------------------
+# tendd writes metrics_file into a directory node_exporter reads, which others may write to
+# too. A link planted at the temporary name must not make tendd write through it (into a file
+# of the daemon's user the planter cannot touch), and the file is replaced, never written in
+# place.
+
+
+def test_metrics_file_link_at_temporary_name_is_not_followed():
+    env = Env(config="store: store\nmetrics_file: metrics/tend.prom\n")
+    try:
+        os.makedirs(env.path("metrics"))
+        victim = env.write("victim", "precious\n")
+        os.symlink(victim, env.path("metrics/tend.prom.tmp"))
+        env.tendd("--once")
+        with open(victim) as f:
+            eq(f.read(), "precious\n", "the link's target")
+        check(not os.path.lexists(env.path("metrics/tend.prom.tmp")), "the link is gone")
+        st = os.lstat(env.path("metrics/tend.prom"))
+        check(stat.S_ISREG(st.st_mode), "the metrics file is a file of its own")
+        eq(stat.S_IMODE(st.st_mode), 0o644, "its mode")
+        with open(env.path("metrics/tend.prom")) as f:
+            check("# TYPE tend_conversations gauge" in f.read(), "the figures are written")
+    finally:
+        env.close()
+
 if __name__ == "__main__":
     run(globals())

@@ -382,7 +382,7 @@ static void test_err_deep_nesting(void)
 	expect_error(b.data,
 	             "tend.yaml:2:1: unknown key \"x\" in the top level (expected one of: "
 	             "store, rules, group, threading, limits, accounts, agents, escalation, "
-	             "review, authserv_id, form_senders)");
+	             "review, authserv_id, form_senders, metrics_file)");
 	buf_free(&b);
 }
 
@@ -580,7 +580,7 @@ static void test_err_unknown_key(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id, form_senders; "
+	                  "review, authserv_id, form_senders, metrics_file; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	              },
@@ -1008,7 +1008,7 @@ static void test_err_all_reported(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id, form_senders; "
+	                  "review, authserv_id, form_senders, metrics_file; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	                  "tend.yaml:3:19: \"subject_window\" must be a duration like 30s, 15m, "
@@ -1088,6 +1088,19 @@ static void test_err_auth(void)
 	             "oauth2_token_command");
 }
 
+/* metrics_file: a path as every other, relative to the file's directory. */
+static void test_metrics_file(void)
+{
+	struct config *c = load_ok("store: .\nmetrics_file: metrics/tend.prom\n");
+	T_OK(c != NULL);
+	if (c)
+		check_path(c->metrics_file, "metrics/tend.prom");
+	config_free(c);
+	c = load_ok("store: .\n");
+	T_OK(c != NULL && c->metrics_file == NULL);
+	config_free(c);
+}
+
 T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_form_senders_and_authserv), T_CASE(test_empty_lists),
        T_CASE(test_shipped_example), T_CASE(test_api), T_CASE(test_default_path),
@@ -1102,4 +1115,5 @@ T_MAIN(T_CASE(test_full), T_CASE(test_minimal_defaults), T_CASE(test_review),
        T_CASE(test_err_group), T_CASE(test_err_url_and_name), T_CASE(test_err_quoting),
        T_CASE(test_err_all_reported), T_CASE(test_diags_appended), T_CASE(test_imap_auth),
        T_CASE(test_err_auth), T_CASE(test_agent_user), T_CASE(test_err_deep_nesting),
-       T_CASE(test_review_claim_for), T_CASE(test_review_undo_placeholders))
+       T_CASE(test_review_claim_for), T_CASE(test_review_undo_placeholders),
+       T_CASE(test_metrics_file))

@@ -162,6 +162,8 @@ struct config {
 	 * at most CONFIG_MAX_STAGES */
 	struct config_stage *stages;
 	size_t nstages;
+	/* Where tendd writes its figures for node_exporter's textfile collector; NULL: nowhere. */
+	char *metrics_file;
 };
 
 /*

@@ -49,6 +49,8 @@ struct fetch_job {
 	bool (*stopping)(void *arg); /* checked between batches; NULL: never */
 	fetch_progress_fn progress;  /* NULL: none */
 	void *arg;
+	/* Called with the time each message took to store (parse, rules, write); NULL: none. */
+	void (*ingested)(double seconds, void *arg);
 };
 
 /*

@@ -39,11 +39,13 @@
 /* What one pass did. */
 struct outbox_pass {
 	unsigned sent;
-	unsigned failed;     /* refused for good */
-	unsigned deferred;   /* will be tried again */
-	unsigned uncertain;  /* outcome lost: an agent must decide */
-	int64_t next_due;    /* the earliest next attempt left in the outbox; 0: none */
-	char *account_error; /* the last account-level problem (connection, TLS, login), or NULL */
+	unsigned failed;      /* refused for good */
+	unsigned deferred;    /* will be tried again */
+	unsigned uncertain;   /* outcome lost: an agent must decide */
+	int64_t next_due;     /* the earliest next attempt left in the outbox; 0: none */
+	char *account_error;  /* the last account-level problem (connection, TLS, login), or NULL */
+	double *send_seconds; /* how long each SMTP transaction of the pass took */
+	size_t nsend;
 };
 
 /*

@@ -48,4 +48,15 @@ void status_daemon_probe(const char *dir, struct status_daemon *out);
  */
 int status_report(struct store *s, const struct config *c, const struct view_options *o, FILE *out);
 
+struct metrics;
+
+/*
+ * The same figures for tendd's metrics file (include/tend/metrics.h), gathered the same way
+ * and set as gauges in m: per account the last login and per folder the last complete fetch
+ * (from the status records), the conversations waiting for an answer with those at risk and
+ * overdue at now, the outbox by state (queued, retrying, copy_pending), the store's messages
+ * and conversations. Returns 0 or a store code.
+ */
+int status_metrics(struct store *s, const struct config *c, int64_t now, struct metrics *m);
+
 #endif
