@@ -789,6 +789,9 @@ static const struct yamlutil_key top_keys[] = {
     {.name = "metrics_file",
      .fn = yamlutil_set_path,
      .offset = offsetof(struct config, metrics_file)},
+    {.name = "metrics_shop",
+     .fn = yamlutil_set_string,
+     .offset = offsetof(struct config, metrics_shop)},
 };
 
 int config_load(const char *path, struct config **out, struct diags *diags)
@@ -897,6 +900,7 @@ void config_free(struct config *c)
 	strvec_free(&c->authserv_ids);
 	strvec_free(&c->form_senders);
 	free(c->metrics_file);
+	free(c->metrics_shop);
 	strvec_free(&c->review.placeholders);
 	free(c);
 }

@@ -95,6 +95,7 @@ void daemon_metrics_write(struct daemon *d)
 	if (path == NULL)
 		return;
 	pthread_mutex_lock(&d->metrics_lock);
+	metrics_set_shop(d->metrics, d->config->metrics_shop);
 	int rc = status_metrics(d->store, d->config, (int64_t)time(NULL), d->metrics);
 	if (rc < 0)
 		err = xasprintf("metrics file %s: reading the store failed: %s", path,

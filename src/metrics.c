@@ -122,6 +122,7 @@ struct sample {
 
 struct metrics {
 	pthread_mutex_t lock;
+	char *shop; /* the label every sample carries first, or NULL */
 	struct sample *v;
 	size_t n, cap;
 };
@@ -143,8 +144,17 @@ void metrics_free(struct metrics *m)
 		free(m->v[i].buckets);
 	}
 	free(m->v);
+	free(m->shop);
 	pthread_mutex_destroy(&m->lock);
 	free(m);
+}
+
+void metrics_set_shop(struct metrics *m, const char *shop)
+{
+	pthread_mutex_lock(&m->lock);
+	free(m->shop);
+	m->shop = shop ? xstrdup(shop) : NULL;
+	pthread_mutex_unlock(&m->lock);
 }
 
 static size_t nlabels(enum metrics_family f)
@@ -242,30 +252,36 @@ static void put_number(struct buf *out, double v)
 		buf_printf(out, "%.9g", v);
 }
 
-/* name{a="x",b="y"[,le="bound"]} value */
-static void put_line(struct buf *out, const char *name, const char *suffix, const struct sample *s,
+/* One label: ,name="value" (without the comma first). */
+static void put_label(struct buf *out, bool *first, const char *name, const char *value)
+{
+	buf_printf(out, "%c%s=\"", *first ? '{' : ',', name);
+	metrics_put_label_value(out, value);
+	buf_putc(out, '"');
+	*first = false;
+}
+
+/* name{shop="s",a="x",b="y"[,le="bound"]} value */
+static void put_line(struct buf *out, const char *shop, const char *suffix, const struct sample *s,
                      const char *le, double v)
 {
 	const struct family *fam = &families[s->f];
-	buf_printf(out, "%s%s", name, suffix);
-	size_t nl = nlabels(s->f);
-	if (nl || le)
-		buf_putc(out, '{');
-	for (size_t k = 0; k < nl; k++) {
-		buf_printf(out, "%s%s=\"", k ? "," : "", fam->labels[k]);
-		metrics_put_label_value(out, s->lv[k]);
-		buf_putc(out, '"');
-	}
+	bool first = true;
+	buf_printf(out, "%s%s", fam->name, suffix);
+	if (shop)
+		put_label(out, &first, "shop", shop);
+	for (size_t k = 0; k < nlabels(s->f); k++)
+		put_label(out, &first, fam->labels[k], s->lv[k]);
 	if (le)
-		buf_printf(out, "%sle=\"%s\"", nl ? "," : "", le);
-	if (nl || le)
+		put_label(out, &first, "le", le);
+	if (!first)
 		buf_putc(out, '}');
 	buf_putc(out, ' ');
 	put_number(out, v);
 	buf_putc(out, '\n');
 }
 
-static void put_histogram(struct buf *out, const struct sample *s)
+static void put_histogram(struct buf *out, const char *shop, const struct sample *s)
 {
 	const struct family *fam = &families[s->f];
 	uint64_t cum = 0;
@@ -273,11 +289,11 @@ static void put_histogram(struct buf *out, const struct sample *s)
 		char le[32];
 		snprintf(le, sizeof(le), "%g", fam->buckets[i]);
 		cum += s->buckets[i];
-		put_line(out, fam->name, "_bucket", s, le, (double)cum);
+		put_line(out, shop, "_bucket", s, le, (double)cum);
 	}
-	put_line(out, fam->name, "_bucket", s, "+Inf", (double)s->count);
-	put_line(out, fam->name, "_sum", s, NULL, s->value);
-	put_line(out, fam->name, "_count", s, NULL, (double)s->count);
+	put_line(out, shop, "_bucket", s, "+Inf", (double)s->count);
+	put_line(out, shop, "_sum", s, NULL, s->value);
+	put_line(out, shop, "_count", s, NULL, (double)s->count);
 }
 
 static const char *kind_name(enum kind k)
@@ -296,9 +312,9 @@ void metrics_render(struct metrics *m, struct buf *out)
 			if (m->v[i].f != (enum metrics_family)f)
 				continue;
 			if (fam->kind == HISTOGRAM)
-				put_histogram(out, &m->v[i]);
+				put_histogram(out, m->shop, &m->v[i]);
 			else
-				put_line(out, fam->name, "", &m->v[i], NULL, m->v[i].value);
+				put_line(out, m->shop, "", &m->v[i], NULL, m->v[i].value);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);

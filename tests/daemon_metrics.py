@@ -176,6 +176,19 @@ def test_promtool_accepts_the_file(r):
     eq((res.returncode, res.stdout + res.stderr), (0, ""), "promtool check metrics")
 
 
+@rig(extra=METRICS + "metrics_shop: acme\n")
+def test_shop_label_on_every_series(r):
+    # Two shops' tendds on one host write into one textfile directory; node_exporter refuses
+    # a series two files hold alike, so each series carries the shop's name.
+    r.dv.append("INBOX", customer_mail())
+    r.once()
+    f = figures(r)
+    eq(f.get("tend_messages_stored_total", shop="acme", **INBOX), 1, "messages stored")
+    eq(f.get("tend_store_messages", shop="acme"), 1, "messages in the store")
+    unlabelled = [name for name, labels in f.samples if ("shop", "acme") not in labels]
+    eq(unlabelled, [], "series without shop=\"acme\"")
+
+
 def test_unwritable_metrics_file():
     r = Rig(extra="metrics_file: missing-dir/tend.prom\n")
     try:

@@ -382,7 +382,7 @@ static void test_err_deep_nesting(void)
 	expect_error(b.data,
 	             "tend.yaml:2:1: unknown key \"x\" in the top level (expected one of: "
 	             "store, rules, group, threading, limits, accounts, agents, escalation, "
-	             "review, authserv_id, form_senders, metrics_file)");
+	             "review, authserv_id, form_senders, metrics_file, metrics_shop)");
 	buf_free(&b);
 }
 
@@ -580,7 +580,7 @@ static void test_err_unknown_key(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id, form_senders, metrics_file; "
+	                  "review, authserv_id, form_senders, metrics_file, metrics_shop; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	              },
@@ -1008,7 +1008,7 @@ static void test_err_all_reported(void)
 	              (const char *const[]){
 	                  "tend.yaml:1:1: unknown key \"stor\" in the top level (expected one of: "
 	                  "store, rules, group, threading, limits, accounts, agents, escalation, "
-	                  "review, authserv_id, form_senders, metrics_file; "
+	                  "review, authserv_id, form_senders, metrics_file, metrics_shop; "
 	                  "did you mean \"store\"?)",
 	                  "tend.yaml:1:1: missing required key \"store\" in the top level",
 	                  "tend.yaml:3:19: \"subject_window\" must be a duration like 30s, 15m, "
@@ -1096,8 +1096,9 @@ static void test_metrics_file(void)
 	if (c)
 		check_path(c->metrics_file, "metrics/tend.prom");
 	config_free(c);
-	c = load_ok("store: .\n");
-	T_OK(c != NULL && c->metrics_file == NULL);
+	c = load_ok("store: .\nmetrics_shop: acme\n");
+	T_OK(c != NULL && c->metrics_file == NULL && c->metrics_shop &&
+	     !strcmp(c->metrics_shop, "acme"));
 	config_free(c);
 }
 

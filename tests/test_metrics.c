@@ -152,5 +152,28 @@ static void test_write_error(void)
 	metrics_free(m);
 }
 
-T_MAIN(T_CASE(test_escaping), T_CASE(test_help_and_type), T_CASE(test_histogram),
+/* Two shops' tendds on one host feed one textfile collector, which refuses a series two files
+ * hold alike: metrics_shop makes every series (histogram lines too) the shop's own. */
+static void test_shop(void)
+{
+	struct metrics *m = metrics_new();
+	metrics_add(m, METRICS_SENT, NULL, 1);
+	metrics_set(m, METRICS_CONVERSATIONS, (const char *const[]){"waiting"}, 4);
+	metrics_observe(m, METRICS_SEND_SECONDS, NULL, 0.3);
+	metrics_set_shop(m, "ac\"me");
+	char *out = render(m);
+	T_CONTAINS(out, "\ntend_replies_sent_total{shop=\"ac\\\"me\"} 1\n");
+	T_CONTAINS(out, "\ntend_conversations{shop=\"ac\\\"me\",state=\"waiting\"} 4\n");
+	T_CONTAINS(out, "\ntend_send_duration_seconds_bucket{shop=\"ac\\\"me\",le=\"+Inf\"} 1\n");
+	T_CONTAINS(out, "\ntend_send_duration_seconds_count{shop=\"ac\\\"me\"} 1\n");
+	free(out);
+	metrics_set_shop(m, NULL);
+	out = render(m);
+	T_CONTAINS(out, "\ntend_replies_sent_total 1\n");
+	T_OK(strstr(out, "shop=") == NULL);
+	free(out);
+	metrics_free(m);
+}
+
+T_MAIN(T_CASE(test_escaping), T_CASE(test_shop), T_CASE(test_help_and_type), T_CASE(test_histogram),
        T_CASE(test_write), T_CASE(test_write_link), T_CASE(test_write_error))

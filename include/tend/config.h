@@ -128,7 +128,7 @@ struct config_stage {
 	int64_t after;       /* at: working seconds since the clock started; 0 when share is set */
 	unsigned priorities; /* bit (1 << priority) per priority it is limited to; 0: every one */
 	struct strvec tags;  /* limited to conversations with one of these tags; empty: all */
-	char *at; /* as written: "90%", "2h" */
+	char *at;            /* as written: "90%", "2h" */
 	/* "90% lead@shop.example": what a conversation records when the stage fired for it */
 	char *key;
 };
@@ -147,7 +147,7 @@ struct config {
 	size_t nagents;
 	bool agents_listed; /* the file has an agents: list (which may restrict who acts) */
 	bool agents_bound;  /* an agent names a user: every agent is bound to an OS user */
-	int escalation_at; /* the at-risk mark: the smallest share of the stages; 0: none */
+	int escalation_at;  /* the at-risk mark: the smallest share of the stages; 0: none */
 	struct config_review review;
 	/*
 	 * The authserv-ids (RFC 8601) of the receiving servers whose Authentication-Results are
@@ -164,6 +164,9 @@ struct config {
 	size_t nstages;
 	/* Where tendd writes its figures for node_exporter's textfile collector; NULL: nowhere. */
 	char *metrics_file;
+	/* A shop label on every figure in metrics_file (one host, several shops' tendds, one
+	 * textfile collector); NULL: none. */
+	char *metrics_shop;
 };
 
 /*

@@ -52,6 +52,9 @@ void metrics_set(struct metrics *m, enum metrics_family f, const char *const *lv
 void metrics_observe(struct metrics *m, enum metrics_family f, const char *const *lv,
                      double seconds);
 
+/* Gives every sample a first label shop="shop" (NULL: none), from the next render on. */
+void metrics_set_shop(struct metrics *m, const char *shop);
+
 /* Appends the exposition: per family its HELP and TYPE lines, then its samples. */
 void metrics_render(struct metrics *m, struct buf *out);
 

@@ -277,9 +277,9 @@ struct store_thread {
 	/* The escalation stages (config_stage.key) whose notice was queued for the clock
 	 * `escalated`. Empty with escalated set: a store from before stages, one notice sent. */
 	struct strvec escalated_stages;
-	int64_t holding_sent;   /* when a holding reply was queued for the customer; 0: never */
-	int64_t risk_at;        /* when the conversation is at risk (escalation.at of its target) */
-	uint64_t unverified;    /* the latest message claiming to be ours unverified; 0: none */
+	int64_t holding_sent; /* when a holding reply was queued for the customer; 0: never */
+	int64_t risk_at;      /* when the conversation is at risk (escalation.at of its target) */
+	uint64_t unverified;  /* the latest message claiming to be ours unverified; 0: none */
 	/* Resolving (STORE_THREAD_CLOSED): customer messages up to this message id need no
 	 * answer, whenever they arrived; 0: none. Message ids grow with ingest, so a message
 	 * fetched after the resolve is never taken as settled, whatever its date. */
