@@ -6,7 +6,9 @@ as ever.
 
 How fast: dovecot tells an IDLE client of new mail about 0.5 s after it arrives, and the
 issue allows one account to delay another's by no more than a second, so each message to beta
-must be in the store (`tend threads`) within BOUND = 1.5 s of its APPEND. Each case delivers
+must be in the store (`tend threads`) within BOUND = 1.5 s of its APPEND (plus, while alpha
+writes a 50 MB message into the store, what writing 50 MB costs the machine: the store has one
+writer). Each case delivers
 messages to beta one after another for as long as alpha's trouble lasts (at least one of
 alpha's timeouts, or until alpha's big message is stored) and checks every one. Under valgrind
 (TEND_VALGRIND=1) everything is ten times slower: the messages must arrive, the timing is not
@@ -292,7 +294,7 @@ def test_big_message():
     """alpha fetches, parses and stores a 50 MB message while beta gets new mail. beta may wait
     for the store while alpha's message is written into it (the store has one writer), but
     not while it is fetched, parsed or judged: beta's bound grows by what writing 50 MB costs
-    this machine at the time (measured by the test; about 0.1 s on a quiet one)."""
+    this machine at the time (measured by the test just before)."""
     big = big_message(50 * 1000 * 1000)
 
     def trouble(s, dv, env, d):
