@@ -8,11 +8,10 @@ How fast: dovecot tells an IDLE client of new mail about 0.5 s after it arrives,
 issue allows one account to delay another's by no more than a second, so each message to beta
 must be in the store (`tend threads`) within BOUND = 1.5 s of its APPEND (plus, while alpha
 writes a 50 MB message into the store, what writing 50 MB costs the machine: the store has one
-writer). Each case delivers
-messages to beta one after another for as long as alpha's trouble lasts (at least one of
-alpha's timeouts, or until alpha's big message is stored) and checks every one. Under valgrind
-(TEND_VALGRIND=1) everything is ten times slower: the messages must arrive, the timing is not
-checked."""
+writer). Each case delivers messages to beta one after another for as long as alpha's trouble
+lasts (two of alpha's timeouts, or until alpha's big message is stored) and checks every one.
+Under valgrind (TEND_VALGRIND=1) everything is ten times slower: the messages must arrive, the
+timing is not checked, and the 50 MB case is skipped."""
 
 import json
 import os
@@ -295,6 +294,8 @@ def test_big_message():
     for the store while alpha's message is written into it (the store has one writer), but
     not while it is fetched, parsed or judged: beta's bound grows by what writing 50 MB costs
     this machine at the time (measured by the test just before)."""
+    if VALGRIND:
+        raise Skip("50 MB through tendd under valgrind takes many minutes")
     big = big_message(50 * 1000 * 1000)
 
     def trouble(s, dv, env, d):
