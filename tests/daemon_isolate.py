@@ -13,12 +13,12 @@ lasts (two of alpha's timeouts, or until alpha's big message is stored) and chec
 Under valgrind (TEND_VALGRIND=1) everything is ten times slower: the messages must arrive, the
 timing is not checked, and the 50 MB case is skipped."""
 
-import json
 import os
 import socket
 import threading
 import time
 
+from daemon_imap import status_if_any as status, stored_ids
 from imapserver import Dovecot, free_port, make_message
 from tendtest import Daemon, Env, Failure, Skip, check, run
 
@@ -38,22 +38,6 @@ def two_accounts(dv, alpha):
               timeout="%ds" % ALPHA_TIMEOUT)
     kw.update(alpha)
     return beta + dv.config(**kw).split("accounts:\n", 1)[1]
-
-
-def stored_ids(env):
-    r = env.tend("threads", "--json", ok=False)
-    if r.rc != 0 and "no store" in r.err:
-        return []
-    check(r.rc == 0, "tend threads failed:\n%r" % r)
-    return [m for t in json.loads(r.out) for m in t["message_ids"]]
-
-
-def status(env):
-    r = env.tend("status", "--json", ok=False)
-    if r.rc != 0 and "no store" in r.err:
-        return None
-    check(r.rc == 0, "tend status failed:\n%r" % r)
-    return json.loads(r.out)
 
 
 def account(st, name):
