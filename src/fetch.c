@@ -151,10 +151,13 @@ static int store_batch(const struct fetch_job *job, const struct batch *b, struc
                        char **err)
 {
 	struct fetch_result before = *res;
-	/* With fact lookups, parsed and judged before the write transaction: they may take
-	 * seconds. Without, a duplicate is known before any rule runs on it. */
+	/*
+	 * Parsed and judged before the write transaction, which every account of the daemon
+	 * waits for: a 50 MB message takes a second or more to parse, fact lookups may take
+	 * seconds too.
+	 */
 	struct ingest_parsed **parsed = xcalloc(b->nbodies + 1, sizeof(*parsed));
-	for (size_t i = 0; i < b->nbodies && ingest_has_lookups(job->ingest); i++)
+	for (size_t i = 0; i < b->nbodies; i++)
 		if (!b->bodies[i].header_only)
 			parsed[i] = ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len);
 	int rc = ingest_begin(job->ingest);
