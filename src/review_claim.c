@@ -129,6 +129,22 @@ int review_release(struct store *s, uint64_t thread, const struct review_agent *
 	return review_finish(&tg, rc, "release", err);
 }
 
+int review_unclaim(struct store *s, uint64_t thread, const struct review_agent *a, char **err)
+{
+	struct review_target tg;
+	int64_t now = (int64_t)time(NULL);
+	int rc = review_target_open(s, thread, true, &tg, err);
+	if (rc < 0)
+		return rc;
+	if (!view_claim_held(tg.th, now) || strcmp(tg.th->claim_agent, a->login) != 0) {
+		review_target_close(&tg);
+		return 0;
+	}
+	review_claim_drop(tg.th, NULL);
+	rc = store_put_thread(tg.t, tg.th);
+	return review_finish(&tg, rc, "unclaim", err);
+}
+
 int review_assigned_elsewhere(struct store *s, uint64_t thread, const struct review_agent *a,
                               char **assignee, char **err)
 {

@@ -263,6 +263,7 @@ struct loop {
 	bool *done;       /* acted on: approved, snoozed, rejected, resolved or taken */
 	size_t pos, ndone;
 	char *claim; /* "alice is on it (4 min)" when another agent is on the current one */
+	bool glance; /* the loop claimed the current one for looking at it, and nothing since */
 	char *said;  /* what the last key did, one line, shown above the status line */
 	bool color;
 	bool quit;
@@ -306,18 +307,39 @@ static void claim_current(struct loop *l)
 	struct store_txn *t = NULL;
 	struct store_thread *th = NULL;
 	int64_t now = (int64_t)time(NULL);
+	bool mine = false;
 	free(l->claim);
 	l->claim = NULL;
 	if (store_begin(l->s, false, &t) == 0 && store_get_thread(t, current(l), &th) == 0 &&
-	    view_claim_held(th, now) && strcmp(th->claim_agent, l->a->login) != 0)
-		l->claim = view_claim_text(th, now);
+	    view_claim_held(th, now)) {
+		mine = strcmp(th->claim_agent, l->a->login) == 0;
+		if (!mine)
+			l->claim = view_claim_text(th, now);
+	}
 	store_thread_free(th);
 	store_abort(t);
 	char *err = NULL;
+	l->glance = false;
 	if (l->claim == NULL && review_claim(l->s, l->c, current(l), l->a, "review", &err) < 0)
 		say_failed(l, -1, err, "claim");
 	else
-		free(err);
+		l->glance = l->claim == NULL && !mine;
+	free(err);
+}
+
+/*
+ * Leaving a conversation that was only looked at gives it back: passing by with j must not
+ * hold it from the colleagues for review.claim_for. A claim the agent had before, took, or
+ * worked under (an edit, a note) stays.
+ */
+static void unclaim_glanced(struct loop *l, size_t pos)
+{
+	char *err = NULL;
+	uint64_t id = l->ids.v[pos];
+	if (l->glance && review_unclaim(l->s, id, l->a, &err) < 0)
+		log_debug("thread %llu: %s", (unsigned long long)id, err ? err : "");
+	free(err);
+	l->glance = false;
 }
 
 /* "3/12 · 9 left · 2 due within 1 h", then the keys: where the agent is, what waits. */
@@ -881,6 +903,8 @@ static void dispatch(struct loop *l, int key)
 	}
 	if (ka->acts && !may_act(l))
 		return;
+	if (ka->acts)
+		l->glance = false;
 	enum after after = ka->run(l);
 	l->a->force = false;
 	l->a->over_assignee = false;
@@ -895,6 +919,8 @@ static void run(struct loop *l)
 {
 	size_t shown = SIZE_MAX;
 	while (!l->quit) {
+		if (shown != l->pos && shown != SIZE_MAX)
+			unclaim_glanced(l, shown);
 		if (shown != l->pos)
 			claim_current(l);
 		shown = l->pos;
@@ -904,6 +930,8 @@ static void run(struct loop *l)
 		l->said = NULL;
 		dispatch(l, read_key());
 	}
+	if (shown != SIZE_MAX)
+		unclaim_glanced(l, shown);
 }
 
 static void loop_finish(struct loop *l)

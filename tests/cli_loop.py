@@ -83,6 +83,7 @@ def test_five_drafts():
         check("Alice Smith" in draft(env, t1)["body"], "signed as approval signs")
         check("Edited in the review loop." in draft(env, t2)["body"], draft(env, t2)["body"])
         eq(draft(env, t2)["state"], "proposed", "the edited draft waits")
+        eq(env.show(t2)["claim"]["agent"], "alice", "an edit keeps the claim after moving on")
         waiting = [q["thread"] for q in queue(env)]
         check(t3 not in waiting and t2 in waiting, "snoozed: %r" % waiting)
         eq(draft(env, t4)["body"], "", "rejected: an empty draft to write")
@@ -101,10 +102,22 @@ def test_five_drafts():
 def test_viewing_claims_and_another_agents_claim_asks():
     env = imported()
     try:
-        tid = queue(env)[0]["thread"]
-        t = review(env, [(KEYS, b"q")])
+        tid, tid2 = [q["thread"] for q in queue(env)][:2]
+        claims = []
+
+        def look(p):  # what a colleague sees now; then a redraw, for the next key
+            claims.append((env.show(tid)["claim"], env.show(tid2)["claim"]))
+            p.send_signal(signal.SIGWINCH)
+        t = review(env, [(KEYS, look), (KEYS, b"j"), (KEYS, look), (KEYS, b"q")])
         eq(t.rc, 0, t.err)
-        eq(env.show(tid)["claim"]["agent"], "alice", "viewing records a claim")
+        eq([(a and a["agent"], b and b["agent"]) for a, b in claims],
+           [("alice", None), (None, "alice")],
+           "the conversation on the screen is claimed; the one passed by is given back")
+        eq((env.show(tid)["claim"], env.show(tid2)["claim"]), (None, None),
+           "quitting gives back the conversation only looked at")
+        check("release" not in actions(env, tid), "looking leaves no trace: %r"
+              % actions(env, tid))
+        env.tend("show", "--take", str(tid), env=ALICE)
         t = review(env, [(KEYS, b"v"), (b"Act on it all the same? [y/N] ", b"n"),
                          (KEYS, b"q")], TEND_AGENT="bob")
         text = t.text()

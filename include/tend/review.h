@@ -255,6 +255,9 @@ int review_claim(struct store *s, const struct config *c, uint64_t thread,
 /* Ends the claim on the thread (another agent's only with a->force); audited "release".
  * Refused when nobody is on it. */
 int review_release(struct store *s, uint64_t thread, const struct review_agent *a, char **err);
+/* Ends a's own claim on the thread, without a line in the trail (a claim made by looking at it
+ * in `tend review`, which the trail does not record either); nothing when a is not on it. */
+int review_unclaim(struct store *s, uint64_t thread, const struct review_agent *a, char **err);
 /* *assignee: the agent the thread is assigned to when that is not a, else NULL (caller
  * frees): approving such a conversation asks first. */
 int review_assigned_elsewhere(struct store *s, uint64_t thread, const struct review_agent *a,
