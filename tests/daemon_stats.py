@@ -27,18 +27,24 @@ def group(st, key):
     return found[0]
 
 
-@rig(extra=TEAM)
-def test_writer_credited_approver_apart(r):
+def written_and_approved(r):
+    """bob edits the draft of the customer's mail, alice approves it, the server accepts it;
+    returns the thread's ID."""
     r.customer_writes()
     tid = r.thread_of("Voucher expired")["id"]
     body = r.env.show(tid)["draft"]["body"]
-    first = body.splitlines()[0]
-    edit_as(r, "bob", tid, first, "Dear Anna,")
+    edit_as(r, "bob", tid, body.splitlines()[0], "Dear Anna,")
     r.env.tend("approve", "--as", "alice", "--force", str(tid))
     r.once()
     msgs = r.srv.wait_for(1)
     eq(msgs[0].rcpt_tos, [CUSTOMER], "the reply went out")
     check("Dear Anna," in msgs[0].msg.get_content(), "bob's text was sent")
+    return tid
+
+
+@rig(extra=TEAM)
+def test_writer_credited_approver_apart(r):
+    written_and_approved(r)
     st = r.env.json("stats", "--json", "--by", "agent")
     bob, alice = group(st, "bob"), group(st, "alice")
     eq((bob["received"], bob["answered"], bob["approved"]), (1, 1, 0), "bob wrote it")
@@ -52,13 +58,23 @@ def test_writer_credited_approver_apart(r):
     check("\nbob                         1        1" in out, out)
     check("\nalice                       0        0" in out, out)
     check("approved  replies   edited  changed" in out, out)
-    # several --by: every combination that has a conversation
+
+
+@rig(extra=TEAM)
+def test_several_by(r):
+    """Every combination of the groupings that has a conversation."""
+    tid = written_and_approved(r)
     st = r.env.json("stats", "--json", "--by", "tag", "--by", "agent")
     keys = [g["key"] for g in st["groups"] if g["received"]]
     tags = r.env.show(tid)["tags"] or ["(no tag)"]
     eq(sorted(keys), sorted("%s / bob" % t for t in tags), "tag and agent")
     r.env.tend("stats", "--by", "agent", "--by", "agent", rc=2)
-    # relative times: the conversation is from today, not from last week
+
+
+@rig(extra=TEAM)
+def test_relative_times(r):
+    """The conversation is from today, not from last week."""
+    written_and_approved(r)
     for since, n in (("today", 1), ("7d", 1), ("yesterday", 1), ("12h", 1)):
         eq(r.env.json("stats", "--json", "--since", since)["total"]["received"], n,
            "--since %s" % since)
@@ -68,7 +84,12 @@ def test_writer_credited_approver_apart(r):
        "--until yesterday: up to the end of yesterday")
     bad = r.env.tend("stats", "--since", "tomorrow", rc=2)
     check('"tomorrow" is not a time' in bad.err and "last week" in bad.err, bad.err)
-    # the audit trail by agent, action and date
+
+
+@rig(extra=TEAM)
+def test_log_filters(r):
+    """The audit trail by agent, action and date."""
+    tid = written_and_approved(r)
     log = r.env.json("log", "--json", "--agent", "bob")
     eq({e["agent"] for e in log}, {"bob"}, "bob's entries only")
     check("edit" in [e["action"] for e in log], "bob's edit: %r" % log)
