@@ -37,7 +37,9 @@ static bool working_day(const struct rules_business_hours *bh, const struct tm *
 	if (!(bh->days & (1u << weekday)))
 		return false;
 	int32_t ymd = (lt->tm_year + 1900) * 10000 + (lt->tm_mon + 1) * 100 + lt->tm_mday;
-	return bsearch(&ymd, bh->holidays, bh->nholidays, sizeof(*bh->holidays), cmp_i32) == NULL;
+	/* no holidays: holidays may be NULL, which bsearch must not be given */
+	return bh->nholidays == 0 ||
+	       bsearch(&ymd, bh->holidays, bh->nholidays, sizeof(*bh->holidays), cmp_i32) == NULL;
 }
 
 int64_t sla_deadline(const struct rules_business_hours *bh, int64_t start, int64_t target)
