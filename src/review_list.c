@@ -466,12 +466,18 @@ int review_queue_filter(struct store *s, const struct view_options *o, bool all,
 struct log_list {
 	struct store_txn *t;
 	uint64_t live; /* 0: every entry */
+	const struct review_log_filter *f;
 	struct store_audit *v;
 	size_t n, cap;
 };
 
 static bool log_wanted(struct log_list *l, const struct store_audit *a)
 {
+	const struct review_log_filter *f = l->f;
+	if ((f->agent && (!a->agent || strcmp(a->agent, f->agent) != 0)) ||
+	    (f->action && (!a->action || strcmp(a->action, f->action) != 0)) ||
+	    (f->until && a->time >= f->until))
+		return false;
 	if (l->live == 0 || a->thread == l->live)
 		return true;
 	uint64_t live;
@@ -616,7 +622,9 @@ static void print_log_human(struct buf *b, const struct log_list *l, const struc
 	}
 	for (size_t i = 0; i < l->n; i++)
 		human_log_entry(b, &l->v[i], o, &w);
-	if (l->n == 0 && l->live)
+	if (l->n == 0 && (l->f->agent || l->f->action || l->f->since || l->f->until))
+		buf_puts(b, "No entry matches.\n");
+	else if (l->n == 0 && l->live)
 		buf_printf(b, "Nothing recorded for thread %llu yet.\n",
 		           (unsigned long long)l->live);
 	else if (l->n == 0)
@@ -625,14 +633,21 @@ static void print_log_human(struct buf *b, const struct log_list *l, const struc
 
 int review_log(struct store *s, uint64_t thread, const struct view_options *o, FILE *out)
 {
-	struct log_list l = {0};
+	struct review_log_filter f = {.thread = thread};
+	return review_log_filtered(s, &f, o, out);
+}
+
+int review_log_filtered(struct store *s, const struct review_log_filter *f,
+                        const struct view_options *o, FILE *out)
+{
+	struct log_list l = {.f = f};
 	int rc = store_begin(s, false, &l.t);
 	if (rc < 0)
 		return rc;
-	if (thread)
-		rc = store_resolve_thread(l.t, thread, &l.live);
+	if (f->thread)
+		rc = store_resolve_thread(l.t, f->thread, &l.live);
 	if (rc == 0)
-		rc = store_foreach_audit(l.t, visit_audit, &l);
+		rc = store_foreach_audit_since(l.t, f->since, visit_audit, &l);
 	store_abort(l.t);
 	struct buf b = BUF_INIT;
 	if (rc >= 0 && o->json) {

@@ -37,7 +37,9 @@ static bool working_day(const struct rules_business_hours *bh, const struct tm *
 	if (!(bh->days & (1u << weekday)))
 		return false;
 	int32_t ymd = (lt->tm_year + 1900) * 10000 + (lt->tm_mon + 1) * 100 + lt->tm_mday;
-	return bsearch(&ymd, bh->holidays, bh->nholidays, sizeof(*bh->holidays), cmp_i32) == NULL;
+	/* no holidays: holidays may be NULL, which bsearch must not be given */
+	return bh->nholidays == 0 ||
+	       bsearch(&ymd, bh->holidays, bh->nholidays, sizeof(*bh->holidays), cmp_i32) == NULL;
 }
 
 int64_t sla_deadline(const struct rules_business_hours *bh, int64_t start, int64_t target)
@@ -67,4 +69,27 @@ int64_t sla_deadline(const struct rules_business_hours *bh, int64_t start, int64
 int64_t sla_share(const struct rules_business_hours *bh, int64_t start, int64_t target, int share)
 {
 	return sla_deadline(bh, start, target * share / 100);
+}
+
+int64_t sla_elapsed(const struct rules_business_hours *bh, int64_t start, int64_t end)
+{
+	if (end <= start)
+		return 0;
+	if (bh == NULL || !bh->set || bh->days == 0)
+		return end - start;
+	int64_t t = start, sum = 0;
+	for (int day = 0; day < MAX_DAYS && t < end; day++) {
+		struct tm lt;
+		local_time_in(bh->timezone, t, &lt);
+		int y = lt.tm_year + 1900;
+		int64_t open = instant(bh->timezone, y, lt.tm_mon, lt.tm_mday, bh->open_minute);
+		int64_t close = instant(bh->timezone, y, lt.tm_mon, lt.tm_mday, bh->close_minute);
+		if (working_day(bh, &lt)) {
+			int64_t from = t < open ? open : t, to = close < end ? close : end;
+			sum += to > from ? to - from : 0;
+		}
+		int64_t next = instant(bh->timezone, y, lt.tm_mon, lt.tm_mday + 1, 0);
+		t = next > t ? next : t + 3600;
+	}
+	return sum;
 }

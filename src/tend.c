@@ -27,6 +27,7 @@
 #include "tend/store.h"
 #include "tend/view.h"
 #include "tend_review.h"
+#include "tend/when.h"
 
 #define EXIT_USAGE 2
 
@@ -1307,24 +1308,74 @@ static int cmd_detach(struct ctx *c, int argc, char **argv)
 	return review_status(rc, err, "detach files from", id);
 }
 
+/* --since WHEN (the start of the span it names) or --until WHEN (its end); 0, or a usage error. */
+static int when_option(const char *cmd, const char *arg, bool until, int64_t *out)
+{
+	struct when_span w;
+	if (when_parse(arg, (int64_t)time(NULL), &w) < 0)
+		return usage_error(cmd,
+		                   "\"%s\" is not a time (YYYY-MM-DD [HH:MM], 7d, 12h, today, "
+		                   "yesterday, this week, last week)",
+		                   arg);
+	*out = until ? w.end : w.start;
+	return 0;
+}
+
+static int log_option(int ch, const char *arg, struct review_log_filter *f, bool *json)
+{
+	switch (ch) {
+	case 'j':
+		*json = true;
+		return 0;
+	case 'g':
+		f->agent = arg;
+		return 0;
+	case 'c':
+		f->action = arg;
+		return 0;
+	case 's':
+	case 'u':
+		return when_option("log", arg, ch == 'u', ch == 's' ? &f->since : &f->until);
+	default:
+		return usage_error("log", "%s", "unknown option");
+	}
+}
+
 static int cmd_log(struct ctx *c, int argc, char **argv)
 {
-	struct opts o;
-	uint64_t id = 0;
-	int rc = parse_opts("log", OPT_JSON, argc, argv, &o);
-	if (rc)
-		return rc;
-	if (argc - o.first > 1)
-		return usage_error("log", "unexpected argument \"%s\"", argv[o.first + 1]);
-	if (argc - o.first == 1 && parse_thread_id(argv[o.first], &id) < 0)
-		return usage_error("log", "\"%s\" is not a thread ID", argv[o.first]);
+	static const struct option longopts[] = {
+	    {"json", no_argument, NULL, 'j'},
+	    {"agent", required_argument, NULL, 'g'},
+	    {"action", required_argument, NULL, 'c'},
+	    {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct review_log_filter f = {0};
+	bool json = false;
+	int ch, rc;
+	optind = 0;
+	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		if (ch == 'h')
+			return command_help("log");
+		if (ch == ':' || ch == '?')
+			return usage_error("log", "%s %s", argv[optind - 1],
+			                   ch == ':' ? "needs a value" : "is not an option");
+		if ((rc = log_option(ch, optarg, &f, &json)) != 0)
+			return rc;
+	}
+	if (argc - optind > 1)
+		return usage_error("log", "unexpected argument \"%s\"", argv[optind + 1]);
+	if (argc - optind == 1 && parse_thread_id(argv[optind], &f.thread) < 0)
+		return usage_error("log", "\"%s\" is not a thread ID", argv[optind]);
 	if (open_store(c, true) < 0)
 		return 1;
 	struct view_options vo;
-	view_options_detect(&vo, o.json);
-	rc = review_log(c->store, id, &vo, stdout);
+	view_options_detect(&vo, json);
+	rc = review_log_filtered(c->store, &f, &vo, stdout);
 	if (rc == STORE_NOTFOUND)
-		log_warnx("no thread %llu", (unsigned long long)id);
+		log_warnx("no thread %llu", (unsigned long long)f.thread);
 	else if (rc < 0)
 		log_warnx("cannot read the audit trail: %s", store_strerror(rc));
 	return rc < 0 ? 1 : 0;
@@ -1379,41 +1430,26 @@ static int cmd_outbox(struct ctx *c, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
-/* "2026-11-01" (local midnight) or "2026-11-01 14:30" (local time); -1 when it is neither. */
-static int64_t parse_day(const char *s)
-{
-	struct tm tm = {0};
-	const char *end = strptime(s, "%Y-%m-%d", &tm);
-	if (end && *end == ' ')
-		end = strptime(end + 1, "%H:%M", &tm);
-	if (end == NULL || *end != '\0')
-		return -1;
-	tm.tm_isdst = -1;
-	return (int64_t)mktime(&tm);
-}
-
 static int stats_option(int ch, const char *arg, struct stats_options *so, bool *json)
 {
 	static const char *const by[] = {
 	    [STATS_BY_TAG] = "tag", [STATS_BY_PRIORITY] = "priority", [STATS_BY_AGENT] = "agent"};
-	int64_t t;
 	switch (ch) {
 	case 'j':
 		*json = true;
 		return 0;
+	case 'd':
+		so->daily = true;
+		return 0;
 	case 's':
 	case 'u':
-		if ((t = parse_day(arg)) < 0)
-			return usage_error("stats", "\"%s\" is not a date (YYYY-MM-DD [HH:MM])",
-			                   arg);
-		*(ch == 's' ? &so->since : &so->until) = t;
-		return 0;
+		return when_option("stats", arg, ch == 'u', ch == 's' ? &so->since : &so->until);
 	case 'b':
 		for (size_t i = 1; i < NELEM(by); i++)
-			if (strcmp(arg, by[i]) == 0) {
-				so->by = (enum stats_by)i;
-				return 0;
-			}
+			if (strcmp(arg, by[i]) == 0)
+				return stats_add_by(so, (enum stats_by)i) < 0
+				           ? usage_error("stats", "--by %s is given twice", arg)
+				           : 0;
 		return usage_error("stats", "--by takes tag, priority or agent, not \"%s\"", arg);
 	default:
 		return usage_error("stats", "%s", "unknown option");
@@ -1424,9 +1460,13 @@ static int stats_option(int ch, const char *arg, struct stats_options *so, bool 
 static int cmd_stats(struct ctx *c, int argc, char **argv)
 {
 	static const struct option longopts[] = {
-	    {"json", no_argument, NULL, 'j'},        {"since", required_argument, NULL, 's'},
-	    {"until", required_argument, NULL, 'u'}, {"by", required_argument, NULL, 'b'},
-	    {"help", no_argument, NULL, 'h'},        {NULL, 0, NULL, 0},
+	    {"json", no_argument, NULL, 'j'},
+	    {"since", required_argument, NULL, 's'},
+	    {"until", required_argument, NULL, 'u'},
+	    {"by", required_argument, NULL, 'b'},
+	    {"daily", no_argument, NULL, 'd'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct stats_options so = {0};
 	bool json = false;
@@ -1443,11 +1483,14 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("stats", "unexpected argument \"%s\"", argv[optind]);
-	if (open_store(c, true) < 0)
+	struct rules *rules = NULL;
+	if (open_store(c, true) < 0 || load_rules(c, &rules) < 0)
 		return 1;
+	so.bh = rules ? rules_business_hours(rules) : NULL;
 	struct view_options vo;
 	view_options_detect(&vo, json);
 	rc = stats_report(c->store, &so, &vo, stdout);
+	rules_free(rules);
 	if (rc < 0)
 		log_warnx("cannot read the store: %s", store_strerror(rc));
 	return rc < 0 ? 1 : 0;
@@ -1763,9 +1806,12 @@ static const struct command commands[] = {
      "an internal note, never sent (no TEXT: $VISUAL or $EDITOR)"},
     {"outbox", cmd_outbox, "[--json] [--all] | retry ID | mark-sent ID",
      "replies being sent, sent, failed or uncertain; decide on one"},
-    {"stats", cmd_stats, "[--json] [--since DATE] [--until DATE] [--by tag|priority|agent]",
+    {"stats", cmd_stats,
+     "[--json] [--daily] [--since WHEN] [--until WHEN] [--by tag|priority|agent]...",
      "first-response times and targets kept, from the recorded times"},
-    {"log", cmd_log, "[--json] [ID]", "the audit trail, of everything or of one thread"},
+    {"log", cmd_log,
+     "[--json] [--agent AGENT] [--action ACTION] [--since WHEN] [--until WHEN] [ID]",
+     "the audit trail, of everything or of one thread"},
     {"search", cmd_search, "[--json] [--limit N] [--reindex] QUERY",
      "conversations holding these words, newest first"},
     {"rules", cmd_rules, "check [FILE] | test [--json] FILE.eml | replay [--json] [FILE]",

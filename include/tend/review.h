@@ -321,6 +321,19 @@ int review_note_edit(struct store *s, uint64_t thread, const struct review_agent
  */
 int review_log(struct store *s, uint64_t thread, const struct view_options *o, FILE *out);
 
+/* Which entries of the audit trail `tend log` shows; zero fields do not filter. */
+struct review_log_filter {
+	uint64_t thread;    /* of this conversation (and those merged into it) */
+	const char *agent;  /* by this agent, exactly */
+	const char *action; /* this action, exactly ("edit", "approve", ...) */
+	int64_t since;      /* at or after */
+	int64_t until;      /* before */
+};
+
+/* review_log of the entries f lets through. */
+int review_log_filtered(struct store *s, const struct review_log_filter *f,
+                        const struct view_options *o, FILE *out);
+
 /*
  * The thread's open draft, to report what an action did: *out is a copy the caller frees with
  * store_draft_free. STORE_NOTFOUND with *err set when there is no such thread or no draft.

@@ -19,6 +19,9 @@
 /* The moment target seconds of working time have passed since start (bh may be NULL). */
 int64_t sla_deadline(const struct rules_business_hours *bh, int64_t start, int64_t target);
 
+/* The working time between start and end (the wall-clock time without business hours). */
+int64_t sla_elapsed(const struct rules_business_hours *bh, int64_t start, int64_t end);
+
 /*
  * The moment share percent of the target has passed (escalation and holding replies): the
  * deadline of that share of the target, counted the same way.

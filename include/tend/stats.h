@@ -7,9 +7,12 @@
 #ifndef TEND_STATS_H
 #define TEND_STATS_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include "tend/rules.h"
 #include "tend/store.h"
 #include "tend/view.h"
 
@@ -20,11 +23,23 @@ enum stats_by {
 	STATS_BY_AGENT,
 };
 
+/* How many ways of grouping one report combines (each of enum stats_by at most once). */
+#define STATS_BY_MAX 3
+
 struct stats_options {
 	int64_t since; /* conversations whose first message arrived at or after; 0: all */
 	int64_t until; /* ... and before; 0: now */
-	enum stats_by by;
+	/* Group by all of these at once, in this order: a conversation tagged refund and
+	 * voucher and answered by alice is in "refund / alice" and "voucher / alice". */
+	enum stats_by by[STATS_BY_MAX];
+	size_t nby;
+	bool daily; /* also the backlog at the end of each day from since to until */
+	/* rules.yaml business_hours: first-response times also in working time; NULL: none */
+	const struct rules_business_hours *bh;
 };
+
+/* Adds a grouping; -1 when it is there already. */
+int stats_add_by(struct stats_options *so, enum stats_by by);
 
 /*
  * Per group (and in total): conversations received, answered, answered within target, breached
