@@ -26,8 +26,8 @@
 #include "tend/status.h"
 #include "tend/store.h"
 #include "tend/view.h"
-#include "tend_review.h"
 #include "tend/when.h"
+#include "tend_review.h"
 
 #define EXIT_USAGE 2
 
