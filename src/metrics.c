@@ -338,20 +338,6 @@ static int create_tmp(const char *tmp)
 	return fd;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 int metrics_write(struct metrics *m, const char *path, char **err)
 {
 	struct buf b = BUF_INIT;
@@ -362,7 +348,7 @@ int metrics_write(struct metrics *m, const char *path, char **err)
 	if ((fd = create_tmp(tmp)) < 0)
 		goto out;
 	step = "cannot write the metrics file";
-	bool ok = write_all(fd, b.data, b.len) == 0 && fsync(fd) == 0;
+	bool ok = util_write_all(fd, b.data, b.len) == 0 && fsync(fd) == 0;
 	if (close(fd) < 0)
 		ok = false;
 	if (ok) {

@@ -270,7 +270,7 @@ int review_file_save(const struct review_file *f, const char *path, bool force, 
 		rc = review_refuse(err, "%s is a symbolic link: nothing was written", safe);
 	else if (fd < 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
-	else if (review_write_all(fd, f->data.data, f->data.len) < 0)
+	else if (util_write_all(fd, f->data.data, f->data.len) < 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));
 	if (fd >= 0 && close(fd) < 0 && rc == 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));

@@ -154,20 +154,6 @@ static char *normalize(const char *s, size_t n)
 	return n ? xasprintf("%.*s\n", (int)n, s) : xstrdup("");
 }
 
-int review_write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Creates the file (mode 0600: mkstemps) with the text, the scissors and the reference. */
 static int write_file(const char *name, uint64_t thread, const char *body, const char *reference,
                       char **path, char **err)
@@ -181,7 +167,7 @@ static int write_file(const char *name, uint64_t thread, const char *body, const
 		return STORE_ERROR;
 	}
 	char *text = xasprintf("%s%s\n%s", body, REVIEW_SCISSORS, reference);
-	int rc = review_write_all(fd, text, strlen(text));
+	int rc = util_write_all(fd, text, strlen(text));
 	if (close(fd) < 0 || rc < 0) {
 		*err = xasprintf("cannot write %s: %s", *path, strerror(errno));
 		unlink(*path);

@@ -88,8 +88,6 @@ bool review_claim_drop(struct store_thread *th, const char *only);
  * either is audited. */
 int review_assignee_check(struct review_target *tg, const struct review_agent *a, const char *verb,
                           int64_t now, char **err);
-/* Writes all of p[0..n) to fd, again after EINTR; 0, or -1 with errno. */
-int review_write_all(int fd, const char *p, size_t n);
 /*
  * Refuses (REVIEW_REFUSED, *err) a draft body that still holds a template marker ("{{...}}",
  * but {{agent.name}}, which approval fills in) or matches one of c's review.placeholders, naming

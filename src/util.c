@@ -953,3 +953,17 @@ long local_offset_in(const char *zone, int64_t t)
 	local_time_in(zone, t, &tm);
 	return tm.tm_gmtoff;
 }
+
+int util_write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}

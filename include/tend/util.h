@@ -27,6 +27,9 @@ char *xstrndup(const char *s, size_t n);
 char *xasprintf(const char *fmt, ...) ATTR_PRINTF(1, 2);
 char *xvasprintf(const char *fmt, va_list ap) ATTR_PRINTF(1, 0);
 
+/* Writes all of p[0..n) to fd, again after EINTR; 0, or -1 with errno. */
+int util_write_all(int fd, const char *p, size_t n);
+
 /* A growable byte buffer, always NUL-terminated when data != NULL. */
 struct buf {
 	char *data;
