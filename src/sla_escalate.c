@@ -214,13 +214,21 @@ static char *notice_body(const struct escalation *e, const struct due_list *l, u
 	return buf_steal(&b);
 }
 
-static char *notice_subject(const struct due_list *l)
+/* "At risk" while the deadline is ahead, "Overdue" once it has passed (a 100% stage). */
+static char *notice_subject(const struct escalation *e, const struct due_list *l)
 {
 	const struct store_thread *th = l->v[0].th;
-	if (l->n > 1)
-		return xasprintf("[tend] At risk: %zu conversations, most overdue first", l->n);
-	return xasprintf("[tend] At risk: thread %llu: %s", (unsigned long long)th->id,
-	                 th->subject ? th->subject : "");
+	size_t late = 0;
+	for (size_t i = 0; i < l->n; i++)
+		late += l->v[i].th->deadline <= e->now;
+	if (l->n == 1)
+		return xasprintf("[tend] %s: thread %llu: %s", late ? "Overdue" : "At risk",
+		                 (unsigned long long)th->id, th->subject ? th->subject : "");
+	if (late == 0 || late == l->n)
+		return xasprintf("[tend] %s: %zu conversations, most overdue first",
+		                 late ? "Overdue" : "At risk", l->n);
+	return xasprintf("[tend] At risk: %zu conversations (%zu overdue), most overdue first",
+	                 l->n, late);
 }
 
 /*
@@ -250,7 +258,7 @@ static int queue_notice(struct store_txn *t, const struct escalation *e, const s
 		return rc;
 	for (size_t i = 1; i < l->n; i++)
 		idvec_push(&n.digest, l->v[i].th->id);
-	n.subject = notice_subject(l);
+	n.subject = notice_subject(e, l);
 	n.body = notice_body(e, l, mask);
 	n.message_id = review_message_id(e->c, th, &n);
 	if ((rc = store_put_draft(t, &n)) == 0)

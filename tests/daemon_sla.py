@@ -300,9 +300,11 @@ def test_escalation_stages():
         passes(r, 5)
         r.once()
         got = received(r)
-        for a in ("team@shop.example", "lead@shop.example", "owner@shop.example",
-                  "vouchers@shop.example", "later@shop.example"):
+        for a in ("team@shop.example", "lead@shop.example", "vouchers@shop.example",
+                  "later@shop.example"):
             eq(got.get(a), [subject], "%s got its notice once: %r" % (a, got))
+        eq(got.get("owner@shop.example"), ["[tend] Overdue: thread %d: Voucher expired" % tid],
+           "100%%: the owner, once, told it is overdue: %r" % got)
         eq(got.get("urgent@shop.example"), None, "a normal conversation: no urgent stage")
         body = [m for m in r.srv.messages() if m.rcpt_tos == ["owner@shop.example"]][0]
         check("Stage:     100%" in body.msg.get_content(), body.msg.get_content())
@@ -336,7 +338,7 @@ def test_escalation_stages_digest():
            ["lead@shop.example", "team@shop.example"], "one mail per address")
         ids = [r.thread_of("Backlog %d" % i)["id"] for i in (1, 2)]
         for m in msgs:
-            eq(str(m.msg["Subject"]), "[tend] At risk: 2 conversations, most overdue first",
+            eq(str(m.msg["Subject"]), "[tend] At risk: 2 conversations (1 overdue), most overdue first",
                "a digest")
             text = m.msg.get_content().replace("\r\n", "\n")
             where = [text.find("Conversation %d\n" % t) for t in ids]
