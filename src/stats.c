@@ -313,7 +313,7 @@ static void put_key_part(struct buf *key, const char *part)
  */
 static void each_key(struct tally *t, const struct add *a, size_t level, struct buf *key)
 {
-	if (level == t->so->nby) {
+	if (level >= t->so->nby || level >= STATS_BY_MAX) {
 		add_to(group_for(t, key->data ? key->data : ""), a);
 		return;
 	}

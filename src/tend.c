@@ -1359,9 +1359,10 @@ static int cmd_log(struct ctx *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (ch == 'h')
 			return command_help("log");
-		if (ch == ':' || ch == '?')
-			return usage_error("log", "%s %s", argv[optind - 1],
-			                   ch == ':' ? "needs a value" : "is not an option");
+		if (ch == ':')
+			return usage_error("log", "%s needs a value", argv[optind - 1]);
+		if (ch == '?')
+			return usage_error("log", "unknown option \"%s\"", argv[optind - 1]);
 		if ((rc = log_option(ch, optarg, &f, &json)) != 0)
 			return rc;
 	}
@@ -1475,9 +1476,10 @@ static int cmd_stats(struct ctx *c, int argc, char **argv)
 	while ((ch = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		if (ch == 'h')
 			return command_help("stats");
-		if (ch == ':' || ch == '?')
-			return usage_error("stats", "%s %s", argv[optind - 1],
-			                   ch == ':' ? "needs a value" : "is not an option");
+		if (ch == ':')
+			return usage_error("stats", "%s needs a value", argv[optind - 1]);
+		if (ch == '?')
+			return usage_error("stats", "unknown option \"%s\"", argv[optind - 1]);
 		if ((rc = stats_option(ch, optarg, &so, &json)) != 0)
 			return rc;
 	}
