@@ -364,7 +364,7 @@ def pty_session(argv, answers=(), cols=80, rows=24, environ=None, stderr=subproc
     p = subprocess.Popen(wrap(argv), stdin=slave, stdout=slave, stderr=stderr,
                          env=environ if environ is not None else dict(os.environ),
                          start_new_session=new_session, process_group=0 if job else None)
-    shown, seen, todo = b"", 0, list(answers)
+    shown, seen, to_type = b"", 0, list(answers)
     deadline = time.monotonic() + timeout * SLOW
     try:
         while time.monotonic() < deadline:
@@ -373,8 +373,8 @@ def pty_session(argv, answers=(), cols=80, rows=24, environ=None, stderr=subproc
                 shown += os.read(master, 65536) if ready else b""
             except OSError:  # EIO: every writer is gone
                 break
-            while todo and shown.find(todo[0][0], seen) >= 0:
-                prompt, typed = todo.pop(0)
+            while to_type and shown.find(to_type[0][0], seen) >= 0:
+                prompt, typed = to_type.pop(0)
                 seen = shown.find(prompt, seen) + len(prompt)
                 os.write(master, typed) if isinstance(typed, bytes) else typed(p)
             if not ready and p.poll() is not None:
@@ -382,7 +382,7 @@ def pty_session(argv, answers=(), cols=80, rows=24, environ=None, stderr=subproc
         else:
             p.kill()
             raise Failure("%s did not end within %g s; still to type: %r; the terminal "
-                          "showed:\n%s" % (argv[0], timeout * SLOW, todo,
+                          "showed:\n%s" % (argv[0], timeout * SLOW, to_type,
                                             shown[-2000:].decode("utf-8", "replace")))
         err = p.stderr.read() if stderr == subprocess.PIPE else None
         rc = p.wait(timeout=10)
