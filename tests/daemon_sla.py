@@ -59,12 +59,15 @@ def test_business_hours_deadline():
 def test_escalation_once_and_stats():
     r = Rig()
     try:
-        rules_with(r.env, "sla: {urgent: 90s, high: 90s, normal: 90s, low: 90s}", hours=False)
+        # Targets with room for a slow pass under valgrind on a loaded machine: the notice
+        # must go while the conversation is at risk, not yet overdue (then it says so).
+        rules_with(r.env, "sla: {urgent: 120s, high: 120s, normal: 120s, low: 120s}",
+                   hours=False)
         cfg = open(r.env.config).read().replace(
             AGENTS, AGENTS + "escalation: {to: lead@shop.example, at: 50%}\n")
         r.env.write("tend.yaml", cfg)
-        # one conversation that arrived 60 s ago (past half its target), one just now
-        r.dv.append("INBOX", customer_mail(), internaldate=time.time() - 60)
+        # one conversation that arrived 65 s ago (past half its target), one just now
+        r.dv.append("INBOX", customer_mail(), internaldate=time.time() - 65)
         r.dv.append("INBOX", customer_mail(subject="Another question", msgid="c9@example.com",
                                            addr="bob@example.com", name="Bob"))
         r.once()
@@ -101,7 +104,7 @@ def test_escalation_once_and_stats():
         # the reply goes out: stats come from the recorded times
         r.approve(old)
         r.once()
-        # Bob's conversation may be at risk by now too (45 s into its 90 s, under valgrind):
+        # Bob's conversation may be at risk by now too (60 s into its 120 s, under valgrind):
         # its notice goes to the lead, never to a customer.
         to = [m.rcpt_tos for m in r.srv.messages()]
         eq(to.count([CUSTOMER]), 1, "the reply went out: %r" % to)
@@ -110,7 +113,7 @@ def test_escalation_once_and_stats():
         eq(st["total"]["received"], 2, "received")
         eq(st["total"]["answered"], 1, "answered")
         frt = st["total"]["first_response_p50"]
-        check(60 <= frt < 600, "first response ~60 s after arrival: %r" % frt)
+        check(65 <= frt < 600, "first response ~65 s after arrival: %r" % frt)
         by = r.env.json("stats", "--json", "--by", "agent")
         eq(sorted(g["key"] for g in by["groups"]), ["(not answered)", "alice"], "by agent")
     finally:
@@ -126,11 +129,15 @@ LIST_MAIL = ("From: R-devel <r-devel@r-project.org>\r\nTo: support@shop.example\
 def test_holding_reply():
     r = Rig()
     try:
-        rules_with(r.env, "sla: {urgent: 90s, high: 90s, normal: 90s, low: 90s}", hours=False)
+        # Holding replies at 50% of 180 s: mail 100 s old is past that point and far from its
+        # deadline (a holding reply never promises a time already gone), fresh mail needs 90 s
+        # to get there, more than three slow passes under valgrind take.
+        rules_with(r.env, "sla: {urgent: 180s, high: 180s, normal: 180s, low: 180s}",
+                   hours=False)
         text = open(r.env.path("rules.yaml")).read()
         r.env.write("rules.yaml", text.replace("#holding_reply:", "holding_reply:"))
         r.env.tend("rules", "check")
-        past = time.time() - 60
+        past = time.time() - 100
         r.dv.append("INBOX", customer_mail(), internaldate=past)
         # the same customer again, about something else: one holding reply a day is enough
         r.dv.append("INBOX", customer_mail(subject="Also: invoice", msgid="c5@example.com"),
@@ -294,16 +301,18 @@ def test_escalation_stages():
         wait_past(arrived + 37)
         passes(r, 4)
         got = received(r)
-        eq(got.get("lead@shop.example"), [subject], "90%%: the lead: %r" % got)
-        eq(got.get("later@shop.example"), [subject], "at: 30s: %r" % got)
+        # 90% is 36 s, 100% 40 s: a pass slower than that (valgrind) finds it overdue
+        late = "[tend] Overdue: thread %d: Voucher expired" % tid
+        check(got.get("lead@shop.example") in ([subject], [late]), "90%%: the lead: %r" % got)
+        check(got.get("later@shop.example") in ([subject], [late]), "at: 30s: %r" % got)
         wait_past(arrived + 41)
         passes(r, 5)
         r.once()
         got = received(r)
         for a in ("team@shop.example", "lead@shop.example", "vouchers@shop.example",
                   "later@shop.example"):
-            eq(got.get(a), [subject], "%s got its notice once: %r" % (a, got))
-        eq(got.get("owner@shop.example"), ["[tend] Overdue: thread %d: Voucher expired" % tid],
+            eq(len(got.get(a, [])), 1, "%s got its notice once: %r" % (a, got))
+        eq(got.get("owner@shop.example"), [late],
            "100%%: the owner, once, told it is overdue: %r" % got)
         eq(got.get("urgent@shop.example"), None, "a normal conversation: no urgent stage")
         body = [m for m in r.srv.messages() if m.rcpt_tos == ["owner@shop.example"]][0]
@@ -361,8 +370,10 @@ def test_escalation_stage_new_clock():
         r.dv.append("INBOX", customer_mail(), internaldate=time.time() - 7)
         passes(r, 1)
         tid = r.thread_of("Voucher expired")["id"]
-        eq(received(r).get("team@shop.example", []), ["[tend] At risk: thread %d: Voucher "
-                                                      "expired" % tid], "the first clock")
+        # at risk, or overdue already where the pass took more than 5 s (valgrind)
+        first = received(r).get("team@shop.example", [])
+        check(first in [["[tend] %s: thread %d: Voucher expired" % (w, tid)]
+                        for w in ("At risk", "Overdue")], "the first clock: %r" % first)
         r.approve(tid)
         passes(r, 2)
         eq(len(received(r).get(CUSTOMER, [])), 1, "the reply went out")
