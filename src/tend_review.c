@@ -380,6 +380,7 @@ static char *screen_text(struct loop *l)
 	view_options_detect(&vo, false);
 	vo.rules = l->args->rules;
 	vo.tell_lang = l->args->tell_lang;
+	vo.viewer = l->a->login; /* its own claim reads "you are on it" */
 	l->color = vo.color;
 	FILE *f = open_memstream(&shown, &len);
 	int rc = f ? review_show(l->s, current(l), l->a, &vo, f, &err) : STORE_ERROR;

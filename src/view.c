@@ -1299,7 +1299,7 @@ static void show_human(struct buf *b, const struct store_thread *th, const struc
 	show_resolved(b, th, o);
 	if (th->assignee && *th->assignee)
 		put_field(b, "Assigned to", th->assignee);
-	char *claim = view_claim_text(th, o->now);
+	char *claim = view_claim_text_for(th, o->now, o->viewer);
 	if (claim)
 		buf_printf(b, "%s\n", claim);
 	free(claim);

@@ -184,6 +184,26 @@ def test_open_an_attachment():
         env.close()
 
 
+def test_own_claim_reads_as_yours():
+    """alice took the conversation: the loop says she is on it as hers and never asks her to
+    confirm acting on her own claim; bob sees her name."""
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        env.tend("show", "--take", str(tid), env=ALICE)
+        t = review(env, [(KEYS, b"v"), (b"needs nothing more? [y/N] ", b"n"), (KEYS, b"q")])
+        text = t.text()
+        eq(t.rc, 0, "status; the terminal showed %r" % text[-2000:])
+        check("you are on it (1 min)" in text, text[:3000])
+        check("alice is on it" not in text, "her own claim as another's: %r" % text[:3000])
+        check("all the same" not in text, "asked to act on her own claim: %r" % text[-2000:])
+        t = review(env, [(KEYS, b"q")], TEND_AGENT="bob")
+        check("alice is on it (1 min)" in t.text() and "you are on it" not in t.text(),
+              t.text()[:3000])
+    finally:
+        env.close()
+
+
 def test_sigint_restores_the_terminal():
     env = imported()
     try:

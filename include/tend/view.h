@@ -27,6 +27,9 @@ struct view_options {
 	 * common ones, English the default. */
 	const struct rules *rules;
 	bool tell_lang; /* false: only stored languages are shown (the rules could not be read) */
+	/* The agent looking (their login), when one is: their own claim reads "you are on it";
+	 * NULL: every claim names its agent. */
+	const char *viewer;
 };
 
 /* Fills colour, width and now from the environment and stdout. */
@@ -133,6 +136,8 @@ void view_attachment_line(struct buf *b, size_t n, const char *name, const char 
 bool view_claim_held(const struct store_thread *th, int64_t now);
 /* "alice is on it (4 min)", escaped for a terminal; NULL when nobody is. Caller frees. */
 char *view_claim_text(const struct store_thread *th, int64_t now);
+/* The same, but "you are on it (4 min)" when viewer (a login; NULL: nobody) holds the claim. */
+char *view_claim_text_for(const struct store_thread *th, int64_t now, const char *viewer);
 /* The claim as {"agent": ..., "since": ..., "until": ...}, or null when nobody is on it. */
 void view_claim_json(struct json *j, const struct store_thread *th, int64_t now);
 
