@@ -737,13 +737,26 @@ static void open_copy(struct loop *l, const struct review_file *f)
 	free(dir);
 }
 
-/* Asks where to save it, with the safety of `tend attachment -o`. */
+/*
+ * Asks where to save it, with the safety of `tend attachment -o`: never over a file. A name
+ * that is taken asks for another (the loop has no --force to give).
+ */
 static void save_copy(struct loop *l, const struct review_file *f)
 {
 	char *written = NULL, *err = NULL, *path = read_line("Save it as (a file or directory)? ");
+	int rc = 0;
+	while (!blank(path) &&
+	       (rc = review_file_save(f, path, false, &written, &err)) == REVIEW_EXISTS) {
+		char *q = xasprintf("%s; another name (Enter: not saved)? ", err);
+		free(path);
+		free(err);
+		err = NULL;
+		path = read_line(q);
+		free(q);
+	}
 	if (blank(path))
 		say(l, "Not saved.");
-	else if (review_file_save(f, path, false, &written, &err) < 0)
+	else if (rc < 0)
 		say_failed(l, -1, err, "save an attachment of");
 	else
 		say(l, "Wrote %zu bytes to %s.", f->data.len, written);

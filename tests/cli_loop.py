@@ -163,13 +163,11 @@ def test_open_an_attachment():
         env.import_(env.write("pdf.eml", PDF))
         saved = env.path("saved.pdf")
         pick = [(KEYS, b"o"), (b"Enter: none)? ", b"1\r")]
-        t = review(env, pick + [(b"directory)? ", saved.encode() + b"\r")] + pick
-                   + [(b"directory)? ", saved.encode() + b"\r"), (KEYS, b"q")],
+        t = review(env, pick + [(b"directory)? ", saved.encode() + b"\r"), (KEYS, b"q")],
                    DISPLAY="", WAYLAND_DISPLAY="")
         text = t.text()
         check("Attachment 1: invoice.pdf (application/pdf, 9 bytes)" in text, text[-2000:])
         check("Wrote 9 bytes to %s." % saved in text, text[-2000:])
-        check("%s exists: nothing was written" % saved in text, "never over a file")
         eq(open(saved, "rb").read(), b"%PDF-1.4\n", "the bytes")
         # with a display, xdg-open gets a private copy
         os.chmod(env.write("bin/xdg-open", "#!/bin/sh\necho \"$1\" > %s\n"
@@ -180,6 +178,32 @@ def test_open_an_attachment():
         check("Opened %s" % opened in t.text(), t.text()[-2000:])
         eq(open(opened, "rb").read(), b"%PDF-1.4\n", "the copy")
         eq(os.stat(os.path.dirname(opened)).st_mode & 0o777, 0o700, "a private directory")
+    finally:
+        env.close()
+
+
+def test_a_taken_name_asks_for_another():
+    """Saving over a file is refused; the loop has no --force, so it asks for another name."""
+    env = Env(config=CONFIG)
+    try:
+        env.import_(env.write("pdf.eml", PDF))
+        saved, other = env.write("saved.pdf", "mine\n"), env.path("other.pdf")
+        taken = "%s exists: nothing was written; another name (Enter: not saved)? " % saved
+        t = review(env, [(KEYS, b"o"), (b"Enter: none)? ", b"1\r"),
+                         (b"directory)? ", saved.encode() + b"\r"),
+                         (taken.encode(), other.encode() + b"\r"), (KEYS, b"o"),
+                         (b"Enter: none)? ", b"1\r"), (b"directory)? ", saved.encode() + b"\r"),
+                         (taken.encode(), b"\r"), (KEYS, b"q")],
+                   DISPLAY="", WAYLAND_DISPLAY="")
+        text = t.text()
+        eq(t.rc, 0, "status; the terminal showed %r" % text[-2000:])
+        check("--force" not in text, "an option the loop does not have: %r" % text[-2000:])
+        check("Wrote 9 bytes to %s." % other in text, text[-2000:])
+        check("Not saved." in text, text[-2000:])
+        eq(open(saved).read(), "mine\n", "the file that was there is untouched")
+        eq(open(other, "rb").read(), b"%PDF-1.4\n", "the bytes, under the other name")
+        r = env.tend("attachment", "1", "1", "-o", saved, rc=1)  # the command has --force
+        check("%s exists: nothing was written (--force replaces it)" % saved in r.err, r.err)
     finally:
         env.close()
 
