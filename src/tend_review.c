@@ -200,24 +200,34 @@ static void screen_size(int *rows, int *cols)
 	}
 }
 
-/* Terminal rows one line of output takes: colour sequences take none, UTF-8 a column a
- * character (wide characters are counted narrow: a page may then end a row early). */
+/*
+ * Terminal rows one line of output takes at cols columns: colour sequences take no column, a
+ * wide character two (and goes whole to the next row when one column is left), a combining
+ * mark none, a tab to the next stop (not past the margin).
+ */
 static int line_rows(const char *s, size_t n, int cols)
 {
-	int w = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == 0x1b && i + 1 < n && s[i + 1] == '[') {
+	int rows = 1, col = 0;
+	for (size_t i = 0; i < n;) {
+		int w;
+		if (s[i] == '\033' && i + 1 < n && s[i + 1] == '[') {
 			for (i += 2; i < n && !((unsigned char)s[i] >= 0x40 && s[i] <= 0x7e); i++)
 				;
+			i++;
 			continue;
 		}
-		if (ch == '\t')
-			w = (w / 8 + 1) * 8;
-		else if ((ch & 0xc0) != 0x80)
-			w++;
+		if (s[i] == '\t') {
+			w = (col / 8 + 1) * 8 < cols ? 8 - col % 8 : cols - 1 - col;
+			i++;
+		} else
+			i += view_char_cols(s + i, &w);
+		if (col > 0 && col + w > cols) {
+			rows++;
+			col = 0;
+		}
+		col += w > 0 ? w : 0;
 	}
-	return w == 0 ? 1 : (w + cols - 1) / cols;
+	return rows;
 }
 
 enum page_end { PAGE_DONE, PAGE_REDRAW, PAGE_EOF };

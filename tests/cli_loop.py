@@ -9,7 +9,7 @@ import signal
 import termios
 
 from cli_review import actions, complete, draft, queue
-from tendtest import TEND, Env, check, eq, pty_session, run, sample_mail
+from tendtest import TEND, Env, check, display_width, eq, pty_session, run, sample_mail
 
 CONFIG = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
           "    from_name: Shop Support\n    smtp:\n      url: smtp://localhost:1\n"
@@ -224,6 +224,30 @@ def test_own_claim_reads_as_yours():
         t = review(env, [(KEYS, b"q")], TEND_AGENT="bob")
         check("alice is on it (1 min)" in t.text() and "you are on it" not in t.text(),
               t.text()[:3000])
+    finally:
+        env.close()
+
+
+WIDE = ("From: 山田太郎 <taro@example.jp>\nTo: support@shop.example\nSubject: ケトル\n"
+        "Message-ID: <wide-1@example.jp>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+        + "".join("%d 電気ケトルが壊れました。返金をお願いします。三回目の連絡です。"
+                  "電気ケトルが壊れました。返金をお願いします。三回目\n" % i for i in range(12)))
+
+
+def test_wide_text_is_paged_by_columns():
+    """A line of CJK text takes two columns a character: a page counts the rows the terminal
+    gives it, so that nothing scrolls off the top before the agent read it."""
+    env = Env(config=CONFIG)
+    try:
+        env.import_(env.write("wide.eml", WIDE.encode("utf-8")))
+        t = review(env, [(b"-- more: space", b"x"), (KEYS, b"q")], rows=20)
+        eq(t.rc, 0, t.err)
+        first = t.text().split("\x1b[2J", 1)[1].split("-- more", 1)[0]
+        rows = sum(max(1, -(-display_width(line) // 100)) for line in first.split("\n")[:-1])
+        check(rows <= 19, "the first page takes %d rows of 20: %r" % (rows, first))
+        check("電気ケトルが壊れました" in first, first)
     finally:
         env.close()
 

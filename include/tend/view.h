@@ -106,6 +106,9 @@ void view_put_cell(struct buf *b, const char *s, int cols);
 
 /* Columns s takes in a terminal, as view_put_cell shows it. */
 int view_str_width(const char *s);
+/* The character at s (UTF-8; a broken sequence counts as one U+FFFD): its length in bytes, and
+ * in *cols the columns a terminal gives it (a wide one two, a combining mark none). */
+size_t view_char_cols(const char *s, int *cols);
 
 /* "Name <addr>", or the address alone; the caller frees. */
 char *view_addr_display(const struct message_addr *a);
