@@ -263,10 +263,10 @@ int review_file_save(const struct review_file *f, const char *path, bool force, 
 	int fd = open(to, flags, 0600);
 	int rc = 0;
 	char *safe = term_dup(to, TEXT_LINE);
-	if (fd < 0 && errno == EEXIST)
-		rc = review_refuse(err, "%s exists: nothing was written (--force replaces it)",
-		                   safe);
-	else if (fd < 0 && errno == ELOOP)
+	if (fd < 0 && errno == EEXIST) {
+		review_refuse(err, "%s exists: nothing was written", safe);
+		rc = REVIEW_EXISTS;
+	} else if (fd < 0 && errno == ELOOP)
 		rc = review_refuse(err, "%s is a symbolic link: nothing was written", safe);
 	else if (fd < 0)
 		rc = review_refuse(err, "cannot write %s: %s", safe, strerror(errno));

@@ -73,10 +73,14 @@ void review_header_finish(struct review_header *h)
 	memset(h, 0, sizeof(*h));
 }
 
-/* The line quoted for a message: control characters shown escaped, cut after 60 bytes. */
+/* The line quoted for a message: control characters shown escaped, cut after 60 bytes (never
+ * inside a character: half of one would show as "\xe6"). */
 static int refuse_line(char **err, size_t no, const char *line, size_t n, const char *why)
 {
-	char *cut = xasprintf("%.*s%s", (int)(n > 60 ? 60 : n), line, n > 60 ? "..." : "");
+	size_t keep = n > 60 ? 60 : n;
+	while (keep > 0 && keep < n && ((unsigned char)line[keep] & 0xc0) == 0x80)
+		keep--;
+	char *cut = xasprintf("%.*s%s", (int)keep, line, n > 60 ? "..." : "");
 	char *safe = term_dup(cut, TEXT_LINE);
 	int rc = review_refuse(err, "line %zu, \"%s\", %s", no, safe, why);
 	free(safe);

@@ -1668,8 +1668,8 @@ static int cmd_attachment(struct ctx *c, int argc, char **argv)
 		printf("Wrote %zu bytes to %s.\n", f.data.len, safe);
 		free(safe);
 	}
-	if (err)
-		log_warnx("%s", err);
+	if (err) /* the loop asks for another name instead: the option is the command's */
+		log_warnx("%s%s", err, rc == REVIEW_EXISTS ? " (--force replaces it)" : "");
 	review_file_finish(&f);
 	free(err);
 	free(written);

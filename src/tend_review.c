@@ -200,24 +200,34 @@ static void screen_size(int *rows, int *cols)
 	}
 }
 
-/* Terminal rows one line of output takes: colour sequences take none, UTF-8 a column a
- * character (wide characters are counted narrow: a page may then end a row early). */
+/*
+ * Terminal rows one line of output takes at cols columns: colour sequences take no column, a
+ * wide character two (and goes whole to the next row when one column is left), a combining
+ * mark none, a tab to the next stop (not past the margin).
+ */
 static int line_rows(const char *s, size_t n, int cols)
 {
-	int w = 0;
-	for (size_t i = 0; i < n; i++) {
-		unsigned char ch = (unsigned char)s[i];
-		if (ch == 0x1b && i + 1 < n && s[i + 1] == '[') {
+	int rows = 1, col = 0;
+	for (size_t i = 0; i < n;) {
+		int w;
+		if (s[i] == '\033' && i + 1 < n && s[i + 1] == '[') {
 			for (i += 2; i < n && !((unsigned char)s[i] >= 0x40 && s[i] <= 0x7e); i++)
 				;
+			i++;
 			continue;
 		}
-		if (ch == '\t')
-			w = (w / 8 + 1) * 8;
-		else if ((ch & 0xc0) != 0x80)
-			w++;
+		if (s[i] == '\t') {
+			w = (col / 8 + 1) * 8 < cols ? 8 - col % 8 : cols - 1 - col;
+			i++;
+		} else
+			i += view_char_cols(s + i, &w);
+		if (col > 0 && col + w > cols) {
+			rows++;
+			col = 0;
+		}
+		col += w > 0 ? w : 0;
 	}
-	return w == 0 ? 1 : (w + cols - 1) / cols;
+	return rows;
 }
 
 enum page_end { PAGE_DONE, PAGE_REDRAW, PAGE_EOF };
@@ -380,6 +390,7 @@ static char *screen_text(struct loop *l)
 	view_options_detect(&vo, false);
 	vo.rules = l->args->rules;
 	vo.tell_lang = l->args->tell_lang;
+	vo.viewer = l->a->login; /* its own claim reads "you are on it" */
 	l->color = vo.color;
 	FILE *f = open_memstream(&shown, &len);
 	int rc = f ? review_show(l->s, current(l), l->a, &vo, f, &err) : STORE_ERROR;
@@ -736,13 +747,26 @@ static void open_copy(struct loop *l, const struct review_file *f)
 	free(dir);
 }
 
-/* Asks where to save it, with the safety of `tend attachment -o`. */
+/*
+ * Asks where to save it, with the safety of `tend attachment -o`: never over a file. A name
+ * that is taken asks for another (the loop has no --force to give).
+ */
 static void save_copy(struct loop *l, const struct review_file *f)
 {
 	char *written = NULL, *err = NULL, *path = read_line("Save it as (a file or directory)? ");
+	int rc = 0;
+	while (!blank(path) &&
+	       (rc = review_file_save(f, path, false, &written, &err)) == REVIEW_EXISTS) {
+		char *q = xasprintf("%s; another name (Enter: not saved)? ", err);
+		free(path);
+		free(err);
+		err = NULL;
+		path = read_line(q);
+		free(q);
+	}
 	if (blank(path))
 		say(l, "Not saved.");
-	else if (review_file_save(f, path, false, &written, &err) < 0)
+	else if (rc < 0)
 		say_failed(l, -1, err, "save an attachment of");
 	else
 		say(l, "Wrote %zu bytes to %s.", f->data.len, written);

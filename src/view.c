@@ -204,6 +204,14 @@ static int str_width(const char *s)
 	return w;
 }
 
+size_t view_char_cols(const char *s, int *cols)
+{
+	uint32_t cp;
+	size_t n = utf8_next(s, &cp);
+	*cols = cp_width(cp);
+	return n;
+}
+
 /*
  * Appends s to b padded or cut (with an ellipsis) to exactly cols columns; cols < 0: as is.
  * Control characters are shown escaped (term_put) so a subject cannot move the cursor.
@@ -1299,7 +1307,7 @@ static void show_human(struct buf *b, const struct store_thread *th, const struc
 	show_resolved(b, th, o);
 	if (th->assignee && *th->assignee)
 		put_field(b, "Assigned to", th->assignee);
-	char *claim = view_claim_text(th, o->now);
+	char *claim = view_claim_text_for(th, o->now, o->viewer);
 	if (claim)
 		buf_printf(b, "%s\n", claim);
 	free(claim);

@@ -3,6 +3,7 @@
  * people and for scripts. The claims themselves are taken and released in review_claim.c.
  */
 #include <stdlib.h>
+#include <string.h>
 
 #include "tend/json.h"
 #include "tend/view.h"
@@ -14,6 +15,11 @@ bool view_claim_held(const struct store_thread *th, int64_t now)
 
 char *view_claim_text(const struct store_thread *th, int64_t now)
 {
+	return view_claim_text_for(th, now, NULL);
+}
+
+char *view_claim_text_for(const struct store_thread *th, int64_t now, const char *viewer)
+{
 	if (!view_claim_held(th, now))
 		return NULL;
 	int64_t d = now > th->claim_since ? now - th->claim_since : 0;
@@ -23,8 +29,12 @@ char *view_claim_text(const struct store_thread *th, int64_t now)
 	else
 		snprintf(span, sizeof(span), "%d h %d min", (int)(d / 3600), (int)(d % 3600 / 60));
 	struct buf b = BUF_INIT;
-	term_put(&b, th->claim_agent, TEXT_LINE);
-	buf_printf(&b, " is on it (%s)", span);
+	if (viewer && strcmp(th->claim_agent, viewer) == 0)
+		buf_printf(&b, "you are on it (%s)", span);
+	else {
+		term_put(&b, th->claim_agent, TEXT_LINE);
+		buf_printf(&b, " is on it (%s)", span);
+	}
 	return buf_steal(&b);
 }
 

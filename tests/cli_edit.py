@@ -120,6 +120,20 @@ def test_bad_recipients_refused_and_file_kept():
         env.close()
 
 
+def test_a_long_bad_line_is_cut_at_a_character():
+    """The refused line is quoted cut after 60 bytes: never inside a UTF-8 character, which
+    would show as an escape ("\\xe6") in the message."""
+    env, tid = sample()
+    try:
+        line = "X-Note: " + "電気ケトル" * 6  # byte 60 falls inside the 18th character
+        r, kept = edit(env, tid, "s = %r + '\\n' + s\n" % line, rc=1)
+        eq(r.err, 'tend: line 1, "%s...", is not a To: or Cc: line: only the recipients can be '
+           "changed there; nothing was saved (your text is in %s)\n" % (line[:8 + 17], kept[0]),
+           "stderr")
+    finally:
+        env.close()
+
+
 def test_block_then_blank_line_then_text():
     """A blank line ends the recipients; a file without them saves nothing. (Lines that try
     to add a header are in hostile.py.)"""

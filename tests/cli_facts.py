@@ -102,6 +102,31 @@ def test_redraft_uses_the_facts_recorded_on_arrival():
         env.close()
 
 
+def test_sample_orders_were_placed_before_the_sample_mail():
+    """The demo's story (contrib/demo: the sample mail, the sample rules and orders.json): a
+    draft never says an order was placed after the customer wrote about it."""
+    import datetime
+    import re
+    from tendtest import sample_mail
+    env = shop()
+    try:
+        env.import_(sample_mail())
+        said = []
+        for t in env.threads():
+            th = env.show(t["id"])
+            body = (th.get("draft") or {}).get("body") or ""
+            for placed in re.findall(r"placed (?:it )?on (\d{1,2} [A-Z][a-z]+ \d{4})", body):
+                day = datetime.datetime.strptime(placed, "%d %B %Y").date()
+                wrote = min(datetime.datetime.fromisoformat(m["date"].replace("Z", "+00:00"))
+                            for m in th["messages"]).date()
+                said.append(placed)
+                check(day <= wrote, "thread %d: the draft says the order was placed on %s, "
+                      "after the customer wrote on %s:\n%s" % (t["id"], placed, wrote, body))
+        check(len(said) >= 2, "drafts that say when an order was placed: %r" % said)
+    finally:
+        env.close()
+
+
 def test_rules_test_shows_the_facts():
     env = shop({"20001": {"status": "placed", "placed_hours_ago": 3}})
     try:

@@ -9,7 +9,7 @@ import signal
 import termios
 
 from cli_review import actions, complete, draft, queue
-from tendtest import TEND, Env, check, eq, pty_session, run, sample_mail
+from tendtest import TEND, Env, check, display_width, eq, pty_session, run, sample_mail
 
 CONFIG = ("store: store\naccounts:\n  - name: support\n    address: support@shop.example\n"
           "    from_name: Shop Support\n    smtp:\n      url: smtp://localhost:1\n"
@@ -163,13 +163,11 @@ def test_open_an_attachment():
         env.import_(env.write("pdf.eml", PDF))
         saved = env.path("saved.pdf")
         pick = [(KEYS, b"o"), (b"Enter: none)? ", b"1\r")]
-        t = review(env, pick + [(b"directory)? ", saved.encode() + b"\r")] + pick
-                   + [(b"directory)? ", saved.encode() + b"\r"), (KEYS, b"q")],
+        t = review(env, pick + [(b"directory)? ", saved.encode() + b"\r"), (KEYS, b"q")],
                    DISPLAY="", WAYLAND_DISPLAY="")
         text = t.text()
         check("Attachment 1: invoice.pdf (application/pdf, 9 bytes)" in text, text[-2000:])
         check("Wrote 9 bytes to %s." % saved in text, text[-2000:])
-        check("%s exists: nothing was written" % saved in text, "never over a file")
         eq(open(saved, "rb").read(), b"%PDF-1.4\n", "the bytes")
         # with a display, xdg-open gets a private copy
         os.chmod(env.write("bin/xdg-open", "#!/bin/sh\necho \"$1\" > %s\n"
@@ -180,6 +178,76 @@ def test_open_an_attachment():
         check("Opened %s" % opened in t.text(), t.text()[-2000:])
         eq(open(opened, "rb").read(), b"%PDF-1.4\n", "the copy")
         eq(os.stat(os.path.dirname(opened)).st_mode & 0o777, 0o700, "a private directory")
+    finally:
+        env.close()
+
+
+def test_a_taken_name_asks_for_another():
+    """Saving over a file is refused; the loop has no --force, so it asks for another name."""
+    env = Env(config=CONFIG)
+    try:
+        env.import_(env.write("pdf.eml", PDF))
+        saved, other = env.write("saved.pdf", "mine\n"), env.path("other.pdf")
+        taken = "%s exists: nothing was written; another name (Enter: not saved)? " % saved
+        t = review(env, [(KEYS, b"o"), (b"Enter: none)? ", b"1\r"),
+                         (b"directory)? ", saved.encode() + b"\r"),
+                         (taken.encode(), other.encode() + b"\r"), (KEYS, b"o"),
+                         (b"Enter: none)? ", b"1\r"), (b"directory)? ", saved.encode() + b"\r"),
+                         (taken.encode(), b"\r"), (KEYS, b"q")],
+                   DISPLAY="", WAYLAND_DISPLAY="")
+        text = t.text()
+        eq(t.rc, 0, "status; the terminal showed %r" % text[-2000:])
+        check("--force" not in text, "an option the loop does not have: %r" % text[-2000:])
+        check("Wrote 9 bytes to %s." % other in text, text[-2000:])
+        check("Not saved." in text, text[-2000:])
+        eq(open(saved).read(), "mine\n", "the file that was there is untouched")
+        eq(open(other, "rb").read(), b"%PDF-1.4\n", "the bytes, under the other name")
+        r = env.tend("attachment", "1", "1", "-o", saved, rc=1)  # the command has --force
+        check("%s exists: nothing was written (--force replaces it)" % saved in r.err, r.err)
+    finally:
+        env.close()
+
+
+def test_own_claim_reads_as_yours():
+    """alice took the conversation: the loop says she is on it as hers and never asks her to
+    confirm acting on her own claim; bob sees her name."""
+    env = imported()
+    try:
+        tid = queue(env)[0]["thread"]
+        env.tend("show", "--take", str(tid), env=ALICE)
+        t = review(env, [(KEYS, b"v"), (b"needs nothing more? [y/N] ", b"n"), (KEYS, b"q")])
+        text = t.text()
+        eq(t.rc, 0, "status; the terminal showed %r" % text[-2000:])
+        check("you are on it (1 min)" in text, text[:3000])
+        check("alice is on it" not in text, "her own claim as another's: %r" % text[:3000])
+        check("all the same" not in text, "asked to act on her own claim: %r" % text[-2000:])
+        t = review(env, [(KEYS, b"q")], TEND_AGENT="bob")
+        check("alice is on it (1 min)" in t.text() and "you are on it" not in t.text(),
+              t.text()[:3000])
+    finally:
+        env.close()
+
+
+WIDE = ("From: 山田太郎 <taro@example.jp>\nTo: support@shop.example\nSubject: ケトル\n"
+        "Message-ID: <wide-1@example.jp>\nDate: Mon, 30 Nov 2026 09:00:00 +0000\n"
+        "MIME-Version: 1.0\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: 8bit\n\n"
+        + "".join("%d 電気ケトルが壊れました。返金をお願いします。三回目の連絡です。"
+                  "電気ケトルが壊れました。返金をお願いします。三回目\n" % i for i in range(12)))
+
+
+def test_wide_text_is_paged_by_columns():
+    """A line of CJK text takes two columns a character: a page counts the rows the terminal
+    gives it, so that nothing scrolls off the top before the agent read it."""
+    env = Env(config=CONFIG)
+    try:
+        env.import_(env.write("wide.eml", WIDE.encode("utf-8")))
+        t = review(env, [(b"-- more: space", b"x"), (KEYS, b"q")], rows=20)
+        eq(t.rc, 0, t.err)
+        first = t.text().split("\x1b[2J", 1)[1].split("-- more", 1)[0]
+        rows = sum(max(1, -(-display_width(line) // 100)) for line in first.split("\n")[:-1])
+        check(rows <= 19, "the first page takes %d rows of 20: %r" % (rows, first))
+        check("電気ケトルが壊れました" in first, first)
     finally:
         env.close()
 

@@ -48,6 +48,7 @@ void review_agent_finish(struct review_agent *a);
 enum {
 	REVIEW_REFUSED = -100, /* *err says why (stale draft, no draft, wrong state, ...) */
 	REVIEW_UNCHANGED = 1,  /* edit: the file was saved unchanged; nothing was recorded */
+	REVIEW_EXISTS = -101,  /* review_file_save: the file is there already; *err names it */
 };
 
 /* The review queue: open proposed drafts, most urgent deadline first (snoozed ones hidden
@@ -292,8 +293,9 @@ int review_attachment(struct store *s, const struct config *c, uint64_t msg, siz
 void review_file_finish(struct review_file *f);
 /*
  * Writes f to path, or when path is a directory to the file f->name inside it. Never through a
- * symbolic link, and never over an existing file unless force. On 0, *written is the path
- * written (caller frees).
+ * symbolic link, and never over an existing file unless force (REVIEW_EXISTS, with *err
+ * saying so and nothing more: what the user may do instead is the caller's to say). On 0,
+ * *written is the path written (caller frees).
  */
 int review_file_save(const struct review_file *f, const char *path, bool force, char **written,
                      char **err);

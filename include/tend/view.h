@@ -27,6 +27,9 @@ struct view_options {
 	 * common ones, English the default. */
 	const struct rules *rules;
 	bool tell_lang; /* false: only stored languages are shown (the rules could not be read) */
+	/* The agent looking (their login), when one is: their own claim reads "you are on it";
+	 * NULL: every claim names its agent. */
+	const char *viewer;
 };
 
 /* Fills colour, width and now from the environment and stdout. */
@@ -103,6 +106,9 @@ void view_put_cell(struct buf *b, const char *s, int cols);
 
 /* Columns s takes in a terminal, as view_put_cell shows it. */
 int view_str_width(const char *s);
+/* The character at s (UTF-8; a broken sequence counts as one U+FFFD): its length in bytes, and
+ * in *cols the columns a terminal gives it (a wide one two, a combining mark none). */
+size_t view_char_cols(const char *s, int *cols);
 
 /* "Name <addr>", or the address alone; the caller frees. */
 char *view_addr_display(const struct message_addr *a);
@@ -133,6 +139,8 @@ void view_attachment_line(struct buf *b, size_t n, const char *name, const char 
 bool view_claim_held(const struct store_thread *th, int64_t now);
 /* "alice is on it (4 min)", escaped for a terminal; NULL when nobody is. Caller frees. */
 char *view_claim_text(const struct store_thread *th, int64_t now);
+/* The same, but "you are on it (4 min)" when viewer (a login; NULL: nobody) holds the claim. */
+char *view_claim_text_for(const struct store_thread *th, int64_t now, const char *viewer);
 /* The claim as {"agent": ..., "since": ..., "until": ...}, or null when nobody is on it. */
 void view_claim_json(struct json *j, const struct store_thread *th, int64_t now);
 
