@@ -241,9 +241,10 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 }
 
 void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
-                    struct classify_verdict *v)
+                    int64_t received, struct classify_verdict *v)
 {
-	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_input input = {
+	    .message = m, .first_message = first_message, .received = received};
 	struct rules_facts facts = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
 	/* Ahead of the write transaction; our own mail (copies of replies) is answered by nobody. */
 	if (!config_is_own_address(cl->config, m->from.addr))
@@ -264,7 +265,7 @@ void classify_verdict_finish(struct classify_verdict *v)
 
 /* The verdict on m: the one taken ahead when it still holds, else taken now. */
 static void judge(struct classify *cl, const struct message *m, bool first_message,
-                  struct classify_verdict *v, struct rules_result *res)
+                  int64_t received, struct classify_verdict *v, struct rules_result *res)
 {
 	if (v && v->rules == cl->rules &&
 	    (v->first_message == first_message || !rules_ask_first_message(cl->rules))) {
@@ -273,7 +274,8 @@ static void judge(struct classify *cl, const struct message *m, bool first_messa
 		return;
 	}
 	/* Lookups never run here, in the write transaction: a verdict taken ahead lends its. */
-	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_input input = {
+	    .message = m, .first_message = first_message, .received = received};
 	if (v && v->rules == cl->rules)
 		input.facts = &v->res.facts;
 	rules_eval(cl->rules, &input, res);
@@ -286,7 +288,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct rules_result res;
 	struct store_thread *th = NULL;
 	bool reopened = false;
-	judge(cl, m, first_message, v, &res);
+	judge(cl, m, first_message, rec->received, v, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
 		remember(cl, rec->id, &res);
@@ -425,7 +427,8 @@ int classify_rejudge(struct classify *cl, struct store_txn *t, struct store_mess
 		free(reason);
 		return 1;
 	}
-	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
+	struct rules_input input = {
+	    .message = m, .first_message = rec->join_reason == 0, .received = rec->received};
 	rules_eval(cl->rules, &input, &res);
 	strvec_free(&rec->tags);
 	strvec_free(&rec->rules);
@@ -465,6 +468,7 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	struct rules_facts facts = recorded_facts(rec);
 	struct rules_input input = {.message = m,
 	                            .first_message = rec->join_reason == 0,
+	                            .received = rec->received,
 	                            .facts =
 	                                rec->fact_names.n || rec->fact_failures.n ? &facts : NULL};
 	rules_eval(cl->rules, &input, &p->results[i]);

@@ -49,11 +49,11 @@ struct classify_verdict {
 	struct rules_result res;
 };
 
-/* Takes v on m with cl's rules, running the rules' fact lookups (outside any transaction: they
- * may take seconds). Reads cl only: safe beside another thread's classify calls, though not
- * beside classify_set_rules. */
+/* Takes v on m, which came at received (fact_age's reference; 0: now), with cl's rules,
+ * running the rules' fact lookups (outside any transaction: they may take seconds). Reads cl
+ * only: safe beside another thread's classify calls, though not beside classify_set_rules. */
 void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
-                    struct classify_verdict *v);
+                    int64_t received, struct classify_verdict *v);
 void classify_verdict_finish(struct classify_verdict *v);
 
 /*
