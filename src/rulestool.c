@@ -342,8 +342,9 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
 	}
 	/* the facts its lookups found when it arrived: a replay runs no programs */
 	struct rules_facts facts = {rec->fact_names, rec->fact_values, rec->fact_failures};
-	struct rules_input in = {
-	    .message = m, .first_message = rec->join_reason == 0, .received = rec->received};
+	struct rules_input in = {.message = m,
+	                         .first_message = rec->join_reason == 0,
+	                         .received = classify_asked_at(th, rec)};
 	if (rec->fact_names.n || rec->fact_failures.n)
 		in.facts = &facts;
 	struct rules_result res;

@@ -156,6 +156,13 @@ def test_sample_orders_were_placed_before_the_sample_mail():
                 check(day <= wrote, "thread %d: the draft says the order was placed on %s, "
                       "after the customer wrote on %s:\n%s" % (t["id"], placed, wrote, body))
         check(len(said) >= 2, "drafts that say when an order was placed: %r" % said)
+        # Priya asked six hours after ordering: in time, whatever day the demo runs.
+        tid = [t["id"] for t in env.threads() if t["subject"] == "Change to order #10482"]
+        eq(len(tid), 1, "threads of #10482")
+        d = env.show(tid[0])["draft"]
+        check("order_change_in_time" in d["parts"] and "order_change_too_late" not in d["parts"],
+              "parts of #10482's draft: %r" % d["parts"])
+        check(IN_TIME in d["body"] and TOO_LATE not in d["body"], d["body"])
     finally:
         env.close()
 
