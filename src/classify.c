@@ -275,7 +275,8 @@ int64_t classify_asked_at(const struct store_thread *th, const struct store_mess
 
 /* The verdict on m: the one taken ahead when it still holds, else taken now. */
 static void judge(struct classify *cl, const struct message *m, bool first_message,
-                  int64_t received, struct classify_verdict *v, struct rules_result *res)
+                  int64_t received, int64_t arrived, struct classify_verdict *v,
+                  struct rules_result *res)
 {
 	if (v && v->rules == cl->rules && v->received == received &&
 	    (v->first_message == first_message || !rules_ask_first_message(cl->rules))) {
@@ -285,7 +286,7 @@ static void judge(struct classify *cl, const struct message *m, bool first_messa
 	}
 	/* Lookups never run here, in the write transaction: a verdict taken ahead lends its. */
 	struct rules_input input = {
-	    .message = m, .first_message = first_message, .received = received};
+	    .message = m, .first_message = first_message, .received = received, .arrived = arrived};
 	if (v && v->rules == cl->rules)
 		input.facts = &v->res.facts;
 	rules_eval(cl->rules, &input, res);
@@ -303,7 +304,7 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	if (rc < 0)
 		return rc;
 	int64_t asked = classify_asked_at(th, rec);
-	judge(cl, m, first_message, asked, v, &res);
+	judge(cl, m, first_message, asked, rec->received, v, &res);
 	record_verdict(cl, rec, &res);
 	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
 		remember(cl, rec->id, asked, &res);
@@ -480,6 +481,7 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	struct rules_input input = {.message = m,
 	                            .first_message = rec->join_reason == 0,
 	                            .received = classify_asked_at(th, rec),
+	                            .arrived = rec->received,
 	                            .facts =
 	                                rec->fact_names.n || rec->fact_failures.n ? &facts : NULL};
 	rules_eval(cl->rules, &input, &p->results[i]);

@@ -504,7 +504,11 @@ bool rules_eval_fact_age(const struct rules_cond *c, struct rules_ctx *x)
 	int64_t age = 0;
 	if (v == NULL)
 		return false;
-	if (!rules_fact_age_of(v, x->in->received ? x->in->received : (int64_t)time(NULL), &age)) {
+	int64_t ref = x->in->received ? x->in->received : (int64_t)time(NULL);
+	bool ok_time = rules_fact_age_of(v, ref, &age);
+	if (ok_time && age < 0 && x->in->arrived > ref)
+		ok_time = rules_fact_age_of(v, x->in->arrived, &age);
+	if (!ok_time) {
 		if (x->out != NULL)
 			say(x, "fact_age %s: did not hold (\"%s\" is not a timestamp)", c->header,
 			    v);

@@ -344,7 +344,8 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
 	struct rules_facts facts = {rec->fact_names, rec->fact_values, rec->fact_failures};
 	struct rules_input in = {.message = m,
 	                         .first_message = rec->join_reason == 0,
-	                         .received = classify_asked_at(th, rec)};
+	                         .received = classify_asked_at(th, rec),
+	                         .arrived = rec->received};
 	if (rec->fact_names.n || rec->fact_failures.n)
 		in.facts = &facts;
 	struct rules_result res;

@@ -191,6 +191,10 @@ struct rules_input {
 	 * run; 0: now. received_is_date: it is the Date header's (explanations say so). */
 	int64_t received;
 	bool received_is_date;
+	/* The message's own arrival where received is earlier (the start of the wait it joined):
+	 * a fact dated after received (an order placed after the customer first wrote) cannot be
+	 * what that first message asked about, and is measured against this instead; 0: none. */
+	int64_t arrived;
 };
 
 /*
