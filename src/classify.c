@@ -25,6 +25,7 @@ struct fresh {
 	uint64_t id;
 	struct message *m; /* NULL until ingest hands it over */
 	struct rules_result res;
+	int64_t asked; /* what fact_age measured against (asked_at) */
 };
 
 /* Messages that are no customer's: ours, and those claiming to be ours unverified. */
@@ -75,7 +76,7 @@ void classify_forget(struct classify *cl)
 }
 
 /* Keeps a customer message's verdict (moved from res) until ingest hands over the message. */
-static void remember(struct classify *cl, uint64_t id, struct rules_result *res)
+static void remember(struct classify *cl, uint64_t id, int64_t asked, struct rules_result *res)
 {
 	if (cl->nfresh == FRESH_MAX) {
 		rules_result_finish(res);
@@ -83,7 +84,7 @@ static void remember(struct classify *cl, uint64_t id, struct rules_result *res)
 	}
 	if (cl->fresh == NULL)
 		cl->fresh = xcalloc(FRESH_MAX, sizeof(*cl->fresh));
-	cl->fresh[cl->nfresh++] = (struct fresh){.id = id, .res = *res};
+	cl->fresh[cl->nfresh++] = (struct fresh){.id = id, .res = *res, .asked = asked};
 	memset(res, 0, sizeof(*res));
 }
 
@@ -241,9 +242,10 @@ static void we_wrote(struct store_thread *th, const struct store_message *rec)
 }
 
 void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
-                    struct classify_verdict *v)
+                    int64_t received, struct classify_verdict *v)
 {
-	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_input input = {
+	    .message = m, .first_message = first_message, .received = received};
 	struct rules_facts facts = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
 	/* Ahead of the write transaction; our own mail (copies of replies) is answered by nobody. */
 	if (!config_is_own_address(cl->config, m->from.addr))
@@ -253,6 +255,7 @@ void classify_judge(const struct classify *cl, const struct message *m, bool fir
 	rules_facts_finish(&facts);
 	v->rules = cl->rules;
 	v->first_message = first_message;
+	v->received = received;
 }
 
 void classify_verdict_finish(struct classify_verdict *v)
@@ -262,18 +265,28 @@ void classify_verdict_finish(struct classify_verdict *v)
 	v->rules = NULL;
 }
 
+int64_t classify_asked_at(const struct store_thread *th, const struct store_message *rec)
+{
+	if (th->state == STORE_THREAD_OPEN && th->clock_start && th->clock_start < rec->received &&
+	    !(rec->flags & NOT_CUSTOMERS))
+		return th->clock_start;
+	return rec->received;
+}
+
 /* The verdict on m: the one taken ahead when it still holds, else taken now. */
 static void judge(struct classify *cl, const struct message *m, bool first_message,
-                  struct classify_verdict *v, struct rules_result *res)
+                  int64_t received, int64_t arrived, struct classify_verdict *v,
+                  struct rules_result *res)
 {
-	if (v && v->rules == cl->rules &&
+	if (v && v->rules == cl->rules && v->received == received &&
 	    (v->first_message == first_message || !rules_ask_first_message(cl->rules))) {
 		*res = v->res;
 		v->rules = NULL;
 		return;
 	}
 	/* Lookups never run here, in the write transaction: a verdict taken ahead lends its. */
-	struct rules_input input = {.message = m, .first_message = first_message};
+	struct rules_input input = {
+	    .message = m, .first_message = first_message, .received = received, .arrived = arrived};
 	if (v && v->rules == cl->rules)
 		input.facts = &v->res.facts;
 	rules_eval(cl->rules, &input, res);
@@ -286,16 +299,17 @@ int classify_message(struct classify *cl, struct store_txn *t, struct store_mess
 	struct rules_result res;
 	struct store_thread *th = NULL;
 	bool reopened = false;
-	judge(cl, m, first_message, v, &res);
-	record_verdict(cl, rec, &res);
-	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
-		remember(cl, rec->id, &res);
-	else
-		rules_result_finish(&res);
 	*redraft = false;
 	int rc = store_get_thread(t, rec->thread, &th);
 	if (rc < 0)
 		return rc;
+	int64_t asked = classify_asked_at(th, rec);
+	judge(cl, m, first_message, asked, rec->received, v, &res);
+	record_verdict(cl, rec, &res);
+	if (!(rec->flags & NOT_CUSTOMERS) && !rec->ignore_reason)
+		remember(cl, rec->id, asked, &res);
+	else
+		rules_result_finish(&res);
 	if (rec->flags & STORE_MSG_UNVERIFIED) {
 		th->unverified = rec->id; /* shown; it answers, closes and supersedes nothing */
 	} else if (rec->flags & STORE_MSG_COPY) {
@@ -425,7 +439,8 @@ int classify_rejudge(struct classify *cl, struct store_txn *t, struct store_mess
 		free(reason);
 		return 1;
 	}
-	struct rules_input input = {.message = m, .first_message = rec->join_reason == 0};
+	struct rules_input input = {
+	    .message = m, .first_message = rec->join_reason == 0, .received = rec->received};
 	rules_eval(cl->rules, &input, &res);
 	strvec_free(&rec->tags);
 	strvec_free(&rec->rules);
@@ -436,15 +451,15 @@ int classify_rejudge(struct classify *cl, struct store_txn *t, struct store_mess
 }
 
 /* Re-reads one message: the draft needs its captures, which are not stored. */
-static void add_pending(struct classify *cl, struct store_txn *t, const struct store_message *rec,
-                        struct pending *p)
+static void add_pending(struct classify *cl, struct store_txn *t, const struct store_thread *th,
+                        const struct store_message *rec, struct pending *p)
 {
 	const char *raw;
 	size_t len;
 	struct message *m = NULL;
 	char *reason = NULL;
 	struct fresh *f = fresh_find(cl, rec->id);
-	if (f != NULL && f->m != NULL) {
+	if (f != NULL && f->m != NULL && f->asked == classify_asked_at(th, rec)) {
 		size_t i = p->n++;
 		p->ids[i] = rec->id;
 		p->msgs[i] = f->m;
@@ -465,6 +480,8 @@ static void add_pending(struct classify *cl, struct store_txn *t, const struct s
 	struct rules_facts facts = recorded_facts(rec);
 	struct rules_input input = {.message = m,
 	                            .first_message = rec->join_reason == 0,
+	                            .received = classify_asked_at(th, rec),
+	                            .arrived = rec->received,
 	                            .facts =
 	                                rec->fact_names.n || rec->fact_failures.n ? &facts : NULL};
 	rules_eval(cl->rules, &input, &p->results[i]);
@@ -537,7 +554,7 @@ static int load_pending(struct classify *cl, struct store_txn *t, const struct s
 	size_t first = k > MAX_PENDING ? k - MAX_PENDING : 0;
 	for (size_t i = 0; i < k; i++) {
 		if (rc == 0 && i >= first)
-			add_pending(cl, t, recs[i], p);
+			add_pending(cl, t, th, recs[i], p);
 		store_message_free(recs[i]);
 	}
 	free(recs);

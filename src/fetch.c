@@ -157,9 +157,13 @@ static int store_batch(const struct fetch_job *job, const struct batch *b, struc
 	 * seconds too.
 	 */
 	struct ingest_parsed **parsed = xcalloc(b->nbodies + 1, sizeof(*parsed));
-	for (size_t i = 0; i < b->nbodies; i++)
+	for (size_t i = 0; i < b->nbodies; i++) {
+		const struct imap_entry *e = entry_of(b, b->bodies[i].uid);
+		struct ingest_source src = {.received = e ? e->internaldate : 0};
 		if (!b->bodies[i].header_only)
-			parsed[i] = ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len);
+			parsed[i] =
+			    ingest_parse(job->ingest, b->bodies[i].data, b->bodies[i].len, &src);
+	}
 	int rc = ingest_begin(job->ingest);
 	for (size_t i = 0; i < b->nbodies && rc == 0; i++) {
 		rc = ingest_timed(job, b, &b->bodies[i], parsed[i], res);

@@ -147,7 +147,8 @@ static bool send_message(struct walk *w, char *raw, size_t len)
 	/* An mbox message is named by its position, so an operator can find it again. */
 	it->label = w->mbox_index ? xasprintf("%s#%zu", w->path, w->mbox_index) : xstrdup(w->path);
 	it->file_time = w->file_time;
-	it->parsed = ingest_parse(w->in, raw, len);
+	struct ingest_source src = {.file_time = w->file_time};
+	it->parsed = ingest_parse(w->in, raw, len, &src);
 	return queue_put(w->q, it);
 }
 

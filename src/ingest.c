@@ -453,7 +453,8 @@ static bool stored_already(const struct ingest *in, const struct message *m)
 
 /* judge: take the verdict now (worth it when another thread stores meanwhile, and the only
  * time fact lookups run; else it waits until the message is known not to be a duplicate). */
-static struct ingest_parsed *parse(const struct ingest *in, const char *raw, size_t len, bool judge)
+static struct ingest_parsed *parse(const struct ingest *in, const char *raw, size_t len,
+                                   const struct ingest_source *src, bool judge)
 {
 	struct ingest_parsed *p = xcalloc(1, sizeof(*p));
 	if (message_parse(raw, len, &in->limits, &p->m, &p->reason) < 0 || !judge ||
@@ -461,13 +462,14 @@ static struct ingest_parsed *parse(const struct ingest *in, const char *raw, siz
 		return p;
 	/* The guess `tend rules test` makes too: a message that refers to none starts one. */
 	bool first = p->m->references.n == 0 && p->m->in_reply_to.n == 0;
-	classify_judge(in->classify, p->m, first, &p->verdict);
+	classify_judge(in->classify, p->m, first, arrival_time(src, p->m->date), &p->verdict);
 	return p;
 }
 
-struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len)
+struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len,
+                                   const struct ingest_source *src)
 {
-	return parse(in, raw, len, true);
+	return parse(in, raw, len, src, true);
 }
 
 void ingest_parsed_free(struct ingest_parsed *p)
@@ -519,7 +521,8 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
 {
 	if (!in->txn)
 		return STORE_ERROR;
-	return ingest_add_parsed(in, parse(in, raw, len, false), raw, len, src, outcome, msg_id);
+	return ingest_add_parsed(in, parse(in, raw, len, src, false), raw, len, src, outcome,
+	                         msg_id);
 }
 
 int ingest_add_quarantined(struct ingest *in, const char *raw, size_t len,

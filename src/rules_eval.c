@@ -488,13 +488,27 @@ static void put_age(char *out, size_t n, int64_t s)
 	snprintf(out, n, "%llds", (long long)s);
 }
 
+/* What an age was measured against, after the age: "before the message's Date", "ago". */
+static const char *age_against(const struct rules_input *in, bool after)
+{
+	if (in->received == 0)
+		return after ? "ahead" : "ago";
+	if (in->received_is_date)
+		return after ? "after the message's Date" : "before the message's Date";
+	return after ? "after the message came" : "before the message came";
+}
+
 bool rules_eval_fact_age(const struct rules_cond *c, struct rules_ctx *x)
 {
 	const char *v = fact_value(c, x, "fact_age");
 	int64_t age = 0;
 	if (v == NULL)
 		return false;
-	if (!rules_fact_age_of(v, (int64_t)time(NULL), &age)) {
+	int64_t ref = x->in->received ? x->in->received : (int64_t)time(NULL);
+	bool ok_time = rules_fact_age_of(v, ref, &age);
+	if (ok_time && age < 0 && x->in->arrived > ref)
+		ok_time = rules_fact_age_of(v, x->in->arrived, &age);
+	if (!ok_time) {
 		if (x->out != NULL)
 			say(x, "fact_age %s: did not hold (\"%s\" is not a timestamp)", c->header,
 			    v);
@@ -506,7 +520,7 @@ bool rules_eval_fact_age(const struct rules_cond *c, struct rules_ctx *x)
 		put_age(want, sizeof(want), c->age);
 		put_age(was, sizeof(was), age < 0 ? -age : age);
 		say(x, "fact_age %s '%c%s': %s (%s is %s %s)", c->header, c->flag ? '>' : '<', want,
-		    ok ? "held" : "did not hold", v, was, age < 0 ? "ahead" : "ago");
+		    ok ? "held" : "did not hold", v, was, age_against(x->in, age < 0));
 	}
 	return ok;
 }

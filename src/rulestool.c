@@ -240,7 +240,10 @@ int rulestool_test(const struct rules *r, const struct config *c, struct store *
 	const struct rules_business_hours *bh = rules_business_hours(r);
 	struct rules_input in = {.message = m,
 	                         .first_message = m->references.n == 0 && m->in_reply_to.n == 0,
-	                         .timezone = bh->set ? bh->timezone : NULL};
+	                         .timezone = bh->set ? bh->timezone : NULL,
+	                         /* as `tend import` of the file would have it arrive */
+	                         .received = m->date,
+	                         .received_is_date = m->date != 0};
 	struct classify_history h;
 	earlier_messages(s, m, &h, &in);
 	struct rules_result res;
@@ -339,7 +342,10 @@ static void replay_message(struct replay *rp, const struct store_thread *th,
 	}
 	/* the facts its lookups found when it arrived: a replay runs no programs */
 	struct rules_facts facts = {rec->fact_names, rec->fact_values, rec->fact_failures};
-	struct rules_input in = {.message = m, .first_message = rec->join_reason == 0};
+	struct rules_input in = {.message = m,
+	                         .first_message = rec->join_reason == 0,
+	                         .received = classify_asked_at(th, rec),
+	                         .arrived = rec->received};
 	if (rec->fact_names.n || rec->fact_failures.n)
 		in.facts = &facts;
 	struct rules_result res;

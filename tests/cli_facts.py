@@ -21,12 +21,17 @@ def shop(orders=None):
     return env
 
 
-def order_mail(env, number, msgid, subject="Change to my order"):
+def order_mail(env, number, msgid, subject="Change to my order", date=None):
+    """A customer's mail about order number, written date (an RFC 5322 date; None: now, so
+    that an order placed_hours_ago was placed that long before the customer wrote)."""
+    if date is None:
+        import email.utils
+        date = email.utils.formatdate()
     return env.write(msgid + ".eml", (
         "From: Priya Shah <priya@example.org>\nTo: support@shop.example\n"
-        "Subject: %s\nMessage-ID: <%s>\nDate: Wed, 02 Dec 2026 21:14:37 +0100\n\n"
+        "Subject: %s\nMessage-ID: <%s>\nDate: %s\n\n"
         "Hello, could you please change the colour on my order #%s to natural oak?\n"
-        "Thanks, Priya\n" % (subject, msgid, number)).encode())
+        "Thanks, Priya\n" % (subject, msgid, date, number)).encode())
 
 
 def draft_of(env, msgid):
@@ -55,6 +60,34 @@ def test_order_placed_3_hours_ago_gets_the_in_time_answer():
         tid, d = draft_of(env, "late@example.org")
         eq(d["parts"], ["order_change_too_late"], "parts outside the 24 hours")
         check(TOO_LATE in d["body"] and HEDGED not in d["body"], d["body"])
+    finally:
+        env.close()
+
+
+def test_old_mail_is_judged_as_of_when_it_was_written():
+    """`tend import` of mail written days ago: an order placed an hour before the customer
+    asked was in time, however long ago that was (fact_age measures against the mail)."""
+    import datetime
+    import email.utils
+    wrote = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) \
+        - datetime.timedelta(days=5)
+    placed = (wrote - datetime.timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    late = (wrote - datetime.timedelta(hours=25)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    env = shop({"20001": {"status": "placed", "placed_at": placed},
+                "20002": {"status": "placed", "placed_at": late}})
+    try:
+        date = email.utils.format_datetime(wrote)
+        path = order_mail(env, "20001", "old@example.org", date=date)
+        env.import_(path, order_mail(env, "20002", "older@example.org",
+                                     subject="My other order", date=date))
+        tid, d = draft_of(env, "old@example.org")
+        eq(d["parts"], ["order_change_in_time"], "parts of the order placed 1h before the mail")
+        check(IN_TIME in d["body"], d["body"])
+        tid, d = draft_of(env, "older@example.org")
+        eq(d["parts"], ["order_change_too_late"], "parts of the order placed 25h before")
+        out = env.tend("rules", "test", path).out
+        check("fact_age order.placed_at '<24h': held (%s is 1h before the message's Date)"
+              % placed in out, out)
     finally:
         env.close()
 
@@ -123,6 +156,13 @@ def test_sample_orders_were_placed_before_the_sample_mail():
                 check(day <= wrote, "thread %d: the draft says the order was placed on %s, "
                       "after the customer wrote on %s:\n%s" % (t["id"], placed, wrote, body))
         check(len(said) >= 2, "drafts that say when an order was placed: %r" % said)
+        # Priya asked six hours after ordering: in time, whatever day the demo runs.
+        tid = [t["id"] for t in env.threads() if t["subject"] == "Change to order #10482"]
+        eq(len(tid), 1, "threads of #10482")
+        d = env.show(tid[0])["draft"]
+        check("order_change_in_time" in d["parts"] and "order_change_too_late" not in d["parts"],
+              "parts of #10482's draft: %r" % d["parts"])
+        check(IN_TIME in d["body"] and TOO_LATE not in d["body"], d["body"])
     finally:
         env.close()
 

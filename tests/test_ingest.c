@@ -165,10 +165,12 @@ static struct rules *load_rules(const char *text)
 	return r;
 }
 
+static const struct ingest_source ahead_src = {.label = "test", .received = 1795000000};
+
 /* Stores raw, parsed ahead as p (as `tend import`'s reader does), in the open transaction. */
 static uint64_t store_ahead(struct fixture *f, struct ingest_parsed *p, const char *raw)
 {
-	struct ingest_source src = {.label = "test", .received = 1795000000};
+	struct ingest_source src = ahead_src;
 	enum ingest_outcome o;
 	uint64_t id = 0;
 	T_EQ_INT(ingest_begin(f->in), 0);
@@ -179,7 +181,7 @@ static uint64_t store_ahead(struct fixture *f, struct ingest_parsed *p, const ch
 
 static uint64_t add_parsed(struct fixture *f, const char *raw)
 {
-	return store_ahead(f, ingest_parse(f->in, raw, strlen(raw)), raw);
+	return store_ahead(f, ingest_parse(f->in, raw, strlen(raw), &ahead_src), raw);
 }
 
 /* The tags message id got, space-separated, and how it joined its thread. */
@@ -260,7 +262,7 @@ static void test_verdict_of_old_rules(void)
 	               "    tags: [now]\n");
 	const char *raw = "From: anna@example.com\nMessage-ID: <r@x>\n\nMy refund, please.\n";
 	ingest_set_rules(f.in, old);
-	struct ingest_parsed *p = ingest_parse(f.in, raw, strlen(raw));
+	struct ingest_parsed *p = ingest_parse(f.in, raw, strlen(raw), &ahead_src);
 	ingest_set_rules(f.in, now);
 	uint64_t id = store_ahead(&f, p, raw);
 	T_EQ_INT(ingest_commit(f.in), 0);

@@ -1779,6 +1779,94 @@ out:
 	rules_free(r);
 }
 
+/* The rule that matches, and its explanation, for order.placed_at = placed_at on m received at
+ * received: fact_age measures against the message, not against when the rules run. */
+static void expect_age_at(const struct rules *r, const struct message *m, int64_t received,
+                          int64_t placed_at, const char *rule, const char *says)
+{
+	struct rules_facts f = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	char value[32];
+	snprintf(value, sizeof(value), "%lld", (long long)placed_at);
+	strvec_push(&f.names, "order.placed_at");
+	strvec_push(&f.values, value);
+	struct rules_input in = {
+	    .message = m, .first_message = true, .facts = &f, .received = received};
+	struct rules_result res;
+	struct buf out = BUF_INIT;
+	rules_explain(r, &in, &res, &out);
+	T_EQ_STR(res.nmatches ? res.matches[0].rule : "", rule);
+	T_CONTAINS(out.data, says);
+	buf_free(&out);
+	rules_result_finish(&res);
+	rules_facts_finish(&f);
+}
+
+static void test_fact_age_against_the_message(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	if (r == NULL || m == NULL)
+		goto out;
+	/* received a week ago, and in the future: whenever the rules run, the same verdict */
+	const int64_t now = (int64_t)time(NULL);
+	const int64_t at[] = {now - 7 * 86400, now + 3 * 86400, 1700000000};
+	for (size_t i = 0; i < NELEM(at); i++) {
+		expect_age_at(r, m, at[i], at[i] - 23 * 3600, "inside",
+		              "fact_age order.placed_at '<24h': held (");
+		expect_age_at(r, m, at[i], at[i] - 23 * 3600, "inside",
+		              " is 23h before the message came)");
+		expect_age_at(r, m, at[i], at[i] - 25 * 3600, "outside",
+		              "fact_age order.placed_at '<24h': did not hold (");
+	}
+out:
+	message_free(m);
+	rules_free(r);
+}
+
+/* The verdict on m, received (the wait's start) and arrived, for an order placed then. */
+static const char *age_verdict(const struct rules *r, const struct message *m, int64_t received,
+                               int64_t arrived, int64_t placed_at, struct rules_result *res)
+{
+	struct rules_facts f = {STRVEC_INIT, STRVEC_INIT, STRVEC_INIT};
+	char value[32];
+	snprintf(value, sizeof(value), "%lld", (long long)placed_at);
+	strvec_push(&f.names, "order.placed_at");
+	strvec_push(&f.values, value);
+	struct rules_input in = {.message = m,
+	                         .first_message = false,
+	                         .facts = &f,
+	                         .received = received,
+	                         .arrived = arrived};
+	rules_eval(r, &in, res);
+	rules_facts_finish(&f);
+	return res->nmatches ? res->matches[0].rule : "";
+}
+
+/*
+ * A follow-up is judged as of when the wait began, but an order placed after that cannot be
+ * what the first message asked about: writing three days into a wait about an order placed
+ * two days ago is not "within 24 hours".
+ */
+static void test_fact_after_the_wait_began(void)
+{
+	struct rules *r = load_ok(facts_yaml);
+	struct message *m =
+	    parse("From: a@example.com\nSubject: x\n\nPlease change order #4711.\n");
+	struct rules_result res;
+	if (r == NULL || m == NULL)
+		goto out;
+	const int64_t now = (int64_t)time(NULL), began = now - 3 * 86400;
+	T_EQ_STR(age_verdict(r, m, began, now, now - 2 * 86400, &res), "outside");
+	rules_result_finish(&res);
+	/* placed an hour before the wait began: in time, as the customer first asked */
+	T_EQ_STR(age_verdict(r, m, began, now, began - 3600, &res), "inside");
+	rules_result_finish(&res);
+out:
+	message_free(m);
+	rules_free(r);
+}
+
 /* The capture comes from a rule that can only match once facts are known. */
 static void test_lookup_arguments_and_failures(void)
 {
@@ -1867,6 +1955,7 @@ T_MAIN(T_CASE(test_builtin), T_CASE(test_priority_names), T_CASE(test_minimal), 
        T_CASE(test_err_hours), T_CASE(test_err_holidays), T_CASE(test_err_missing_name_match),
        T_CASE(test_err_empty_match), T_CASE(test_err_stop_action), T_CASE(test_err_captures),
        T_CASE(test_err_several), T_CASE(test_nesting_limit), T_CASE(test_conditions_limit),
-       T_CASE(test_fact_conditions), T_CASE(test_lookup_arguments_and_failures),
+       T_CASE(test_fact_conditions), T_CASE(test_fact_age_against_the_message),
+       T_CASE(test_fact_after_the_wait_began), T_CASE(test_lookup_arguments_and_failures),
        T_CASE(test_lookup_argument_is_literal), T_CASE(test_priority_default),
        T_CASE(test_place_order), T_CASE(test_err_place), T_CASE(test_captures_earlier))

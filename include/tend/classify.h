@@ -46,15 +46,23 @@ void classify_forget(struct classify *cl);
 struct classify_verdict {
 	const struct rules *rules; /* the rules it was taken with; NULL: none taken */
 	bool first_message;
+	int64_t received; /* what fact_age measured against */
 	struct rules_result res;
 };
 
-/* Takes v on m with cl's rules, running the rules' fact lookups (outside any transaction: they
- * may take seconds). Reads cl only: safe beside another thread's classify calls, though not
- * beside classify_set_rules. */
+/* Takes v on m, which came at received (fact_age's reference; 0: now), with cl's rules,
+ * running the rules' fact lookups (outside any transaction: they may take seconds). Reads cl
+ * only: safe beside another thread's classify calls, though not beside classify_set_rules. */
 void classify_judge(const struct classify *cl, const struct message *m, bool first_message,
-                    struct classify_verdict *v);
+                    int64_t received, struct classify_verdict *v);
 void classify_verdict_finish(struct classify_verdict *v);
+
+/*
+ * When the customer asked what rec (a message of th) is about, which fact_age measures
+ * against: when th's clock started, when it has waited for an answer since before rec came (a
+ * follow-up such as "did you get my mail?" asks the same question again), else when rec came.
+ */
+int64_t classify_asked_at(const struct store_thread *th, const struct store_message *rec);
 
 /*
  * Evaluates the rules on the parsed message m whose record rec (not yet written) joined thread

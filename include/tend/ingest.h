@@ -71,12 +71,14 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
 /*
  * The same in two steps, so that the next messages can be parsed on another thread while one
  * is stored: ingest_parse parses raw and takes the rules' verdict, with the fact lookups unless
- * the message is stored already (call it outside the write transaction), reading in's
+ * the message is stored already (call it outside the write transaction; src says when the
+ * message came, as ingest_add_parsed will be told, for fact_age), reading in's
  * settings and the store only (safe beside ingest_add_parsed on another thread; not beside ingest_set_rules);
  * ingest_add_parsed stores it as ingest_add does, raw being the same bytes, and frees p.
  */
 struct ingest_parsed;
-struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len);
+struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len,
+                                   const struct ingest_source *src);
 int ingest_add_parsed(struct ingest *in, struct ingest_parsed *p, const char *raw, size_t len,
                       const struct ingest_source *src, enum ingest_outcome *outcome,
                       uint64_t *msg_id);

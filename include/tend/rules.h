@@ -186,6 +186,15 @@ struct rules_input {
 	const struct rules_earlier *earlier;
 	size_t nearlier;
 	const char *timezone; /* the dates of earlier messages are written in it; NULL: local */
+	/* When the message came (seconds since the epoch): what fact_age measures a fact's age
+	 * against, so that the verdict is the one of when the customer wrote, whenever the rules
+	 * run; 0: now. received_is_date: it is the Date header's (explanations say so). */
+	int64_t received;
+	bool received_is_date;
+	/* The message's own arrival where received is earlier (the start of the wait it joined):
+	 * a fact dated after received (an order placed after the customer first wrote) cannot be
+	 * what that first message asked about, and is measured against this instead; 0: none. */
+	int64_t arrived;
 };
 
 /*
