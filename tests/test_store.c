@@ -2320,12 +2320,12 @@ static int child_fill_disk(const char *dir)
 		return 3;
 	struct store *s = NULL;
 	struct store_txn *t = NULL;
-	size_t n = 2u << 20;
+	size_t n = STORE_BLOB_MIN - 1; /* into LMDB's pages: it is the commit that fails */
 	char *blob = xcalloc(1, n);
 	rc = store_open(dir, NULL, &s, NULL);
 	rc = rc ? rc : store_begin(s, true, &t);
 	rc = rc ? rc : store_put_raw(t, 2, blob, n);
-	rc = rc ? rc : store_commit(t);
+	rc = rc ? (store_abort(t), rc) : store_commit(t);
 	free(blob);
 	store_close(s);
 	return rc == STORE_FULL ? 0 : 4;
