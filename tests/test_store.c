@@ -1124,6 +1124,47 @@ static void test_blob_roundtrip(void)
 	done();
 }
 
+/* A store from before blobs/: big messages in raw, no blobs database. */
+static void test_blobs_db_added_to_old_store(void)
+{
+	char *dir = store_path();
+	size_t n = 2 * STORE_BLOB_MIN;
+	char *a = big_raw(n, 8), *b = big_raw(n, 9);
+	unsigned char k[8];
+	store_close(open_rw(dir));
+	be64(k, 1);
+	lmdb_put(dir, "raw", k, 8, a, n);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	T_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	T_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	T_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
+	T_EQ_INT(mdb_drop(txn, dbi, 1), 0);
+	T_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	struct store *s = NULL;
+	T_EQ_INT(store_open(dir, &(struct store_options){.readonly = true}, &s, NULL), 0);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	T_EQ_INT(get_same(s, 2, b, n), STORE_NOTFOUND);
+	store_close(s);
+	s = open_rw(dir);
+	put_committed(s, 2, b, n);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	T_EQ_INT(get_same(s, 2, b, n), 0);
+	char *pa = blob_path(dir, a, n), *pb = blob_path(dir, b, n);
+	T_OK(access(pa, F_OK) < 0 && access(pb, F_OK) == 0); /* the old one stays where it was */
+	store_close(s);
+	free(pb);
+	free(pa);
+	free(b);
+	free(a);
+	free(dir);
+	done();
+}
+
 /* A crash after the file and before the commit: the message fetched again reuses the file. */
 static void test_blob_reuse_after_crash(void)
 {
@@ -2427,6 +2468,7 @@ int main(int argc, char **argv)
 	    T_CASE(test_raw_bytes),
 	    T_CASE(test_blob_roundtrip),
 	    T_CASE(test_blob_reuse_after_crash),
+	    T_CASE(test_blobs_db_added_to_old_store),
 	    T_CASE(test_blob_errors),
 	    T_CASE(test_blob_dir_link),
 	    T_CASE(test_msgids),
