@@ -187,8 +187,9 @@ static int find_duplicate(struct store_txn *t, const char *msgid, uint64_t *exis
 	return 1;
 }
 
-/* Stores the raw bytes and a record holding the reason, outside any thread. */
-static int quarantine(struct ingest *in, const char *raw, size_t len,
+/* Stores the raw bytes (staged in blob, or NULL) and a record holding the reason, outside any
+ * thread. */
+static int quarantine(struct ingest *in, const char *raw, size_t len, const struct store_blob *blob,
                       const struct ingest_source *src, char *reason, enum ingest_outcome *outcome,
                       uint64_t *id)
 {
@@ -215,8 +216,9 @@ static int quarantine(struct ingest *in, const char *raw, size_t len,
 	rec.quarantine_reason = reason;
 	rec.raw_size = len;
 	struct store_msgid e = {.message = *id, .thread = 0};
-	if ((rc = store_put_raw(t, *id, raw, len)) < 0 || (rc = store_put_message(t, &rec)) < 0 ||
-	    (rc = store_put_quarantine(t, *id)) < 0 || (rc = store_put_msgid(t, synthetic, &e)) < 0)
+	if ((rc = store_put_raw_staged(t, *id, raw, len, blob)) < 0 ||
+	    (rc = store_put_message(t, &rec)) < 0 || (rc = store_put_quarantine(t, *id)) < 0 ||
+	    (rc = store_put_msgid(t, synthetic, &e)) < 0)
 		goto out;
 	*outcome = INGEST_QUARANTINED;
 	in->pending.quarantined++;
@@ -381,9 +383,17 @@ static int classify_stored(struct ingest *in, struct store_message *rec, const s
 	return rc;
 }
 
-static int store_parsed(struct ingest *in, const char *raw, size_t len, const struct message *m,
-                        struct classify_verdict *v, const struct ingest_source *src, uint64_t *id)
+struct ingest_parsed {
+	struct message *m; /* NULL: it did not parse, for reason */
+	char *reason;
+	struct classify_verdict verdict;
+	struct store_blob blob; /* raw, written to blobs/ before the write transaction */
+};
+
+static int store_parsed(struct ingest *in, const char *raw, size_t len, struct ingest_parsed *p,
+                        const struct ingest_source *src, uint64_t *id)
 {
+	const struct message *m = p->m;
 	struct store_txn *t = in->txn;
 	struct thread_result res = {0};
 	struct store_message rec;
@@ -403,7 +413,7 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	rec.flags = who.flags | (res.reply_to_held ? STORE_MSG_REPLY_TO_HELD : 0) |
 	            (res.form ? STORE_MSG_FORM : 0);
 	rec.sender_note = who.note;
-	rc = classify_stored(in, &rec, m, v, &res);
+	rc = classify_stored(in, &rec, m, &p->verdict, &res);
 	if (rc == 0)
 		rc = classify_bounce(in->classify, t, &rec, raw, len);
 	if (rc == 0)
@@ -416,7 +426,7 @@ static int store_parsed(struct ingest *in, const char *raw, size_t len, const st
 	free(rec.ignore_reason);
 	free(rec.lang);
 	free(rec.lang_note);
-	if (rc < 0 || (rc = store_put_raw(t, *id, raw, len)) < 0)
+	if (rc < 0 || (rc = store_put_raw_staged(t, *id, raw, len, &p->blob)) < 0)
 		goto out;
 	idvec_push(&in->touched_pending, res.thread);
 	in->pending.stored++;
@@ -427,12 +437,6 @@ out:
 	thread_result_finish(&res);
 	return rc;
 }
-
-struct ingest_parsed {
-	struct message *m; /* NULL: it did not parse, for reason */
-	char *reason;
-	struct classify_verdict verdict;
-};
 
 /*
  * Whether the message is stored already, seen by a read transaction of its own: a duplicate
@@ -457,8 +461,13 @@ static struct ingest_parsed *parse(const struct ingest *in, const char *raw, siz
                                    const struct ingest_source *src, bool judge)
 {
 	struct ingest_parsed *p = xcalloc(1, sizeof(*p));
-	if (message_parse(raw, len, &in->limits, &p->m, &p->reason) < 0 || !judge ||
-	    stored_already(in, p->m))
+	bool parsed = message_parse(raw, len, &in->limits, &p->m, &p->reason) == 0;
+	if (!judge || (parsed && stored_already(in, p->m)))
+		return p;
+	/* Written and synced now, not in the write transaction every account waits for; a
+	 * failure is logged, and the transaction tries again. */
+	store_blob_stage(in->store, raw, len, &p->blob);
+	if (!parsed)
 		return p;
 	/* The guess `tend rules test` makes too: a message that refers to none starts one. */
 	bool first = p->m->references.n == 0 && p->m->in_reply_to.n == 0;
@@ -493,7 +502,7 @@ int ingest_add_parsed(struct ingest *in, struct ingest_parsed *p, const char *ra
 		return STORE_ERROR;
 	}
 	if (p->m == NULL) {
-		rc = quarantine(in, raw, len, src, p->reason, outcome, &id);
+		rc = quarantine(in, raw, len, &p->blob, src, p->reason, outcome, &id);
 		p->reason = NULL;
 		goto out;
 	}
@@ -504,7 +513,7 @@ int ingest_add_parsed(struct ingest *in, struct ingest_parsed *p, const char *ra
 		rc = 0;
 		goto out;
 	}
-	if (rc == 0 && (rc = store_parsed(in, raw, len, p->m, &p->verdict, src, &id)) == 0) {
+	if (rc == 0 && (rc = store_parsed(in, raw, len, p, src, &id)) == 0) {
 		*outcome = INGEST_STORED;
 		if (classify_adopt(in->classify, id, p->m, len))
 			p->m = NULL;
@@ -532,7 +541,7 @@ int ingest_add_quarantined(struct ingest *in, const char *raw, size_t len,
 	uint64_t id = 0;
 	if (!in->txn)
 		return STORE_ERROR;
-	int rc = quarantine(in, raw, len, src, xstrdup(reason), outcome, &id);
+	int rc = quarantine(in, raw, len, NULL, src, xstrdup(reason), outcome, &id);
 	if (msg_id)
 		*msg_id = id;
 	return rc;

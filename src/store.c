@@ -12,6 +12,15 @@
  *   and at least 1 GiB: valgrind's bookkeeping costs time in proportion to the map.
  * - Keys that grow with time (ids) are written with MDB_APPEND when they are the largest yet,
  *   which makes LMDB fill pages instead of splitting them in half.
+ * - Raw messages of STORE_BLOB_MIN bytes or more live in files of their own, blobs/<SHA-256>,
+ *   and the blobs database records only the name and size. LMDB has one writer for every
+ *   account of the daemon, and copying 50 MB into its pages and syncing them at commit holds
+ *   it for seconds; a file is written and synced before the write transaction begins
+ *   (store_blob_stage), and the commit then syncs a few bytes. The name is the content's
+ *   hash, so a crash between the file and the commit leaves a file that the message, fetched
+ *   again, reuses, and never a reference to a missing file. A reference has a database of its
+ *   own rather than a mark inside raw, whose values are whatever bytes a message holds.
+ *   Readers map the file for the life of their transaction, as LMDB maps its pages.
  */
 #include "tend/store.h"
 
@@ -22,9 +31,11 @@
 #include <inttypes.h>
 #include <lmdb.h>
 #include <pwd.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -49,19 +60,23 @@ enum db {
 	DB_CUSTOMERS,
 	DB_NOTES,
 	DB_FILES,
+	DB_BLOBS,
 	DB_COUNT
 };
 
 static const char *const db_names[DB_COUNT] = {
-    "meta",   "raw",    "messages", "msgids", "threads", "quarantine", "subjects", "cursors",
-    "status", "drafts", "queue",    "outbox", "audit",   "customers",  "notes",    "files",
+    "meta",     "raw",       "messages", "msgids", "threads", "quarantine",
+    "subjects", "cursors",   "status",   "drafts", "queue",   "outbox",
+    "audit",    "customers", "notes",    "files",  "blobs",
 };
 
 /*
  * Databases added after schema version 1 was fixed. A store from before them gets them the
  * next time it is opened for writing; until then a read-only open sees them as empty.
  */
-#define DB_LATER ((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES) | (1u << DB_FILES))
+#define DB_LATER                                                                                   \
+	((1u << DB_STATUS) | (1u << DB_CUSTOMERS) | (1u << DB_NOTES) | (1u << DB_FILES) |          \
+	 (1u << DB_BLOBS))
 
 /* meta keys; values are 8-byte big-endian integers. */
 #define META_SCHEMA       "schema_version"
@@ -100,11 +115,19 @@ struct store {
 	struct buf enc;
 };
 
+/* A blob file mapped by store_get_raw, unmapped when its transaction ends. */
+struct blob_map {
+	void *addr;
+	size_t len;
+};
+
 struct store_txn {
 	struct store *s;
 	MDB_txn *txn;
 	bool write;
 	int failed; /* the first write failure: LMDB refuses further work, so do we */
+	struct blob_map *maps;
+	size_t nmaps;
 };
 
 const char *store_strerror(int code)
@@ -565,10 +588,15 @@ static int check_opened(const struct dir_ctx *d, const char *name, int fd, char 
  * member made is one the sticky bit does not protect from that member, who could swap it for a
  * link at any time, and that the others refuse. Only the directory's owner and root make them.
  */
-static int check_may_create(const struct dir_ctx *d, const char *name, char **err)
+static bool may_create(const struct dir_ctx *d)
 {
 	uid_t me = geteuid();
-	if (me == d->st.st_uid || me == 0 || !(d->st.st_mode & S_IWGRP))
+	return me == d->st.st_uid || me == 0 || !(d->st.st_mode & S_IWGRP);
+}
+
+static int check_may_create(const struct dir_ctx *d, const char *name, char **err)
+{
+	if (may_create(d))
 		return 0;
 	char *owner = user_name(d->st.st_uid);
 	set_err(err,
@@ -1113,6 +1141,9 @@ int store_begin(struct store *s, bool write, struct store_txn **out)
 
 static void txn_free(struct store_txn *t)
 {
+	for (size_t i = 0; i < t->nmaps; i++)
+		munmap(t->maps[i].addr, t->maps[i].len);
+	free(t->maps);
 	/* One huge message should not pin its encoding's memory for the life of the daemon. */
 	if (t->write && t->s->enc.cap > ENC_KEEP)
 		buf_free(&t->s->enc);
@@ -1329,12 +1360,310 @@ int store_next_id(struct store_txn *t, enum store_counter c, uint64_t *id)
 
 /* Raw messages */
 
-int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len)
+/*
+ * blobs/, where raw messages of STORE_BLOB_MIN bytes or more are kept as files. It is opened as
+ * the store's directory is (never through a link) and checked as the store's files are (ours,
+ * the store owner's or root's, and nobody else may write in it), so that whatever a colleague
+ * sharing the store puts there is refused, never followed. d.path is "<store>/blobs".
+ */
+struct blob_dir {
+	struct dir_ctx d;
+	char *path;
+};
+
+#define BLOB_DIR "blobs"
+/* A reference in the blobs database: a version byte, the size (8 bytes), the SHA-256 in hex. */
+#define BLOB_REF_VERSION 1
+#define BLOB_REF_LEN     (1 + 8 + 64)
+/* blob_write's answer when the message must go into LMDB instead. */
+#define BLOB_INLINE 1
+
+static void blob_dir_close(struct blob_dir *b)
 {
-	unsigned char kb[8];
+	if (b->d.fd >= 0)
+		close(b->d.fd);
+	free(b->path);
+}
+
+/*
+ * Gives the blobs/ we just made the store's mode: 0700, or 1770 and the store's group when the
+ * store is shared (sticky for the reason the store is). Not set-group-ID, which systemd's
+ * RestrictSUIDSGID forbids a daemon to set: blob_write gives each file to the group instead.
+ */
+static int blob_dir_mode(struct blob_dir *b, char **err)
+{
+	mode_t want = b->d.group ? 01770 : 0700;
+	if (b->d.group && b->d.st.st_gid != b->d.gid && fchown(b->d.fd, (uid_t)-1, b->d.gid) < 0) {
+		set_err(err, "%s: cannot give it to group %s: %s", b->path, b->d.group,
+		        strerror(errno));
+		return STORE_ERROR;
+	}
+	if ((b->d.st.st_mode & 07777) != want && fchmod(b->d.fd, want) < 0) {
+		set_err(err, "%s: cannot set its mode to %o: %s", b->path, (unsigned)want,
+		        strerror(errno));
+		return STORE_ERROR;
+	}
+	return 0;
+}
+
+/* Checks the blobs/ that was opened (or not) in the store's directory sd. */
+static int blob_dir_check(const struct dir_ctx *sd, struct blob_dir *b, bool made, char **err)
+{
+	struct stat st;
+	int e = errno;
+	if (b->d.fd < 0) {
+		if (e != ENOENT && fstatat(sd->fd, BLOB_DIR, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+		    check_entry(sd, BLOB_DIR, &st, S_IFDIR, "use", err) < 0)
+			return STORE_ERROR;
+		set_err(err, "%s: %s", b->path, strerror(e));
+		return e == ENOENT ? STORE_NOTFOUND : STORE_ERROR;
+	}
+	if (fstat(b->d.fd, &b->d.st) < 0) {
+		set_err(err, "%s: %s", b->path, strerror(errno));
+		return STORE_ERROR;
+	}
+	if (check_entry(sd, BLOB_DIR, &b->d.st, S_IFDIR, "use", err) < 0 ||
+	    check_dir_safe(b->path, &b->d.st, b->d.group, err) < 0)
+		return STORE_ERROR;
+	return made ? blob_dir_mode(b, err) : 0;
+}
+
+/*
+ * Opens blobs/ into *b (close it with blob_dir_close whatever this returns); with create, makes
+ * it first when missing and we may (as check_may_create). STORE_NOTFOUND: there is none.
+ */
+static int blob_dir_open(const struct store *s, bool create, struct blob_dir *b, char **err)
+{
+	struct dir_ctx sd = {.path = s->dir, .fd = -1, .group = s->group, .gid = s->gid};
+	bool made = false;
+	*b = (struct blob_dir){.d = {.fd = -1, .group = s->group, .gid = s->gid}};
+	b->path = xasprintf("%s/%s", s->dir, BLOB_DIR);
+	b->d.path = b->path;
+	int rc = open_dir(&sd, err);
+	if (rc == 0 && create && may_create(&sd)) {
+		made = mkdirat(sd.fd, BLOB_DIR, 0700) == 0;
+		if (!made && errno != EEXIST) {
+			set_err(err, "%s: %s", b->path, strerror(errno));
+			rc = STORE_ERROR;
+		}
+	}
+	if (rc == 0) {
+		b->d.fd = openat(sd.fd, BLOB_DIR, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		rc = blob_dir_check(&sd, b, made, err);
+	}
+	if (sd.fd >= 0)
+		close(sd.fd);
+	return rc;
+}
+
+/* Logs what failed with a file in blobs/ (errno) and returns the store code for it. */
+static int blob_fail(const struct blob_dir *b, const char *name, const char *what)
+{
+	int e = errno;
+	log_warnx("%s/%s: %s: %s", b->path, name, what, strerror(e));
+	return e == ENOSPC || e == EDQUOT || e == EFBIG ? STORE_FULL : STORE_ERROR;
+}
+
+/* Creates a temporary file in blobs/ under a name nobody has (tmp); its descriptor, or -1. */
+static int blob_tmp(const struct blob_dir *b, char tmp[64])
+{
+	static atomic_uint seq;
+	int fd = -1;
+	for (int i = 0; fd < 0 && i < 100; i++) {
+		snprintf(tmp, 64, ".tmp-%ld-%u", (long)getpid(), atomic_fetch_add(&seq, 1));
+		fd = openat(b->d.fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		            0600);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	return fd;
+}
+
+/*
+ * Writes blobs/name: a temporary file, synced, renamed into place (rename replaces whatever
+ * has the name, a link included, and follows nothing), and the directory synced, so that a
+ * reference committed after this never names a file a crash could lose. BLOB_INLINE: a file
+ * that a colleague sharing the store put under the name may not be replaced (the sticky bit):
+ * the message then goes into LMDB, so that nobody can keep a message out of the store.
+ */
+static int blob_write(const struct blob_dir *b, const char *name, const char *raw, size_t len)
+{
+	char tmp[64];
+	int fd = blob_tmp(b, tmp), rc = 0;
+	if (fd < 0)
+		return blob_fail(b, tmp, "creating a temporary file");
+	if ((b->d.group && fchown(fd, (uid_t)-1, b->d.gid) < 0) ||
+	    fchmod(fd, b->d.group ? 0640 : 0600) < 0 || util_write_all(fd, raw, len) < 0 ||
+	    fdatasync(fd) < 0)
+		rc = blob_fail(b, tmp, "writing");
+	if (close(fd) < 0 && rc == 0)
+		rc = blob_fail(b, tmp, "writing");
+	if (rc == 0 && renameat(b->d.fd, tmp, b->d.fd, name) < 0)
+		rc = errno == EPERM || errno == EACCES
+		         ? BLOB_INLINE
+		         : blob_fail(b, name, "renaming the temporary file into place");
+	if (rc < 0)
+		unlinkat(b->d.fd, tmp, 0);
+	else if (fsync(b->d.fd) < 0)
+		rc = blob_fail(b, name, "syncing the directory");
+	return rc;
+}
+
+/*
+ * Is blobs/name a file of ours of len bytes: one staged before, or one a crash left behind
+ * before its transaction committed? Its name is its content's hash. One that is not (a link,
+ * a stranger's file, a wrong size) is said so, to be replaced.
+ */
+static bool blob_present(const struct blob_dir *b, const char *name, size_t len)
+{
+	struct stat st;
+	char *err = NULL;
+	if (fstatat(b->d.fd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return false;
+	if (check_entry(&b->d, name, &st, S_IFREG, "use", &err) == 0 && (uint64_t)st.st_size == len)
+		return true;
+	if (err == NULL)
+		err = xasprintf("%s/%s has %jd bytes, not %zu", b->path, name, (intmax_t)st.st_size,
+		                len);
+	log_warnx("%s; writing it again", err);
+	free(err);
+	return false;
+}
+
+/* Stages raw as store_blob_stage does; known: its hash from an earlier staging, or NULL. */
+static int blob_stage(struct store *s, const char *raw, size_t len, const char *known,
+                      struct store_blob *out)
+{
+	struct blob_dir b;
+	char *err = NULL;
+	*out = (struct store_blob){.len = 0};
+	if (len < STORE_BLOB_MIN || s->readonly)
+		return 0;
+	int rc = blob_dir_open(s, true, &b, &err);
+	if (rc < 0 && rc != STORE_NOTFOUND)
+		log_warnx("%s", err);
+	if (rc == STORE_NOTFOUND)
+		rc = 0; /* we may not make it: the message goes into LMDB */
+	free(err);
+	if (rc == 0 && b.d.fd >= 0 && may_create(&b.d)) {
+		if (known)
+			memcpy(out->sha256, known, sizeof(out->sha256));
+		else
+			sha256_hex(raw, len, out->sha256);
+		if (!blob_present(&b, out->sha256, len))
+			rc = blob_write(&b, out->sha256, raw, len);
+		if (rc == BLOB_INLINE)
+			log_warnx("%s/%s is not ours to replace; keeping the message in data.mdb",
+			          b.path, out->sha256);
+		out->len = rc == 0 ? len : 0;
+		rc = rc == BLOB_INLINE ? 0 : rc;
+	}
+	if (rc < 0)
+		out->sha256[0] = '\0';
+	blob_dir_close(&b);
+	return rc;
+}
+
+int store_blob_stage(struct store *s, const char *raw, size_t len, struct store_blob *b)
+{
+	return blob_stage(s, raw, len, NULL, b);
+}
+
+/* Is name what sha256_hex makes (and so a file name of blobs/, with no slash or dot)? */
+static bool blob_name_ok(const char *name, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f')))
+			return false;
+	return n == 64;
+}
+
+int store_put_raw_staged(struct store_txn *t, uint64_t msg, const char *raw, size_t len,
+                         const struct store_blob *staged)
+{
+	unsigned char kb[8], ref[BLOB_REF_LEN];
 	MDB_val k = id_key(kb, msg);
 	MDB_val v = {len, (void *)raw};
-	return db_put(t, DB_RAW, &k, &v, true);
+	struct store_blob b = {.len = 0};
+	bool known = staged && staged->len == len && blob_name_ok(staged->sha256, 64);
+	int rc = check_write(t, db_names[DB_RAW]);
+	if (rc == 0 && len >= STORE_BLOB_MIN)
+		rc = blob_stage(t->s, raw, len, known ? staged->sha256 : NULL, &b);
+	if (rc < 0)
+		return t->failed = rc;
+	if (b.len == 0)
+		return db_put(t, DB_RAW, &k, &v, true);
+	ref[0] = BLOB_REF_VERSION;
+	be64_put(ref + 1, len);
+	memcpy(ref + 9, b.sha256, 64);
+	v = (MDB_val){sizeof(ref), ref};
+	return db_put(t, DB_BLOBS, &k, &v, true);
+}
+
+int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len)
+{
+	return store_put_raw_staged(t, msg, raw, len, NULL);
+}
+
+/*
+ * Maps blobs/name, of size bytes as recorded, read-only until the transaction ends. The file
+ * is opened without following a link and must be a regular file of ours of that size: it is
+ * never written again, so a mapping of it cannot be cut short under us.
+ */
+static int blob_map_file(struct store_txn *t, const char *name, uint64_t size, const char **raw,
+                         char **err)
+{
+	struct blob_dir b;
+	struct stat st = {.st_size = -1};
+	int fd = -1, rc = blob_dir_open(t->s, false, &b, err);
+	if (rc == 0)
+		fd = check_opened(&b.d, name, open_nofollow(&b.d, name, O_RDONLY, 0), err);
+	if (rc == 0 && fd < 0)
+		rc = STORE_CORRUPT;
+	if (rc == 0 && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size || size > SIZE_MAX)) {
+		set_err(err, "%s/%s has %jd bytes, not the %" PRIu64 " recorded", b.path, name,
+		        (intmax_t)st.st_size, size);
+		rc = STORE_CORRUPT;
+	}
+	void *p = rc == 0 ? mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0) : MAP_FAILED;
+	if (rc == 0 && p == MAP_FAILED) {
+		set_err(err, "%s/%s: %s", b.path, name, strerror(errno));
+		rc = STORE_ERROR;
+	}
+	if (rc == 0) {
+		t->maps = xreallocarray(t->maps, t->nmaps + 1, sizeof(*t->maps));
+		t->maps[t->nmaps++] = (struct blob_map){p, (size_t)size};
+		*raw = p;
+	}
+	if (fd >= 0)
+		close(fd);
+	blob_dir_close(&b);
+	return rc == STORE_NOTFOUND ? STORE_CORRUPT : rc;
+}
+
+/* The raw message msg kept in a blob file, from its reference v. */
+static int blob_get(struct store_txn *t, uint64_t msg, const MDB_val *v, const char **raw,
+                    size_t *len)
+{
+	const unsigned char *p = v->mv_data;
+	char name[65], *err = NULL;
+	if (v->mv_size != BLOB_REF_LEN || p[0] != BLOB_REF_VERSION ||
+	    !blob_name_ok((const char *)p + 9, 64)) {
+		log_warnx("store %s: message %" PRIu64 ": its reference to a file in blobs/ is "
+		          "corrupt",
+		          t->s->dir, msg);
+		return STORE_CORRUPT;
+	}
+	memcpy(name, p + 9, 64);
+	name[64] = '\0';
+	uint64_t size = be64_get(p + 1);
+	int rc = blob_map_file(t, name, size, raw, &err);
+	if (rc < 0)
+		log_warnx("message %" PRIu64 " cannot be read: %s", msg, err ? err : "store error");
+	else
+		*len = (size_t)size;
+	free(err);
+	return rc;
 }
 
 int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *len)
@@ -1343,6 +1672,8 @@ int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *l
 	MDB_val k = id_key(kb, msg);
 	MDB_val v;
 	int rc = db_get(t, DB_RAW, &k, &v);
+	if (rc == STORE_NOTFOUND && (rc = db_get(t, DB_BLOBS, &k, &v)) == 0)
+		return blob_get(t, msg, &v, raw, len);
 	if (rc < 0)
 		return rc;
 	*raw = v.mv_data;

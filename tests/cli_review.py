@@ -5,6 +5,7 @@
 import base64
 import calendar
 import email.utils
+import json
 import os
 import pwd
 import re
@@ -630,6 +631,42 @@ def test_message_attachments():
         eq(os.listdir(env.path("dir")), ["form.pdf"], "-o DIR: under its own name")
         r = env.tend("attachment", "1", "3", rc=1)
         eq(r.err, "tend: message 1 has no attachment 3 (it has 2)\n", "no such attachment")
+    finally:
+        env.close()
+
+
+def test_big_message_attachments():
+    """A message of 2 MB, kept in a file of its own in the store's blobs/ (not in data.mdb):
+    `tend show` lists its attachment, `tend attachment` writes it byte for byte, `tend raw`
+    prints the message as it came, and `tend search --reindex` finds its words."""
+    env = Env(config=AGENTS)
+    try:
+        log = bytes((i * 7 + i // 251) % 256 for i in range(1500 * 1000))
+        eml = ("From: Kim Lee <kim.lee@example.com>\r\nTo: support@shop.example\r\n"
+               "Subject: The whole log\r\nMessage-ID: <biglog@example.com>\r\n"
+               "Date: Mon, 30 Nov 2026 09:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+               "Content-Type: multipart/mixed; boundary=XX\r\n\r\n--XX\r\n"
+               "Content-Type: text/plain\r\n\r\nThe app crashes, quokkaword, log attached.\r\n"
+               "--XX\r\nContent-Type: application/octet-stream; name=app.log\r\n"
+               "Content-Disposition: attachment; filename=app.log\r\n"
+               "Content-Transfer-Encoding: base64\r\n\r\n" +
+               base64.encodebytes(log).decode().replace("\n", "\r\n") +
+               "--XX--\r\n").encode()
+        env.write("in/big.eml", eml)
+        env.import_(env.path("in/big.eml"))
+        blobs = os.listdir(os.path.join(env.store, "blobs"))
+        eq(len(blobs), 1, "files in blobs/")
+        check(os.path.getsize(os.path.join(env.store, "data.mdb")) < len(eml),
+              "the message is not in data.mdb")
+        show = env.tend("show", 1).out
+        check("Attachment 1: app.log (application/octet-stream, 1500000 bytes): "
+              "tend attachment 1 1\n" in show, "tend show: %r" % show)
+        p = subprocess.run([TEND, "-c", env.config, "attachment", "1", "1"],
+                           capture_output=True, check=True)
+        eq(p.stdout, log, "tend attachment 1 1 | ...")
+        eq(env.raw(1), eml, "tend raw 1")
+        r = env.tend("search", "--reindex", "--json", "quokkaword")
+        eq([h["subject"] for h in json.loads(r.out)], ["The whole log"], "search --reindex")
     finally:
         env.close()
 

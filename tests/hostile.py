@@ -1957,5 +1957,78 @@ def test_metrics_file_link_at_temporary_name_is_not_followed():
     finally:
         env.close()
 
+
+# ---- 21. Big messages' files in blobs/ (issue 18) --------------------------------------------
+# A message of 1 MiB or more is kept in store/blobs/<its SHA-256>, a directory that members of
+# a shared store may write in. What a member puts there (a link to root's file, a file of the
+# member's under the name a message will take) is neither followed nor used: the message is
+# stored and read back as it came.
+
+import hashlib  # noqa: E402
+
+
+def _big_mail(n, msgid):
+    """A message of about 2 MB, as bytes; n makes its content its own."""
+    line = "line %d of a long log, as customers attach them to their questions\n" % n
+    return mail("Big Sender <big@example.com>", "The whole log %d" % n, msgid,
+                body=line * (2 * 1000 * 1000 // len(line)))
+
+
+def _blob(env, data):
+    return os.path.join(env.store, "blobs", hashlib.sha256(data).hexdigest())
+
+
+def _message_id(env, msgid):
+    tid = thread_of(env, msgid)
+    return message(env, tid, msgid)["id"]
+
+
+def test_shared_store_blobs_follow_nothing():
+    if not _as_root():
+        return
+    env = _shared_env()
+    try:
+        a = _big_mail(1, "big1@example.com")
+        env.import_(env.write("a.eml", a))
+        blobs = os.path.join(env.store, "blobs")
+        st = os.stat(blobs)
+        eq((oct(stat.S_IMODE(st.st_mode)), st.st_gid), (oct(0o1770), _users_gid()), "blobs/")
+        st = os.lstat(_blob(env, a))
+        eq((oct(stat.S_IMODE(st.st_mode)), st.st_gid), (oct(0o640), _users_gid()), "a blob")
+        secret = _secret(env)
+        before = _fingerprint(secret)
+        got = _member_tries(blobs, os.path.basename(_blob(env, a)), secret)
+        eq(got, "rename Operation not permitted\nunlink Operation not permitted\n",
+           "the member replacing a blob")
+        # Files planted under the names the next messages will take.
+        b, c = _big_mail(2, "big2@example.com"), _big_mail(3, "big3@example.com")
+        code = ("import sys; open(sys.argv[1], 'wb').write(b'x' * int(sys.argv[2])); "
+                "import os; os.symlink(sys.argv[3], sys.argv[4])")
+        p = _member(["/usr/bin/python3", "-c", code, _blob(env, b), str(len(b)), secret,
+                     _blob(env, c)])
+        check(p.returncode == 0, p.stderr.decode())
+        r = env.tend("import", env.write("b.eml", b), env.write("c.eml", c))
+        check("belongs to nobody, not to the store's owner root; refusing to use it" in r.err,
+              r.err)
+        check("is a symbolic link; refusing to use it" in r.err, r.err)
+        for data, msgid in ((a, "big1@example.com"), (b, "big2@example.com"),
+                            (c, "big3@example.com")):
+            eq(env.raw(_message_id(env, msgid)), data, "tend raw of <%s>" % msgid)
+            st = os.lstat(_blob(env, data))
+            check(stat.S_ISREG(st.st_mode) and st.st_uid == 0, "%s is root's" % msgid)
+        eq(_fingerprint(secret), before, "the secret")
+        # The member reads them, and the member's own big message goes into data.mdb.
+        code, err = _member_tend(env, "raw", str(_message_id(env, "big1@example.com")))
+        eq((code, err), (0, ""), "tend raw as the member")
+        d = _big_mail(4, "big4@example.com")
+        files = sorted(os.listdir(blobs))
+        code, err = _member_tend(env, "import", env.write("d.eml", d))
+        eq(code, 0, "tend import as the member: %s" % err)
+        eq(sorted(os.listdir(blobs)), files, "blobs/ after the member's import")
+        eq(env.raw(_message_id(env, "big4@example.com")), d, "the member's message")
+    finally:
+        env.close()
+
+
 if __name__ == "__main__":
     run(globals())

@@ -4,6 +4,7 @@
  */
 #include "tend/store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -1007,6 +1008,292 @@ static char *repeat(char c, size_t n, const char *suffix)
 	memset(s, c, n);
 	strcpy(s + n, suffix);
 	return s;
+}
+
+/* Raw messages in blobs/ */
+
+static int saved_stderr = -1;
+static char capture_path[96];
+
+/* What the code under test logs between capture_start and capture_end (caller frees). */
+static void capture_start(void)
+{
+	fflush(stderr);
+	snprintf(capture_path, sizeof(capture_path), "%s/stderr", base);
+	int fd = open(capture_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	T_OK(fd >= 0);
+	saved_stderr = dup(2);
+	dup2(fd, 2);
+	close(fd);
+}
+
+static char *capture_end(void)
+{
+	char *text = NULL;
+	size_t n;
+	fflush(stderr);
+	dup2(saved_stderr, 2);
+	close(saved_stderr);
+	if (read_file(capture_path, &text, &n) < 0)
+		text = xstrdup("");
+	return text;
+}
+
+/* A message of n bytes whose content depends on seed. */
+static char *big_raw(size_t n, unsigned seed)
+{
+	char *raw = xmalloc(n);
+	for (size_t i = 0; i < n; i++)
+		raw[i] = (char)(((i + seed) * 7919) >> 3);
+	return raw;
+}
+
+static char *blob_path(const char *dir, const char *raw, size_t n)
+{
+	char hex[65];
+	sha256_hex(raw, n, hex);
+	return xasprintf("%s/blobs/%s", dir, hex);
+}
+
+/* Stores raw as message id in a transaction of its own. */
+static void put_committed(struct store *s, uint64_t id, const char *raw, size_t n)
+{
+	struct store_txn *t = begin(s, true);
+	T_EQ_INT(store_put_raw(t, id, raw, n), 0);
+	T_EQ_INT(store_commit(t), 0);
+}
+
+/* Reads message id and compares it with raw; returns store_get_raw's code. */
+static int get_same(struct store *s, uint64_t id, const char *raw, size_t n)
+{
+	struct store_txn *t = begin(s, false);
+	const char *got = NULL;
+	size_t len = 0;
+	int rc = store_get_raw(t, id, &got, &len);
+	if (rc == 0)
+		T_OK(len == n && memcmp(got, raw, n) == 0);
+	store_abort(t);
+	return rc;
+}
+
+static void test_blob_roundtrip(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	size_t n = STORE_BLOB_MIN, small = STORE_BLOB_MIN - 1;
+	char *a = big_raw(n, 1), *b = big_raw(n + 5, 2), *c = big_raw(small, 3);
+	char *pa = blob_path(dir, a, n), *pb = blob_path(dir, b, n + 5);
+	char *blobs = xasprintf("%s/blobs", dir), *data = xasprintf("%s/data.mdb", dir);
+	put_committed(s, 1, a, n);
+	/* Staged before the write transaction: the file is there, synced, before it begins. */
+	struct store_blob staged;
+	T_EQ_INT(store_blob_stage(s, b, n + 5, &staged), 0);
+	T_EQ_INT(staged.len, n + 5);
+	struct stat st;
+	T_OK(stat(pb, &st) == 0 && st.st_size == (off_t)(n + 5) && (st.st_mode & 0777) == 0600);
+	struct store_txn *t = begin(s, true);
+	T_EQ_INT(store_put_raw_staged(t, 2, b, n + 5, &staged), 0);
+	T_EQ_INT(store_put_raw(t, 3, c, small), 0);
+	T_EQ_INT(store_commit(t), 0);
+	T_OK(stat(blobs, &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 07777) == 0700);
+	T_OK(stat(pa, &st) == 0 && st.st_size == (off_t)n);
+	/* The big ones are not in LMDB's pages; the one under STORE_BLOB_MIN is. */
+	T_OK(stat(data, &st) == 0 && st.st_size < (off_t)(2 * n));
+	store_close(s);
+	s = open_rw(dir);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	T_EQ_INT(get_same(s, 2, b, n + 5), 0);
+	T_EQ_INT(get_same(s, 3, c, small), 0);
+	/* Several at once in one transaction, each mapped until it ends. */
+	t = begin(s, false);
+	const char *r1, *r2;
+	size_t l1, l2;
+	T_EQ_INT(store_get_raw(t, 1, &r1, &l1), 0);
+	T_EQ_INT(store_get_raw(t, 2, &r2, &l2), 0);
+	T_OK(l1 == n && memcmp(r1, a, n) == 0 && l2 == n + 5 && memcmp(r2, b, n + 5) == 0);
+	store_abort(t);
+	store_close(s);
+	free(data);
+	free(blobs);
+	free(pb);
+	free(pa);
+	free(c);
+	free(b);
+	free(a);
+	free(dir);
+	done();
+}
+
+/* A store from before blobs/: big messages in raw, no blobs database. */
+static void test_blobs_db_added_to_old_store(void)
+{
+	char *dir = store_path();
+	size_t n = 2 * STORE_BLOB_MIN;
+	char *a = big_raw(n, 8), *b = big_raw(n, 9);
+	unsigned char k[8];
+	store_close(open_rw(dir));
+	be64(k, 1);
+	lmdb_put(dir, "raw", k, 8, a, n);
+	MDB_env *env;
+	MDB_txn *txn;
+	MDB_dbi dbi;
+	T_EQ_INT(mdb_env_create(&env), 0);
+	mdb_env_set_maxdbs(env, 32);
+	T_EQ_INT(mdb_env_open(env, dir, 0, 0600), 0);
+	T_EQ_INT(mdb_txn_begin(env, NULL, 0, &txn), 0);
+	T_EQ_INT(mdb_dbi_open(txn, "blobs", 0, &dbi), 0);
+	T_EQ_INT(mdb_drop(txn, dbi, 1), 0);
+	T_EQ_INT(mdb_txn_commit(txn), 0);
+	mdb_env_close(env);
+	struct store *s = NULL;
+	T_EQ_INT(store_open(dir, &(struct store_options){.readonly = true}, &s, NULL), 0);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	T_EQ_INT(get_same(s, 2, b, n), STORE_NOTFOUND);
+	store_close(s);
+	s = open_rw(dir);
+	put_committed(s, 2, b, n);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	T_EQ_INT(get_same(s, 2, b, n), 0);
+	char *pa = blob_path(dir, a, n), *pb = blob_path(dir, b, n);
+	T_OK(access(pa, F_OK) < 0 && access(pb, F_OK) == 0); /* the old one stays where it was */
+	store_close(s);
+	free(pb);
+	free(pa);
+	free(b);
+	free(a);
+	free(dir);
+	done();
+}
+
+/* A crash after the file and before the commit: the message fetched again reuses the file. */
+static void test_blob_reuse_after_crash(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	size_t n = 2 * STORE_BLOB_MIN;
+	char *a = big_raw(n, 4), *pa = blob_path(dir, a, n);
+	struct store_blob staged;
+	T_EQ_INT(store_blob_stage(s, a, n, &staged), 0);
+	store_close(s); /* the crash: staged, never committed */
+	struct stat before, after;
+	T_EQ_INT(stat(pa, &before), 0);
+	s = open_rw(dir);
+	T_EQ_INT(get_same(s, 1, a, n), STORE_NOTFOUND);
+	put_committed(s, 1, a, n);
+	T_EQ_INT(stat(pa, &after), 0);
+	T_OK(after.st_ino == before.st_ino); /* the same file, not written again */
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	/* A file a crash cut short (or anyone's mistake) is written again, not referenced. */
+	T_EQ_INT(truncate(pa, 100), 0);
+	capture_start();
+	put_committed(s, 2, a, n);
+	char *log = capture_end();
+	T_CONTAINS(log, "has 100 bytes, not 2097152; writing it again");
+	T_EQ_INT(get_same(s, 2, a, n), 0);
+	T_EQ_INT(get_same(s, 1, a, n), 0);
+	free(log);
+	store_close(s);
+	free(pa);
+	free(a);
+	free(dir);
+	done();
+}
+
+/* Reading message 1 fails with STORE_CORRUPT, logging want; the others still read. */
+static void expect_unreadable(struct store *s, const char *want, const char *a, size_t n)
+{
+	capture_start();
+	struct store_txn *t = begin(s, false);
+	const char *raw;
+	size_t len;
+	int rc = store_get_raw(t, 1, &raw, &len);
+	store_abort(t);
+	char *log = capture_end();
+	T_EQ_INT(rc, STORE_CORRUPT);
+	T_CONTAINS(log, "message 1 cannot be read: ");
+	T_CONTAINS(log, want);
+	T_EQ_INT(get_same(s, 2, a, n), 0);
+	T_EQ_INT(get_same(s, 3, "small", 5), 0);
+	free(log);
+}
+
+static void test_blob_errors(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	size_t n = STORE_BLOB_MIN;
+	char *a = big_raw(n, 5), *b = big_raw(n, 6), *pb = blob_path(dir, b, n);
+	char *secret = xasprintf("%s/secret", base), *saved = xasprintf("%s/saved", base);
+	write_file(secret, "not the store's\n", 0600);
+	char *before = fingerprint(secret);
+	put_committed(s, 1, b, n);
+	put_committed(s, 2, a, n);
+	put_committed(s, 3, "small", 5);
+	T_EQ_INT(rename(pb, saved), 0);
+	expect_unreadable(s, "blobs/", a, n);
+	T_EQ_INT(symlink(secret, pb), 0);
+	expect_unreadable(s, "is a symbolic link; refusing to open it", a, n);
+	T_EQ_INT(unlink(pb), 0);
+	T_EQ_INT(link(saved, pb), 0);
+	expect_unreadable(s, "has 2 hard links", a, n);
+	T_EQ_INT(unlink(pb), 0);
+	T_EQ_INT(mkfifo(pb, 0600), 0);
+	expect_unreadable(s, "is a FIFO", a, n);
+	T_EQ_INT(unlink(pb), 0);
+	T_EQ_INT(rename(saved, pb), 0);
+	T_EQ_INT(truncate(pb, n - 1), 0);
+	expect_unreadable(s, "has 1048575 bytes, not the 1048576 recorded", a, n);
+	if (geteuid() == 0) {
+		T_EQ_INT(truncate(pb, n), 0);
+		T_EQ_INT(chown(pb, 65534, (gid_t)-1), 0);
+		expect_unreadable(s, "belongs to", a, n);
+	}
+	char *after = fingerprint(secret);
+	T_EQ_STR(after, before);
+	store_close(s);
+	free(after);
+	free(before);
+	free(saved);
+	free(secret);
+	free(pb);
+	free(b);
+	free(a);
+	free(dir);
+	done();
+}
+
+/* blobs/ itself a link: refused, and nothing is written or read through it. */
+static void test_blob_dir_link(void)
+{
+	char *dir = store_path();
+	store_close(open_rw(dir));
+	char *elsewhere = xasprintf("%s/elsewhere", base), *blobs = xasprintf("%s/blobs", dir);
+	T_EQ_INT(mkdir(elsewhere, 0700), 0);
+	T_EQ_INT(symlink(elsewhere, blobs), 0);
+	struct store *s = open_rw(dir);
+	size_t n = STORE_BLOB_MIN;
+	char *a = big_raw(n, 7);
+	struct store_txn *t = begin(s, true);
+	capture_start();
+	int rc = store_put_raw(t, 1, a, n);
+	char *log = capture_end();
+	store_abort(t);
+	T_EQ_INT(rc, STORE_ERROR);
+	T_CONTAINS(log, "blobs is a symbolic link; refusing to use it");
+	DIR *d = opendir(elsewhere);
+	int entries = 0;
+	while (d && readdir(d))
+		entries++;
+	if (d)
+		closedir(d);
+	T_EQ_INT(entries, 2); /* . and .. */
+	free(log);
+	store_close(s);
+	free(a);
+	free(blobs);
+	free(elsewhere);
+	free(dir);
+	done();
 }
 
 static void test_msgids(void)
@@ -2074,12 +2361,12 @@ static int child_fill_disk(const char *dir)
 		return 3;
 	struct store *s = NULL;
 	struct store_txn *t = NULL;
-	size_t n = 2u << 20;
+	size_t n = STORE_BLOB_MIN - 1; /* into LMDB's pages: it is the commit that fails */
 	char *blob = xcalloc(1, n);
 	rc = store_open(dir, NULL, &s, NULL);
 	rc = rc ? rc : store_begin(s, true, &t);
 	rc = rc ? rc : store_put_raw(t, 2, blob, n);
-	rc = rc ? rc : store_commit(t);
+	rc = rc ? (store_abort(t), rc) : store_commit(t);
 	free(blob);
 	store_close(s);
 	return rc == STORE_FULL ? 0 : 4;
@@ -2179,6 +2466,11 @@ int main(int argc, char **argv)
 	    T_CASE(test_message_head),
 	    T_CASE(test_thread_roundtrip),
 	    T_CASE(test_raw_bytes),
+	    T_CASE(test_blob_roundtrip),
+	    T_CASE(test_blob_reuse_after_crash),
+	    T_CASE(test_blobs_db_added_to_old_store),
+	    T_CASE(test_blob_errors),
+	    T_CASE(test_blob_dir_link),
 	    T_CASE(test_msgids),
 	    T_CASE(test_subjects_and_cursors),
 	    T_CASE(test_status_roundtrip),

@@ -23,6 +23,8 @@
  *   drafts, queue, outbox, audit: created empty for the modules that will fill them.
  *   notes       note id -> struct store_note (agents' internal notes; never sent)
  *   files       draft id, 4-byte big-endian seq -> the bytes of a file attached to the draft
+ *   blobs       message id -> version byte, 8-byte big-endian size, SHA-256 in hex: a raw
+ *               message kept in the file blobs/<SHA-256> instead of in raw
  *
  * The environment variable TEND_STORE_MAPSIZE (bytes, or with a K, M or G suffix) replaces the
  * default 256 GiB map size at store_open; tests use it to fill a store quickly.
@@ -142,10 +144,42 @@ int store_get_counter(struct store_txn *t, enum store_counter c, uint64_t *last)
 
 /*
  * Raw messages, byte for byte. store_get_raw's pointer lives until the transaction ends (in a
- * write transaction, until the next write).
+ * write transaction, until the next write). A message of STORE_BLOB_MIN bytes or more is kept
+ * in a file of its own, blobs/<SHA-256 of it>, and the raw database records only that name
+ * (see store.c); store_get_raw maps such a file, and a missing or wrong one is an error
+ * (STORE_CORRUPT, with the message and the file logged), never a crash.
  */
 int store_put_raw(struct store_txn *t, uint64_t msg, const char *raw, size_t len);
 int store_get_raw(struct store_txn *t, uint64_t msg, const char **raw, size_t *len);
+
+/*
+ * Raw messages from this size on are kept in blobs/ rather than in LMDB. 1 MiB: a file of its
+ * own costs a create, two syncs and a rename, a few milliseconds whatever its size, which the
+ * bulk of mail (tens of KB) would only lose by and which would fill blobs/ with files; from
+ * about a megabyte on, copying the message into LMDB and syncing it at commit, while every
+ * account waits for the one writer, costs more than that and grows with the size.
+ */
+#define STORE_BLOB_MIN ((size_t)1 << 20)
+
+/* A raw message written to blobs/ ahead of its write transaction by store_blob_stage. */
+struct store_blob {
+	char sha256[65]; /* the file's name in blobs/; "" when nothing was staged */
+	size_t len;
+};
+
+/*
+ * Writes raw to its file in blobs/ and syncs it, outside any transaction, so that the write
+ * transaction that stores the message (store_put_raw_staged) only records its name: the
+ * store's one writer is then not held while 50 MB go to disk. Does nothing (*b empty) for a
+ * message under STORE_BLOB_MIN, or for a user who may not make files in a shared store (the
+ * message then goes into LMDB). A file already there with the same content is kept. Returns
+ * 0, or a store code (logged): store_put_raw_staged then tries again itself.
+ */
+int store_blob_stage(struct store *s, const char *raw, size_t len, struct store_blob *b);
+
+/* store_put_raw with b from store_blob_stage (or NULL, or an empty one: as store_put_raw). */
+int store_put_raw_staged(struct store_txn *t, uint64_t msg, const char *raw, size_t len,
+                         const struct store_blob *b);
 
 /* Message flags. */
 enum {
