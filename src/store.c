@@ -1139,14 +1139,22 @@ int store_begin(struct store *s, bool write, struct store_txn **out)
 	return 0;
 }
 
+/*
+ * One huge message should not pin its encoding's memory for the life of the daemon. Called
+ * while the transaction still holds LMDB's writer lock: the buffer belongs to whichever thread
+ * writes, and the next one may start the moment the lock is let go.
+ */
+static void enc_trim(struct store_txn *t)
+{
+	if (t->write && t->s->enc.cap > ENC_KEEP)
+		buf_free(&t->s->enc);
+}
+
 static void txn_free(struct store_txn *t)
 {
 	for (size_t i = 0; i < t->nmaps; i++)
 		munmap(t->maps[i].addr, t->maps[i].len);
 	free(t->maps);
-	/* One huge message should not pin its encoding's memory for the life of the daemon. */
-	if (t->write && t->s->enc.cap > ENC_KEEP)
-		buf_free(&t->s->enc);
 	free(t);
 }
 
@@ -1171,6 +1179,7 @@ static bool out_of_room(const struct store *s)
 int store_commit(struct store_txn *t)
 {
 	int rc = t->failed;
+	enc_trim(t); /* LMDB copied every value at its put */
 	if (rc < 0) {
 		/* LMDB refuses to commit after a failed write; committing half the work is worse. */
 		mdb_txn_abort(t->txn);
@@ -1189,6 +1198,7 @@ void store_abort(struct store_txn *t)
 {
 	if (t == NULL)
 		return;
+	enc_trim(t);
 	mdb_txn_abort(t->txn);
 	txn_free(t);
 }

@@ -11,6 +11,7 @@
 #include <grp.h>
 #include <lmdb.h>
 #include <msgpack.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <sys/resource.h>
@@ -2183,6 +2184,63 @@ static int child_write(const char *dir, uint64_t id, int fd)
 	return rc != 0;
 }
 
+/* What each writer thread of test_writers_in_threads does: n transactions of one record each,
+ * with a text of size bytes (over what the store keeps of its encoding buffer, or not). */
+struct writer_arg {
+	struct store *s;
+	uint64_t first;
+	int n;
+	size_t size;
+	int failed;
+};
+
+static void *writer_main(void *p)
+{
+	struct writer_arg *a = p;
+	char *text = xmalloc(a->size + 1);
+	memset(text, 'x', a->size);
+	text[a->size] = '\0';
+	for (int i = 0; i < a->n && !a->failed; i++) {
+		struct store_txn *t = NULL;
+		struct store_message m = {
+		    .id = a->first + (uint64_t)i, .subject = "s", .text = text};
+		a->failed = store_begin(a->s, true, &t);
+		if (a->failed == 0 && (a->failed = store_put_message(t, &m)) == 0)
+			a->failed = store_commit(t);
+		else if (t)
+			store_abort(t);
+	}
+	free(text);
+	return NULL;
+}
+
+/*
+ * tendd's account threads share one store and take turns writing: a transaction with a record
+ * bigger than the encoding buffer the store keeps gave that buffer back after LMDB had let the
+ * next writer in, which was already encoding into it (a double free under ASan).
+ */
+static void test_writers_in_threads(void)
+{
+	char *dir = store_path();
+	struct store *s = open_rw(dir);
+	struct writer_arg big = {s, 1, 40, 5u << 20, 0}, small = {s, 1000, 400, 100, 0};
+	pthread_t tb, ts;
+	T_EQ_INT(pthread_create(&tb, NULL, writer_main, &big), 0);
+	T_EQ_INT(pthread_create(&ts, NULL, writer_main, &small), 0);
+	pthread_join(tb, NULL);
+	pthread_join(ts, NULL);
+	T_EQ_INT(big.failed, 0);
+	T_EQ_INT(small.failed, 0);
+	struct store_txn *t = begin(s, false);
+	struct store_message *m = NULL;
+	T_EQ_INT(store_get_message(t, 40, &m), 0);
+	T_EQ_INT(m ? (long long)strlen(m->text) : -1, 5 << 20);
+	store_message_free(m);
+	store_abort(t);
+	store_close(s);
+	free(dir);
+}
+
 static void test_reader_during_write_in_other_process(void)
 {
 	char *dir = store_path();
@@ -2451,6 +2509,7 @@ int main(int argc, char **argv)
 	    T_CASE(test_open_refuses_planted_files),
 	    T_CASE(test_open_refuses_strangers_file),
 	    T_CASE(test_open_store_behind_link),
+	    T_CASE(test_writers_in_threads),
 	    T_CASE(test_old_group_store_gets_sticky_bit),
 	    T_CASE(test_file_open),
 	    T_CASE(test_socket_clear_and_chmod),
