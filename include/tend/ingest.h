@@ -73,9 +73,10 @@ int ingest_add(struct ingest *in, const char *raw, size_t len, const struct inge
  * is stored: ingest_parse parses raw, writes it to its file in the store's blobs/ when it is
  * big (store_blob_stage), and takes the rules' verdict, with the fact lookups unless the
  * message is stored already (call it outside the write transaction; src says when the
- * message came, as ingest_add_parsed will be told, for fact_age), reading in's
- * settings and the store only (safe beside ingest_add_parsed on another thread; not beside ingest_set_rules);
- * ingest_add_parsed stores it as ingest_add does, raw being the same bytes, and frees p.
+ * message came, as ingest_add_parsed will be told, for fact_age), reading in's settings and
+ * the store only (safe beside ingest_add_parsed on another thread; not beside
+ * ingest_set_rules); ingest_add_parsed stores it as ingest_add does, raw being the same
+ * bytes, and frees p.
  */
 struct ingest_parsed;
 struct ingest_parsed *ingest_parse(const struct ingest *in, const char *raw, size_t len,
